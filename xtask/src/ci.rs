@@ -1,0 +1,153 @@
+//! `cargo xtask ci`: every check CI runs, in order, stopping at the first failure.
+
+use std::time::{Duration, Instant};
+
+use xshell::{Shell, cmd};
+
+use crate::{Args, Result};
+
+const HELP: &str = "\
+cargo xtask ci
+
+Runs, in order, stopping at the first failure:
+  fmt       cargo fmt --all --check
+  clippy    cargo clippy --workspace --all-targets --all-features -- -D warnings
+  test      cargo nextest run --workspace --all-features (cargo test without nextest)
+  doctest   cargo test --workspace --all-features --doc
+  deny      cargo deny check bans licenses sources (skipped without cargo-deny)
+then prints how long each step took.
+
+`cargo xtask deps` installs what the tests need (Prometheus, cargo-deny).
+";
+
+/// One CI check.
+struct Step {
+    name: &'static str,
+    run: fn(&Shell) -> Result<Outcome>,
+}
+
+enum Outcome {
+    Passed,
+    Skipped(&'static str),
+}
+
+/// Every CI step, in the order it runs. New checks (`gen-dashboard --check`,
+/// `itest`, ...) are appended here and run after the ones above them.
+const STEPS: &[Step] = &[
+    Step {
+        name: "fmt",
+        run: fmt,
+    },
+    Step {
+        name: "clippy",
+        run: clippy,
+    },
+    Step {
+        name: "test",
+        run: test,
+    },
+    Step {
+        name: "doctest",
+        run: doctest,
+    },
+    Step {
+        name: "deny",
+        run: deny,
+    },
+];
+
+pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
+    if args.help() {
+        print!("{HELP}");
+        return Ok(());
+    }
+    args.finish()?;
+
+    let mut report: Vec<(&str, Duration, String)> = Vec::new();
+    let mut failure = None;
+    for step in STEPS {
+        eprintln!("\n==> ci step `{}`", step.name);
+        let start = Instant::now();
+        let status = match (step.run)(sh) {
+            Ok(Outcome::Passed) => "ok".to_string(),
+            Ok(Outcome::Skipped(why)) => {
+                eprintln!("ci step `{}` skipped: {why}", step.name);
+                format!("skipped ({why})")
+            }
+            Err(err) => {
+                failure = Some(format!("ci step `{}` failed: {err}", step.name));
+                "FAILED".to_string()
+            }
+        };
+        report.push((step.name, start.elapsed(), status));
+        if failure.is_some() {
+            break;
+        }
+    }
+
+    eprintln!("\nci summary:");
+    for step in STEPS {
+        match report.iter().find(|(name, ..)| *name == step.name) {
+            Some((name, took, status)) => {
+                eprintln!("  {name:<10} {:>8.1}s  {status}", took.as_secs_f64());
+            }
+            None => eprintln!("  {:<10} {:>9}  not run", step.name, "-"),
+        }
+    }
+    let total: Duration = report.iter().map(|(_, took, _)| *took).sum();
+    eprintln!("  {:<10} {:>8.1}s", "total", total.as_secs_f64());
+
+    match failure {
+        Some(msg) => Err(msg.into()),
+        None => Ok(()),
+    }
+}
+
+fn fmt(sh: &Shell) -> Result<Outcome> {
+    cmd!(sh, "cargo fmt --all --check").run()?;
+    Ok(Outcome::Passed)
+}
+
+fn clippy(sh: &Shell) -> Result<Outcome> {
+    cmd!(
+        sh,
+        "cargo clippy --workspace --all-targets --all-features -- -D warnings"
+    )
+    .run()?;
+    Ok(Outcome::Passed)
+}
+
+fn test(sh: &Shell) -> Result<Outcome> {
+    if cargo_has(sh, "nextest") {
+        cmd!(sh, "cargo nextest run --workspace --all-features").run()?;
+    } else {
+        eprintln!("cargo-nextest not installed; using cargo test");
+        cmd!(sh, "cargo test --workspace --all-features").run()?;
+    }
+    Ok(Outcome::Passed)
+}
+
+fn doctest(sh: &Shell) -> Result<Outcome> {
+    cmd!(sh, "cargo test --workspace --all-features --doc").run()?;
+    Ok(Outcome::Passed)
+}
+
+fn deny(sh: &Shell) -> Result<Outcome> {
+    if !cargo_has(sh, "deny") {
+        return Ok(Outcome::Skipped(
+            "cargo-deny not installed; `cargo xtask deps` installs it",
+        ));
+    }
+    cmd!(sh, "cargo deny check bans licenses sources").run()?;
+    Ok(Outcome::Passed)
+}
+
+/// Is the cargo subcommand `cargo <sub>` installed?
+pub(crate) fn cargo_has(sh: &Shell, sub: &str) -> bool {
+    cmd!(sh, "cargo {sub} --version")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
+}

@@ -1,0 +1,111 @@
+//! `cargo xtask deps`: installs the tools the tests run that are not crates.
+//! Idempotent: anything already on `PATH` is left alone.
+
+use xshell::{Shell, cmd};
+
+use crate::ci::cargo_has;
+use crate::{Args, Result, on_path};
+
+/// Set (to anything) to skip installing cargo-deny, which takes minutes to build.
+pub(crate) const SKIP_CARGO_DENY: &str = "AM_SKIP_CARGO_DENY";
+
+/// Binaries the tests run, with the Debian package that ships each.
+const APT_TOOLS: &[(&str, &str)] = &[
+    ("prometheus", "prometheus"),
+    ("promtool", "prometheus"),
+    ("prometheus-pushgateway", "prometheus-pushgateway"),
+];
+
+const HELP: &str = "\
+cargo xtask deps
+
+Installs what the tests need that is not a crate, skipping whatever is present:
+  prometheus, promtool, prometheus-pushgateway
+      apt-get install --no-install-recommends prometheus prometheus-pushgateway
+      (needs root; Debian/Ubuntu)
+  cargo-deny
+      cargo install --locked cargo-deny  (skipped when AM_SKIP_CARGO_DENY is set)
+then checks each tool runs with `--version`.
+";
+
+pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
+    if args.help() {
+        print!("{HELP}");
+        return Ok(());
+    }
+    args.finish()?;
+    apt_tools(sh)?;
+    cargo_deny(sh)?;
+    Ok(())
+}
+
+fn apt_tools(sh: &Shell) -> Result<()> {
+    let mut packages: Vec<&str> = Vec::new();
+    for &(bin, package) in APT_TOOLS {
+        if !on_path(bin) && !packages.contains(&package) {
+            packages.push(package);
+        }
+    }
+    if !packages.is_empty() {
+        let list = packages.join(" ");
+        if !is_root(sh) {
+            return Err(format!(
+                "missing Debian packages: {list}; run `cargo xtask deps` as root \
+                 or `sudo apt-get install --no-install-recommends {list}`"
+            )
+            .into());
+        }
+        if !on_path("apt-get") {
+            return Err(format!("missing {list} and no apt-get to install them with").into());
+        }
+        eprintln!("installing Debian packages: {list}");
+        let _env = sh.push_env("DEBIAN_FRONTEND", "noninteractive");
+        cmd!(sh, "apt-get update -qq").run()?;
+        cmd!(
+            sh,
+            "apt-get install -y -qq --no-install-recommends {packages...}"
+        )
+        .run()?;
+    }
+    for &(bin, _) in APT_TOOLS {
+        verify(sh, bin, &[])?;
+    }
+    Ok(())
+}
+
+fn cargo_deny(sh: &Shell) -> Result<()> {
+    if !cargo_has(sh, "deny") {
+        if std::env::var_os(SKIP_CARGO_DENY).is_some() {
+            eprintln!("cargo-deny: not installed, skipped because {SKIP_CARGO_DENY} is set");
+            return Ok(());
+        }
+        eprintln!("installing cargo-deny (builds from source; takes a few minutes)");
+        cmd!(sh, "cargo install --locked cargo-deny").run()?;
+    }
+    verify(sh, "cargo", &["deny"])
+}
+
+/// Runs `<bin> <args> --version` and prints the first line it wrote.
+fn verify(sh: &Shell, bin: &str, args: &[&str]) -> Result<()> {
+    let output = cmd!(sh, "{bin} {args...} --version")
+        .quiet()
+        .ignore_status()
+        .output()?;
+    let name = [&[bin], args].concat().join(" ");
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("`{name} --version` failed after install: {}", stderr.trim()).into());
+    }
+    // Some tools (Go's kingpin) print their version on stderr.
+    let text = [output.stdout, output.stderr].concat();
+    let text = String::from_utf8_lossy(&text);
+    eprintln!("ok: {name}: {}", text.lines().next().unwrap_or("").trim());
+    Ok(())
+}
+
+fn is_root(sh: &Shell) -> bool {
+    cmd!(sh, "id -u")
+        .quiet()
+        .read()
+        .is_ok_and(|uid| uid.trim() == "0")
+}
