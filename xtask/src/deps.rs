@@ -63,7 +63,7 @@ fn apt_tools(sh: &Shell) -> Result<()> {
         cmd!(sh, "apt-get update -qq").run()?;
         cmd!(
             sh,
-            "apt-get install -y -qq --no-install-recommends {packages...}"
+            "apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends {packages...}"
         )
         .run()?;
     }
