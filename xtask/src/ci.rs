@@ -34,26 +34,11 @@ enum Outcome {
 /// Every CI step, in the order it runs. New checks (`gen-dashboard --check`,
 /// `itest`, ...) are appended here and run after the ones above them.
 const STEPS: &[Step] = &[
-    Step {
-        name: "fmt",
-        run: fmt,
-    },
-    Step {
-        name: "clippy",
-        run: clippy,
-    },
-    Step {
-        name: "test",
-        run: test,
-    },
-    Step {
-        name: "doctest",
-        run: doctest,
-    },
-    Step {
-        name: "deny",
-        run: deny,
-    },
+    Step { name: "fmt", run: fmt },
+    Step { name: "clippy", run: clippy },
+    Step { name: "test", run: test },
+    Step { name: "doctest", run: doctest },
+    Step { name: "deny", run: deny },
 ];
 
 pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
@@ -109,11 +94,7 @@ fn fmt(sh: &Shell) -> Result<Outcome> {
 }
 
 fn clippy(sh: &Shell) -> Result<Outcome> {
-    cmd!(
-        sh,
-        "cargo clippy --workspace --all-targets --all-features -- -D warnings"
-    )
-    .run()?;
+    cmd!(sh, "cargo clippy --workspace --all-targets --all-features -- -D warnings").run()?;
     Ok(Outcome::Passed)
 }
 
@@ -134,9 +115,7 @@ fn doctest(sh: &Shell) -> Result<Outcome> {
 
 fn deny(sh: &Shell) -> Result<Outcome> {
     if !cargo_has(sh, "deny") {
-        return Ok(Outcome::Skipped(
-            "cargo-deny not installed; `cargo xtask deps` installs it",
-        ));
+        return Ok(Outcome::Skipped("cargo-deny not installed; `cargo xtask deps` installs it"));
     }
     cmd!(sh, "cargo deny check bans licenses sources").run()?;
     Ok(Outcome::Passed)
@@ -144,10 +123,5 @@ fn deny(sh: &Shell) -> Result<Outcome> {
 
 /// Is the cargo subcommand `cargo <sub>` installed?
 pub(crate) fn cargo_has(sh: &Shell, sub: &str) -> bool {
-    cmd!(sh, "cargo {sub} --version")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok()
+    cmd!(sh, "cargo {sub} --version").quiet().ignore_stdout().ignore_stderr().run().is_ok()
 }

@@ -10,11 +10,8 @@ use crate::{Args, Result, on_path};
 pub(crate) const SKIP_CARGO_DENY: &str = "AM_SKIP_CARGO_DENY";
 
 /// Binaries the tests run, with the Debian package that ships each.
-const APT_TOOLS: &[(&str, &str)] = &[
-    ("prometheus", "prometheus"),
-    ("promtool", "prometheus"),
-    ("prometheus-pushgateway", "prometheus-pushgateway"),
-];
+const APT_TOOLS: &[(&str, &str)] =
+    &[("prometheus", "prometheus"), ("promtool", "prometheus"), ("prometheus-pushgateway", "prometheus-pushgateway")];
 
 const HELP: &str = "\
 cargo xtask deps
@@ -61,11 +58,7 @@ fn apt_tools(sh: &Shell) -> Result<()> {
         eprintln!("installing Debian packages: {list}");
         let _env = sh.push_env("DEBIAN_FRONTEND", "noninteractive");
         cmd!(sh, "apt-get update -qq").run()?;
-        cmd!(
-            sh,
-            "apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends {packages...}"
-        )
-        .run()?;
+        cmd!(sh, "apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends {packages...}").run()?;
     }
     for &(bin, _) in APT_TOOLS {
         verify(sh, bin, &[])?;
@@ -87,10 +80,7 @@ fn cargo_deny(sh: &Shell) -> Result<()> {
 
 /// Runs `<bin> <args> --version` and prints the first line it wrote.
 fn verify(sh: &Shell, bin: &str, args: &[&str]) -> Result<()> {
-    let output = cmd!(sh, "{bin} {args...} --version")
-        .quiet()
-        .ignore_status()
-        .output()?;
+    let output = cmd!(sh, "{bin} {args...} --version").quiet().ignore_status().output()?;
     let name = [&[bin], args].concat().join(" ");
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -104,8 +94,5 @@ fn verify(sh: &Shell, bin: &str, args: &[&str]) -> Result<()> {
 }
 
 fn is_root(sh: &Shell) -> bool {
-    cmd!(sh, "id -u")
-        .quiet()
-        .read()
-        .is_ok_and(|uid| uid.trim() == "0")
+    cmd!(sh, "id -u").quiet().read().is_ok_and(|uid| uid.trim() == "0")
 }

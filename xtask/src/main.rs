@@ -39,11 +39,7 @@ fn main() -> ExitCode {
 fn run(args: &mut Args) -> Result<()> {
     let Some(command) = args.subcommand() else {
         print!("{HELP}");
-        return if args.help() {
-            Ok(())
-        } else {
-            Err("no command given".into())
-        };
+        return if args.help() { Ok(()) } else { Err("no command given".into()) };
     };
     let sh = Shell::new()?;
     sh.change_dir(workspace_root());
@@ -61,10 +57,7 @@ fn run(args: &mut Args) -> Result<()> {
 
 fn workspace_root() -> PathBuf {
     // xtask/ sits directly under the workspace root.
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask has a parent directory")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask has a parent directory").to_path_buf()
 }
 
 /// Is `name` an executable file on `PATH`?
@@ -98,11 +91,7 @@ impl Args {
 
     /// Takes the first argument if it is not a flag.
     fn subcommand(&mut self) -> Option<String> {
-        if self.args.first().is_some_and(|a| !a.starts_with('-')) {
-            Some(self.args.remove(0))
-        } else {
-            None
-        }
+        if self.args.first().is_some_and(|a| !a.starts_with('-')) { Some(self.args.remove(0)) } else { None }
     }
 
     /// Takes `-h` / `--help`.

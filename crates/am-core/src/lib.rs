@@ -1,0 +1,86 @@
+//! `am-core` — the asyncmachine state machine, in Rust.
+//!
+//! A machine holds a [`Schema`] of named states with relations (Require, Add, Remove,
+//! After), Auto and Multi flags and the reserved `Exception` state. Every state has a tick
+//! counter; odd means active. Mutations ([`Machine::add`], [`Machine::remove`],
+//! [`Machine::set`], [`Machine::add_err`]) become transitions, run in queue order, that
+//! resolve relations, call negotiation handlers (which may cancel), apply the clocks, and
+//! call final handlers. Exporters observe everything through the [`Tracer`] trait.
+//!
+//! With no tracer bound, a transition builds no telemetry data: the machine checks one
+//! relaxed atomic, and the views tracers receive are borrowed from the runner's own buffers.
+//!
+//! The behaviour is specified in the workspace's `shared/spec/core.md`; divergences from the
+//! Go original are deliberate and listed there.
+//!
+//! # Example
+//!
+//! ```
+//! use am_core::{Handlers, Machine, MutResult, Schema, State};
+//!
+//! let schema = Schema::builder()
+//!     .state("Start", State::new())
+//!     .state("Connecting", State::new().require(["Start"]).remove(["Connected"]))
+//!     .state("Connected", State::new().require(["Start"]).remove(["Connecting"]))
+//!     .state("Ready", State::new().auto().require(["Connected"]))
+//!     .build()?;
+//! let m = Machine::builder(schema).id("conn").build();
+//! m.bind_handlers(
+//!     Handlers::new("conn")
+//!         .enter("Connected", |e| e.machine().is1("Connecting"))
+//!         .state("Ready", |e| e.machine().log("ready")),
+//! )?;
+//!
+//! assert_eq!(m.add(&["Connected"])?, MutResult::Canceled); // requires Start
+//! m.add(&["Start", "Connecting"])?;
+//! assert_eq!(m.add(&["Connected"])?, MutResult::Executed);
+//! assert!(m.is(&["Connected", "Ready"])?); // Ready activated itself (auto)
+//! assert!(m.not(&["Connecting"])?); // removed by Connected
+//! assert_eq!(m.tick("Connecting")?, 2);
+//! # Ok::<(), am_core::Error>(())
+//! ```
+//!
+//! # Handlers
+//!
+//! Handlers are closures registered per state and kind on a named [`Handlers`] set, rather
+//! than methods of a trait named after states: the Go handler names (`FooEnter`, `FooBar`)
+//! depend on the schema, so closures are checked against it once at bind time and stored in
+//! a table indexed by state. A transition finds its handlers by index, without building
+//! strings. Handlers run inline on the thread running the queue; a handler that never
+//! returns blocks its machine's queue (other threads still get `Queued`, never block).
+//! A handler that panics, or returns after the handler timeout, turns into `Exception`.
+//!
+//! # Features
+//!
+//! - `testing`: [`testing::Recorder`], a tracer that records every hook, for exporter tests.
+//! - `tracing`: log entries are also emitted as `tracing` events (target `am_core`).
+//! - `serde`: `Serialize`/`Deserialize` for the plain data types.
+#![warn(missing_docs)]
+
+mod bits;
+pub mod env;
+mod error;
+mod exec;
+mod handlers;
+mod log;
+mod machine;
+mod mutation;
+mod relations;
+mod schema;
+mod steps;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+mod tracer;
+mod transition;
+mod wait;
+
+pub use error::{AnyError, Error, HandlerError, HandlerErrorKind, MessageError, err_msg};
+pub use handlers::{Event, FinalFn, Handlers, NegotiationFn, TxValidity};
+pub use log::{LogEntry, LogLevel};
+pub use machine::{Machine, MachineBuilder, Snapshot};
+pub use mutation::{Arg, Args, ArgsMapper, MutResult, Mutation, MutationKind, Source, default_args_mapper};
+pub use schema::{ANY, EXCEPTION, HEALTHCHECK, HEARTBEAT, MACHINE_RESTORED, Schema, SchemaBuilder, State, StateIdx};
+pub use steps::{Relation, Step, StepKind};
+pub use tracer::{NoopTracer, Tracer, Tracers};
+pub use transition::{CancelReason, Transition, TxId};
+pub use wait::{CancelToken, Wait, WaitError};

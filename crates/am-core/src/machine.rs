@@ -1,0 +1,1140 @@
+//! The machine: construction, queries, mutation calls, the queue runner, disposal.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use crate::bits::BitSet;
+use crate::env;
+use crate::error::{AnyError, Error};
+use crate::exec::Scratch;
+use crate::handlers::{HandlerTable, Handlers};
+use crate::log::{LogEntry, LogLevel};
+use crate::mutation::{Arg, Args, ArgsMapper, MutResult, Mutation, MutationKind, Source, default_args_mapper};
+use crate::schema::{Schema, StateIdx};
+use crate::tracer::Tracer;
+use crate::wait::{CancelToken, Wait, WaitCond, WaitError, Waiter, lock, states_ok, time_ok};
+
+pub(crate) type TracerList = Arc<[Arc<dyn Tracer>]>;
+type DisposeFn = Box<dyn FnOnce(&str) + Send>;
+
+/// Options fixed at construction.
+pub(crate) struct Opts {
+    pub(crate) handler_timeout: Duration,
+    pub(crate) queue_limit: usize,
+    pub(crate) panic_to_exception: bool,
+    pub(crate) log_args: bool,
+    pub(crate) log_checks: bool,
+    pub(crate) short_id: bool,
+    pub(crate) args_mapper: ArgsMapper,
+}
+
+/// Mutable machine state, behind one mutex held only briefly (never across handlers or hooks).
+pub(crate) struct State {
+    pub(crate) time: Vec<u64>,
+    pub(crate) active: BitSet,
+    pub(crate) queue: VecDeque<Mutation>,
+    pub(crate) queue_tick: u64,
+    pub(crate) appended: usize,
+    pub(crate) running: bool,
+    pub(crate) scratch: Option<Box<Scratch>>,
+    pub(crate) waiters: Vec<Waiter>,
+    pub(crate) ctxs: Vec<Option<CancelToken>>,
+    pub(crate) last_error: Option<AnyError>,
+    pub(crate) pre_log: Vec<LogEntry>,
+    pub(crate) tx_seq: u64,
+    pub(crate) machine_tick: u64,
+}
+
+pub(crate) struct Inner {
+    pub(crate) id: String,
+    pub(crate) parent_id: Option<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) seed: u64,
+    pub(crate) exception: StateIdx,
+    pub(crate) schema: RwLock<Arc<Schema>>,
+    pub(crate) st: Mutex<State>,
+    pub(crate) handlers: RwLock<Arc<HandlerTable>>,
+    pub(crate) has_handlers: AtomicBool,
+    pub(crate) tracers: RwLock<TracerList>,
+    pub(crate) has_tracers: AtomicBool,
+    pub(crate) timing: AtomicBool,
+    pub(crate) log_level: AtomicU8,
+    pub(crate) steps: AtomicBool,
+    pub(crate) opts: Opts,
+    pub(crate) disposing: AtomicBool,
+    pub(crate) dispose_started: AtomicBool,
+    pub(crate) disposed: AtomicBool,
+    pub(crate) running_tx: AtomicU64,
+    pub(crate) queue_token: AtomicU64,
+    pub(crate) on_dispose: Mutex<Vec<DisposeFn>>,
+}
+
+/// A state machine. Cheap to clone (a shared handle), `Send + Sync`; mutations may come
+/// from any thread.
+///
+/// ```
+/// use am_core::{Machine, MutResult, Schema, State};
+/// let schema = Schema::builder()
+///     .state("Connected", State::new().require(["Started"]))
+///     .state("Started", State::new())
+///     .build()?;
+/// let m = Machine::builder(schema).id("conn").build();
+/// assert_eq!(m.add(&["Connected"])?, MutResult::Canceled); // requires Started
+/// assert_eq!(m.add(&["Started", "Connected"])?, MutResult::Executed);
+/// assert_eq!(m.string(), "(Connected:1 Started:1)");
+/// # Ok::<(), am_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Machine(pub(crate) Arc<Inner>);
+
+impl fmt::Debug for Machine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Machine").field("id", &self.0.id).field("states", &self.string()).finish()
+    }
+}
+
+impl PartialEq for Machine {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// Builds a [`Machine`]. Precedence: builder call > `AM_*` env variable > default.
+pub struct MachineBuilder {
+    schema: Schema,
+    id: Option<String>,
+    parent: Option<Machine>,
+    tags: Vec<String>,
+    log_level: Option<LogLevel>,
+    handler_timeout: Option<Duration>,
+    queue_limit: usize,
+    tracers: Vec<Arc<dyn Tracer>>,
+    panic_to_exception: Option<bool>,
+    steps: Option<bool>,
+    log_args: Option<bool>,
+    log_checks: Option<bool>,
+    short_id: bool,
+    args_mapper: Option<ArgsMapper>,
+}
+
+impl fmt::Debug for MachineBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MachineBuilder").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Relaxed));
+    if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(d.as_nanos());
+    }
+    h.finish()
+}
+
+impl MachineBuilder {
+    /// Machine ID; default: 16 random hex characters.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+    /// Makes this a submachine of `parent`: it records the parent's ID and inherits its log
+    /// level (unless set here) and its inheritable tracers.
+    pub fn parent(mut self, parent: &Machine) -> Self {
+        self.parent = Some(parent.clone());
+        self
+    }
+    /// Tags (de-duplicated).
+    pub fn tags<I: IntoIterator<Item = S>, S: Into<String>>(mut self, tags: I) -> Self {
+        for t in tags {
+            let t = t.into();
+            if !self.tags.contains(&t) {
+                self.tags.push(t);
+            }
+        }
+        self
+    }
+    /// Log level (env [`env::AM_LOG`], default `Nothing`).
+    pub fn log_level(mut self, l: LogLevel) -> Self {
+        self.log_level = Some(l);
+        self
+    }
+    /// Handler timeout (default 100 ms; 10 min with [`env::AM_DEBUG`], 1 s with
+    /// [`env::AM_TEST_RUNNER`]).
+    pub fn handler_timeout(mut self, d: Duration) -> Self {
+        self.handler_timeout = Some(d);
+        self
+    }
+    /// Queue limit (default 1000).
+    pub fn queue_limit(mut self, n: usize) -> Self {
+        self.queue_limit = n;
+        self
+    }
+    /// Binds a tracer from the start (gets `machine_init`).
+    pub fn tracer(mut self, t: impl Tracer) -> Self {
+        self.tracers.push(Arc::new(t));
+        self
+    }
+    /// Binds a shared tracer from the start.
+    pub fn tracer_arc(mut self, t: Arc<dyn Tracer>) -> Self {
+        self.tracers.push(t);
+        self
+    }
+    /// Whether handler panics become `Exception` (default true; false with `AM_DEBUG`).
+    pub fn panic_to_exception(mut self, on: bool) -> Self {
+        self.panic_to_exception = Some(on);
+        self
+    }
+    /// Record transition steps (env [`env::AM_LOG_STEPS`] / [`env::AM_LOG_FULL`]).
+    pub fn log_steps(mut self, on: bool) -> Self {
+        self.steps = Some(on);
+        self
+    }
+    /// Include args in log lines (env [`env::AM_LOG_ARGS`] / [`env::AM_LOG_FULL`]).
+    pub fn log_args(mut self, on: bool) -> Self {
+        self.log_args = Some(on);
+        self
+    }
+    /// Log check transitions (env [`env::AM_LOG_CHECKS`] / [`env::AM_LOG_FULL`]).
+    pub fn log_checks(mut self, on: bool) -> Self {
+        self.log_checks = Some(on);
+        self
+    }
+    /// Whether log lines shorten the machine ID to 5 characters (default true).
+    pub fn short_id_in_logs(mut self, on: bool) -> Self {
+        self.short_id = on;
+        self
+    }
+    /// Maps args to the short pairs shown in logs; see [`default_args_mapper`].
+    pub fn args_mapper(mut self, f: impl Fn(&Args) -> Vec<(String, String)> + Send + Sync + 'static) -> Self {
+        self.args_mapper = Some(Arc::new(f));
+        self
+    }
+
+    /// Builds the machine: parent tracers get `new_submachine`, then the machine's tracers
+    /// get `machine_init` and `verify_states`.
+    pub fn build(self) -> Machine {
+        let debug = env::value(env::AM_DEBUG).is_some();
+        let test_runner = env::value(env::AM_TEST_RUNNER).is_some();
+        let full = env::is_on(env::AM_LOG_FULL);
+        let flag = |b: Option<bool>, name| b.unwrap_or_else(|| full || env::is_on(name));
+        let log_level = self
+            .log_level
+            .or_else(|| env::value(env::AM_LOG).and_then(|v| v.trim().parse::<u8>().ok()).map(LogLevel::from_u8))
+            .or_else(|| self.parent.as_ref().map(Machine::log_level))
+            .unwrap_or_default();
+        let handler_timeout = self.handler_timeout.unwrap_or(if debug {
+            Duration::from_secs(600)
+        } else if test_runner {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_millis(100)
+        });
+        let mut tracers = self.tracers;
+        if let Some(p) = &self.parent {
+            for t in p.tracers().iter().filter(|t| t.inheritable()) {
+                if !tracers.iter().any(|own| own.id() == t.id()) {
+                    tracers.push(t.clone());
+                }
+            }
+        }
+        let n = self.schema.len();
+        let seed = random_u64();
+        let id = self.id.unwrap_or_else(|| format!("{seed:016x}"));
+        let exception = self.schema.exception();
+        let st = State {
+            time: vec![0; n],
+            active: BitSet::with_len(n),
+            queue: VecDeque::with_capacity(16),
+            queue_tick: 1,
+            appended: 0,
+            running: false,
+            scratch: Some(Box::new(Scratch::new(n))),
+            waiters: Vec::new(),
+            ctxs: vec![None; n],
+            last_error: None,
+            pre_log: Vec::new(),
+            tx_seq: 0,
+            machine_tick: 0,
+        };
+        let m = Machine(Arc::new(Inner {
+            id,
+            parent_id: self.parent.as_ref().map(|p| p.id().to_string()),
+            tags: self.tags,
+            seed: random_u64(),
+            exception,
+            schema: RwLock::new(Arc::new(self.schema)),
+            st: Mutex::new(st),
+            handlers: RwLock::new(Arc::new(HandlerTable::new(n))),
+            has_handlers: AtomicBool::new(false),
+            has_tracers: AtomicBool::new(!tracers.is_empty()),
+            timing: AtomicBool::new(tracers.iter().any(|t| t.wants_timing())),
+            tracers: RwLock::new(tracers.into()),
+            log_level: AtomicU8::new(log_level as u8),
+            steps: AtomicBool::new(flag(self.steps, env::AM_LOG_STEPS)),
+            opts: Opts {
+                handler_timeout,
+                queue_limit: self.queue_limit,
+                panic_to_exception: self.panic_to_exception.unwrap_or(!debug),
+                log_args: flag(self.log_args, env::AM_LOG_ARGS),
+                log_checks: flag(self.log_checks, env::AM_LOG_CHECKS),
+                short_id: self.short_id,
+                args_mapper: self.args_mapper.unwrap_or_else(|| Arc::new(default_args_mapper)),
+            },
+            disposing: AtomicBool::new(false),
+            dispose_started: AtomicBool::new(false),
+            disposed: AtomicBool::new(false),
+            running_tx: AtomicU64::new(0),
+            queue_token: AtomicU64::new(0),
+            on_dispose: Mutex::new(Vec::new()),
+        }));
+        if let Some(p) = &self.parent {
+            for t in p.tracers().iter() {
+                t.new_submachine(p, &m);
+            }
+        }
+        let tracers = m.tracers();
+        for t in tracers.iter() {
+            t.machine_init(&m);
+        }
+        for t in tracers.iter() {
+            t.verify_states(&m);
+        }
+        m
+    }
+}
+
+impl Machine {
+    /// A machine with default options.
+    pub fn new(schema: Schema) -> Machine {
+        Machine::builder(schema).build()
+    }
+
+    /// Starts building a machine.
+    pub fn builder(schema: Schema) -> MachineBuilder {
+        MachineBuilder {
+            schema,
+            id: None,
+            parent: None,
+            tags: Vec::new(),
+            log_level: None,
+            handler_timeout: None,
+            queue_limit: 1000,
+            tracers: Vec::new(),
+            panic_to_exception: None,
+            steps: None,
+            log_args: None,
+            log_checks: None,
+            short_id: true,
+            args_mapper: None,
+        }
+    }
+
+    // ---- identity and options ----
+
+    /// The machine ID.
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+    /// The parent's ID, for submachines.
+    pub fn parent_id(&self) -> Option<&str> {
+        self.0.parent_id.as_deref()
+    }
+    /// Tags.
+    pub fn tags(&self) -> &[String] {
+        &self.0.tags
+    }
+    /// The schema in force.
+    pub fn schema(&self) -> Arc<Schema> {
+        self.0.schema.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    /// Current log level.
+    pub fn log_level(&self) -> LogLevel {
+        LogLevel::from_u8(self.0.log_level.load(Relaxed))
+    }
+    /// Changes the log level.
+    pub fn set_log_level(&self, l: LogLevel) {
+        self.0.log_level.store(l as u8, Relaxed);
+    }
+    /// Turns step recording on or off.
+    pub fn set_log_steps(&self, on: bool) {
+        self.0.steps.store(on, Relaxed);
+    }
+    /// The handler timeout.
+    pub fn handler_timeout(&self) -> Duration {
+        self.0.opts.handler_timeout
+    }
+    pub(crate) fn running_tx_seq(&self) -> u64 {
+        self.0.running_tx.load(Relaxed)
+    }
+
+    // ---- tracers and handlers ----
+
+    /// Bound tracers, in call order.
+    pub fn tracers(&self) -> TracerList {
+        self.0.tracers.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    /// Binds a tracer now (no `machine_init` call). A tracer with the same `id` is replaced.
+    pub fn bind_tracer(&self, t: Arc<dyn Tracer>) {
+        let mut g = self.0.tracers.write().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = g.iter().filter(|x| x.id() != t.id()).cloned().collect();
+        v.push(t);
+        self.0.timing.store(v.iter().any(|t| t.wants_timing()), Relaxed);
+        self.0.has_tracers.store(true, Relaxed);
+        *g = v.into();
+    }
+    /// Detaches the tracer with this `id`; returns whether one was bound.
+    pub fn detach_tracer(&self, id: &str) -> bool {
+        let mut g = self.0.tracers.write().unwrap_or_else(|e| e.into_inner());
+        let before = g.len();
+        let v: Vec<_> = g.iter().filter(|x| x.id() != id).cloned().collect();
+        self.0.timing.store(v.iter().any(|t| t.wants_timing()), Relaxed);
+        self.0.has_tracers.store(!v.is_empty(), Relaxed);
+        *g = v.into();
+        g.len() != before
+    }
+    /// Binds a handler set. Fails with `UnknownState` when a name does not fit the schema;
+    /// nothing is bound then. Takes effect from the next transition.
+    pub fn bind_handlers(&self, h: Handlers) -> Result<(), Error> {
+        let schema = self.schema();
+        let mut g = self.0.handlers.write().unwrap_or_else(|e| e.into_inner());
+        let mut table = HandlerTable::clone(&g);
+        table.bind(&schema, h)?;
+        *g = Arc::new(table);
+        self.0.has_handlers.store(true, Relaxed);
+        Ok(())
+    }
+    /// Drops every handler of the set named `name`.
+    pub fn unbind_handlers(&self, name: &str) {
+        let mut g = self.0.handlers.write().unwrap_or_else(|e| e.into_inner());
+        let mut t = HandlerTable::clone(&g);
+        let keep = |e: &crate::handlers::Entry| &*e.binding != name;
+        for v in [&mut t.enter, &mut t.exit, &mut t.state, &mut t.end, &mut t.self_h] {
+            v.iter_mut().for_each(|l| l.retain(keep));
+        }
+        t.pairs.iter_mut().for_each(|l| l.retain(|(_, e)| keep(e)));
+        t.any_enter.retain(keep);
+        t.any_state.retain(keep);
+        t.bindings.retain(|b| &**b != name);
+        self.0.has_handlers.store(!t.bindings.is_empty(), Relaxed);
+        *g = Arc::new(t);
+    }
+    pub(crate) fn handler_table(&self) -> Arc<HandlerTable> {
+        self.0.handlers.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    // ---- queries ----
+
+    fn idx(&self, names: &[&str]) -> Result<Vec<StateIdx>, Error> {
+        self.schema().indexes(names)
+    }
+    fn with_time<R>(&self, f: impl FnOnce(&[u64]) -> R) -> R {
+        let st = lock(&self.0.st);
+        if self.0.disposing.load(Relaxed) {
+            return f(&vec![0; st.time.len()]);
+        }
+        f(&st.time)
+    }
+    /// Whether all these states are active.
+    pub fn is(&self, states: &[&str]) -> Result<bool, Error> {
+        let idx = self.idx(states)?;
+        Ok(self.with_time(|t| states_ok(t, &idx, true)))
+    }
+    /// Whether one state is active; false for unknown names.
+    pub fn is1(&self, state: &str) -> bool {
+        self.is(&[state]).unwrap_or(false)
+    }
+    /// Whether all these states are inactive.
+    pub fn not(&self, states: &[&str]) -> Result<bool, Error> {
+        let idx = self.idx(states)?;
+        Ok(self.with_time(|t| states_ok(t, &idx, false)))
+    }
+    /// Whether any of the groups is fully active.
+    pub fn any(&self, groups: &[&[&str]]) -> Result<bool, Error> {
+        for g in groups {
+            if self.is(g)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+    /// Whether `Exception` is active.
+    pub fn is_err(&self) -> bool {
+        let e = self.0.exception;
+        self.with_time(|t| t[e] % 2 == 1)
+    }
+    /// The tick of a state.
+    pub fn tick(&self, state: &str) -> Result<u64, Error> {
+        let i = self.schema().index(state)?;
+        Ok(self.with_time(|t| t[i]))
+    }
+    /// Ticks of every state, schema index order.
+    pub fn time(&self) -> Vec<u64> {
+        self.with_time(<[u64]>::to_vec)
+    }
+    /// State name → tick, schema index order.
+    pub fn clock(&self) -> Vec<(String, u64)> {
+        let s = self.schema();
+        self.with_time(|t| s.names().iter().cloned().zip(t.iter().copied()).collect())
+    }
+    /// Sum of all ticks (monotonic).
+    pub fn machine_time(&self) -> u64 {
+        self.with_time(|t| t.iter().sum())
+    }
+    /// Active state names, canonical order.
+    pub fn active_states(&self) -> Vec<String> {
+        let s = self.schema();
+        self.with_time(|t| s.canonical().iter().filter(|&&i| t[i] % 2 == 1).map(|&i| s.name(i).to_string()).collect())
+    }
+    /// True when every listed state's tick equals the given value.
+    pub fn is_clock(&self, clock: &[(&str, u64)]) -> Result<bool, Error> {
+        let s = self.schema();
+        let idx = clock.iter().map(|(n, v)| s.index(n).map(|i| (i, *v))).collect::<Result<Vec<_>, _>>()?;
+        Ok(self.with_time(|t| idx.iter().all(|&(i, v)| t[i] == v)))
+    }
+    /// True when every listed state's tick is ≥ the given value.
+    pub fn was_clock(&self, clock: &[(&str, u64)]) -> Result<bool, Error> {
+        let s = self.schema();
+        let idx = clock.iter().map(|(n, v)| s.index(n).map(|i| (i, *v))).collect::<Result<Vec<_>, _>>()?;
+        Ok(self.with_time(|t| idx.iter().all(|&(i, v)| t[i] >= v)))
+    }
+    /// Active states with ticks, schema index order: `(A:1 B:1)`.
+    pub fn string(&self) -> String {
+        let s = self.schema();
+        self.with_time(|t| {
+            let items: Vec<_> =
+                (0..t.len()).filter(|&i| t[i] % 2 == 1).map(|i| format!("{}:{}", s.name(i), t[i])).collect();
+            format!("({})", items.join(" "))
+        })
+    }
+    /// Like [`string`](Self::string), plus inactive states in brackets.
+    pub fn string_all(&self) -> String {
+        let s = self.schema();
+        let inactive = self.with_time(|t| {
+            (0..t.len()).filter(|&i| t[i] % 2 == 0).map(|i| format!("{}:{}", s.name(i), t[i])).collect::<Vec<_>>()
+        });
+        format!("{} [{}]", self.string(), inactive.join(" "))
+    }
+    /// The first state of a group-like list that is active.
+    pub fn switch<'a>(&self, states: &[&'a str]) -> Result<Option<&'a str>, Error> {
+        let idx = self.idx(states)?;
+        Ok(self.with_time(|t| idx.iter().position(|&i| t[i] % 2 == 1).map(|p| states[p])))
+    }
+    /// The last error passed to `add_err*` or recorded by a handler failure.
+    pub fn last_error(&self) -> Option<AnyError> {
+        lock(&self.0.st).last_error.clone()
+    }
+    /// Mutations waiting in the queue.
+    pub fn queue_len(&self) -> usize {
+        lock(&self.0.st).queue.len()
+    }
+    /// The queue tick: mutation `t` has started iff `queue_tick() >= t`.
+    pub fn queue_tick(&self) -> u64 {
+        lock(&self.0.st).queue_tick
+    }
+    /// Whether a queue run is in progress.
+    pub fn is_busy(&self) -> bool {
+        lock(&self.0.st).running
+    }
+
+    // ---- mutations ----
+
+    fn call(
+        &self,
+        kind: MutationKind,
+        states: &[&str],
+        args: Option<Args>,
+        source: Option<Source>,
+    ) -> Result<MutResult, Error> {
+        let schema = self.0.schema.read().unwrap_or_else(|e| e.into_inner());
+        let mut buf = [0usize; 4];
+        let mut heap = Vec::new();
+        let mut n = 0;
+        let small = states.len() <= 4;
+        for name in states {
+            let i = schema.index(name)?;
+            if small {
+                if !buf[..n].contains(&i) {
+                    buf[n] = i;
+                    n += 1;
+                }
+            } else if !heap.contains(&i) {
+                heap.push(i);
+            }
+        }
+        let called = if small { &buf[..n] } else { &heap[..] };
+        let mut mu = Mutation::new(kind, called, args.map(Arc::new));
+        mu.source = source.map(Arc::new);
+        drop(schema);
+        Ok(self.enqueue(mu))
+    }
+
+    /// Activates the states, keeping the rest.
+    pub fn add(&self, states: &[&str]) -> Result<MutResult, Error> {
+        self.call(MutationKind::Add, states, None, None)
+    }
+    /// [`add`](Self::add) with args.
+    pub fn add_args(&self, states: &[&str], args: Args) -> Result<MutResult, Error> {
+        self.call(MutationKind::Add, states, Some(args), None)
+    }
+    /// Single-state [`add`](Self::add).
+    pub fn add1(&self, state: &str) -> Result<MutResult, Error> {
+        self.add(&[state])
+    }
+    /// Deactivates the states.
+    pub fn remove(&self, states: &[&str]) -> Result<MutResult, Error> {
+        self.call(MutationKind::Remove, states, None, None)
+    }
+    /// [`remove`](Self::remove) with args.
+    pub fn remove_args(&self, states: &[&str], args: Args) -> Result<MutResult, Error> {
+        self.call(MutationKind::Remove, states, Some(args), None)
+    }
+    /// Single-state [`remove`](Self::remove).
+    pub fn remove1(&self, state: &str) -> Result<MutResult, Error> {
+        self.remove(&[state])
+    }
+    /// Activates exactly these (plus what relations imply), deactivating all others.
+    pub fn set(&self, states: &[&str]) -> Result<MutResult, Error> {
+        self.call(MutationKind::Set, states, None, None)
+    }
+    /// [`set`](Self::set) with args.
+    pub fn set_args(&self, states: &[&str], args: Args) -> Result<MutResult, Error> {
+        self.call(MutationKind::Set, states, Some(args), None)
+    }
+    /// `remove` when all are active, else `add`.
+    pub fn toggle(&self, states: &[&str]) -> Result<MutResult, Error> {
+        if self.is(states)? { self.remove(states) } else { self.add(states) }
+    }
+    /// A mutation caused by a handler's event: records the event's transition as source.
+    pub fn ev_mutate(
+        &self,
+        ev: &crate::Event<'_>,
+        kind: MutationKind,
+        states: &[&str],
+        args: Option<Args>,
+    ) -> Result<MutResult, Error> {
+        let tx = ev.transition();
+        let source = Source {
+            machine_id: tx.machine_id().to_string(),
+            tx_id: tx.id().to_string(),
+            machine_time: tx.machine_time_before(),
+        };
+        self.call(kind, states, args, Some(source))
+    }
+    /// Stores `err` as the last error and adds `Exception` (with the error in args as `err`).
+    pub fn add_err(&self, err: AnyError) -> Result<MutResult, Error> {
+        self.add_err_state(crate::schema::EXCEPTION, err, None)
+    }
+    /// Stores `err` as the last error and adds `[state, Exception]`.
+    pub fn add_err_state(&self, state: &str, err: AnyError, args: Option<Args>) -> Result<MutResult, Error> {
+        let states: &[&str] =
+            if state == crate::schema::EXCEPTION { &[state] } else { &[state, crate::schema::EXCEPTION] };
+        self.schema().indexes(states)?;
+        lock(&self.0.st).last_error = Some(err.clone());
+        let mut args = args.unwrap_or_default();
+        args.insert("err", Arg::Error(err));
+        self.call(MutationKind::Add, states, Some(args), None)
+    }
+
+    /// Appends a mutation and runs the queue when idle.
+    pub(crate) fn enqueue(&self, mut mu: Mutation) -> MutResult {
+        let inner = &*self.0;
+        let traced;
+        {
+            let mut st = lock(&inner.st);
+            if inner.disposing.load(Relaxed) {
+                drop(st);
+                self.log_plain(LogLevel::Ops, || "[cancel] machine disposing".into());
+                return MutResult::Canceled;
+            }
+            let exc = inner.exception;
+            if st.queue.len() >= inner.opts.queue_limit {
+                let err_in =
+                    mu.kind == MutationKind::Add && mu.called().contains(&exc) && st.time[exc].is_multiple_of(2);
+                let err_out = mu.kind == MutationKind::Remove && mu.called().contains(&exc) && st.time[exc] % 2 == 1;
+                if !(err_in || err_out) {
+                    drop(st);
+                    self.log_plain(LogLevel::Ops, || "[cancel] queue full".into());
+                    return MutResult::Canceled;
+                }
+            }
+            if mu.args.is_none() && !st.queue.is_empty() {
+                let schema = self.0.schema.read().unwrap_or_else(|e| e.into_inner());
+                if !mu.called().iter().any(|&c| schema.is_multi(c))
+                    && let Some(dup) = st.queue.iter().find(|q| q.queue_tick != 0 && mu.same_as(q))
+                {
+                    let t = dup.queue_tick;
+                    drop(st);
+                    drop(schema);
+                    self.log_plain(LogLevel::Ops, || "[queue:skipped] duplicate".into());
+                    return MutResult::Queued(t);
+                }
+            }
+            st.appended += 1;
+            let tick = st.queue_tick + st.appended as u64;
+            mu.queue_tick = tick;
+            mu.machine_queue_tick = st.queue_tick;
+            mu.queue_len = st.queue.len() + 1;
+            traced = inner.has_tracers.load(Relaxed).then(|| mu.clone());
+            st.queue.push_back(mu);
+            if st.running {
+                drop(st);
+                self.after_queued(traced.as_ref(), tick, true);
+                return MutResult::Queued(tick);
+            }
+            st.running = true;
+            drop(st);
+            self.after_queued(traced.as_ref(), tick, false);
+            self.run_queue(tick).unwrap_or(MutResult::Queued(tick))
+        }
+    }
+
+    fn after_queued(&self, mu: Option<&Mutation>, tick: u64, postponed: bool) {
+        if let Some(mu) = mu {
+            for t in self.tracers().iter() {
+                t.mutation_queued(self, mu);
+            }
+        }
+        if self.log_level() >= LogLevel::Ops && postponed {
+            self.log_plain(LogLevel::Ops, || format!("[queue] postponed as {tick}"));
+        }
+    }
+
+    /// Puts a machine-made mutation (auto, Exception) at the front of the queue.
+    pub(crate) fn prepend(&self, mut mu: Mutation) {
+        mu.queue_token = self.0.queue_token.fetch_add(1, Relaxed) + 1;
+        let traced;
+        {
+            let mut st = lock(&self.0.st);
+            mu.machine_queue_tick = st.queue_tick;
+            mu.queue_len = st.queue.len() + 1;
+            traced = self.0.has_tracers.load(Relaxed).then(|| mu.clone());
+            st.queue.push_front(mu);
+        }
+        if let Some(mu) = traced {
+            for t in self.tracers().iter() {
+                t.mutation_queued(self, &mu);
+            }
+        }
+    }
+
+    /// Runs queued mutations until the queue is empty; returns the result of the mutation
+    /// with queue tick `own` if this run executed it.
+    pub(crate) fn run_queue(&self, own: u64) -> Option<MutResult> {
+        let mut result = None;
+        let mut scratch =
+            lock(&self.0.st).scratch.take().unwrap_or_else(|| Box::new(Scratch::new(self.schema().len())));
+        loop {
+            loop {
+                let mu = {
+                    let mut st = lock(&self.0.st);
+                    if self.0.disposing.load(Relaxed) {
+                        st.queue.clear();
+                        st.appended = 0;
+                        None
+                    } else {
+                        let mu = st.queue.pop_front();
+                        if let Some(m) = &mu
+                            && m.queue_tick != 0
+                        {
+                            st.appended -= 1;
+                            st.queue_tick += 1;
+                        }
+                        mu
+                    }
+                };
+                let Some(mu) = mu else { break };
+                let tick = mu.queue_tick;
+                let r = self.execute(&mut scratch, mu);
+                if tick != 0 && tick == own {
+                    result = Some(r);
+                }
+                if let Some(p) = scratch.panic.take() {
+                    self.try_release(scratch, true);
+                    std::panic::resume_unwind(p);
+                }
+            }
+            if self.0.has_tracers.load(Relaxed) {
+                for t in self.tracers().iter() {
+                    t.queue_end(self);
+                }
+            }
+            match self.try_release(scratch, false) {
+                Some(s) => scratch = s,
+                None => break,
+            }
+        }
+        if self.0.disposing.load(Relaxed) {
+            self.finish_dispose();
+        }
+        result
+    }
+
+    /// Clears the runner flag, unless work arrived meanwhile (checked under the same lock
+    /// that enqueuers take, so nothing is stranded): then the scratch is handed back.
+    fn try_release(&self, scratch: Box<Scratch>, force: bool) -> Option<Box<Scratch>> {
+        let mut done = Vec::new();
+        {
+            let mut st = lock(&self.0.st);
+            if !force && !st.queue.is_empty() && !self.0.disposing.load(Relaxed) {
+                return Some(scratch);
+            }
+            st.running = false;
+            st.scratch = Some(scratch);
+            if !st.waiters.is_empty() {
+                st.waiters.retain(|w| {
+                    if matches!(w.cond, WaitCond::QueueEnd) {
+                        done.push(w.shared.clone());
+                        false
+                    } else {
+                        true
+                    }
+                });
+            }
+        }
+        for d in done {
+            d.complete(Ok(()));
+        }
+        None
+    }
+
+    // ---- dry runs ----
+
+    /// Whether `add(states)` would be accepted, by relations and negotiation handlers
+    /// (with `is_check`), changing nothing. On a busy machine, answered from relations only.
+    pub fn can_add(&self, states: &[&str]) -> Result<MutResult, Error> {
+        self.check(MutationKind::Add, states)
+    }
+    /// Like [`can_add`](Self::can_add), for `remove`.
+    pub fn can_remove(&self, states: &[&str]) -> Result<MutResult, Error> {
+        self.check(MutationKind::Remove, states)
+    }
+    fn check(&self, kind: MutationKind, states: &[&str]) -> Result<MutResult, Error> {
+        let called = self.idx(states)?;
+        let mut mu = Mutation::new(kind, &called, None);
+        mu.check = true;
+        if self.0.disposing.load(Relaxed) {
+            return Ok(MutResult::Canceled);
+        }
+        let scratch = {
+            let mut st = lock(&self.0.st);
+            if st.running {
+                None
+            } else {
+                st.running = true;
+                st.scratch.take()
+            }
+        };
+        let Some(mut scratch) = scratch else {
+            return Ok(self.check_relations(&mu));
+        };
+        let r = self.execute(&mut scratch, mu);
+        if let Some(scratch) = self.try_release(scratch, false) {
+            // negotiation handlers of the check queued something: run it
+            lock(&self.0.st).scratch = Some(scratch);
+            self.run_queue(u64::MAX);
+        }
+        Ok(r)
+    }
+
+    // ---- logging ----
+
+    /// Logs a message at level `External` (recorded when the level is ≥ 1).
+    pub fn log(&self, msg: impl fmt::Display) {
+        self.log_plain(LogLevel::External, || msg.to_string());
+    }
+
+    pub(crate) fn log_prefix(&self) -> &str {
+        let id = &self.0.id;
+        if self.0.opts.short_id { id.get(..5.min(id.len())).unwrap_or(id) } else { id }
+    }
+
+    /// Records an entry outside a transition (kept for the next one's `pre_log_entries`).
+    pub(crate) fn log_plain(&self, level: LogLevel, text: impl FnOnce() -> String) {
+        if level > self.log_level() || level == LogLevel::Nothing {
+            return;
+        }
+        let entry = LogEntry { level, text: format!("[{}] {}", self.log_prefix(), text()) };
+        self.emit_log(None, &entry);
+        let mut st = lock(&self.0.st);
+        if st.pre_log.last() != Some(&entry) {
+            st.pre_log.push(entry);
+        }
+    }
+
+    pub(crate) fn emit_log(&self, tx_id: Option<&str>, entry: &LogEntry) {
+        #[cfg(feature = "tracing")]
+        tracing::event!(
+            target: "am_core",
+            tracing::Level::INFO,
+            machine_id = %self.0.id,
+            tx_id = tx_id.unwrap_or(""),
+            level = entry.level as u8,
+            "{}",
+            entry.text
+        );
+        if self.0.has_tracers.load(Relaxed) {
+            for t in self.tracers().iter() {
+                t.log(self, tx_id, entry);
+            }
+        }
+    }
+
+    // ---- waiting ----
+
+    fn add_waiter(&self, cond: WaitCond, ready: impl FnOnce(&State) -> bool) -> Wait {
+        if self.0.disposing.load(Relaxed) {
+            return Wait::done(Err(WaitError::Disposed));
+        }
+        let mut st = lock(&self.0.st);
+        if ready(&st) {
+            return Wait::done(Ok(()));
+        }
+        let (w, shared) = Wait::new();
+        st.waiters.retain(|w| !w.abandoned());
+        st.waiters.push(Waiter { cond, shared });
+        w
+    }
+    /// Ready when all states are active (at once if they are).
+    pub fn when(&self, states: &[&str]) -> Result<Wait, Error> {
+        let idx = self.idx(states)?;
+        let i2 = idx.clone();
+        Ok(self.add_waiter(WaitCond::States(idx, true), |st| states_ok(&st.time, &i2, true)))
+    }
+    /// Ready when all states are inactive.
+    pub fn when_not(&self, states: &[&str]) -> Result<Wait, Error> {
+        let idx = self.idx(states)?;
+        let i2 = idx.clone();
+        Ok(self.add_waiter(WaitCond::States(idx, false), |st| states_ok(&st.time, &i2, false)))
+    }
+    /// Ready when `Exception` is active.
+    pub fn when_err(&self) -> Wait {
+        let e = self.0.exception;
+        self.add_waiter(WaitCond::States(vec![e], true), |st| st.time[e] % 2 == 1)
+    }
+    /// Ready when `tick(states[i]) >= ticks[i]` for every i; lengths must match and be non-zero.
+    pub fn when_time(&self, states: &[&str], ticks: &[u64]) -> Result<Wait, Error> {
+        if states.is_empty() || states.len() != ticks.len() {
+            return Err(Error::InvalidWait(format!("{} states but {} ticks", states.len(), ticks.len())));
+        }
+        let idx = self.idx(states)?;
+        let (i2, t2) = (idx.clone(), ticks.to_vec());
+        Ok(self.add_waiter(WaitCond::Time(idx, ticks.to_vec()), |st| time_ok(&st.time, &i2, &t2)))
+    }
+    /// Ready when the state's tick has advanced by `n` from now.
+    pub fn when_ticks(&self, state: &str, n: u64) -> Result<Wait, Error> {
+        let t = self.tick(state)?;
+        self.when_time(&[state], &[t + n])
+    }
+    /// Ready at the state's next activation.
+    pub fn when_next_active(&self, state: &str) -> Result<Wait, Error> {
+        let t = self.tick(state)?;
+        self.when_time(&[state], &[if t % 2 == 1 { t + 2 } else { t + 1 }])
+    }
+    /// Ready when `state` is activated (or a Multi state re-activated) in an accepted
+    /// transition whose args contain every entry of `args`.
+    pub fn when_args(&self, state: &str, args: Args) -> Result<Wait, Error> {
+        let i = self.schema().index(state)?;
+        Ok(self.add_waiter(WaitCond::Args(i, args), |_| false))
+    }
+    /// Ready when `f(time)` is true; checked now and after every processed mutation.
+    pub fn when_query(&self, f: impl Fn(&[u64]) -> bool + Send + Sync + 'static) -> Wait {
+        if self.with_time(&f) {
+            return Wait::done(Ok(()));
+        }
+        self.add_waiter(WaitCond::Query(Box::new(f)), |_| false)
+    }
+    /// Ready when `queue_tick() >= tick` (also while mutation `tick` runs).
+    pub fn when_queue(&self, tick: u64) -> Wait {
+        self.add_waiter(WaitCond::Queue(tick), |st| st.queue_tick >= tick)
+    }
+    /// Ready when the current queue run ends (at once when idle).
+    pub fn when_queue_ends(&self) -> Wait {
+        self.add_waiter(WaitCond::QueueEnd, |st| !st.running)
+    }
+    /// Ready when disposal has completed.
+    pub fn when_disposed(&self) -> Wait {
+        if self.0.disposed.load(Relaxed) {
+            return Wait::done(Ok(()));
+        }
+        let mut st = lock(&self.0.st);
+        let (w, shared) = Wait::new();
+        st.waiters.push(Waiter { cond: WaitCond::Disposed, shared });
+        drop(st);
+        if self.0.disposed.load(Relaxed) {
+            return Wait::done(Ok(()));
+        }
+        w
+    }
+
+    /// A token cancelled when the state's tick changes (deactivation, activation, Multi
+    /// re-activation) or the machine is disposed. Cached per state instance.
+    pub fn state_ctx(&self, state: &str) -> Result<CancelToken, Error> {
+        let i = self.schema().index(state)?;
+        let mut st = lock(&self.0.st);
+        if self.0.disposing.load(Relaxed) {
+            let t = CancelToken::new();
+            t.cancel();
+            return Ok(t);
+        }
+        if let Some(t) = st.ctxs[i].as_ref().filter(|t| !t.is_cancelled()) {
+            return Ok(t.clone());
+        }
+        let t = CancelToken::new();
+        st.ctxs[i] = Some(t.clone());
+        Ok(t)
+    }
+
+    // ---- lifecycle ----
+
+    /// Registers a callback run once at disposal with the machine ID.
+    pub fn on_dispose(&self, f: impl FnOnce(&str) + Send + 'static) {
+        lock(&self.0.on_dispose).push(Box::new(f));
+    }
+    /// Whether disposal completed.
+    pub fn is_disposed(&self) -> bool {
+        self.0.disposed.load(Relaxed)
+    }
+    /// Disposes the machine; idempotent, never blocks on the queue. If a queue run is in
+    /// progress, its current transition completes and the run finishes disposal.
+    pub fn dispose(&self) {
+        if self.0.disposing.swap(true, Relaxed) {
+            return;
+        }
+        let running = lock(&self.0.st).running;
+        if !running {
+            self.finish_dispose();
+        }
+    }
+    fn finish_dispose(&self) {
+        if self.0.dispose_started.swap(true, Relaxed) {
+            return;
+        }
+        for t in self.tracers().iter() {
+            t.machine_dispose(&self.0.id);
+        }
+        let (ctxs, waiters) = {
+            let mut st = lock(&self.0.st);
+            st.queue.clear();
+            (std::mem::take(&mut st.ctxs), std::mem::take(&mut st.waiters))
+        };
+        ctxs.into_iter().flatten().for_each(|c| c.cancel());
+        let mut disposed_waits = Vec::new();
+        for w in waiters {
+            if matches!(w.cond, WaitCond::Disposed) {
+                disposed_waits.push(w.shared);
+            } else {
+                w.shared.complete(Err(WaitError::Disposed));
+            }
+        }
+        *self.0.handlers.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(HandlerTable::default());
+        self.0.has_handlers.store(false, Relaxed);
+        let callbacks = std::mem::take(&mut *lock(&self.0.on_dispose));
+        for cb in callbacks {
+            cb(&self.0.id);
+        }
+        self.0.disposed.store(true, Relaxed);
+        for w in disposed_waits {
+            w.complete(Ok(()));
+        }
+    }
+
+    // ---- schema change, export, import ----
+
+    /// Replaces the schema with a larger one keeping existing states at their indexes;
+    /// new states start at tick 0. Refused during a transition.
+    pub fn set_schema(&self, new: Schema) -> Result<(), Error> {
+        let old = self.schema();
+        old.check_growth(&new)?;
+        let n = new.len();
+        {
+            let mut st = lock(&self.0.st);
+            if st.running {
+                return Err(Error::Busy);
+            }
+            st.time.resize(n, 0);
+            st.active.grow(n);
+            st.ctxs.resize(n, None);
+            if let Some(s) = st.scratch.as_mut() {
+                s.grow(n);
+            }
+            let mut g = self.0.handlers.write().unwrap_or_else(|e| e.into_inner());
+            let mut t = HandlerTable::clone(&g);
+            t.grow(n);
+            *g = Arc::new(t);
+            *self.0.schema.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+        }
+        for t in self.tracers().iter() {
+            t.schema_change(self, &old);
+        }
+        Ok(())
+    }
+
+    /// A snapshot of the machine's clocks.
+    pub fn export(&self) -> Snapshot {
+        let st = lock(&self.0.st);
+        Snapshot {
+            id: self.0.id.clone(),
+            state_names: self.schema().names().to_vec(),
+            time: st.time.clone(),
+            queue_tick: st.queue_tick,
+            machine_tick: st.machine_tick,
+        }
+    }
+
+    /// Restores a snapshot into this (fresh) machine with the same ID and schema; adds
+    /// `MachineRestored` when the schema has it.
+    pub fn import(&self, snap: &Snapshot) -> Result<(), Error> {
+        if snap.id != self.0.id {
+            return Err(Error::ImportMismatch(format!("ID `{}` is not `{}`", snap.id, self.0.id)));
+        }
+        let schema = self.schema();
+        if snap.state_names.len() != schema.len() || snap.time.len() != schema.len() {
+            return Err(Error::ImportMismatch(format!(
+                "{} states, machine has {}",
+                snap.state_names.len(),
+                schema.len()
+            )));
+        }
+        {
+            let mut st = lock(&self.0.st);
+            if st.running {
+                return Err(Error::Busy);
+            }
+            st.time.copy_from_slice(&snap.time);
+            st.active.clear();
+            for (i, t) in snap.time.iter().enumerate() {
+                if t % 2 == 1 {
+                    st.active.insert(i);
+                }
+            }
+            st.queue_tick = snap.queue_tick;
+            st.machine_tick = snap.machine_tick + 1;
+        }
+        if let Some(r) = schema.restored {
+            self.add(&[schema.name(r)])?;
+        }
+        Ok(())
+    }
+}
+
+/// Exported machine clocks; see [`Machine::export`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Snapshot {
+    /// Machine ID.
+    pub id: String,
+    /// State names, schema index order.
+    pub state_names: Vec<String>,
+    /// Ticks, schema index order.
+    pub time: Vec<u64>,
+    /// Queue tick.
+    pub queue_tick: u64,
+    /// Number of imports.
+    pub machine_tick: u64,
+}

@@ -1,0 +1,234 @@
+//! The `Tracer` trait every exporter implements, and ways to compose tracers.
+
+use std::sync::Arc;
+
+use crate::log::LogEntry;
+use crate::machine::Machine;
+use crate::mutation::Mutation;
+use crate::schema::Schema;
+use crate::transition::Transition;
+
+/// Receives a machine's lifecycle and transition events. Every hook has an empty default
+/// body: implement only what you use.
+///
+/// Hooks of one machine are never called concurrently, except `mutation_queued` and `log`,
+/// which run on the thread making the call. Hooks run on the machine's thread, inside its
+/// transition: keep them short and hand data to a background task for any I/O. Calling
+/// mutations from a hook queues them; queries work (negotiation-phase hooks see the states
+/// from before the transition).
+///
+/// ```
+/// use am_core::{Machine, Schema, Tracer, Transition};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+///
+/// #[derive(Default)]
+/// struct Count(AtomicU64);
+/// impl Tracer for Count {
+///     fn id(&self) -> &str { "count" }
+///     fn transition_end(&self, tx: &Transition<'_>) {
+///         if tx.accepted() { self.0.fetch_add(1, Ordering::Relaxed); }
+///     }
+/// }
+///
+/// let count = Arc::new(Count::default());
+/// let m = Machine::builder(Schema::builder().states(["A"]).build()?).tracer(count.clone()).build();
+/// m.add(&["A"])?;
+/// assert_eq!(count.0.load(Ordering::Relaxed), 1);
+/// # Ok::<(), am_core::Error>(())
+/// ```
+#[allow(unused_variables)]
+pub trait Tracer: Send + Sync + 'static {
+    /// A key to detach this tracer and to avoid binding it twice.
+    fn id(&self) -> &str;
+    /// Whether submachines inherit this tracer (to any depth).
+    fn inheritable(&self) -> bool {
+        false
+    }
+    /// Whether transitions should carry `started_at`/`ended_at` instants. Read once when the
+    /// tracer is bound; answering `false` spares the machine two clock reads per transition.
+    fn wants_timing(&self) -> bool {
+        false
+    }
+    /// A machine was built with this tracer (or inherited it).
+    fn machine_init(&self, m: &Machine) {}
+    /// The machine's state order is final.
+    fn verify_states(&self, m: &Machine) {}
+    /// A machine with `parent` as its parent is being built; called on the parent's
+    /// tracers before any hook of the child.
+    fn new_submachine(&self, parent: &Machine, child: &Machine) {}
+    /// A mutation entered the queue (or is about to run on an idle machine).
+    fn mutation_queued(&self, m: &Machine, mutation: &Mutation) {}
+    /// Relations resolved and acceptance decided.
+    fn transition_init(&self, tx: &Transition<'_>) {}
+    /// Before the negotiation handlers.
+    fn transition_start(&self, tx: &Transition<'_>) {}
+    /// Around each bound handler call, per binding.
+    fn handler_start(&self, tx: &Transition<'_>, binding: &str, handler: &str) {}
+    /// See [`handler_start`](Self::handler_start).
+    fn handler_end(&self, tx: &Transition<'_>, binding: &str, handler: &str) {}
+    /// Accepted transitions only: states changed, before the final handlers.
+    fn transition_finals(&self, tx: &Transition<'_>) {}
+    /// Every transition, accepted or canceled.
+    fn transition_end(&self, tx: &Transition<'_>) {}
+    /// The machine's queue run ended.
+    fn queue_end(&self, m: &Machine) {}
+    /// `set_schema` grew the schema; `old` is the previous one.
+    fn schema_change(&self, m: &Machine, old: &Schema) {}
+    /// A log entry was recorded (`tx_id` while inside a transition).
+    fn log(&self, m: &Machine, tx_id: Option<&str>, entry: &LogEntry) {}
+    /// The machine was disposed (exactly once).
+    fn machine_dispose(&self, machine_id: &str) {}
+}
+
+macro_rules! forward {
+    ($($self_:tt)*) => {
+        fn id(&self) -> &str {
+            (**self).id()
+        }
+        fn inheritable(&self) -> bool {
+            (**self).inheritable()
+        }
+        fn wants_timing(&self) -> bool {
+            (**self).wants_timing()
+        }
+        fn machine_init(&self, m: &Machine) {
+            (**self).machine_init(m)
+        }
+        fn verify_states(&self, m: &Machine) {
+            (**self).verify_states(m)
+        }
+        fn new_submachine(&self, p: &Machine, c: &Machine) {
+            (**self).new_submachine(p, c)
+        }
+        fn mutation_queued(&self, m: &Machine, mu: &Mutation) {
+            (**self).mutation_queued(m, mu)
+        }
+        fn transition_init(&self, tx: &Transition<'_>) {
+            (**self).transition_init(tx)
+        }
+        fn transition_start(&self, tx: &Transition<'_>) {
+            (**self).transition_start(tx)
+        }
+        fn handler_start(&self, tx: &Transition<'_>, b: &str, h: &str) {
+            (**self).handler_start(tx, b, h)
+        }
+        fn handler_end(&self, tx: &Transition<'_>, b: &str, h: &str) {
+            (**self).handler_end(tx, b, h)
+        }
+        fn transition_finals(&self, tx: &Transition<'_>) {
+            (**self).transition_finals(tx)
+        }
+        fn transition_end(&self, tx: &Transition<'_>) {
+            (**self).transition_end(tx)
+        }
+        fn queue_end(&self, m: &Machine) {
+            (**self).queue_end(m)
+        }
+        fn schema_change(&self, m: &Machine, old: &Schema) {
+            (**self).schema_change(m, old)
+        }
+        fn log(&self, m: &Machine, tx: Option<&str>, e: &LogEntry) {
+            (**self).log(m, tx, e)
+        }
+        fn machine_dispose(&self, id: &str) {
+            (**self).machine_dispose(id)
+        }
+    };
+}
+
+impl<T: Tracer + ?Sized> Tracer for Arc<T> {
+    forward!();
+}
+
+impl<T: Tracer + ?Sized> Tracer for Box<T> {
+    forward!();
+}
+
+macro_rules! each {
+    ($name:ident ( $($arg:ident : $t:ty),* )) => {
+        fn $name(&self, $($arg: $t),*) { for t in self.iter() { t.$name($($arg),*) } }
+    };
+}
+
+/// Several tracers bound as one, called in order. Its `id` is `"composite"`; it is
+/// inheritable when all its members are, and wants timing when any does.
+///
+/// ```
+/// use am_core::{Tracer, Tracers};
+/// struct A; impl Tracer for A { fn id(&self) -> &str { "a" } }
+/// struct B; impl Tracer for B { fn id(&self) -> &str { "b" } }
+/// let both = Tracers::new().with(A).with(B);
+/// assert_eq!(both.len(), 2);
+/// ```
+#[derive(Clone, Default)]
+pub struct Tracers(Vec<Arc<dyn Tracer>>);
+
+impl std::fmt::Debug for Tracers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|t| t.id())).finish()
+    }
+}
+
+impl Tracers {
+    /// No tracers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Appends a tracer.
+    pub fn with(mut self, t: impl Tracer) -> Self {
+        self.0.push(Arc::new(t));
+        self
+    }
+    /// Appends a shared tracer.
+    pub fn push(&mut self, t: Arc<dyn Tracer>) {
+        self.0.push(t);
+    }
+    /// Number of tracers.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    fn iter(&self) -> impl Iterator<Item = &Arc<dyn Tracer>> {
+        self.0.iter()
+    }
+}
+
+impl Tracer for Tracers {
+    fn id(&self) -> &str {
+        "composite"
+    }
+    fn inheritable(&self) -> bool {
+        !self.0.is_empty() && self.0.iter().all(|t| t.inheritable())
+    }
+    fn wants_timing(&self) -> bool {
+        self.0.iter().any(|t| t.wants_timing())
+    }
+    each!(machine_init(m: &Machine));
+    each!(verify_states(m: &Machine));
+    each!(new_submachine(p: &Machine, c: &Machine));
+    each!(mutation_queued(m: &Machine, mu: &Mutation));
+    each!(transition_init(tx: &Transition<'_>));
+    each!(transition_start(tx: &Transition<'_>));
+    each!(handler_start(tx: &Transition<'_>, b: &str, h: &str));
+    each!(handler_end(tx: &Transition<'_>, b: &str, h: &str));
+    each!(transition_finals(tx: &Transition<'_>));
+    each!(transition_end(tx: &Transition<'_>));
+    each!(queue_end(m: &Machine));
+    each!(schema_change(m: &Machine, old: &Schema));
+    each!(log(m: &Machine, tx: Option<&str>, e: &LogEntry));
+    each!(machine_dispose(id: &str));
+}
+
+/// A tracer that does nothing; a baseline for benchmarks.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoopTracer;
+
+impl Tracer for NoopTracer {
+    fn id(&self) -> &str {
+        "noop"
+    }
+}

@@ -1,0 +1,288 @@
+//! The data of one transition and the borrowed view tracers and handlers read.
+
+use std::fmt;
+use std::time::Instant;
+
+use crate::log::LogEntry;
+use crate::machine::Machine;
+use crate::mutation::{Args, Mutation, MutationKind};
+use crate::schema::{Schema, StateIdx};
+use crate::steps::Step;
+
+/// Why a transition was canceled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum CancelReason {
+    /// Relations rejected these called states.
+    Relations(Vec<StateIdx>),
+    /// A negotiation handler returned false.
+    Handler(String),
+    /// A handler panicked.
+    Panic(String),
+    /// A handler returned after the handler timeout.
+    Timeout(String),
+    /// The machine was disposing, or its queue was full.
+    Admission,
+}
+
+/// A transition ID: 16 lower-case hex characters, unique per machine.
+#[derive(Copy, Clone, PartialEq, Eq, Hash)]
+pub struct TxId([u8; 16]);
+
+impl TxId {
+    pub(crate) fn new(seed: u64, seq: u64) -> Self {
+        // splitmix64 of seed+seq: unique per machine, cheap, and looks random
+        let mut z = seed.wrapping_add(seq.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let mut out = [0u8; 16];
+        for (i, b) in out.iter_mut().enumerate() {
+            let nib = (z >> ((15 - i) * 4)) & 0xF;
+            *b = b"0123456789abcdef"[nib as usize];
+        }
+        TxId(out)
+    }
+    /// The ID as a string slice.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for TxId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for TxId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TxId({})", self.as_str())
+    }
+}
+
+/// The runner's working data for one transition; reused between transitions.
+#[derive(Debug)]
+pub(crate) struct TxData {
+    pub(crate) seq: u64,
+    pub(crate) mutation: Mutation,
+    pub(crate) before: Vec<u64>,
+    pub(crate) after: Vec<u64>,
+    pub(crate) states_before: Vec<StateIdx>,
+    pub(crate) target: Vec<StateIdx>,
+    pub(crate) enters: Vec<StateIdx>,
+    pub(crate) exits: Vec<StateIdx>,
+    pub(crate) accepted: bool,
+    pub(crate) health: bool,
+    pub(crate) completed: bool,
+    pub(crate) cancel: Option<CancelReason>,
+    pub(crate) steps: Vec<Step>,
+    pub(crate) log: Vec<LogEntry>,
+    pub(crate) pre_log: Vec<LogEntry>,
+    pub(crate) queue_len: usize,
+    pub(crate) queue_tick: u64,
+    pub(crate) started_at: Option<Instant>,
+    pub(crate) ended_at: Option<Instant>,
+}
+
+impl TxData {
+    pub(crate) fn new(mutation: Mutation) -> Self {
+        TxData {
+            seq: 0,
+            mutation,
+            before: Vec::new(),
+            after: Vec::new(),
+            states_before: Vec::new(),
+            target: Vec::new(),
+            enters: Vec::new(),
+            exits: Vec::new(),
+            accepted: false,
+            health: false,
+            completed: false,
+            cancel: None,
+            steps: Vec::new(),
+            log: Vec::new(),
+            pre_log: Vec::new(),
+            queue_len: 0,
+            queue_tick: 0,
+            started_at: None,
+            ended_at: None,
+        }
+    }
+}
+
+/// A borrowed, read-only view of a transition, passed to tracer hooks and handlers.
+/// Nothing is cloned to build it; copy what you need.
+#[derive(Clone, Copy)]
+pub struct Transition<'a> {
+    pub(crate) machine: &'a Machine,
+    pub(crate) schema: &'a Schema,
+    pub(crate) data: &'a TxData,
+    pub(crate) tx_seed: u64,
+}
+
+impl fmt::Debug for Transition<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transition")
+            .field("id", &self.id())
+            .field("machine", &self.machine_id())
+            .field("kind", &self.kind())
+            .field("called", &self.called_names().collect::<Vec<_>>())
+            .field("accepted", &self.accepted())
+            .finish()
+    }
+}
+
+impl<'a> Transition<'a> {
+    /// The transition ID.
+    pub fn id(&self) -> TxId {
+        TxId::new(self.tx_seed, self.data.seq)
+    }
+    /// A per-machine sequence number (1, 2, …) of transitions run.
+    pub fn seq(&self) -> u64 {
+        self.data.seq
+    }
+    /// The machine running it.
+    pub fn machine(&self) -> &'a Machine {
+        self.machine
+    }
+    /// Its ID.
+    pub fn machine_id(&self) -> &'a str {
+        self.machine.id()
+    }
+    /// The parent machine's ID.
+    pub fn parent_id(&self) -> Option<&'a str> {
+        self.machine.parent_id()
+    }
+    /// The machine's tags.
+    pub fn machine_tags(&self) -> &'a [String] {
+        self.machine.tags()
+    }
+    /// The schema in force.
+    pub fn schema(&self) -> &'a Schema {
+        self.schema
+    }
+    /// The name of a state index.
+    pub fn state_name(&self, i: StateIdx) -> &'a str {
+        self.schema.name(i)
+    }
+    /// The mutation.
+    pub fn mutation(&self) -> &'a Mutation {
+        &self.data.mutation
+    }
+    /// Add, Remove or Set.
+    pub fn kind(&self) -> MutationKind {
+        self.data.mutation.kind
+    }
+    /// Called state indexes.
+    pub fn called(&self) -> &'a [StateIdx] {
+        self.data.mutation.called()
+    }
+    /// Called state names.
+    pub fn called_names(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let s = self.schema;
+        self.data.mutation.called().iter().map(move |&i| s.name(i))
+    }
+    /// The args.
+    pub fn args(&self) -> Option<&'a Args> {
+        self.data.mutation.args()
+    }
+    /// An auto transition.
+    pub fn is_auto(&self) -> bool {
+        self.data.mutation.auto
+    }
+    /// A dry run.
+    pub fn is_check(&self) -> bool {
+        self.data.mutation.check
+    }
+    /// A health transition (an Add calling only `Healthcheck` or `Heartbeat`).
+    pub fn is_health(&self) -> bool {
+        self.data.health
+    }
+    /// Active states before, canonical order.
+    pub fn states_before(&self) -> &'a [StateIdx] {
+        &self.data.states_before
+    }
+    /// Target states, canonical order (auto negotiation may shrink it).
+    pub fn target(&self) -> &'a [StateIdx] {
+        &self.data.target
+    }
+    /// States being activated (including re-entered Multi states).
+    pub fn enters(&self) -> &'a [StateIdx] {
+        &self.data.enters
+    }
+    /// States being deactivated.
+    pub fn exits(&self) -> &'a [StateIdx] {
+        &self.data.exits
+    }
+    /// Ticks before, schema index order.
+    pub fn time_before(&self) -> &'a [u64] {
+        &self.data.before
+    }
+    /// Ticks after: a prediction at init, actual from `transition_finals`, final (after any
+    /// rollback) at `transition_end`; equals `time_before` for a canceled transition.
+    pub fn time_after(&self) -> &'a [u64] {
+        &self.data.after
+    }
+    /// Sum of `time_before`.
+    pub fn machine_time_before(&self) -> u64 {
+        self.data.before.iter().sum()
+    }
+    /// Sum of `time_after`.
+    pub fn machine_time_after(&self) -> u64 {
+        self.data.after.iter().sum()
+    }
+    /// Accepted so far (final at `transition_end`).
+    pub fn accepted(&self) -> bool {
+        self.data.accepted
+    }
+    /// Finished (set at `transition_end`).
+    pub fn is_completed(&self) -> bool {
+        self.data.completed
+    }
+    /// Why it was canceled, if it was.
+    pub fn cancel_reason(&self) -> Option<&'a CancelReason> {
+        self.data.cancel.as_ref()
+    }
+    /// Steps; empty unless steps are enabled.
+    pub fn steps(&self) -> &'a [Step] {
+        &self.data.steps
+    }
+    /// Log entries recorded during the transition.
+    pub fn log_entries(&self) -> &'a [LogEntry] {
+        &self.data.log
+    }
+    /// Log entries recorded since the previous transition (filled at end).
+    pub fn pre_log_entries(&self) -> &'a [LogEntry] {
+        &self.data.pre_log
+    }
+    /// At end: mutations still queued.
+    pub fn queue_len(&self) -> usize {
+        self.data.queue_len
+    }
+    /// The machine's queue tick during this transition.
+    pub fn queue_tick(&self) -> u64 {
+        self.data.queue_tick
+    }
+    /// When `transition_init` was reached; recorded only when a bound tracer asks for timing
+    /// ([`Tracer::wants_timing`](crate::Tracer::wants_timing)).
+    pub fn started_at(&self) -> Option<Instant> {
+        self.data.started_at
+    }
+    /// When the transition ended; see [`started_at`](Self::started_at).
+    pub fn ended_at(&self) -> Option<Instant> {
+        self.data.ended_at
+    }
+    /// `ended_at - started_at`, when both were recorded.
+    pub fn duration(&self) -> Option<std::time::Duration> {
+        Some(self.data.ended_at?.duration_since(self.data.started_at?))
+    }
+    /// Whether state `i` is active before the transition.
+    pub fn was_active(&self, i: StateIdx) -> bool {
+        self.data.before.get(i).is_some_and(|t| t % 2 == 1)
+    }
+    /// Whether state `i` is active according to `time_after`.
+    pub fn is_active_after(&self, i: StateIdx) -> bool {
+        self.data.after.get(i).is_some_and(|t| t % 2 == 1)
+    }
+}
