@@ -70,6 +70,7 @@ pub(crate) struct Inner {
     pub(crate) running_tx: AtomicU64,
     pub(crate) queue_token: AtomicU64,
     pub(crate) on_dispose: Mutex<Vec<DisposeFn>>,
+    pub(crate) trace_ctx: RwLock<Option<crate::TraceContext>>,
 }
 
 /// A state machine. Cheap to clone (a shared handle), `Send + Sync`; mutations may come
@@ -292,6 +293,7 @@ impl MachineBuilder {
             running_tx: AtomicU64::new(0),
             queue_token: AtomicU64::new(0),
             on_dispose: Mutex::new(Vec::new()),
+            trace_ctx: RwLock::new(None),
         }));
         if let Some(p) = &self.parent {
             for t in p.tracers().iter() {
@@ -368,6 +370,14 @@ impl Machine {
     /// The handler timeout.
     pub fn handler_timeout(&self) -> Duration {
         self.0.opts.handler_timeout
+    }
+    /// The trace context of the span the machine is in, as set by a tracing exporter.
+    pub fn trace_context(&self) -> Option<crate::TraceContext> {
+        *self.0.trace_ctx.read().unwrap_or_else(|e| e.into_inner())
+    }
+    /// Sets (or clears) the trace context; called by tracing exporters from their hooks.
+    pub fn set_trace_context(&self, ctx: Option<crate::TraceContext>) {
+        *self.0.trace_ctx.write().unwrap_or_else(|e| e.into_inner()) = ctx;
     }
     pub(crate) fn running_tx_seq(&self) -> u64 {
         self.0.running_tx.load(Relaxed)

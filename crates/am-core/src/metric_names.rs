@@ -1,0 +1,48 @@
+//! Names of the labelled Prometheus metrics `am-prom` exports, as they appear in queries.
+//! `am-prom` registers them and `am-grafana-gen` queries them; both read these constants,
+//! so a dashboard can never drift from the exporter.
+//!
+//! Counters end in `_total` and histograms expose `_bucket`, `_sum` and `_count` series
+//! under the base name given here.
+
+/// Counter of transitions, labels `mach_id`, `result` (`accepted` / `canceled`).
+pub const TRANSITIONS_TOTAL: &str = "am_transitions_total";
+/// Counter of `Exception` activations, label `mach_id`.
+pub const EXCEPTIONS_TOTAL: &str = "am_exceptions_total";
+/// Histogram of transition wall time in seconds, label `mach_id`.
+pub const TRANSITION_DURATION_SECONDS: &str = "am_transition_duration_seconds";
+/// Histogram of machine-time ticks per transition, label `mach_id`.
+pub const TRANSITION_TICKS: &str = "am_transition_ticks";
+/// Histogram of steps per transition (needs step logging), label `mach_id`.
+pub const TRANSITION_STEPS: &str = "am_transition_steps";
+/// Histogram of handler calls per transition, label `mach_id`.
+pub const TRANSITION_HANDLERS: &str = "am_transition_handlers";
+/// Counter of states activated (Multi re-activations included), label `mach_id`.
+pub const STATES_ADDED_TOTAL: &str = "am_states_added_total";
+/// Counter of states deactivated, label `mach_id`.
+pub const STATES_REMOVED_TOTAL: &str = "am_states_removed_total";
+/// Gauge: mutations waiting in the queue after the last transition, label `mach_id`.
+pub const QUEUE_LENGTH: &str = "am_queue_length";
+/// Gauge: active states, label `mach_id`.
+pub const STATES_ACTIVE: &str = "am_states_active";
+/// Gauge: 1 while a state is active, labels `mach_id`, `state` (behind a cardinality guard).
+pub const STATE_ACTIVE: &str = "am_state_active";
+/// Gauge: states in the schema, label `mach_id`.
+pub const SCHEMA_STATES: &str = "am_schema_states";
+/// Gauge: non-empty relation lists in the schema, label `mach_id`.
+pub const SCHEMA_RELATIONS: &str = "am_schema_relations";
+/// Gauge: state references in relations, label `mach_id`.
+pub const SCHEMA_REF_STATES: &str = "am_schema_ref_states";
+/// Info-style gauge (value 1) linking a machine to its parent, labels `mach_id`, `parent_id`.
+pub const MACHINE_INFO: &str = "am_machine_info";
+
+/// Label: the machine ID.
+pub const LABEL_MACH_ID: &str = "mach_id";
+/// Label: the parent machine ID.
+pub const LABEL_PARENT_ID: &str = "parent_id";
+/// Label: a state name.
+pub const LABEL_STATE: &str = "state";
+/// Label: `accepted` or `canceled`.
+pub const LABEL_RESULT: &str = "result";
+/// Label: the service name, added when pushing.
+pub const LABEL_SERVICE: &str = "service";
