@@ -177,7 +177,7 @@ impl Machine {
         let mut ticks_changed = false;
         if tx.accepted && !check {
             self.apply(tx);
-            ticks_changed = true;
+            ticks_changed = !tx.enters.is_empty() || !tx.exits.is_empty();
             if let Some(ts) = &tracers {
                 let v = self.view(s, tx);
                 ts.iter().for_each(|t| t.transition_finals(&v));

@@ -1,1 +1,167 @@
+//! Property tests over random schemas and mutation sequences.
 
+use std::sync::{Arc, Mutex};
+
+use am_core::{Machine, MutResult, MutationKind, Schema, State, Tracer, Transition};
+use proptest::prelude::*;
+
+const N: usize = 7;
+
+#[derive(Clone, Debug)]
+struct Rels {
+    require: Vec<usize>,
+    add: Vec<usize>,
+    remove: Vec<usize>,
+    after: Vec<usize>,
+    auto: bool,
+    multi: bool,
+}
+
+/// States 0..3 may add only states 4..N, which add nothing: no second-level Add relations,
+/// so every Remove relation of an activated state is enforced (spec §4.4).
+fn schema_strategy() -> impl Strategy<Value = Vec<Rels>> {
+    let one = |i: usize| {
+        (
+            proptest::collection::vec(0..N, 0..2),
+            proptest::collection::vec(4..N, 0..2),
+            proptest::collection::vec(0..N, 0..2),
+            proptest::collection::vec(0..i.max(1), 0..2),
+            proptest::bool::weighted(0.2),
+            proptest::bool::weighted(0.2),
+        )
+            .prop_map(move |(require, add, remove, after, auto, multi)| {
+                let add = if i < 4 { add } else { vec![] };
+                let after = if i == 0 { vec![] } else { after };
+                let remove: Vec<usize> =
+                    remove.into_iter().filter(|r| *r != i && !add.contains(r) && !require.contains(r)).collect();
+                Rels { require, add, remove, after, auto, multi }
+            })
+    };
+    (0..N).map(one).collect::<Vec<_>>()
+}
+
+fn name(i: usize) -> String {
+    format!("S{i}")
+}
+
+fn build(rels: &[Rels]) -> Schema {
+    let mut b = Schema::builder();
+    for (i, r) in rels.iter().enumerate() {
+        let names = |v: &[usize]| v.iter().map(|&x| name(x)).collect::<Vec<_>>();
+        let mut s =
+            State::new().require(names(&r.require)).add(names(&r.add)).remove(names(&r.remove)).after(names(&r.after));
+        s.auto = r.auto;
+        s.multi = r.multi;
+        b = b.state(name(i), s);
+    }
+    b.build().expect("generated schemas are valid")
+}
+
+fn ops_strategy() -> impl Strategy<Value = Vec<(u8, Vec<usize>)>> {
+    proptest::collection::vec((0u8..3, proptest::collection::vec(0..N, 1..3)), 1..25)
+}
+
+/// Checks every accepted transition: ticks agree with the target, Require and Remove hold.
+struct Invariants(Arc<Mutex<Vec<String>>>);
+
+impl Tracer for Invariants {
+    fn id(&self) -> &str {
+        "invariants"
+    }
+    fn transition_end(&self, tx: &Transition<'_>) {
+        if !tx.accepted() || tx.is_check() {
+            return;
+        }
+        let s = tx.schema();
+        let after = tx.time_after();
+        let mut errs = self.0.lock().unwrap();
+        for i in 0..s.len() {
+            let active = after[i] % 2 == 1;
+            if active != tx.target().contains(&i) {
+                errs.push(format!("{}: tick {} but target {:?}", s.name(i), after[i], tx.target()));
+            }
+            if !active {
+                continue;
+            }
+            for &r in s.requires(i) {
+                if after[r] % 2 == 0 {
+                    errs.push(format!("{} active without required {}", s.name(i), s.name(r)));
+                }
+            }
+            for &r in s.removes(i) {
+                if after[r] % 2 == 1 {
+                    errs.push(format!("{} active with {} which it removes", s.name(i), s.name(r)));
+                }
+            }
+        }
+        for (b, a) in tx.time_before().iter().zip(after) {
+            if a < b {
+                errs.push("a tick decreased".into());
+            }
+        }
+    }
+}
+
+fn run(rels: &[Rels], ops: &[(u8, Vec<usize>)]) -> (Vec<u64>, Vec<MutResult>, Vec<String>) {
+    let errs = Arc::new(Mutex::new(Vec::new()));
+    let m = Machine::builder(build(rels)).tracer(Invariants(errs.clone())).build();
+    let mut results = Vec::new();
+    for (k, states) in ops {
+        let names: Vec<String> = states.iter().map(|&i| name(i)).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let kind = [MutationKind::Add, MutationKind::Remove, MutationKind::Set][*k as usize];
+        let r = match kind {
+            MutationKind::Add => m.add(&refs),
+            MutationKind::Remove => m.remove(&refs),
+            MutationKind::Set => m.set(&refs),
+        };
+        results.push(r.expect("known states"));
+    }
+    let errs = errs.lock().unwrap().clone();
+    (m.time(), results, errs)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn relations_hold_after_every_accepted_transition(rels in schema_strategy(), ops in ops_strategy()) {
+        let (_, _, errs) = run(&rels, &ops);
+        prop_assert!(errs.is_empty(), "{errs:?}");
+    }
+
+    #[test]
+    fn same_sequence_same_clocks(rels in schema_strategy(), ops in ops_strategy()) {
+        let a = run(&rels, &ops);
+        let b = run(&rels, &ops);
+        prop_assert_eq!(a.0, b.0);
+        prop_assert_eq!(a.1, b.1);
+    }
+
+    #[test]
+    fn executed_adds_leave_called_states_active(rels in schema_strategy(), ops in ops_strategy()) {
+        // auto states may legitimately undo a result right after it (the auto transition)
+        let rels: Vec<Rels> = rels.into_iter().map(|r| Rels { auto: false, ..r }).collect();
+        let m = Machine::new(build(&rels));
+        for (k, states) in &ops {
+            let names: Vec<String> = states.iter().map(|&i| name(i)).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            match k {
+                0 => if m.add(&refs).unwrap() == MutResult::Executed {
+                    prop_assert!(m.is(&refs).unwrap());
+                },
+                1 => if m.remove(&refs).unwrap() == MutResult::Executed {
+                    prop_assert!(m.not(&refs).unwrap());
+                },
+                _ => if m.set(&refs).unwrap() == MutResult::Executed {
+                    prop_assert!(m.is(&refs).unwrap());
+                },
+            }
+            let time = m.time();
+            let active = m.active_states();
+            for (i, t) in time.iter().enumerate() {
+                prop_assert_eq!(t % 2 == 1, active.contains(&m.schema().name(i).to_string()));
+            }
+        }
+    }
+}
