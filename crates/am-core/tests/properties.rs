@@ -84,7 +84,7 @@ impl Tracer for Invariants {
                 continue;
             }
             for &r in s.requires(i) {
-                if after[r] % 2 == 0 {
+                if after[r].is_multiple_of(2) {
                     errs.push(format!("{} active without required {}", s.name(i), s.name(r)));
                 }
             }
