@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use std::time::Instant;
 
 use crate::bits::BitSet;
@@ -15,6 +15,7 @@ use crate::mutation::{Arg, Args, MutResult, Mutation, MutationKind};
 use crate::relations::{Input, Resolver};
 use crate::schema::{Schema, StateIdx};
 use crate::steps::{Step, StepKind};
+use crate::tracer::Interest;
 use crate::transition::{CancelReason, Transition, TxData, TxId};
 use crate::wait::{WaitCond, lock, states_ok, time_ok};
 
@@ -26,6 +27,11 @@ pub(crate) struct Scratch {
     rejected: Vec<StateIdx>,
     dropped: Vec<StateIdx>,
     pub(crate) panic: Option<Box<dyn Any + Send>>,
+    /// Tracers and handlers as of `cache_version`; re-read when the machine's bind version moves.
+    pub(crate) tracers: Option<TracerList>,
+    handlers: Option<Arc<HandlerTable>>,
+    cache_version: u64,
+    pub(crate) interest: Interest,
 }
 
 impl Scratch {
@@ -37,6 +43,10 @@ impl Scratch {
             rejected: Vec::new(),
             dropped: Vec::new(),
             panic: None,
+            tracers: None,
+            handlers: None,
+            cache_version: u64::MAX,
+            interest: Interest::NONE,
         }
     }
     pub(crate) fn grow(&mut self, n: usize) {
@@ -59,6 +69,20 @@ fn panic_message(p: &(dyn Any + Send)) -> String {
 
 fn names(s: &Schema, list: &[StateIdx]) -> String {
     list.iter().map(|&i| s.name(i)).collect::<Vec<_>>().join(" ")
+}
+
+/// The tracers of one transition and the union of their interests.
+#[derive(Clone, Copy)]
+pub(crate) struct Hooks<'a> {
+    pub(crate) list: Option<&'a TracerList>,
+    pub(crate) interest: Interest,
+}
+
+impl<'a> Hooks<'a> {
+    /// The tracers, when any is interested in any of `hooks`.
+    pub(crate) fn get(&self, hooks: Interest) -> Option<&'a TracerList> {
+        self.list.filter(|_| self.interest.intersects(hooks))
+    }
 }
 
 /// Which handler list an entry came from: decides partial negotiation in auto transitions.
@@ -89,11 +113,37 @@ impl Machine {
         tx.log.push(entry);
     }
 
+    /// Re-reads the bound tracers and handlers when they changed since the last look.
+    pub(crate) fn refresh_cache(&self, sc: &mut Scratch) {
+        let v = self.0.bind_version.load(Acquire);
+        if v != sc.cache_version {
+            sc.tracers = self.0.has_tracers.load(Relaxed).then(|| self.tracers());
+            sc.interest = sc.tracers.iter().flat_map(|l| l.iter()).fold(Interest::NONE, |a, t| a | t.interest());
+            sc.handlers = self.0.has_handlers.load(Relaxed).then(|| self.handler_table());
+            sc.cache_version = v;
+        }
+    }
+
     /// Executes one mutation as a transition. Runs on the runner thread with no lock held.
     pub(crate) fn execute(&self, sc: &mut Scratch, mu: Mutation) -> MutResult {
+        self.refresh_cache(sc);
+        let (tracers, handlers) = (sc.tracers.take(), sc.handlers.take());
+        let hooks = Hooks { list: tracers.as_ref(), interest: sc.interest };
+        let r = self.execute_with(sc, mu, hooks, handlers.as_deref());
+        (sc.tracers, sc.handlers) = (tracers, handlers);
+        r
+    }
+
+    fn execute_with(
+        &self,
+        sc: &mut Scratch,
+        mu: Mutation,
+        hooks: Hooks<'_>,
+        handlers: Option<&HandlerTable>,
+    ) -> MutResult {
+        let tracers = hooks.list;
         let schema = self.schema();
         let s = &*schema;
-        let tracers: Option<TracerList> = self.0.has_tracers.load(Relaxed).then(|| self.tracers());
         let check = mu.check;
         let auto = mu.auto;
         let kind = mu.kind;
@@ -116,7 +166,7 @@ impl Machine {
             std::mem::swap(&mut tx.pre_log, &mut st.pre_log);
         }
         let tx = &mut sc.tx;
-        if self.0.timing.load(Relaxed) && tracers.is_some() {
+        if tracers.is_some() && self.0.timing.load(Relaxed) {
             tx.started_at = Some(Instant::now());
         }
         tx.states_before.clear();
@@ -143,21 +193,21 @@ impl Machine {
             }
         }
         self.0.running_tx.store(tx.seq, Relaxed);
-        if let Some(ts) = &tracers {
+        if let Some(ts) = hooks.get(Interest::TRANSITION_INIT | Interest::TRANSITION_START) {
             let v = self.view(s, tx);
             ts.iter().for_each(|t| t.transition_init(&v));
             ts.iter().for_each(|t| t.transition_start(&v));
         }
-        let handlers = if self.0.has_handlers.load(Relaxed) { Some(self.handler_table()) } else { None };
         let mut failure: Option<HandlerError> = None;
         let mut payload: Option<Box<dyn Any + Send>> = None;
 
         // negotiation
         if tx.accepted
-            && let Some(h) = handlers.as_deref()
+            && let Some(h) = handlers
         {
             sc.dropped.clear();
-            let (ok, fail) = self.negotiate(s, h, tx, tracers.as_ref(), &mut sc.dropped, &mut payload, record_steps);
+            let (ok, fail) =
+                self.negotiate(s, h, tx, hooks.get(Interest::HANDLERS), &mut sc.dropped, &mut payload, record_steps);
             failure = fail;
             if !ok {
                 tx.accepted = false;
@@ -178,12 +228,12 @@ impl Machine {
         if tx.accepted && !check {
             self.apply(tx);
             ticks_changed = !tx.enters.is_empty() || !tx.exits.is_empty();
-            if let Some(ts) = &tracers {
+            if let Some(ts) = hooks.get(Interest::TRANSITION_FINALS) {
                 let v = self.view(s, tx);
                 ts.iter().for_each(|t| t.transition_finals(&v));
             }
-            if let Some(h) = handlers.as_deref()
-                && let Some(f) = self.finals(s, h, tx, tracers.as_ref(), &mut payload, record_steps)
+            if let Some(h) = handlers
+                && let Some(f) = self.finals(s, h, tx, hooks.get(Interest::HANDLERS), &mut payload, record_steps)
             {
                 failure = Some(f);
                 tx.accepted = false;
@@ -222,7 +272,7 @@ impl Machine {
         if tx.started_at.is_some() {
             tx.ended_at = Some(Instant::now());
         }
-        if let Some(ts) = &tracers {
+        if let Some(ts) = hooks.get(Interest::TRANSITION_END) {
             let v = self.view(s, tx);
             ts.iter().for_each(|t| t.transition_end(&v));
         }

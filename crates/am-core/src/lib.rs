@@ -56,6 +56,7 @@
 //! - `tracing`: log entries are also emitted as `tracing` events (target `am_core`).
 //! - `serde`: `Serialize`/`Deserialize` for the plain data types.
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod bits;
 pub mod env;
@@ -84,6 +85,6 @@ pub use mutation::{Arg, Args, ArgsMapper, MutResult, Mutation, MutationKind, Sou
 pub use schema::{ANY, EXCEPTION, HEALTHCHECK, HEARTBEAT, MACHINE_RESTORED, Schema, SchemaBuilder, State, StateIdx};
 pub use steps::{Relation, Step, StepKind};
 pub use trace_ctx::{SpanIdHex, TraceContext, TraceIdHex};
-pub use tracer::{NoopTracer, Tracer, Tracers};
+pub use tracer::{Interest, NoopTracer, Tracer, Tracers};
 pub use transition::{CancelReason, Transition, TxId};
 pub use wait::{CancelToken, Wait, WaitError};

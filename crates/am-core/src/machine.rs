@@ -2,7 +2,10 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU64,
+    Ordering::{Relaxed, Release},
+};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -14,7 +17,7 @@ use crate::handlers::{HandlerTable, Handlers};
 use crate::log::{LogEntry, LogLevel};
 use crate::mutation::{Arg, Args, ArgsMapper, MutResult, Mutation, MutationKind, Source, default_args_mapper};
 use crate::schema::{Schema, StateIdx};
-use crate::tracer::Tracer;
+use crate::tracer::{Interest, Tracer};
 use crate::wait::{CancelToken, Wait, WaitCond, WaitError, Waiter, lock, states_ok, time_ok};
 
 pub(crate) type TracerList = Arc<[Arc<dyn Tracer>]>;
@@ -60,6 +63,8 @@ pub(crate) struct Inner {
     pub(crate) has_handlers: AtomicBool,
     pub(crate) tracers: RwLock<TracerList>,
     pub(crate) has_tracers: AtomicBool,
+    /// Bumped whenever tracers or handlers change; runners re-read their cached lists then.
+    pub(crate) bind_version: AtomicU64,
     pub(crate) timing: AtomicBool,
     pub(crate) log_level: AtomicU8,
     pub(crate) steps: AtomicBool,
@@ -274,6 +279,7 @@ impl MachineBuilder {
             handlers: RwLock::new(Arc::new(HandlerTable::new(n))),
             has_handlers: AtomicBool::new(false),
             has_tracers: AtomicBool::new(!tracers.is_empty()),
+            bind_version: AtomicU64::new(0),
             timing: AtomicBool::new(tracers.iter().any(|t| t.wants_timing())),
             tracers: RwLock::new(tracers.into()),
             log_level: AtomicU8::new(log_level as u8),
@@ -397,6 +403,7 @@ impl Machine {
         self.0.timing.store(v.iter().any(|t| t.wants_timing()), Relaxed);
         self.0.has_tracers.store(true, Relaxed);
         *g = v.into();
+        self.0.bind_version.fetch_add(1, Release);
     }
     /// Detaches the tracer with this `id`; returns whether one was bound.
     pub fn detach_tracer(&self, id: &str) -> bool {
@@ -406,6 +413,7 @@ impl Machine {
         self.0.timing.store(v.iter().any(|t| t.wants_timing()), Relaxed);
         self.0.has_tracers.store(!v.is_empty(), Relaxed);
         *g = v.into();
+        self.0.bind_version.fetch_add(1, Release);
         g.len() != before
     }
     /// Binds a handler set. Fails with `UnknownState` when a name does not fit the schema;
@@ -417,6 +425,7 @@ impl Machine {
         table.bind(&schema, h)?;
         *g = Arc::new(table);
         self.0.has_handlers.store(true, Relaxed);
+        self.0.bind_version.fetch_add(1, Release);
         Ok(())
     }
     /// Drops every handler of the set named `name`.
@@ -433,6 +442,7 @@ impl Machine {
         t.bindings.retain(|b| &**b != name);
         self.0.has_handlers.store(!t.bindings.is_empty(), Relaxed);
         *g = Arc::new(t);
+        self.0.bind_version.fetch_add(1, Release);
     }
     pub(crate) fn handler_table(&self) -> Arc<HandlerTable> {
         self.0.handlers.read().unwrap_or_else(|e| e.into_inner()).clone()
@@ -685,6 +695,28 @@ impl Machine {
                     return MutResult::Queued(t);
                 }
             }
+            if !st.running && st.queue.is_empty() {
+                // idle fast path: the mutation is taken at once, so it skips the queue
+                st.queue_tick += 1;
+                let tick = st.queue_tick;
+                mu.queue_tick = tick;
+                mu.machine_queue_tick = tick - 1;
+                mu.queue_len = 1;
+                st.running = true;
+                let mut scratch = st.scratch.take().unwrap_or_else(|| Box::new(Scratch::new(st.time.len())));
+                drop(st);
+                self.refresh_cache(&mut scratch);
+                if let Some(ts) =
+                    scratch.tracers.as_deref().filter(|_| scratch.interest.intersects(Interest::MUTATION_QUEUED))
+                {
+                    for t in ts {
+                        t.mutation_queued(self, &mu);
+                    }
+                }
+                let r = self.execute(&mut scratch, mu);
+                self.run_queue(0, Some(scratch));
+                return r;
+            }
             st.appended += 1;
             let tick = st.queue_tick + st.appended as u64;
             mu.queue_tick = tick;
@@ -698,9 +730,15 @@ impl Machine {
                 return MutResult::Queued(tick);
             }
             st.running = true;
+            let mut scratch = st.scratch.take().unwrap_or_else(|| Box::new(Scratch::new(st.time.len())));
             drop(st);
-            self.after_queued(traced.as_ref(), tick, false);
-            self.run_queue(tick).unwrap_or(MutResult::Queued(tick))
+            if let Some(mu) = traced {
+                self.refresh_cache(&mut scratch);
+                for t in scratch.tracers.iter().flat_map(|l| l.iter()) {
+                    t.mutation_queued(self, &mu);
+                }
+            }
+            self.run_queue(tick, Some(scratch)).unwrap_or(MutResult::Queued(tick))
         }
     }
 
@@ -735,10 +773,12 @@ impl Machine {
 
     /// Runs queued mutations until the queue is empty; returns the result of the mutation
     /// with queue tick `own` if this run executed it.
-    pub(crate) fn run_queue(&self, own: u64) -> Option<MutResult> {
+    pub(crate) fn run_queue(&self, own: u64, scratch: Option<Box<Scratch>>) -> Option<MutResult> {
         let mut result = None;
-        let mut scratch =
-            lock(&self.0.st).scratch.take().unwrap_or_else(|| Box::new(Scratch::new(self.schema().len())));
+        let mut scratch = match scratch {
+            Some(s) => s,
+            None => lock(&self.0.st).scratch.take().unwrap_or_else(|| Box::new(Scratch::new(self.schema().len()))),
+        };
         loop {
             loop {
                 let mu = {
@@ -769,8 +809,9 @@ impl Machine {
                     std::panic::resume_unwind(p);
                 }
             }
-            if self.0.has_tracers.load(Relaxed) {
-                for t in self.tracers().iter() {
+            self.refresh_cache(&mut scratch);
+            if let Some(ts) = scratch.tracers.as_deref().filter(|_| scratch.interest.intersects(Interest::QUEUE_END)) {
+                for t in ts {
                     t.queue_end(self);
                 }
             }
@@ -846,8 +887,7 @@ impl Machine {
         let r = self.execute(&mut scratch, mu);
         if let Some(scratch) = self.try_release(scratch, false) {
             // negotiation handlers of the check queued something: run it
-            lock(&self.0.st).scratch = Some(scratch);
-            self.run_queue(u64::MAX);
+            self.run_queue(u64::MAX, Some(scratch));
         }
         Ok(r)
     }
@@ -889,7 +929,7 @@ impl Machine {
             entry.text
         );
         if self.0.has_tracers.load(Relaxed) {
-            for t in self.tracers().iter() {
+            for t in self.tracers().iter().filter(|t| t.interest().intersects(Interest::LOG)) {
                 t.log(self, tx_id, entry);
             }
         }
@@ -1044,6 +1084,7 @@ impl Machine {
         }
         *self.0.handlers.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(HandlerTable::default());
         self.0.has_handlers.store(false, Relaxed);
+        self.0.bind_version.fetch_add(1, Release);
         let callbacks = std::mem::take(&mut *lock(&self.0.on_dispose));
         for cb in callbacks {
             cb(&self.0.id);
@@ -1077,6 +1118,7 @@ impl Machine {
             let mut t = HandlerTable::clone(&g);
             t.grow(n);
             *g = Arc::new(t);
+            self.0.bind_version.fetch_add(1, Release);
             *self.0.schema.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
         }
         for t in self.tracers().iter() {

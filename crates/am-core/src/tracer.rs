@@ -50,6 +50,12 @@ pub trait Tracer: Send + Sync + 'static {
     fn wants_timing(&self) -> bool {
         false
     }
+    /// Which hooks this tracer wants called; read once when it is bound. The machine skips
+    /// hook sites no bound tracer is interested in (other hooks of an interested tracer may
+    /// still be called, so unlisted hooks must stay harmless). Default: every hook.
+    fn interest(&self) -> Interest {
+        Interest::ALL
+    }
     /// A machine was built with this tracer (or inherited it).
     fn machine_init(&self, m: &Machine) {}
     /// The machine's state order is final.
@@ -137,6 +143,62 @@ macro_rules! forward {
     };
 }
 
+/// A set of hooks a tracer listens to; see [`Tracer::interest`].
+///
+/// ```
+/// use am_core::Interest;
+/// let i = Interest::TRANSITION_END | Interest::LOG;
+/// assert!(i.contains(Interest::LOG));
+/// assert!(!i.contains(Interest::TRANSITION_INIT));
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Interest(u16);
+
+impl Interest {
+    /// No per-transition hook (lifecycle hooks are always called).
+    pub const NONE: Interest = Interest(0);
+    /// `mutation_queued`
+    pub const MUTATION_QUEUED: Interest = Interest(1);
+    /// `transition_init`
+    pub const TRANSITION_INIT: Interest = Interest(1 << 1);
+    /// `transition_start`
+    pub const TRANSITION_START: Interest = Interest(1 << 2);
+    /// `handler_start` and `handler_end`
+    pub const HANDLERS: Interest = Interest(1 << 3);
+    /// `transition_finals`
+    pub const TRANSITION_FINALS: Interest = Interest(1 << 4);
+    /// `transition_end`
+    pub const TRANSITION_END: Interest = Interest(1 << 5);
+    /// `queue_end`
+    pub const QUEUE_END: Interest = Interest(1 << 6);
+    /// `log`
+    pub const LOG: Interest = Interest(1 << 7);
+    /// Every hook.
+    pub const ALL: Interest = Interest(0xff);
+
+    /// Whether any hook of `other` is in `self`.
+    pub const fn intersects(self, other: Interest) -> bool {
+        self.0 & other.0 != 0
+    }
+    /// Whether every hook of `other` is in `self`.
+    pub const fn contains(self, other: Interest) -> bool {
+        self.0 & other.0 == other.0 && other.0 != 0
+    }
+}
+
+impl std::ops::BitOr for Interest {
+    type Output = Interest;
+    fn bitor(self, rhs: Interest) -> Interest {
+        Interest(self.0 | rhs.0)
+    }
+}
+
+impl std::ops::BitOrAssign for Interest {
+    fn bitor_assign(&mut self, rhs: Interest) {
+        self.0 |= rhs.0;
+    }
+}
+
 impl<T: Tracer + ?Sized> Tracer for Arc<T> {
     forward!();
 }
@@ -207,6 +269,9 @@ impl Tracer for Tracers {
     fn wants_timing(&self) -> bool {
         self.0.iter().any(|t| t.wants_timing())
     }
+    fn interest(&self) -> Interest {
+        self.0.iter().fold(Interest::NONE, |a, t| a | t.interest())
+    }
     each!(machine_init(m: &Machine));
     each!(verify_states(m: &Machine));
     each!(new_submachine(p: &Machine, c: &Machine));
@@ -223,12 +288,16 @@ impl Tracer for Tracers {
     each!(machine_dispose(id: &str));
 }
 
-/// A tracer that does nothing; a baseline for benchmarks.
+/// A tracer that does nothing and says so ([`Interest::NONE`]): binding it costs nothing
+/// per transition.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoopTracer;
 
 impl Tracer for NoopTracer {
     fn id(&self) -> &str {
         "noop"
+    }
+    fn interest(&self) -> Interest {
+        Interest::NONE
     }
 }
