@@ -1,0 +1,208 @@
+//! Schema growth, export/import, binding and unbinding, bad input, logging.
+
+use std::sync::{Arc, Mutex};
+
+use am_core::testing::{Hook, Recorder};
+use am_core::{Error, Handlers, LogLevel, Machine, MutResult, Schema, State, Tracer, Transition, err_msg};
+
+fn plain() -> Schema {
+    Schema::builder().states(["A", "B"]).build().unwrap()
+}
+
+#[test]
+fn schema_grows_only() {
+    let rec = Recorder::new("rec");
+    let m = Machine::builder(plain()).tracer(rec.clone()).build();
+    m.add(&["A"]).unwrap();
+    let bigger = Schema::builder().states(["A", "B", "Exception", "C"]).build().unwrap();
+    m.set_schema(bigger).unwrap();
+    assert!(rec.hooks().iter().any(|h| matches!(h, Hook::SchemaChange(_))));
+    assert_eq!(m.tick("C").unwrap(), 0);
+    assert_eq!(m.add(&["C"]).unwrap(), MutResult::Executed);
+    assert_eq!(m.active_states(), ["A", "C"]);
+    let smaller = plain();
+    assert!(matches!(m.set_schema(smaller), Err(Error::SchemaShrink(_))));
+    let reordered = Schema::builder().states(["B", "A", "Exception", "C", "D"]).build().unwrap();
+    assert!(matches!(m.set_schema(reordered), Err(Error::SchemaShrink(_))));
+}
+
+#[test]
+fn set_schema_is_refused_during_a_transition() {
+    let m = Machine::new(plain());
+    let got = Arc::new(Mutex::new(None));
+    let g = got.clone();
+    m.bind_handlers(Handlers::new("h").state("A", move |e| {
+        let bigger = Schema::builder().states(["A", "B", "Exception", "C"]).build().unwrap();
+        *g.lock().unwrap() = Some(e.machine().set_schema(bigger));
+    }))
+    .unwrap();
+    m.add(&["A"]).unwrap();
+    assert_eq!(*got.lock().unwrap(), Some(Err(Error::Busy)));
+}
+
+#[test]
+fn export_import_round_trip() {
+    let schema = || Schema::builder().states(["A", "B", "MachineRestored"]).build().unwrap();
+    let a = Machine::builder(schema()).id("m1").build();
+    a.add(&["A"]).unwrap();
+    a.remove(&["A"]).unwrap();
+    a.add(&["A", "B"]).unwrap();
+    let snap = a.export();
+    let b = Machine::builder(schema()).id("m1").build();
+    b.import(&snap).unwrap();
+    assert_eq!(b.tick("A").unwrap(), 3);
+    assert!(b.is(&["A", "B", "MachineRestored"]).unwrap());
+    assert_eq!(b.export().machine_tick, 1);
+    let other = Machine::builder(schema()).id("m2").build();
+    assert!(matches!(other.import(&snap), Err(Error::ImportMismatch(_))));
+}
+
+#[test]
+fn detach_tracer_and_unbind_handlers() {
+    let rec = Recorder::new("rec");
+    let m = Machine::builder(plain()).tracer(rec.clone()).build();
+    let calls = Arc::new(Mutex::new(0));
+    let c = calls.clone();
+    m.bind_handlers(Handlers::new("h").state("A", move |_| *c.lock().unwrap() += 1)).unwrap();
+    m.add(&["A"]).unwrap();
+    assert_eq!(rec.ends().len(), 1);
+    assert!(m.detach_tracer("rec"));
+    assert!(!m.detach_tracer("rec"));
+    m.unbind_handlers("h");
+    m.remove(&["A"]).unwrap();
+    m.add(&["A"]).unwrap();
+    assert_eq!(rec.ends().len(), 1);
+    assert_eq!(*calls.lock().unwrap(), 1);
+    // binding the same tracer id again replaces it
+    m.bind_tracer(Arc::new(rec.clone()));
+    m.bind_tracer(Arc::new(rec.clone()));
+    m.remove(&["A"]).unwrap();
+    assert_eq!(rec.ends().len(), 2);
+}
+
+#[test]
+fn bad_handler_names_bind_nothing() {
+    let m = Machine::new(plain());
+    let r = m.bind_handlers(Handlers::new("h").state("A", |_| {}).enter("Nope", |_| true));
+    assert_eq!(r, Err(Error::UnknownState("Nope".into())));
+    let r = m.bind_handlers(Handlers::new("h").negotiation("AZ", |_| true));
+    assert!(r.is_err());
+    // nothing from the failed sets was bound: a transition runs no handler
+    let rec = Recorder::new("rec");
+    m.bind_tracer(Arc::new(rec.clone()));
+    m.add(&["A"]).unwrap();
+    assert!(!rec.hooks().iter().any(|h| matches!(h, Hook::HandlerStart(..))));
+}
+
+#[test]
+fn handler_panics_are_reraised_when_asked() {
+    let m = Machine::builder(plain()).panic_to_exception(false).build();
+    m.bind_handlers(Handlers::new("h").state("A", |_| panic!("boom"))).unwrap();
+    let m2 = m.clone();
+    let r = std::thread::spawn(move || m2.add(&["A"])).join();
+    assert!(r.is_err(), "the panic reached the caller");
+    // the machine is still usable: the runner flag was released
+    assert!(!m.is_busy());
+    assert_eq!(m.add(&["B"]).unwrap(), MutResult::Executed);
+}
+
+#[test]
+fn queue_limit_cancels_but_lets_errors_in() {
+    let m = Machine::builder(plain()).queue_limit(2).build();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    m.bind_handlers(Handlers::new("h").state("A", move |e| {
+        let m = e.machine();
+        let mut g = g.lock().unwrap();
+        g.push(m.add(&["B"]).unwrap());
+        g.push(m.remove(&["B"]).unwrap());
+        g.push(m.add_args(&["B"], am_core::Args::new().with("x", 1)).unwrap());
+        g.push(m.add_err(err_msg("full")).unwrap());
+    }))
+    .unwrap();
+    m.add(&["A"]).unwrap();
+    let got = got.lock().unwrap().clone();
+    assert!(matches!(got[0], MutResult::Queued(_)));
+    assert!(matches!(got[1], MutResult::Queued(_)));
+    assert_eq!(got[2], MutResult::Canceled);
+    assert!(matches!(got[3], MutResult::Queued(_)), "Exception passes a full queue");
+    assert!(m.is_err());
+}
+
+#[test]
+fn unknown_names_everywhere() {
+    let m = Machine::new(plain());
+    assert!(matches!(m.is(&["X"]), Err(Error::UnknownState(_))));
+    assert!(matches!(m.when(&["X"]), Err(Error::UnknownState(_))));
+    assert!(matches!(m.state_ctx("X"), Err(Error::UnknownState(_))));
+    assert!(matches!(m.can_add(&["X"]), Err(Error::UnknownState(_))));
+    assert!(matches!(m.add_err_state("X", err_msg("e"), None), Err(Error::UnknownState(_))));
+    assert!(m.last_error().is_none(), "a failed call records nothing");
+}
+
+#[test]
+fn log_entries_reach_tracers_and_transitions() {
+    #[derive(Default)]
+    struct Logs(Mutex<Vec<(Option<String>, String)>>, Mutex<Vec<(Vec<String>, Vec<String>)>>);
+    impl Tracer for Logs {
+        fn id(&self) -> &str {
+            "logs"
+        }
+        fn log(&self, _m: &Machine, tx: Option<&str>, e: &am_core::LogEntry) {
+            self.0.lock().unwrap().push((tx.map(String::from), e.text.clone()));
+        }
+        fn transition_end(&self, tx: &Transition<'_>) {
+            let texts = |l: &[am_core::LogEntry]| l.iter().map(|e| e.text.clone()).collect::<Vec<_>>();
+            self.1.lock().unwrap().push((texts(tx.pre_log_entries()), texts(tx.log_entries())));
+        }
+    }
+    let logs = Arc::new(Logs::default());
+    let m = Machine::builder(Schema::builder().state("A", State::new()).states(["B"]).build().unwrap())
+        .id("logger-machine")
+        .log_level(LogLevel::Changes)
+        .tracer_arc(logs.clone())
+        .build();
+    m.log("hello");
+    m.add(&["A"]).unwrap();
+    let entries = logs.0.lock().unwrap().clone();
+    assert_eq!(entries[0], (None, "[logge] hello".to_string()));
+    assert_eq!(entries[1].1, "[logge] [state] +A");
+    assert!(entries[1].0.as_deref().is_some_and(|id| id.len() == 16));
+    let tx = logs.1.lock().unwrap()[0].clone();
+    assert_eq!(tx.0, ["[logge] hello"]);
+    assert_eq!(tx.1, ["[logge] [state] +A"]);
+    // level Nothing records nothing
+    m.set_log_level(LogLevel::Nothing);
+    m.log("quiet");
+    m.remove(&["A"]).unwrap();
+    assert_eq!(logs.0.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn transition_ids_are_unique_hex() {
+    let rec = Recorder::new("rec");
+    let m = Machine::builder(plain()).tracer(rec.clone()).build();
+    for _ in 0..50 {
+        m.add(&["A"]).unwrap();
+        m.remove(&["A"]).unwrap();
+    }
+    let mut ids: Vec<String> = rec.ends().into_iter().map(|t| t.id).collect();
+    assert!(ids.iter().all(|i| i.len() == 16 && i.chars().all(|c| c.is_ascii_hexdigit())));
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 100);
+}
+
+#[test]
+fn event_validity_ends_with_the_transition() {
+    let m = Machine::new(plain());
+    let kept = Arc::new(Mutex::new(None));
+    let k = kept.clone();
+    m.bind_handlers(Handlers::new("h").state("A", move |e| {
+        assert!(e.is_valid());
+        *k.lock().unwrap() = Some(e.validity());
+    }))
+    .unwrap();
+    m.add(&["A"]).unwrap();
+    assert!(!kept.lock().unwrap().as_ref().unwrap().is_valid());
+}
