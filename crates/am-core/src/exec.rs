@@ -187,6 +187,7 @@ impl Machine {
             let tag = if auto { "auto" } else { kind.as_str() };
             let called = names(s, tx.mutation.called());
             self.tx_log(tx, LogLevel::Ops, || format!("[{tag}] {called}{args}"));
+            self.log_decisions(s, tx, &sc.rejected, level);
             if !accepted {
                 let rej = names(s, &sc.rejected);
                 self.tx_log(tx, LogLevel::Ops, || format!("[cancel:reject] {rej}"));
@@ -295,6 +296,42 @@ impl Machine {
         if done { MutResult::Executed } else { MutResult::Canceled }
     }
 
+    /// Why the target is what it is: implied states, removals, unmet requirements.
+    fn log_decisions(&self, s: &Schema, tx: &mut TxData, rejected: &[StateIdx], level: LogLevel) {
+        let called = tx.mutation.called();
+        let implied: Vec<StateIdx> =
+            tx.target.iter().copied().filter(|x| !called.contains(x) && !tx.states_before.contains(x)).collect();
+        let mut lines = Vec::new();
+        if !implied.is_empty() {
+            lines.push((LogLevel::Ops, format!("[implied] {}", names(s, &implied))));
+        }
+        let blockers = |x: StateIdx| -> Vec<StateIdx> {
+            s.removed_by[x].iter().copied().filter(|b| tx.target.contains(b)).collect()
+        };
+        for &x in &tx.exits {
+            let by = blockers(x);
+            if !by.is_empty() {
+                lines.push((LogLevel::Ops, format!("[rel:remove] {} by {}", s.name(x), names(s, &by))));
+            }
+        }
+        for &c in rejected {
+            let missing: Vec<StateIdx> = s.require[c].iter().copied().filter(|r| !tx.target.contains(r)).collect();
+            if !missing.is_empty() {
+                let m: Vec<String> = missing.iter().map(|&r| format!("-{}", s.name(r))).collect();
+                lines.push((LogLevel::Ops, format!("[reject] {}({})", s.name(c), m.join(" "))));
+            }
+            let by = blockers(c);
+            if !by.is_empty() {
+                lines.push((LogLevel::Decisions, format!("[rel:remove] {} by {}", s.name(c), names(s, &by))));
+            }
+        }
+        for (l, text) in lines {
+            if l <= level {
+                self.tx_log(tx, l, || text);
+            }
+        }
+    }
+
     fn log_args_text(&self, tx: &TxData) -> String {
         match tx.mutation.args() {
             Some(a) if self.0.opts.log_args && !a.is_empty() => {
@@ -401,7 +438,7 @@ impl Machine {
             let v = self.view(s, tx);
             ts.iter().for_each(|t| t.handler_start(&v, &e.binding, &e.name));
         }
-        self.tx_log(tx, LogLevel::Ops, || format!("[handler] {}", e.name));
+        self.tx_log(tx, LogLevel::Ops, || format!("[handler:{}] {}", e.binding, e.name));
         let start = Instant::now();
         let ev = Event { handler: &e.name, binding: &e.binding, tx: self.view(s, tx) };
         let r = catch_unwind(AssertUnwindSafe(|| match &e.f {

@@ -590,7 +590,14 @@ impl Machine {
         let called = if small { &buf[..n] } else { &heap[..] };
         let mut mu = Mutation::new(kind, called, args.map(Arc::new));
         mu.source = source.map(Arc::new);
-        drop(schema);
+        if self.log_level() >= LogLevel::Ops {
+            let names: Vec<&str> = called.iter().map(|&i| schema.name(i)).collect();
+            let text = format!("[queue:{kind}] {}", names.join(" "));
+            drop(schema);
+            self.log_plain(LogLevel::Ops, || text);
+        } else {
+            drop(schema);
+        }
         Ok(self.enqueue(mu))
     }
 

@@ -206,3 +206,32 @@ fn event_validity_ends_with_the_transition() {
     m.add(&["A"]).unwrap();
     assert!(!kept.lock().unwrap().as_ref().unwrap().is_valid());
 }
+
+#[test]
+fn decision_log_lines() {
+    let rec = Recorder::new("rec");
+    let s = Schema::builder()
+        .state("A", State::new().add(["B"]).remove(["C"]))
+        .state("B", State::new())
+        .state("C", State::new())
+        .state("D", State::new().require(["C"]))
+        .build()
+        .unwrap();
+    let m = Machine::builder(s).id("dec").log_level(LogLevel::Decisions).tracer(rec.clone()).build();
+    m.add(&["C"]).unwrap();
+    m.add(&["A"]).unwrap();
+    m.add(&["D"]).unwrap();
+    let texts: Vec<String> =
+        rec.hooks().into_iter().filter_map(|h| if let Hook::Log(_, e) = h { Some(e.text) } else { None }).collect();
+    for want in [
+        "[dec] [queue:add] A",
+        "[dec] [add] A",
+        "[dec] [implied] B",
+        "[dec] [rel:remove] C by A",
+        "[dec] [state] +A +B -C",
+        "[dec] [reject] D(-C)",
+        "[dec] [cancel:reject] D",
+    ] {
+        assert!(texts.iter().any(|t| t == want), "missing {want:?} in {texts:#?}");
+    }
+}
