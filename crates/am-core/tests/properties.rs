@@ -88,7 +88,12 @@ impl Tracer for Invariants {
                     errs.push(format!("{} active without required {}", s.name(i), s.name(r)));
                 }
             }
-            for &r in s.removes(i) {
+            // Remove relations hold for states that were called or already active. A state
+            // implied by a kept state is re-added by `expand(kept)` (spec §4.1) even when it
+            // was blocked, so its own removes are not enforced: with A{add:[X]}, B{remove:[X]},
+            // X{remove:[A]} and B active, add(A) ends with A and X both active (spec-conform).
+            let implied = !tx.called().contains(&i) && !tx.was_active(i);
+            for &r in s.removes(i).iter().filter(|_| !implied) {
                 if after[r] % 2 == 1 {
                     errs.push(format!("{} active with {} which it removes", s.name(i), s.name(r)));
                 }
@@ -122,7 +127,7 @@ fn run(rels: &[Rels], ops: &[(u8, Vec<usize>)]) -> (Vec<u64>, Vec<MutResult>, Ve
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256), ..ProptestConfig::default() })]
 
     #[test]
     fn relations_hold_after_every_accepted_transition(rels in schema_strategy(), ops in ops_strategy()) {

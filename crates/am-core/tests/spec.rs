@@ -829,3 +829,19 @@ fn steps() {
         ]
     );
 }
+
+/// Not a §13 case: pins the spec's §4.1 behaviour that a blocked implied state comes back
+/// through `expand(kept)` (found by the property tests).
+#[test]
+fn blocked_implied_state_is_re_added() {
+    let s = Schema::builder()
+        .state("A", State::new().add(["X"]).remove(["B"]))
+        .state("B", State::new().remove(["X"]))
+        .state("X", State::new().remove(["A"]))
+        .build()
+        .unwrap();
+    let m = machine(s);
+    m.set(&["B"]).unwrap();
+    assert_eq!(m.add(&["A"]).unwrap(), E);
+    assert_eq!(m.active_states(), ["A", "X"]);
+}
