@@ -1,0 +1,143 @@
+//! `am-demo`: a simulated worker-pool service whose machines feed every exporter on local
+//! defaults. See `am-demo --help`.
+
+mod sim;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use am_core::{Interest, Tracer, Transition};
+
+const HELP: &str = "\
+am-demo: a simulated worker pool (a pool machine and worker submachines) with telemetry.
+
+USAGE: am-demo [--duration SECS] [--workers N] [--seed N] [--quiet]
+
+  --duration SECS   stop after SECS seconds (default: run until Ctrl-C)
+  --workers N       worker submachines (default 3)
+  --seed N          seed of the simulation's randomness (default: time based)
+  --quiet           no live status line
+";
+
+/// Counts transitions for the status line; inherited by every worker.
+#[derive(Default)]
+struct Stats {
+    accepted: AtomicU64,
+    canceled: AtomicU64,
+}
+
+impl Tracer for Stats {
+    fn id(&self) -> &str {
+        "am-demo-stats"
+    }
+    fn inheritable(&self) -> bool {
+        true
+    }
+    fn interest(&self) -> Interest {
+        Interest::TRANSITION_END
+    }
+    fn transition_end(&self, tx: &Transition<'_>) {
+        let c = if tx.accepted() { &self.accepted } else { &self.canceled };
+        c.fetch_add(1, Relaxed);
+    }
+}
+
+struct Opts {
+    duration: Option<Duration>,
+    workers: usize,
+    seed: u64,
+    quiet: bool,
+}
+
+fn parse_args() -> Result<Opts, String> {
+    let mut o = Opts { duration: None, workers: 3, seed: 0, quiet: false };
+    o.seed =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "-h" | "--help" => {
+                print!("{HELP}");
+                std::process::exit(0);
+            }
+            "--duration" => {
+                let v = val("--duration")?;
+                let secs: f64 = v.trim_end_matches('s').parse().map_err(|_| format!("bad --duration `{v}`"))?;
+                o.duration = Some(Duration::from_secs_f64(secs));
+            }
+            "--workers" => o.workers = val("--workers")?.parse().map_err(|_| "bad --workers".to_string())?,
+            "--seed" => o.seed = val("--seed")?.parse().map_err(|_| "bad --seed".to_string())?,
+            "--quiet" => o.quiet = true,
+            other => return Err(format!("unknown argument `{other}` (see --help)")),
+        }
+    }
+    Ok(o)
+}
+
+fn main() {
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("am-demo: {e}");
+            std::process::exit(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("am-demo: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(run(opts)) {
+        eprintln!("am-demo: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
+    let stats = Arc::new(Stats::default());
+    let st = stats.clone();
+    let mut sim = sim::Sim::build(opts.workers, move |b| b.tracer_arc(st))?;
+    println!("am-demo: machines {}", sim::machine_ids(opts.workers).join(", "));
+    match opts.duration {
+        Some(d) => println!("am-demo: running for {:.1}s", d.as_secs_f64()),
+        None => println!("am-demo: running until Ctrl-C"),
+    }
+    sim.start(opts.seed)?;
+    let started = Instant::now();
+    let deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!();
+                println!("am-demo: Ctrl-C, shutting down");
+                break;
+            }
+            _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => break,
+            _ = tick.tick() => {
+                let now = stats.accepted.load(Relaxed);
+                if !opts.quiet {
+                    eprint!("\r{:>6.1}s  {:>6} transitions/s  {:>8} total  ", started.elapsed().as_secs_f64(), now - last, now);
+                }
+                last = now;
+            }
+        }
+    }
+    let finals: Vec<String> = sim.workers.iter().map(|w| format!("  {:<12} {}", w.id(), w.string_all())).collect();
+    sim.stop();
+    if !opts.quiet {
+        eprintln!();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let (acc, can) = (stats.accepted.load(Relaxed), stats.canceled.load(Relaxed));
+    println!("am-demo: {acc} accepted and {can} canceled transitions in {secs:.1}s");
+    for f in finals {
+        println!("{f}");
+    }
+    Ok(())
+}
