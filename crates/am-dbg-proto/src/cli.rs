@@ -1,0 +1,222 @@
+//! The `am-dbg` command line: `record`, `replay`, `summary`. A small hand-written parser;
+//! [`run`] is what the binary calls.
+
+use std::path::PathBuf;
+
+use crate::addr::DEFAULT_ADDR;
+use crate::error::Error;
+use crate::recording::{RecordOptions, Recorder, Summary, replay};
+
+/// Top-level help.
+pub const HELP: &str = "\
+am-dbg: record, replay and summarise asyncmachine debugger streams
+
+USAGE:
+    am-dbg <COMMAND> [OPTIONS]
+
+COMMANDS:
+    record     Listen for debugger clients and write every message to a file
+    replay     Send a recording to another debugger server
+    summary    Print machines, transitions, activations, exceptions and drops of a recording
+    help       Print this help, or a command's (`am-dbg help record`)
+
+Each command takes --help.
+";
+
+/// `am-dbg record --help`.
+pub const RECORD_HELP: &str = "\
+am-dbg record: listen for debugger clients and write one JSON line per message
+
+USAGE:
+    am-dbg record --out FILE [--listen ADDR] [--max-messages N] [--quiet]
+
+OPTIONS:
+    -o, --out FILE          Recording to write (created or truncated)
+    -l, --listen ADDR       Address to listen on [default: 127.0.0.1:6831]
+    -n, --max-messages N    Stop after N messages (default: run until Ctrl-C)
+    -q, --quiet             No live progress line on stderr
+    -h, --help              Print this help
+
+The progress line shows messages, messages/s, connected clients and messages the clients
+reported dropped. Schemas are written before the transitions of their machine.
+";
+
+/// `am-dbg replay --help`.
+pub const REPLAY_HELP: &str = "\
+am-dbg replay: send a recording to a debugger server, in order, without drops
+
+USAGE:
+    am-dbg replay FILE [--to ADDR]
+
+OPTIONS:
+    -t, --to ADDR    Server address [default: 127.0.0.1:6831]
+    -h, --help       Print this help
+";
+
+/// `am-dbg summary --help`.
+pub const SUMMARY_HELP: &str = "\
+am-dbg summary: machines, transitions, per-state activation counts, exceptions and
+dropped counts of a recording
+
+USAGE:
+    am-dbg summary FILE
+
+OPTIONS:
+    -h, --help    Print this help
+";
+
+/// A parsed command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Print this text and exit successfully.
+    Help(&'static str),
+    /// `record`.
+    Record {
+        /// `--listen`.
+        listen: String,
+        /// `--out`.
+        out: PathBuf,
+        /// `--max-messages`.
+        max_messages: Option<u64>,
+        /// Not `--quiet`.
+        progress: bool,
+    },
+    /// `replay`.
+    Replay {
+        /// The recording.
+        file: PathBuf,
+        /// `--to`.
+        to: String,
+    },
+    /// `summary`.
+    Summary {
+        /// The recording.
+        file: PathBuf,
+    },
+}
+
+fn usage(msg: impl Into<String>) -> Error {
+    Error::Usage(msg.into())
+}
+
+/// Parses arguments (without the program name).
+///
+/// ```
+/// use am_dbg_proto::cli::{Command, parse};
+/// let c = parse(["summary", "rec.jsonl"].map(String::from).to_vec()).unwrap();
+/// assert_eq!(c, Command::Summary { file: "rec.jsonl".into() });
+/// assert!(parse(vec!["record".into()]).is_err()); // --out is required
+/// ```
+pub fn parse(args: Vec<String>) -> Result<Command, Error> {
+    let mut it = args.into_iter();
+    let Some(cmd) = it.next() else { return Ok(Command::Help(HELP)) };
+    let rest: Vec<String> = it.collect();
+    let wants_help = rest.iter().any(|a| a == "-h" || a == "--help");
+    match cmd.as_str() {
+        "-h" | "--help" => Ok(Command::Help(HELP)),
+        "help" => Ok(Command::Help(match rest.first().map(String::as_str) {
+            Some("record") => RECORD_HELP,
+            Some("replay") => REPLAY_HELP,
+            Some("summary") => SUMMARY_HELP,
+            _ => HELP,
+        })),
+        "record" if wants_help => Ok(Command::Help(RECORD_HELP)),
+        "replay" if wants_help => Ok(Command::Help(REPLAY_HELP)),
+        "summary" if wants_help => Ok(Command::Help(SUMMARY_HELP)),
+        "record" => {
+            let (mut listen, mut out, mut max, mut progress) = (DEFAULT_ADDR.to_string(), None, None, true);
+            let mut it = rest.into_iter();
+            while let Some(a) = it.next() {
+                let mut value = |name: &str| it.next().ok_or_else(|| usage(format!("{name} needs a value")));
+                match a.as_str() {
+                    "-l" | "--listen" => listen = value("--listen")?,
+                    "-o" | "--out" => out = Some(PathBuf::from(value("--out")?)),
+                    "-n" | "--max-messages" => {
+                        let v = value("--max-messages")?;
+                        max = Some(v.parse().map_err(|_| usage(format!("--max-messages: not a number: {v}")))?);
+                    }
+                    "-q" | "--quiet" => progress = false,
+                    other => return Err(usage(format!("record: unexpected argument {other:?}"))),
+                }
+            }
+            let out = out.ok_or_else(|| usage("record: --out FILE is required"))?;
+            Ok(Command::Record { listen, out, max_messages: max, progress })
+        }
+        "replay" => {
+            let (mut file, mut to) = (None, DEFAULT_ADDR.to_string());
+            let mut it = rest.into_iter();
+            while let Some(a) = it.next() {
+                match a.as_str() {
+                    "-t" | "--to" => to = it.next().ok_or_else(|| usage("--to needs a value"))?,
+                    f if !f.starts_with('-') && file.is_none() => file = Some(PathBuf::from(f)),
+                    other => return Err(usage(format!("replay: unexpected argument {other:?}"))),
+                }
+            }
+            Ok(Command::Replay { file: file.ok_or_else(|| usage("replay: FILE is required"))?, to })
+        }
+        "summary" => match rest.as_slice() {
+            [f] if !f.starts_with('-') => Ok(Command::Summary { file: PathBuf::from(f) }),
+            _ => Err(usage("summary: expected exactly one FILE")),
+        },
+        other => Err(usage(format!("unknown command {other:?}; see am-dbg --help"))),
+    }
+}
+
+/// Runs a command; returns the process exit code (0 ok, 1 failure, 2 usage).
+pub fn run(args: Vec<String>) -> i32 {
+    let cmd = match parse(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("am-dbg: {e}");
+            return 2;
+        }
+    };
+    if let Command::Help(text) = cmd {
+        print!("{text}");
+        return 0;
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("am-dbg: cannot start a runtime: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(execute(cmd)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("am-dbg: {e}");
+            1
+        }
+    }
+}
+
+async fn execute(cmd: Command) -> Result<(), Error> {
+    match cmd {
+        Command::Help(t) => print!("{t}"),
+        Command::Record { listen, out, max_messages, progress } => {
+            let rec = Recorder::start(&listen, &out, RecordOptions { progress, max_messages }).await?;
+            eprintln!("am-dbg: listening on {}, recording to {}", rec.local_addr(), out.display());
+            let limit = max_messages.unwrap_or(u64::MAX);
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async {
+                    while rec.messages() < limit {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                } => {}
+            }
+            let stats = rec.stop().await?;
+            eprintln!(
+                "am-dbg: wrote {} messages from {} clients ({} reported dropped)",
+                stats.messages, stats.clients, stats.dropped_reported
+            );
+        }
+        Command::Replay { file, to } => {
+            let n = replay(&file, &to).await?;
+            eprintln!("am-dbg: replayed {n} messages to {to}");
+        }
+        Command::Summary { file } => print!("{}", Summary::from_file(&file)?),
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! The asyncmachine live-debugger protocol: plain serde message types that keep every field
+//! of the Go `DbgMsgStruct` / `DbgMsgTx`, a versioned [tarpc](tarpc) service over TCP
+//! (bincode codec, see [`service`](crate::DbgService)), a client [`DbgTracer`] that never
+//! blocks a transition, a [`Server`] library, and the `am-dbg` recorder CLI
+//! (`record`, `replay`, `summary`).
+//!
+//! The Go debugger protocol and its defects are specified in the workspace's
+//! `shared/spec/telemetry.md` §2; this crate is the native Rust protocol described there.
+//!
+//! # Protocol
+//!
+//! A client opens one TCP connection per tracer (not per machine), calls `hello` with
+//! [`PROTOCOL_VERSION`] and its [`ClientIdentity`], then `push`es [`Batch`]es, one call at a
+//! time. On every (re)connect the schemas of all known machines go first; a machine's
+//! schema also precedes its transitions after a schema change. Every transition or queued
+//! mutation message carries a per-machine sequence number ([`DbgMsgTx::seq`]); after an
+//! overflow or a failed send a [`DbgMsgDropped`] notice says how many were lost.
+//!
+//! # Example
+//!
+//! ```
+//! use am_core::{Machine, Schema, State};
+//! use am_dbg_proto::{DbgMsg, DbgTracer, Server, ServerEvent};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let rt = tokio::runtime::Runtime::new()?;
+//! let (server, mut events) = rt.block_on(Server::bind_channel("127.0.0.1:0", 1024))?;
+//!
+//! // the tracer runs its sender on `rt`; the machine is driven from this plain thread
+//! let tracer = DbgTracer::builder().addr(server.local_addr().to_string()).runtime(rt.handle().clone()).build()?;
+//! let schema = Schema::builder().state("Ready", State::new()).build()?;
+//! let m = Machine::builder(schema).id("app").tracer(tracer.clone()).build();
+//! m.add(&["Ready"])?;
+//! assert!(tracer.flush(std::time::Duration::from_secs(5)));
+//!
+//! let mut got = Vec::new();
+//! while let Ok(ev) = events.try_recv() {
+//!     if let ServerEvent::Message { msg, .. } = ev {
+//!         got.push(msg);
+//!     }
+//! }
+//! assert!(matches!(&got[0], DbgMsg::Schema(s) if s.id == "app"));
+//! assert!(got.iter().any(|m| matches!(m, DbgMsg::Tx(t) if t.accepted && !t.is_queued)));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Environment
+//!
+//! [`bind_env`] binds a tracer when [`AM_DBG_ADDR`] is set (`1` means [`DEFAULT_ADDR`]) and
+//! `AM_TEST_RUNNER` is off. Builder calls win over the environment, which wins over
+//! defaults.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod addr;
+pub mod cli;
+mod error;
+mod messages;
+mod outbox;
+mod recording;
+mod sender;
+mod server;
+mod service;
+mod tracer;
+
+pub use addr::{AM_DBG_ADDR, DEFAULT_ADDR, env_addr, expand_addr};
+pub use error::Error;
+pub use messages::{
+    Batch, ClientIdentity, DbgLogEntry, DbgMsg, DbgMsgDropped, DbgMsgStruct, DbgMsgTx, DbgStep, Hello, MutationType,
+    PROTOCOL_VERSION, Refusal, StateDef, TxSource, Welcome,
+};
+pub use recording::{MachineSummary, RecordOptions, RecordStats, Recorder, Summary, read_recording, replay};
+pub use server::{ConnId, Server, ServerEvent, ServerStats};
+pub use service::{
+    Ack, DbgService, DbgServiceClient, DbgServiceRequest, DbgServiceResponse, MAX_FRAME_LEN, RequestFrame,
+    ResponseFrame, ServeDbgService, decode_request_frame, encode_request_frame,
+};
+pub use tracer::{DbgStats, DbgTracer, DbgTracerBuilder, bind_env};

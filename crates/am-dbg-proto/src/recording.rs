@@ -1,0 +1,339 @@
+//! Recordings: one JSON line per [`DbgMsg`] (serde's externally tagged form, Go field
+//! names), in arrival order, so every machine's schema precedes its transitions. Lines carry
+//! no receive time or connection data, which makes record → replay → record byte-identical.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use tarpc::client;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::error::Error;
+use crate::messages::{Batch, ClientIdentity, DbgMsg, Hello, PROTOCOL_VERSION};
+use crate::server::{Server, ServerEvent};
+use crate::service::{DbgServiceClient, MAX_FRAME_LEN};
+
+/// Options of [`Recorder::start`].
+#[derive(Clone, Debug, Default)]
+pub struct RecordOptions {
+    /// Print a live progress line on stderr (messages/s, clients, drops) once a second.
+    pub progress: bool,
+    /// Stop by itself after this many messages.
+    pub max_messages: Option<u64>,
+}
+
+/// What a recording session saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordStats {
+    /// Lines written.
+    pub messages: u64,
+    /// Connections that completed the handshake.
+    pub clients: u64,
+    /// Messages the clients reported dropped.
+    pub dropped_reported: u64,
+}
+
+#[derive(Default)]
+struct Live {
+    messages: AtomicU64,
+    clients: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// A server writing every message it receives to a file.
+pub struct Recorder {
+    server: Server,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<RecordStats, Error>>,
+    live: Arc<Live>,
+}
+
+impl fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recorder").field("addr", &self.server.local_addr()).finish()
+    }
+}
+
+impl Recorder {
+    /// Listens on `listen` and records into `out` (created or truncated).
+    pub async fn start(listen: &str, out: &Path, opts: RecordOptions) -> Result<Recorder, Error> {
+        let file = std::fs::File::create(out).map_err(|e| Error::io(format!("create {}", out.display()), e))?;
+        let (server, rx) = Server::bind_channel(listen, 4096).await?;
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let live = Arc::new(Live::default());
+        let task = tokio::spawn(write_loop(rx, BufWriter::new(file), out.to_path_buf(), opts, stop_rx, live.clone()));
+        Ok(Recorder { server, stop: Some(stop_tx), task, live })
+    }
+
+    /// The listening address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Messages written so far.
+    pub fn messages(&self) -> u64 {
+        self.live.messages.load(Relaxed)
+    }
+
+    /// Stops, writing whatever was already received, and closes the file.
+    pub async fn stop(mut self) -> Result<RecordStats, Error> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.finish().await
+    }
+
+    /// Waits until the recording ends by itself (`max_messages`) and closes the file.
+    pub async fn wait(mut self) -> Result<RecordStats, Error> {
+        self.finish().await
+    }
+
+    async fn finish(&mut self) -> Result<RecordStats, Error> {
+        (&mut self.task).await.map_err(|e| Error::Rpc(format!("recorder task: {e}")))?
+    }
+}
+
+async fn write_loop(
+    mut rx: mpsc::Receiver<ServerEvent>,
+    mut out: BufWriter<std::fs::File>,
+    path: PathBuf,
+    opts: RecordOptions,
+    mut stop: oneshot::Receiver<()>,
+    live: Arc<Live>,
+) -> Result<RecordStats, Error> {
+    let io = |e| Error::io(format!("write {}", path.display()), e);
+    let mut stats = RecordStats::default();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let (mut last_n, mut last_t) = (0u64, Instant::now());
+    let tty = std::io::stderr().is_terminal();
+    let limit = opts.max_messages.unwrap_or(u64::MAX);
+    let mut stopping = false;
+    while stats.messages < limit {
+        let ev = tokio::select! {
+            ev = rx.recv() => ev,
+            _ = &mut stop, if !stopping => {
+                stopping = true;
+                if rx.is_empty() { break }
+                continue
+            }
+            _ = tick.tick(), if opts.progress => {
+                let rate = (stats.messages - last_n) as f64 / last_t.elapsed().as_secs_f64().max(1e-3);
+                (last_n, last_t) = (stats.messages, Instant::now());
+                let line = format!(
+                    "[am-dbg] {} msgs, {rate:.0} msg/s, {} clients, {} dropped",
+                    stats.messages, live.clients.load(Relaxed), stats.dropped_reported
+                );
+                if tty { eprint!("\r\x1b[2K{line}") } else { eprintln!("{line}") }
+                out.flush().map_err(io)?;
+                continue;
+            }
+        };
+        let ev = match ev {
+            Some(ev) => ev,
+            None => break,
+        };
+        match ev {
+            ServerEvent::Message { msg, .. } => {
+                if let DbgMsg::Dropped(d) = &msg {
+                    stats.dropped_reported += d.count;
+                    live.dropped.fetch_add(d.count, Relaxed);
+                }
+                serde_json::to_writer(&mut out, &msg).map_err(|e| Error::Decode(e.to_string()))?;
+                out.write_all(b"\n").map_err(io)?;
+                stats.messages += 1;
+                live.messages.fetch_add(1, Relaxed);
+            }
+            ServerEvent::Connected { .. } => {
+                stats.clients += 1;
+                live.clients.fetch_add(1, Relaxed);
+            }
+            ServerEvent::Disconnected { .. } => {
+                let _ = live.clients.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+            }
+        }
+        // after a stop request: write what already arrived, then end
+        if stopping && rx.is_empty() {
+            break;
+        }
+    }
+    if opts.progress && tty {
+        eprintln!();
+    }
+    out.flush().map_err(io)?;
+    Ok(stats)
+}
+
+/// Reads a recording.
+pub fn read_recording(path: &Path) -> Result<Vec<DbgMsg>, Error> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+    let mut out = Vec::new();
+    for (i, line) in BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(|e| Error::io(format!("read {}", path.display()), e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let msg =
+            serde_json::from_str(&line).map_err(|e| Error::Decode(format!("{}:{}: {e}", path.display(), i + 1)))?;
+        out.push(msg);
+    }
+    Ok(out)
+}
+
+/// Sends a recording to the server at `to`, in order and without drops (each batch waits for
+/// its answer). Returns the number of messages sent.
+pub async fn replay(path: &Path, to: &str) -> Result<u64, Error> {
+    let msgs = read_recording(path)?;
+    let mut conn = tarpc::serde_transport::tcp::connect(to, tarpc::tokio_serde::formats::Bincode::default);
+    conn.config_mut().max_frame_length(MAX_FRAME_LEN);
+    let transport = conn.await.map_err(|e| Error::io(format!("connect to {to}"), e))?;
+    let client = DbgServiceClient::new(client::Config::default(), transport).spawn();
+    let identity = ClientIdentity {
+        name: "am-dbg replay".into(),
+        host: String::new(),
+        pid: std::process::id(),
+        session: 0,
+        library: env!("CARGO_PKG_VERSION").into(),
+    };
+    let ctx = || {
+        let mut c = tarpc::context::current();
+        c.deadline = Instant::now() + Duration::from_secs(30);
+        c
+    };
+    let rpc = |e: tarpc::client::RpcError| Error::Rpc(e.to_string());
+    client.hello(ctx(), Hello { protocol: PROTOCOL_VERSION, client: identity }).await.map_err(rpc)??;
+    let n = msgs.len() as u64;
+    let mut it = msgs.into_iter().peekable();
+    while it.peek().is_some() {
+        let messages: Vec<_> = it.by_ref().take(1024).collect();
+        client.push(ctx(), Batch { messages }).await.map_err(rpc)??;
+    }
+    Ok(n)
+}
+
+/// Per-machine figures of a recording.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MachineSummary {
+    /// Parent machine ID, or empty.
+    pub parent: String,
+    /// State names from the last schema.
+    pub states: Vec<String>,
+    /// Schema messages.
+    pub schemas: u64,
+    /// Transitions (queued-mutation messages not included).
+    pub transitions: u64,
+    /// Accepted transitions.
+    pub accepted: u64,
+    /// Canceled transitions.
+    pub canceled: u64,
+    /// Queued-mutation messages.
+    pub queued: u64,
+    /// Activations per state name, from the clocks (odd ticks crossed).
+    pub activations: BTreeMap<String, u64>,
+    /// Activations of `Exception`.
+    pub exceptions: u64,
+    /// Messages the client reported dropped.
+    pub dropped: u64,
+    /// Missing sequence numbers.
+    pub seq_gaps: u64,
+}
+
+/// What `am-dbg summary` prints.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Machines by ID.
+    pub machines: BTreeMap<String, MachineSummary>,
+}
+
+impl Summary {
+    /// Summarises messages in order.
+    pub fn from_messages<'a>(msgs: impl IntoIterator<Item = &'a DbgMsg>) -> Summary {
+        let mut s = Summary::default();
+        let mut clocks: HashMap<String, Vec<u64>> = HashMap::new();
+        let mut seqs: HashMap<String, u64> = HashMap::new();
+        for msg in msgs {
+            let m = s.machines.entry(msg.machine_id().to_string()).or_default();
+            match msg {
+                DbgMsg::Schema(sc) => {
+                    m.schemas += 1;
+                    m.parent = sc.parent.clone();
+                    m.states = sc.states_index.clone();
+                }
+                DbgMsg::Dropped(d) => m.dropped += d.count,
+                DbgMsg::Tx(t) => {
+                    let last = seqs.entry(t.machine_id.clone()).or_default();
+                    if t.seq > *last + 1 {
+                        m.seq_gaps += t.seq - *last - 1;
+                    }
+                    *last = (*last).max(t.seq);
+                    if t.is_queued {
+                        m.queued += 1;
+                        continue;
+                    }
+                    m.transitions += 1;
+                    if t.accepted {
+                        m.accepted += 1
+                    } else {
+                        m.canceled += 1
+                    }
+                    let prev = clocks.entry(t.machine_id.clone()).or_default();
+                    for (i, &new) in t.clocks.iter().enumerate() {
+                        let old = prev.get(i).copied().unwrap_or(0);
+                        let n = new.div_ceil(2).saturating_sub(old.div_ceil(2));
+                        if new > old && n > 0 {
+                            let name = m.states.get(i).cloned().unwrap_or_else(|| format!("#{i}"));
+                            if name == am_core::EXCEPTION {
+                                m.exceptions += n;
+                            }
+                            *m.activations.entry(name).or_default() += n;
+                        }
+                    }
+                    prev.clone_from(&t.clocks);
+                }
+            }
+        }
+        s
+    }
+
+    /// Reads and summarises a recording.
+    pub fn from_file(path: &Path) -> Result<Summary, Error> {
+        Ok(Self::from_messages(&read_recording(path)?))
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let total = |g: fn(&MachineSummary) -> u64| self.machines.values().map(g).sum::<u64>();
+        writeln!(
+            f,
+            "machines: {}, transitions: {}, exceptions: {}, dropped: {}",
+            self.machines.len(),
+            total(|m| m.transitions),
+            total(|m| m.exceptions),
+            total(|m| m.dropped)
+        )?;
+        for (id, m) in &self.machines {
+            let parent = if m.parent.is_empty() { String::new() } else { format!(" (parent {})", m.parent) };
+            writeln!(f, "\n{id}{parent}")?;
+            writeln!(
+                f,
+                "  transitions {} (accepted {}, canceled {}), queued {}, schemas {}",
+                m.transitions, m.accepted, m.canceled, m.queued, m.schemas
+            )?;
+            writeln!(f, "  exceptions {}, dropped {}, sequence gaps {}", m.exceptions, m.dropped, m.seq_gaps)?;
+            if !m.activations.is_empty() {
+                writeln!(f, "  activations:")?;
+                for (state, n) in &m.activations {
+                    writeln!(f, "    {state:<24} {n}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,189 @@
+//! The tracer's background task: connect, handshake, send schemas, then batches; reconnect
+//! with backoff when the server goes away.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tarpc::client;
+use tarpc::tokio_serde::formats::Bincode;
+use tokio::sync::Notify;
+
+use crate::error::Error;
+use crate::messages::{Batch, ClientIdentity, DbgMsg, Hello, PROTOCOL_VERSION};
+use crate::outbox::Outbox;
+use crate::service::{DbgServiceClient, MAX_FRAME_LEN};
+
+/// Sender settings, fixed at build time.
+#[derive(Debug, Clone)]
+pub(crate) struct SenderConfig {
+    pub(crate) addr: String,
+    pub(crate) client: ClientIdentity,
+    pub(crate) max_batch: usize,
+    pub(crate) backoff_min: Duration,
+    pub(crate) backoff_max: Duration,
+    pub(crate) call_timeout: Duration,
+}
+
+/// Counters shared by the hooks, the sender and [`DbgStats`](crate::DbgStats).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) enqueued: AtomicU64,
+    pub(crate) sent: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) batches: AtomicU64,
+    pub(crate) connects: AtomicU64,
+    pub(crate) send_errors: AtomicU64,
+    pub(crate) connected: AtomicBool,
+}
+
+/// Everything the hooks and the sender share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) outbox: Mutex<Outbox>,
+    pub(crate) work: Notify,
+    pub(crate) stop: Notify,
+    pub(crate) shutdown: AtomicBool,
+    pub(crate) counters: Counters,
+    pub(crate) config: SenderConfig,
+    pub(crate) log: LogLimiter,
+}
+
+impl Shared {
+    pub(crate) fn outbox(&self) -> MutexGuard<'_, Outbox> {
+        self.outbox.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Relaxed)
+    }
+    /// Records that left the outbox for good (sent or dropped).
+    pub(crate) fn settled(&self) -> u64 {
+        self.counters.sent.load(Relaxed) + self.counters.dropped.load(Relaxed)
+    }
+}
+
+/// Logs a warning at most once per interval, counting the ones it held back.
+#[derive(Debug)]
+pub(crate) struct LogLimiter {
+    last: Mutex<Option<Instant>>,
+    held: AtomicU64,
+    interval: Duration,
+}
+
+impl LogLimiter {
+    pub(crate) fn new(interval: Duration) -> Self {
+        LogLimiter { last: Mutex::new(None), held: AtomicU64::new(0), interval }
+    }
+    pub(crate) fn warn(&self, addr: &str, msg: &dyn std::fmt::Display) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() < self.interval) {
+            self.held.fetch_add(1, Relaxed);
+            return;
+        }
+        *last = Some(Instant::now());
+        let held = self.held.swap(0, Relaxed);
+        tracing::warn!(target: "am_dbg_proto", addr, held_back = held, "am-dbg: {msg}");
+    }
+}
+
+enum Ended {
+    Shutdown,
+    Failed(Error),
+}
+
+/// The sender's main loop; returns when the tracer is dropped.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let cfg = shared.config.clone();
+    let mut backoff = cfg.backoff_min;
+    while !shared.is_shutdown() {
+        match connect(&cfg).await {
+            Ok(client) => {
+                backoff = cfg.backoff_min;
+                shared.counters.connects.fetch_add(1, Relaxed);
+                shared.counters.connected.store(true, Relaxed);
+                tracing::debug!(target: "am_dbg_proto", addr = cfg.addr, "am-dbg: connected");
+                let ended = serve(&shared, &client).await;
+                shared.counters.connected.store(false, Relaxed);
+                match ended {
+                    Ended::Shutdown => return,
+                    Ended::Failed(e) => {
+                        shared.counters.send_errors.fetch_add(1, Relaxed);
+                        shared.log.warn(&cfg.addr, &format_args!("connection lost, reconnecting: {e}"));
+                    }
+                }
+            }
+            Err(e) => shared.log.warn(&cfg.addr, &format_args!("cannot connect: {e}")),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shared.stop.notified() => {}
+        }
+        backoff = (backoff * 2).min(cfg.backoff_max);
+    }
+}
+
+async fn connect(cfg: &SenderConfig) -> Result<DbgServiceClient, Error> {
+    let mut conn = tarpc::serde_transport::tcp::connect(cfg.addr.as_str(), Bincode::default);
+    conn.config_mut().max_frame_length(MAX_FRAME_LEN);
+    let transport = tokio::time::timeout(cfg.call_timeout, conn)
+        .await
+        .map_err(|_| Error::Rpc("connect timed out".into()))?
+        .map_err(|e| Error::io(format!("connect to {}", cfg.addr), e))?;
+    let client = DbgServiceClient::new(client::Config::default(), transport).spawn();
+    let hello = Hello { protocol: PROTOCOL_VERSION, client: cfg.client.clone() };
+    client.hello(ctx(cfg), hello).await.map_err(|e| Error::Rpc(e.to_string()))??;
+    Ok(client)
+}
+
+fn ctx(cfg: &SenderConfig) -> tarpc::context::Context {
+    let mut c = tarpc::context::current();
+    c.deadline = Instant::now() + cfg.call_timeout;
+    c
+}
+
+async fn push(cfg: &SenderConfig, client: &DbgServiceClient, messages: Vec<DbgMsg>) -> Result<(), Error> {
+    client.push(ctx(cfg), Batch { messages }).await.map_err(|e| Error::Rpc(e.to_string()))??;
+    Ok(())
+}
+
+async fn serve(shared: &Shared, client: &DbgServiceClient) -> Ended {
+    let cfg = &shared.config;
+    // schemas first, on every (re)connect; they stay in the outbox's machine table if this fails
+    let schemas = shared.outbox().take_schemas();
+    if !schemas.is_empty()
+        && let Err(e) = push(cfg, client, schemas).await
+    {
+        return Ended::Failed(e);
+    }
+    let mut messages = Vec::with_capacity(cfg.max_batch);
+    let mut seqs = Vec::with_capacity(cfg.max_batch);
+    loop {
+        let taken = shared.outbox().take(cfg.max_batch);
+        if taken.notices.is_empty() && taken.items.is_empty() {
+            if shared.is_shutdown() {
+                return Ended::Shutdown;
+            }
+            tokio::select! {
+                _ = shared.work.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            continue;
+        }
+        let notices = taken.notices.clone();
+        taken.into_messages(&mut messages, &mut seqs);
+        let n = seqs.len() as u64;
+        match push(cfg, client, std::mem::take(&mut messages)).await {
+            Ok(()) => {
+                shared.counters.batches.fetch_add(1, Relaxed);
+                shared.counters.sent.fetch_add(n, Relaxed);
+                seqs.clear();
+            }
+            Err(e) => {
+                shared.outbox().fail(&seqs, &notices);
+                shared.counters.dropped.fetch_add(n, Relaxed);
+                seqs.clear();
+                return Ended::Failed(e);
+            }
+        }
+    }
+}

@@ -1,0 +1,479 @@
+//! The client tracer: copies transitions into the bounded outbox; the sender task does the
+//! rest.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use am_core::{Arg, Args, Interest, Machine, Mutation, Schema, Tracer, Transition, default_args_mapper};
+use tokio::runtime::Handle;
+use tokio::sync::Notify;
+
+use crate::addr::{self, DEFAULT_ADDR};
+use crate::error::Error;
+use crate::messages::ClientIdentity;
+use crate::outbox::{Called, Outbox, RecId, TxRecord};
+use crate::sender::{self, Counters, LogLimiter, SenderConfig, Shared};
+
+type Mapper = Arc<dyn Fn(&Args) -> Vec<(String, String)> + Send + Sync>;
+
+/// Builds a [`DbgTracer`]. Precedence: builder call > env variable > default.
+pub struct DbgTracerBuilder {
+    addr: Option<String>,
+    capacity: usize,
+    max_batch: usize,
+    backoff: (Duration, Duration),
+    call_timeout: Duration,
+    dispose_flush: Duration,
+    queued: bool,
+    timing: bool,
+    stack_traces: bool,
+    args: Option<bool>,
+    checks: Option<bool>,
+    mapper: Option<Mapper>,
+    name: Option<String>,
+    handle: Option<Handle>,
+}
+
+impl std::fmt::Debug for DbgTracerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbgTracerBuilder").field("addr", &self.addr).field("capacity", &self.capacity).finish()
+    }
+}
+
+impl Default for DbgTracerBuilder {
+    fn default() -> Self {
+        DbgTracerBuilder {
+            addr: None,
+            capacity: 10_000,
+            max_batch: 1024,
+            backoff: (Duration::from_millis(50), Duration::from_secs(2)),
+            call_timeout: Duration::from_secs(5),
+            dispose_flush: Duration::from_millis(100),
+            queued: true,
+            timing: true,
+            stack_traces: false,
+            args: None,
+            checks: None,
+            mapper: None,
+            name: None,
+            handle: None,
+        }
+    }
+}
+
+impl DbgTracerBuilder {
+    /// Server address, `host:port`. Default: `AM_DBG_ADDR` (expanded), else
+    /// [`DEFAULT_ADDR`].
+    pub fn addr(mut self, addr: impl Into<String>) -> Self {
+        self.addr = Some(addr.into());
+        self
+    }
+    /// Most transition messages held while the server is slow or away (default 10,000);
+    /// beyond it the oldest are dropped and counted.
+    pub fn capacity(mut self, n: usize) -> Self {
+        self.capacity = n.max(1);
+        self
+    }
+    /// Most messages per call (default 1,024).
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n.max(1);
+        self
+    }
+    /// Reconnect backoff: first delay and cap (default 50 ms, doubling up to 2 s).
+    pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.backoff = (min, max.max(min));
+        self
+    }
+    /// Connect and call timeout (default 5 s); a stalled server is given up after it.
+    pub fn call_timeout(mut self, d: Duration) -> Self {
+        self.call_timeout = d;
+        self
+    }
+    /// How long disposing a machine waits for queued messages to go out (default 100 ms;
+    /// only while connected).
+    pub fn dispose_flush_timeout(mut self, d: Duration) -> Self {
+        self.dispose_flush = d;
+        self
+    }
+    /// Send a message per queued mutation, as Go does (default on).
+    pub fn queued(mut self, on: bool) -> Self {
+        self.queued = on;
+        self
+    }
+    /// Stamp transitions with wall-clock time and duration (default on).
+    pub fn timing(mut self, on: bool) -> Self {
+        self.timing = on;
+        self
+    }
+    /// Capture a stack trace per queued mutation (default off: it is expensive).
+    pub fn stack_traces(mut self, on: bool) -> Self {
+        self.stack_traces = on;
+        self
+    }
+    /// Send mapped args. Default: `AM_LOG_ARGS` or `AM_LOG_FULL`. Error args always go as
+    /// `err`.
+    pub fn args(mut self, on: bool) -> Self {
+        self.args = Some(on);
+        self
+    }
+    /// Send check transitions (`can_add`/`can_remove`). Default: `AM_LOG_CHECKS` or
+    /// `AM_LOG_FULL`.
+    pub fn checks(mut self, on: bool) -> Self {
+        self.checks = Some(on);
+        self
+    }
+    /// Maps args to the string pairs sent (default [`default_args_mapper`]).
+    pub fn args_mapper(mut self, f: impl Fn(&Args) -> Vec<(String, String)> + Send + Sync + 'static) -> Self {
+        self.mapper = Some(Arc::new(f));
+        self
+    }
+    /// The client name shown by the server (default: the executable's name).
+    pub fn client_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    /// Runs the sender on this runtime. Default: the current runtime, else a background
+    /// thread with its own single-threaded runtime.
+    pub fn runtime(mut self, handle: Handle) -> Self {
+        self.handle = Some(handle);
+        self
+    }
+
+    /// Starts the sender and returns the tracer. Fails on a malformed address or when no
+    /// runtime can be found or started.
+    pub fn build(self) -> Result<DbgTracer, Error> {
+        let addr = self.addr.or_else(addr::env_addr).unwrap_or_else(|| DEFAULT_ADDR.to_string());
+        addr::validate(&addr)?;
+        let full = am_core::env::is_on(am_core::env::AM_LOG_FULL);
+        let client = ClientIdentity {
+            name: self.name.unwrap_or_else(exe_name),
+            host: am_core::env::value(am_core::env::AM_HOSTNAME)
+                .or_else(|| am_core::env::value("HOSTNAME"))
+                .unwrap_or_default(),
+            pid: std::process::id(),
+            session: session_id(),
+            library: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        let shared = Arc::new(Shared {
+            outbox: Mutex::new(Outbox::new(self.capacity)),
+            work: Notify::new(),
+            stop: Notify::new(),
+            shutdown: Default::default(),
+            counters: Counters::default(),
+            config: SenderConfig {
+                addr: addr.clone(),
+                client,
+                max_batch: self.max_batch,
+                backoff_min: self.backoff.0,
+                backoff_max: self.backoff.1,
+                call_timeout: self.call_timeout,
+            },
+            log: LogLimiter::new(Duration::from_secs(10)),
+        });
+        match self.handle.or_else(|| Handle::try_current().ok()) {
+            Some(h) => {
+                h.spawn(sender::run(shared.clone()));
+            }
+            None => {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Runtime)?;
+                let s = shared.clone();
+                std::thread::Builder::new()
+                    .name("am-dbg-sender".into())
+                    .spawn(move || rt.block_on(sender::run(s)))
+                    .map_err(Error::Runtime)?;
+            }
+        }
+        Ok(DbgTracer(Arc::new(Inner {
+            id: format!("am-dbg-proto:{addr}"),
+            shared,
+            empty: Arc::from(""),
+            queued: self.queued,
+            timing: self.timing,
+            stack_traces: self.stack_traces,
+            args: self.args.unwrap_or_else(|| full || am_core::env::is_on(am_core::env::AM_LOG_ARGS)),
+            checks: self.checks.unwrap_or_else(|| full || am_core::env::is_on(am_core::env::AM_LOG_CHECKS)),
+            mapper: self.mapper.unwrap_or_else(|| Arc::new(default_args_mapper)),
+            dispose_flush: self.dispose_flush,
+        })))
+    }
+}
+
+fn exe_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "am".to_string())
+}
+
+fn session_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default());
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+fn unix_nanos() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or_default()
+}
+
+struct Inner {
+    id: String,
+    shared: Arc<Shared>,
+    empty: Arc<str>,
+    queued: bool,
+    timing: bool,
+    stack_traces: bool,
+    args: bool,
+    checks: bool,
+    mapper: Mapper,
+    dispose_flush: Duration,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // the sender drains what it can while connected, then exits
+        self.shared.shutdown.store(true, Relaxed);
+        self.shared.stop.notify_one();
+        self.shared.work.notify_one();
+    }
+}
+
+/// Streams every machine's schema and transitions to a debugger server, without ever
+/// blocking a transition: hooks copy into a bounded outbox (oldest dropped and counted on
+/// overflow) and a background task batches, sends and reconnects. Inherited by submachines.
+/// Cloning shares the connection; the sender stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct DbgTracer(Arc<Inner>);
+
+impl std::fmt::Debug for DbgTracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DbgTracer").field("id", &self.0.id).field("stats", &self.stats()).finish()
+    }
+}
+
+/// A snapshot of a tracer's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DbgStats {
+    /// Transition messages waiting in the outbox (never above the capacity).
+    pub queued: usize,
+    /// Machines known to the tracer.
+    pub machines: usize,
+    /// Transition messages accepted into the outbox.
+    pub enqueued: u64,
+    /// Transition messages the server acknowledged.
+    pub sent: u64,
+    /// Transition messages dropped (overflow or failed sends).
+    pub dropped: u64,
+    /// Batches acknowledged.
+    pub batches: u64,
+    /// Successful connections (handshake done), the first one included.
+    pub connects: u64,
+    /// Connections lost.
+    pub send_errors: u64,
+    /// Connected right now.
+    pub connected: bool,
+}
+
+impl DbgTracer {
+    /// Starts a builder.
+    pub fn builder() -> DbgTracerBuilder {
+        DbgTracerBuilder::default()
+    }
+
+    /// The server address.
+    pub fn addr(&self) -> &str {
+        &self.0.shared.config.addr
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> DbgStats {
+        let (queued, machines) = {
+            let o = self.0.shared.outbox();
+            (o.len(), o.machines())
+        };
+        let c = &self.0.shared.counters;
+        DbgStats {
+            queued,
+            machines,
+            enqueued: c.enqueued.load(Relaxed),
+            sent: c.sent.load(Relaxed),
+            dropped: c.dropped.load(Relaxed),
+            batches: c.batches.load(Relaxed),
+            connects: c.connects.load(Relaxed),
+            send_errors: c.send_errors.load(Relaxed),
+            connected: c.connected.load(Relaxed),
+        }
+    }
+
+    /// Waits (blocking the calling thread, at most `timeout`) until every message queued
+    /// so far was sent or dropped; returns whether it got there. Do not call it from a
+    /// single-threaded runtime the sender runs on.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let s = &self.0.shared;
+        let target = s.counters.enqueued.load(Relaxed);
+        let until = Instant::now() + timeout;
+        loop {
+            if s.settled() >= target && s.outbox().len() == 0 {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            s.work.notify_one();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Binds the tracer to an existing machine and announces it (what the builder's
+    /// `tracer()` plus `machine_init` do for a new one). Binding twice is a no-op.
+    pub fn bind(&self, m: &Machine) {
+        if m.tracers().iter().any(|t| t.id() == self.0.id) {
+            return;
+        }
+        m.bind_tracer(Arc::new(self.clone()));
+        self.machine_init(m);
+    }
+
+    fn push(&self, m: &Machine, rec: TxRecord) {
+        let s = &self.0.shared;
+        let p = s.outbox().push(m, rec);
+        s.counters.enqueued.fetch_add(1, Relaxed);
+        if p.dropped > 0 {
+            s.counters.dropped.fetch_add(p.dropped, Relaxed);
+        }
+        if p.was_empty {
+            s.work.notify_one();
+        }
+    }
+
+    fn map_args(&self, args: Option<&Args>) -> Vec<(String, String)> {
+        let Some(args) = args.filter(|a| !a.is_empty()) else { return Vec::new() };
+        let mut out = if self.0.args { (self.0.mapper)(args) } else { Vec::new() };
+        if !out.iter().any(|(k, _)| k == "err")
+            && let Some((_, e)) = args.iter().find(|(_, v)| matches!(v, Arg::Error(_)))
+        {
+            out.push(("err".to_string(), e.to_string()));
+        }
+        out
+    }
+}
+
+/// Binds a debugger tracer to `m` when the environment asks for one: `AM_DBG_ADDR` set
+/// (see [`expand_addr`](crate::expand_addr)) and `AM_TEST_RUNNER` off. One tracer is shared
+/// per address in the process; binding a machine twice is a no-op. Returns the tracer when
+/// bound. Submachines built later with `m` as parent inherit it.
+pub fn bind_env(m: &Machine) -> Result<Option<DbgTracer>, Error> {
+    let Some(addr) = addr::env_addr() else { return Ok(None) };
+    static SHARED: OnceLock<Mutex<HashMap<String, Weak<Inner>>>> = OnceLock::new();
+    let tracer = {
+        let mut reg = SHARED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+        match reg.get(&addr).and_then(Weak::upgrade) {
+            Some(inner) => DbgTracer(inner),
+            None => {
+                let t = DbgTracer::builder().addr(addr.clone()).build()?;
+                reg.insert(addr, Arc::downgrade(&t.0));
+                t
+            }
+        }
+    };
+    tracer.bind(m);
+    Ok(Some(tracer))
+}
+
+impl Tracer for DbgTracer {
+    fn id(&self) -> &str {
+        &self.0.id
+    }
+    fn inheritable(&self) -> bool {
+        true
+    }
+    fn wants_timing(&self) -> bool {
+        self.0.timing
+    }
+    fn interest(&self) -> Interest {
+        if self.0.queued { Interest::TRANSITION_END | Interest::MUTATION_QUEUED } else { Interest::TRANSITION_END }
+    }
+    fn machine_init(&self, m: &Machine) {
+        let was_empty = self.0.shared.outbox().register(m);
+        if was_empty {
+            self.0.shared.work.notify_one();
+        }
+    }
+    fn schema_change(&self, m: &Machine, _old: &Schema) {
+        self.machine_init(m);
+    }
+    fn machine_dispose(&self, machine_id: &str) {
+        self.0.shared.outbox().dispose(machine_id);
+        if self.0.shared.counters.connected.load(Relaxed) && !self.0.dispose_flush.is_zero() {
+            self.flush(self.0.dispose_flush);
+        }
+    }
+    fn mutation_queued(&self, m: &Machine, mu: &Mutation) {
+        if !self.0.queued || (mu.is_check() && !self.0.checks) {
+            return;
+        }
+        let rec = TxRecord {
+            machine: self.0.empty.clone(),
+            seq: 0,
+            id: RecId::Queued(None, 0),
+            clocks: Arc::from(&[][..]),
+            queue_tick: mu.machine_queue_tick(),
+            mut_queue_token: mu.queue_token(),
+            mut_queue_tick: mu.queue_tick(),
+            kind: mu.kind(),
+            called: Called::from_slice(mu.called()),
+            steps: Vec::new(),
+            log: Vec::new(),
+            pre_log: Vec::new(),
+            queue: mu.queue_len(),
+            time: self.0.timing.then(unix_nanos),
+            duration_ns: None,
+            auto: mu.is_auto(),
+            accepted: true,
+            check: mu.is_check(),
+            queued: true,
+            args: self.map_args(mu.args()),
+            source: mu.source().cloned(),
+            stack: if self.0.stack_traces {
+                std::backtrace::Backtrace::force_capture().to_string()
+            } else {
+                String::new()
+            },
+        };
+        self.push(m, rec);
+    }
+    fn transition_end(&self, tx: &Transition<'_>) {
+        if tx.is_check() && !self.0.checks {
+            return;
+        }
+        let mu = tx.mutation();
+        let rec = TxRecord {
+            machine: self.0.empty.clone(),
+            seq: 0,
+            id: RecId::Tx(tx.id()),
+            clocks: Arc::from(tx.time_after()),
+            queue_tick: tx.queue_tick(),
+            mut_queue_token: mu.queue_token(),
+            mut_queue_tick: 0,
+            kind: tx.kind(),
+            called: Called::from_slice(tx.called()),
+            steps: tx.steps().to_vec(),
+            log: tx.log_entries().to_vec(),
+            pre_log: tx.pre_log_entries().to_vec(),
+            queue: tx.queue_len(),
+            time: self.0.timing.then(unix_nanos),
+            duration_ns: tx.duration().map(|d| d.as_nanos() as u64),
+            auto: tx.is_auto(),
+            accepted: tx.accepted(),
+            check: tx.is_check(),
+            queued: false,
+            args: self.map_args(tx.args()),
+            source: mu.source().cloned(),
+            stack: String::new(),
+        };
+        self.push(tx.machine(), rec);
+    }
+}
