@@ -265,17 +265,29 @@ impl DbgService for ConnService {
 /// Describes why reading from a connection failed, for the log line.
 fn read_failure(e: &tarpc::ChannelError<std::io::Error>) -> String {
     use std::io::ErrorKind;
-    match e {
-        tarpc::ChannelError::Read(io) => match io.kind() {
-            ErrorKind::InvalidData => format!("malformed or unknown frame: {io}"),
-            ErrorKind::UnexpectedEof => format!("truncated frame: {io}"),
-            _ if io.to_string().contains("bytes remaining") => format!("truncated frame: {io}"),
-            _ => format!("read failed: {io}"),
-        },
-        other => {
-            let src = std::error::Error::source(other).map(|s| format!(": {s}")).unwrap_or_default();
-            format!("{other}{src}")
-        }
+    let tarpc::ChannelError::Read(io) = e else {
+        let src = std::error::Error::source(e).map(|s| format!(": {s}")).unwrap_or_default();
+        return format!("{e}{src}");
+    };
+    // the codec's error is wrapped in one or more io::Errors; look at every layer
+    let mut kinds = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&**io);
+    while let Some(err) = cur {
+        cur = match err.downcast_ref::<std::io::Error>() {
+            Some(ioe) => {
+                kinds.push(ioe.kind());
+                ioe.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static))
+            }
+            None => err.source(),
+        };
+    }
+    let text = io.to_string();
+    if kinds.contains(&ErrorKind::UnexpectedEof) || text.contains("bytes remaining") {
+        format!("truncated frame: {text}")
+    } else if kinds.contains(&ErrorKind::InvalidData) || text.contains("frame size too big") {
+        format!("malformed or unknown frame: {text}")
+    } else {
+        format!("read failed: {text}")
     }
 }
 

@@ -1,0 +1,180 @@
+//! A machine with a submachine streams to a server: schemas first, then every transition and
+//! queued mutation with its fields, in order, with no sequence gaps.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use am_core::{Args, LogLevel, Machine, MutResult, Schema, State};
+use am_dbg_proto::{DbgMsg, DbgMsgTx, DbgTracer, MutationType, Server, ServerEvent};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn drain(rx: &mut tokio::sync::mpsc::Receiver<ServerEvent>) -> Vec<ServerEvent> {
+    let mut out = Vec::new();
+    while let Ok(ev) = rx.try_recv() {
+        out.push(ev);
+    }
+    out
+}
+
+#[test]
+fn machine_and_submachine_round_trip() {
+    let rt = rt();
+    let (server, mut rx) = rt.block_on(Server::bind_channel("127.0.0.1:0", 100_000)).unwrap();
+    let tracer = DbgTracer::builder()
+        .addr(server.local_addr().to_string())
+        .runtime(rt.handle().clone())
+        .args(true)
+        .checks(false)
+        .client_name("round-trip")
+        .build()
+        .unwrap();
+
+    let root_schema = Schema::builder()
+        .state("A", State::new())
+        .state("B", State::new().require(["C"]))
+        .state("C", State::new())
+        .build()
+        .unwrap();
+    let sub_schema = Schema::builder().state("X", State::new()).state("Y", State::new().multi()).build().unwrap();
+    let root = Machine::builder(root_schema)
+        .id("root")
+        .tracer(tracer.clone())
+        .log_steps(true)
+        .log_level(LogLevel::Ops)
+        .build();
+    let sub = Machine::builder(sub_schema).id("sub").parent(&root).tags(["t:1"]).build();
+    assert!(sub.tracers().iter().any(|t| t.id() == am_core::Tracer::id(&tracer)), "submachine inherits the tracer");
+
+    assert_eq!(root.add(&["A"]).unwrap(), MutResult::Executed);
+    assert_eq!(root.add(&["B"]).unwrap(), MutResult::Canceled);
+    assert_eq!(
+        sub.add_args(&["X"], Args::new().with("addr", "10.0.0.1").with("secret", "s")).unwrap(),
+        MutResult::Executed
+    );
+    sub.add(&["Y"]).unwrap();
+    sub.add(&["Y"]).unwrap();
+    root.log("hello from outside");
+    assert_eq!(root.remove(&["A"]).unwrap(), MutResult::Executed);
+    assert!(root.can_add(&["B"]).is_ok()); // a check: not sent (checks off)
+
+    assert!(tracer.flush(Duration::from_secs(10)), "flushed: {:?}", tracer.stats());
+    let events = drain(&mut rx);
+    assert!(matches!(&events[0], ServerEvent::Connected { client, .. } if client.name == "round-trip"));
+    let msgs: Vec<DbgMsg> = events
+        .into_iter()
+        .filter_map(|e| match e {
+            ServerEvent::Message { msg, .. } => Some(msg),
+            _ => None,
+        })
+        .collect();
+
+    // schemas first: root, then sub
+    let DbgMsg::Schema(rs) = &msgs[0] else { panic!("first message is not a schema: {:?}", msgs[0]) };
+    let DbgMsg::Schema(ss) = &msgs[1] else { panic!("second message is not a schema: {:?}", msgs[1]) };
+    assert_eq!(rs.id, "root");
+    assert_eq!(rs.states_index, root.schema().names());
+    assert_eq!(rs.states["B"].require, ["C"]);
+    assert_eq!(rs.parent, "");
+    assert_eq!(ss.id, "sub");
+    assert_eq!(ss.parent, "root");
+    assert_eq!(ss.tags, ["t:1"]);
+    assert!(ss.states["Y"].multi);
+    assert!(msgs[2..].iter().all(|m| matches!(m, DbgMsg::Tx(_))), "only transitions after the schemas");
+
+    let txs = |id: &str| -> Vec<DbgMsgTx> {
+        msgs.iter()
+            .filter_map(|m| match m {
+                DbgMsg::Tx(t) if t.machine_id == id => Some(t.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let root_txs = txs("root");
+    let sub_txs = txs("sub");
+    // no gaps, in order
+    for list in [&root_txs, &sub_txs] {
+        let seqs: Vec<u64> = list.iter().map(|t| t.seq).collect();
+        assert_eq!(seqs, (1..=list.len() as u64).collect::<Vec<_>>());
+    }
+    // each mutation: a queued message, then its transition
+    assert_eq!(root_txs.len(), 6, "{root_txs:#?}");
+    assert_eq!(sub_txs.len(), 6);
+    let idx = |m: &Machine, s: &str| m.schema().index(s).unwrap() as i64;
+
+    let (q, t) = (&root_txs[0], &root_txs[1]);
+    assert!(q.is_queued && q.accepted && q.id == "-0");
+    assert_eq!(q.called_states_idxs, [idx(&root, "A")]);
+    assert_eq!(q.mutation_type, MutationType::Add);
+    assert!(q.mut_queue_tick > 0);
+    assert!(!t.is_queued && t.accepted && !t.is_auto && !t.is_check);
+    assert_eq!(t.id.len(), 16);
+    assert_eq!(t.queue_tick, q.mut_queue_tick, "the queued entry links to its transition");
+    assert_eq!(t.clocks[idx(&root, "A") as usize], 1);
+    assert!(!t.steps.is_empty(), "steps are recorded");
+    assert!(t.time.is_some() && t.duration_ns.is_some());
+    assert!(!t.log_entries.is_empty());
+    assert!(t.log_entries.iter().all(|e| !e.text.starts_with("[root]")), "prefix stripped: {:?}", t.log_entries);
+
+    let (q2, canceled) = (&root_txs[2], &root_txs[3]);
+    assert_eq!(q2.id, format!("{}-0", t.id));
+    assert_eq!(q2.clocks, t.clocks, "queued messages carry the last known clocks");
+    assert!(!canceled.accepted);
+    assert_eq!(canceled.clocks, t.clocks, "a canceled transition keeps the clocks");
+    assert_eq!(canceled.called_states_idxs, [idx(&root, "B")]);
+    assert!(
+        canceled.steps.iter().any(|s| s.step_type == 64 || s.to_state == "C" || s.from_state == "B"),
+        "cancel steps name states: {:?}",
+        canceled.steps
+    );
+
+    let removed = &root_txs[5];
+    assert_eq!(removed.mutation_type, MutationType::Remove);
+    assert_eq!(removed.clocks[idx(&root, "A") as usize], 2);
+    assert!(
+        removed.pre_log_entries.iter().any(|e| e.text == "hello from outside"),
+        "pre-log entries carry lines logged between transitions: {:?}",
+        removed.pre_log_entries
+    );
+
+    let x = &sub_txs[1];
+    assert!(x.accepted);
+    let expected: HashMap<&str, &str> = [("addr", "10.0.0.1")].into();
+    assert_eq!(x.args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<HashMap<_, _>>(), expected);
+    assert_eq!(sub_txs[5].clocks[idx(&sub, "Y") as usize], 3, "multi state re-activated");
+    assert!(sub_txs.iter().all(|t| t.steps.is_empty()), "steps off on the submachine");
+
+    let st = server.stats();
+    assert_eq!(st.seq_gaps, 0);
+    assert_eq!(st.dropped_reported, 0);
+    assert_eq!(tracer.stats().dropped, 0);
+    assert_eq!(tracer.stats().sent, 12);
+}
+
+#[test]
+fn errors_travel_as_err_arg_and_exceptions_are_transitions() {
+    let rt = rt();
+    let (server, mut rx) = rt.block_on(Server::bind_channel("127.0.0.1:0", 10_000)).unwrap();
+    let tracer = DbgTracer::builder()
+        .addr(server.local_addr().to_string())
+        .runtime(rt.handle().clone())
+        .args(false)
+        .queued(false)
+        .build()
+        .unwrap();
+    let m = Machine::builder(Schema::builder().states(["A"]).build().unwrap()).id("err").tracer(tracer.clone()).build();
+    m.add_err(am_core::err_msg("disk full")).unwrap();
+    assert!(tracer.flush(Duration::from_secs(10)));
+    let txs: Vec<DbgMsgTx> = drain(&mut rx)
+        .into_iter()
+        .filter_map(|e| match e {
+            ServerEvent::Message { msg: DbgMsg::Tx(t), .. } => Some(t),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(txs.len(), 1, "queued messages off");
+    assert_eq!(txs[0].args.get("err").map(String::as_str), Some("disk full"));
+    assert_eq!(txs[0].clocks[m.schema().exception()], 1);
+}
