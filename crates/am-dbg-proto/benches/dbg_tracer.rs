@@ -1,2 +1,189 @@
-//! Bench placeholder.
-fn main() {}
+//! The dbg tracer's cost, in one run: transitions without a tracer vs with the dbg tracer
+//! bound (criterion), then a table with the ratio, the end-to-end rate into a local
+//! recorder with its loss count, and memory while the server is stalled.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use am_core::{Machine, Schema};
+use am_dbg_proto::{DbgTracer, RecordOptions, Recorder, Server, ServerEvent};
+use criterion::{Criterion, criterion_group};
+
+fn schema() -> Schema {
+    Schema::builder().states(["A", "B", "C"]).build().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
+}
+
+/// A server that only counts messages.
+fn counting_server(rt: &tokio::runtime::Runtime) -> (Server, Arc<AtomicU64>) {
+    let n = Arc::new(AtomicU64::new(0));
+    let c = n.clone();
+    let server = rt
+        .block_on(Server::bind("127.0.0.1:0", move |ev| {
+            if let ServerEvent::Message { .. } = ev {
+                c.fetch_add(1, Relaxed);
+            }
+        }))
+        .unwrap();
+    (server, n)
+}
+
+fn tracer(rt: &tokio::runtime::Runtime, addr: String, queued: bool, capacity: usize) -> DbgTracer {
+    DbgTracer::builder().addr(addr).runtime(rt.handle().clone()).queued(queued).capacity(capacity).build().unwrap()
+}
+
+fn machine(t: Option<&DbgTracer>) -> Machine {
+    let b = Machine::builder(schema());
+    match t {
+        Some(t) => b.tracer(t.clone()).build(),
+        None => b.build(),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = rt();
+    let (server, _) = counting_server(&rt);
+    let addr = server.local_addr().to_string();
+    let t_q = tracer(&rt, addr.clone(), true, 10_000);
+    let t_nq = tracer(&rt, addr, false, 10_000);
+    let plain = machine(None);
+    let with_q = machine(Some(&t_q));
+    let with_nq = machine(Some(&t_nq));
+    let mut g = c.benchmark_group("toggle");
+    g.bench_function("no tracer", |b| b.iter(|| plain.toggle(&["A"])));
+    g.bench_function("dbg tracer", |b| b.iter(|| with_q.toggle(&["A"])));
+    g.bench_function("dbg tracer, no queued msgs", |b| b.iter(|| with_nq.toggle(&["A"])));
+    g.finish();
+}
+
+/// Listens to the same hooks as the dbg tracer and does nothing: what the machine itself
+/// spends on having such a tracer bound.
+struct Idle;
+impl am_core::Tracer for Idle {
+    fn id(&self) -> &str {
+        "idle"
+    }
+    fn wants_timing(&self) -> bool {
+        true
+    }
+    fn interest(&self) -> am_core::Interest {
+        am_core::Interest::TRANSITION_END | am_core::Interest::MUTATION_QUEUED
+    }
+}
+
+fn ns_per_tx(m: &Machine, n: u64) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        let _ = m.toggle(&["A"]);
+    }
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4)
+}
+
+/// Sends `n` transitions at most `rate` per second; returns (achieved tx/s, end-to-end s).
+fn paced(m: &Machine, t: &DbgTracer, n: u64, rate: f64) -> (f64, f64) {
+    let start = Instant::now();
+    for i in 0..n {
+        if i % 1000 == 0 {
+            let due = Duration::from_secs_f64(i as f64 / rate);
+            if let Some(wait) = due.checked_sub(start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        let _ = m.toggle(&["A"]);
+    }
+    let produced = start.elapsed().as_secs_f64();
+    t.flush(Duration::from_secs(30));
+    (n as f64 / produced, start.elapsed().as_secs_f64())
+}
+
+fn table() {
+    let rt = rt();
+    println!("\n== am-dbg-proto: dbg tracer cost (one run) ==");
+    {
+        let (server, _) = counting_server(&rt);
+        let addr = server.local_addr().to_string();
+        let plain = machine(None);
+        let (tq, tnq) = (tracer(&rt, addr.clone(), true, 10_000), tracer(&rt, addr, false, 10_000));
+        let (mq, mnq) = (machine(Some(&tq)), machine(Some(&tnq)));
+        let n = 300_000;
+        ns_per_tx(&plain, n / 10);
+        let base = ns_per_tx(&plain, n);
+        let q = ns_per_tx(&mq, n);
+        let nq = ns_per_tx(&mnq, n);
+        let idle = ns_per_tx(&Machine::builder(schema()).tracer(Idle).build(), n);
+        println!("no tracer                      {base:8.0} ns/transition");
+        println!("idle tracer, same hooks        {idle:8.0} ns/transition   ratio {:.2}x", idle / base);
+        println!("dbg tracer (queued msgs on)    {q:8.0} ns/transition   ratio {:.2}x", q / base);
+        println!("dbg tracer (queued msgs off)   {nq:8.0} ns/transition   ratio {:.2}x", nq / base);
+    }
+    let dir = std::env::temp_dir().join(format!("am-dbg-bench-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    for (queued, label) in [(false, "transitions only"), (true, "transitions + queued msgs")] {
+        let path = dir.join("bench.jsonl");
+        let rec = rt.block_on(Recorder::start("127.0.0.1:0", &path, RecordOptions::default())).unwrap();
+        let t = tracer(&rt, rec.local_addr().to_string(), queued, 10_000);
+        let m = machine(Some(&t));
+        let n = 500_000;
+        let (rate, total) = paced(&m, &t, n, 250_000.0);
+        let st = t.stats();
+        let got = rec.messages();
+        let _ = rt.block_on(rec.stop());
+        let expected = if queued { 2 * n } else { n } + 1;
+        println!(
+            "to a local recorder ({label}): {rate:.0} tx/s produced, {:.0} tx/s end to end, recorded {got}/{expected} msgs, dropped {}",
+            n as f64 / total,
+            st.dropped
+        );
+        let _ = std::fs::remove_file(&path);
+    }
+    {
+        let (server, rx) = rt.block_on(Server::bind_channel("127.0.0.1:0", 1)).unwrap();
+        let capacity = 10_000;
+        let t = DbgTracer::builder()
+            .addr(server.local_addr().to_string())
+            .runtime(rt.handle().clone())
+            .capacity(capacity)
+            .call_timeout(Duration::from_millis(200))
+            .build()
+            .unwrap();
+        let m = machine(Some(&t));
+        for _ in 0..50_000 {
+            let _ = m.toggle(&["A"]);
+        }
+        let before = rss_kib();
+        let mut peak_q = 0;
+        for i in 0..1_000_000 {
+            let _ = m.toggle(&["A"]);
+            if i % 10_000 == 0 {
+                peak_q = peak_q.max(t.stats().queued);
+            }
+        }
+        let after = rss_kib();
+        let st = t.stats();
+        println!(
+            "server stalled, 1M transitions: outbox peak {peak_q}/{capacity} msgs, dropped {}, RSS {before} -> {after} KiB ({:+} KiB)",
+            st.dropped,
+            after as i64 - before as i64
+        );
+        drop(rx);
+    }
+}
+
+criterion_group!(benches, bench);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    table();
+}

@@ -3,6 +3,7 @@
 //! turns records into wire messages off the machine's thread.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use am_core::{LogEntry, Machine, MutationKind, Schema, Source, Step, TxId};
@@ -196,6 +197,27 @@ pub(crate) fn schema_msg(m: &Machine, schema: &Schema) -> DbgMsgStruct {
     }
 }
 
+/// A small multiply-rotate hasher (FxHash-like) for the machine table: machine IDs are short
+/// strings looked up once per message, where SipHash costs more than the rest of the lookup.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Per-machine state of the tracer.
 #[derive(Debug)]
 pub(crate) struct MachineEntry {
@@ -265,7 +287,7 @@ pub(crate) struct Outbox {
     records: VecDeque<Record>,
     txs: usize,
     capacity: usize,
-    machines: HashMap<Arc<str>, MachineEntry>,
+    machines: HashMap<Arc<str>, MachineEntry, BuildHasherDefault<IdHasher>>,
 }
 
 /// What a push did, for the caller's counters.
@@ -277,12 +299,17 @@ pub(crate) struct Pushed {
 
 impl Outbox {
     pub(crate) fn new(capacity: usize) -> Self {
-        Outbox { records: VecDeque::new(), txs: 0, capacity: capacity.max(1), machines: HashMap::new() }
+        Outbox { records: VecDeque::new(), txs: 0, capacity: capacity.max(1), machines: HashMap::default() }
     }
 
     /// Transition records waiting.
     pub(crate) fn len(&self) -> usize {
         self.txs
+    }
+
+    /// Whether anything (schemas included) waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.records.is_empty()
     }
 
     /// Known machines.

@@ -1,7 +1,7 @@
 //! The tracer's background task: connect, handshake, send schemas, then batches; reconnect
 //! with backoff when the server goes away.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,7 @@ pub(crate) struct SenderConfig {
     pub(crate) backoff_min: Duration,
     pub(crate) backoff_max: Duration,
     pub(crate) call_timeout: Duration,
+    pub(crate) linger: Duration,
 }
 
 /// Counters shared by the hooks, the sender and [`DbgStats`](crate::DbgStats).
@@ -44,6 +45,8 @@ pub(crate) struct Shared {
     pub(crate) work: Notify,
     pub(crate) stop: Notify,
     pub(crate) shutdown: AtomicBool,
+    /// The sender found nothing to do and waits for a wake-up; only then do hooks notify.
+    pub(crate) parked: AtomicBool,
     pub(crate) counters: Counters,
     pub(crate) config: SenderConfig,
     pub(crate) log: LogLimiter,
@@ -55,6 +58,13 @@ impl Shared {
     }
     fn is_shutdown(&self) -> bool {
         self.shutdown.load(Relaxed)
+    }
+    /// Called by hooks after a push into an empty outbox: wakes the sender only when it is
+    /// parked, so a busy stream costs no wake-ups on the machine's thread.
+    pub(crate) fn wake(&self) {
+        if self.parked.load(Relaxed) && self.parked.swap(false, SeqCst) {
+            self.work.notify_one();
+        }
     }
     /// Records that left the outbox for good (sent or dropped).
     pub(crate) fn settled(&self) -> u64 {
@@ -163,9 +173,19 @@ async fn serve(shared: &Shared, client: &DbgServiceClient) -> Ended {
             if shared.is_shutdown() {
                 return Ended::Shutdown;
             }
+            shared.parked.store(true, SeqCst);
+            if !shared.outbox().is_empty() {
+                shared.parked.store(false, SeqCst);
+                continue;
+            }
             tokio::select! {
                 _ = shared.work.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            shared.parked.store(false, SeqCst);
+            // gather a batch rather than sending each message as it comes
+            if !shared.is_shutdown() && !cfg.linger.is_zero() {
+                tokio::time::sleep(cfg.linger).await;
             }
             continue;
         }

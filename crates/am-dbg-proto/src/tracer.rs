@@ -26,6 +26,7 @@ pub struct DbgTracerBuilder {
     backoff: (Duration, Duration),
     call_timeout: Duration,
     dispose_flush: Duration,
+    linger: Duration,
     queued: bool,
     timing: bool,
     stack_traces: bool,
@@ -51,6 +52,7 @@ impl Default for DbgTracerBuilder {
             backoff: (Duration::from_millis(50), Duration::from_secs(2)),
             call_timeout: Duration::from_secs(5),
             dispose_flush: Duration::from_millis(100),
+            linger: Duration::from_millis(2),
             queued: true,
             timing: true,
             stack_traces: false,
@@ -95,6 +97,11 @@ impl DbgTracerBuilder {
     /// only while connected).
     pub fn dispose_flush_timeout(mut self, d: Duration) -> Self {
         self.dispose_flush = d;
+        self
+    }
+    /// How long the sender waits after waking up to gather a batch (default 2 ms).
+    pub fn linger(mut self, d: Duration) -> Self {
+        self.linger = d;
         self
     }
     /// Send a message per queued mutation, as Go does (default on).
@@ -161,6 +168,7 @@ impl DbgTracerBuilder {
             work: Notify::new(),
             stop: Notify::new(),
             shutdown: Default::default(),
+            parked: Default::default(),
             counters: Counters::default(),
             config: SenderConfig {
                 addr: addr.clone(),
@@ -169,6 +177,7 @@ impl DbgTracerBuilder {
                 backoff_min: self.backoff.0,
                 backoff_max: self.backoff.1,
                 call_timeout: self.call_timeout,
+                linger: self.linger,
             },
             log: LogLimiter::new(Duration::from_secs(10)),
         });
@@ -196,6 +205,7 @@ impl DbgTracerBuilder {
             checks: self.checks.unwrap_or_else(|| full || am_core::env::is_on(am_core::env::AM_LOG_CHECKS)),
             mapper: self.mapper.unwrap_or_else(|| Arc::new(default_args_mapper)),
             dispose_flush: self.dispose_flush,
+            epoch: (Instant::now(), unix_nanos()),
         })))
     }
 }
@@ -230,6 +240,9 @@ struct Inner {
     checks: bool,
     mapper: Mapper,
     dispose_flush: Duration,
+    /// A monotonic instant and the wall-clock time it stands for: transition end times are
+    /// derived from the machine's own `ended_at`, with no extra clock read.
+    epoch: (Instant, u64),
 }
 
 impl Drop for Inner {
@@ -316,7 +329,7 @@ impl DbgTracer {
         let target = s.counters.enqueued.load(Relaxed);
         let until = Instant::now() + timeout;
         loop {
-            if s.settled() >= target && s.outbox().len() == 0 {
+            if s.settled() >= target && s.outbox().is_empty() {
                 return true;
             }
             if Instant::now() >= until {
@@ -345,7 +358,7 @@ impl DbgTracer {
             s.counters.dropped.fetch_add(p.dropped, Relaxed);
         }
         if p.was_empty {
-            s.work.notify_one();
+            s.wake();
         }
     }
 
@@ -399,7 +412,7 @@ impl Tracer for DbgTracer {
     fn machine_init(&self, m: &Machine) {
         let was_empty = self.0.shared.outbox().register(m);
         if was_empty {
-            self.0.shared.work.notify_one();
+            self.0.shared.wake();
         }
     }
     fn schema_change(&self, m: &Machine, _old: &Schema) {
@@ -464,7 +477,7 @@ impl Tracer for DbgTracer {
             log: tx.log_entries().to_vec(),
             pre_log: tx.pre_log_entries().to_vec(),
             queue: tx.queue_len(),
-            time: self.0.timing.then(unix_nanos),
+            time: tx.ended_at().map(|t| self.0.epoch.1 + t.saturating_duration_since(self.0.epoch.0).as_nanos() as u64),
             duration_ns: tx.duration().map(|d| d.as_nanos() as u64),
             auto: tx.is_auto(),
             accepted: tx.accepted(),
