@@ -122,8 +122,12 @@ fn table() {
         let q = ns_per_tx(&mq, n);
         let nq = ns_per_tx(&mnq, n);
         let idle = ns_per_tx(&Machine::builder(schema()).tracer(Idle).build(), n);
+        // nothing listens on port 9: the sender sleeps in backoff, the hook alone is measured
+        let off = tracer(&rt, "127.0.0.1:9".into(), true, 10_000);
+        let hook_only = ns_per_tx(&machine(Some(&off)), n);
         println!("no tracer                      {base:8.0} ns/transition");
         println!("idle tracer, same hooks        {idle:8.0} ns/transition   ratio {:.2}x", idle / base);
+        println!("dbg tracer, no server (hooks)  {hook_only:8.0} ns/transition   ratio {:.2}x", hook_only / base);
         println!("dbg tracer (queued msgs on)    {q:8.0} ns/transition   ratio {:.2}x", q / base);
         println!("dbg tracer (queued msgs off)   {nq:8.0} ns/transition   ratio {:.2}x", nq / base);
     }
