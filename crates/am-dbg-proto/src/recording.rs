@@ -240,7 +240,7 @@ pub struct MachineSummary {
     pub exceptions: u64,
     /// Messages the client reported dropped.
     pub dropped: u64,
-    /// Missing sequence numbers.
+    /// Missing sequence numbers after the machine's first message in the recording.
     pub seq_gaps: u64,
 }
 
@@ -268,7 +268,7 @@ impl Summary {
                 DbgMsg::Dropped(d) => m.dropped += d.count,
                 DbgMsg::Tx(t) => {
                     let last = seqs.entry(t.machine_id.clone()).or_default();
-                    if t.seq > *last + 1 {
+                    if *last != 0 && t.seq > *last + 1 {
                         m.seq_gaps += t.seq - *last - 1;
                     }
                     *last = (*last).max(t.seq);

@@ -242,7 +242,9 @@ impl DbgService for ConnService {
                 match msg {
                     DbgMsg::Tx(t) => {
                         let last = st.last_seq.entry(t.machine_id.clone()).or_default();
-                        if t.seq > *last + 1 {
+                        // the first message of a machine on a connection sets the base (a
+                        // reconnecting client continues its numbering)
+                        if *last != 0 && t.seq > *last + 1 {
                             self.counters.seq_gaps.fetch_add(t.seq - *last - 1, Relaxed);
                         }
                         *last = (*last).max(t.seq);
