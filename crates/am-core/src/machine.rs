@@ -906,7 +906,25 @@ impl Machine {
         self.log_plain(LogLevel::External, || msg.to_string());
     }
 
-    pub(crate) fn log_prefix(&self) -> &str {
+    /// Whether args are included in log lines (`log_args` / `AM_LOG_ARGS`).
+    pub fn log_args(&self) -> bool {
+        self.0.opts.log_args
+    }
+    /// Whether check transitions are logged (`log_checks` / `AM_LOG_CHECKS`).
+    pub fn log_checks(&self) -> bool {
+        self.0.opts.log_checks
+    }
+    /// Whether transitions record steps.
+    pub fn log_steps(&self) -> bool {
+        self.0.steps.load(Relaxed)
+    }
+    /// Args as the short pairs this machine's args mapper shows in logs.
+    pub fn map_args(&self, args: &Args) -> Vec<(String, String)> {
+        (self.0.opts.args_mapper)(args)
+    }
+    /// The `[id]` text log lines start with (the ID, shortened to 5 characters unless
+    /// `short_id_in_logs(false)`), without brackets.
+    pub fn log_prefix(&self) -> &str {
         let id = &self.0.id;
         if self.0.opts.short_id { id.get(..5.min(id.len())).unwrap_or(id) } else { id }
     }
