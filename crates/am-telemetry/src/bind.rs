@@ -52,6 +52,7 @@ pub(crate) const ACTIVATION: &[(&str, &[&str])] = &[
     ("grafana", &["AM_GRAFANA_URL"]),
 ];
 
+#[allow(clippy::match_like_matches_macro)] // one arm per exporter feature, more to come
 fn compiled(feature: &str) -> bool {
     match feature {
         "dbg" => cfg!(feature = "dbg"),
