@@ -131,6 +131,7 @@ fn ignored_vars(lookup: impl Fn(&str) -> Option<String>) -> Vec<IgnoredVar> {
 /// exporters that are not compiled in are listed in [`Telemetry::ignored`] and logged as
 /// `tracing` warnings.
 pub fn bind_env(machine: &Machine) -> Result<Telemetry, Error> {
+    #[allow(unused_mut)] // no exporter feature: nothing is bound
     let mut t =
         Telemetry { bound: Vec::new(), ignored: ignored_vars(|v| std::env::var(v).ok()), exporters: Vec::new() };
     for i in &t.ignored {
