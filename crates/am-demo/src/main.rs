@@ -1,6 +1,7 @@
 //! `am-demo`: a simulated worker-pool service whose machines feed every exporter on local
 //! defaults. See `am-demo --help`.
 
+mod outputs;
 mod sim;
 
 use std::sync::Arc;
@@ -12,12 +13,16 @@ use am_core::{Interest, Tracer, Transition};
 const HELP: &str = "\
 am-demo: a simulated worker pool (a pool machine and worker submachines) with telemetry.
 
-USAGE: am-demo [--duration SECS] [--workers N] [--seed N] [--quiet]
+USAGE: am-demo [--duration SECS] [--workers N] [--seed N] [--out-dir DIR] [--quiet]
 
   --duration SECS   stop after SECS seconds (default: run until Ctrl-C)
   --workers N       worker submachines (default 3)
   --seed N          seed of the simulation's randomness (default: time based)
+  --out-dir DIR     where local outputs are written (default target/am-demo)
   --quiet           no live status line
+
+Every exporter runs on a local default unless its variable points elsewhere:
+  dbg   recorded to DIR/dbg.jsonl by an in-process am-dbg recorder (AM_DBG_ADDR: a server)
 ";
 
 /// Counts transitions for the status line; inherited by every worker.
@@ -44,6 +49,7 @@ impl Tracer for Stats {
 }
 
 struct Opts {
+    out_dir: std::path::PathBuf,
     duration: Option<Duration>,
     workers: usize,
     seed: u64,
@@ -51,7 +57,7 @@ struct Opts {
 }
 
 fn parse_args() -> Result<Opts, String> {
-    let mut o = Opts { duration: None, workers: 3, seed: 0, quiet: false };
+    let mut o = Opts { out_dir: "target/am-demo".into(), duration: None, workers: 3, seed: 0, quiet: false };
     o.seed =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
     let mut args = std::env::args().skip(1);
@@ -70,6 +76,7 @@ fn parse_args() -> Result<Opts, String> {
             "--workers" => o.workers = val("--workers")?.parse().map_err(|_| "bad --workers".to_string())?,
             "--seed" => o.seed = val("--seed")?.parse().map_err(|_| "bad --seed".to_string())?,
             "--quiet" => o.quiet = true,
+            "--out-dir" => o.out_dir = val("--out-dir")?.into(),
             other => return Err(format!("unknown argument `{other}` (see --help)")),
         }
     }
@@ -99,9 +106,13 @@ fn main() {
 
 async fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
     let stats = Arc::new(Stats::default());
+    let outputs = outputs::Outputs::start(&opts.out_dir).await?;
     let st = stats.clone();
-    let mut sim = sim::Sim::build(opts.workers, move |b| b.tracer_arc(st))?;
+    let mut sim = sim::Sim::build(opts.workers, |b| outputs.bind(b.tracer_arc(st)))?;
     println!("am-demo: machines {}", sim::machine_ids(opts.workers).join(", "));
+    for line in &outputs.plan {
+        println!("  {line}");
+    }
     match opts.duration {
         Some(d) => println!("am-demo: running for {:.1}s", d.as_secs_f64()),
         None => println!("am-demo: running until Ctrl-C"),
@@ -122,7 +133,13 @@ async fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
             _ = tick.tick() => {
                 let now = stats.accepted.load(Relaxed);
                 if !opts.quiet {
-                    eprint!("\r{:>6.1}s  {:>6} transitions/s  {:>8} total  ", started.elapsed().as_secs_f64(), now - last, now);
+                    eprint!(
+                        "\r{:>6.1}s  {:>6} transitions/s  {:>8} total  sent/dropped: {}  ",
+                        started.elapsed().as_secs_f64(),
+                        now - last,
+                        now,
+                        outputs.status()
+                    );
                 }
                 last = now;
             }
@@ -138,6 +155,9 @@ async fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
     println!("am-demo: {acc} accepted and {can} canceled transitions in {secs:.1}s");
     for f in finals {
         println!("{f}");
+    }
+    for line in outputs.shutdown().await {
+        println!("am-demo: {line}");
     }
     Ok(())
 }

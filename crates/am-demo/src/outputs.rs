@@ -1,0 +1,91 @@
+//! Where the demo's telemetry goes: each exporter on a local default unless its `AM_*`
+//! variable points somewhere else.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use am_core::{MachineBuilder, Tracer};
+use am_telemetry::dbg::{DbgTracer, RecordOptions, Recorder};
+
+/// The exporters the demo bound, and how to report on them.
+pub struct Outputs {
+    tracers: Vec<Arc<dyn Tracer>>,
+    dbg: Option<(DbgTracer, Option<Recorder>)>,
+    /// One line per output: where it goes.
+    pub plan: Vec<String>,
+}
+
+impl Outputs {
+    /// Starts every output under `dir`.
+    pub async fn start(dir: &Path) -> Result<Outputs, Box<dyn std::error::Error>> {
+        std::fs::create_dir_all(dir)?;
+        let mut o = Outputs { tracers: Vec::new(), dbg: None, plan: Vec::new() };
+        o.start_dbg(dir).await?;
+        Ok(o)
+    }
+
+    async fn start_dbg(&mut self, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+        let (addr, recorder) = match am_telemetry::dbg::env_addr() {
+            Some(addr) => {
+                self.plan.push(format!("dbg        → am-dbg server at {addr} (AM_DBG_ADDR)"));
+                (addr, None)
+            }
+            None => {
+                let file: PathBuf = dir.join("dbg.jsonl");
+                let rec = Recorder::start("127.0.0.1:0", &file, RecordOptions::default()).await?;
+                self.plan.push(format!("dbg        → {} (recorded; `am-dbg summary` reads it)", file.display()));
+                (rec.local_addr().to_string(), Some(rec))
+            }
+        };
+        let tracer = DbgTracer::builder().addr(addr).client_name("am-demo").build()?;
+        self.tracers.push(Arc::new(tracer.clone()));
+        self.dbg = Some((tracer, recorder));
+        Ok(())
+    }
+
+    /// Binds every exporter to the root machine's builder (workers inherit them).
+    pub fn bind(&self, mut b: MachineBuilder) -> MachineBuilder {
+        for t in &self.tracers {
+            b = b.tracer_arc(t.clone());
+        }
+        b
+    }
+
+    /// `name sent/dropped` per exporter, for the status line.
+    pub fn status(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some((t, _)) = &self.dbg {
+            let s = t.stats();
+            parts.push(format!("dbg {}/{}", s.sent, s.dropped));
+        }
+        parts.join("  ")
+    }
+
+    /// Flushes and closes everything; returns a summary line per output.
+    pub async fn shutdown(self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some((t, rec)) = self.dbg {
+            let flushed = tokio::task::spawn_blocking(move || {
+                let ok = t.flush(Duration::from_secs(3));
+                (ok, t.stats())
+            })
+            .await;
+            if let Ok((ok, s)) = flushed {
+                out.push(format!(
+                    "dbg: {} sent, {} dropped{}",
+                    s.sent,
+                    s.dropped,
+                    if ok { "" } else { " (flush timed out)" }
+                ));
+            }
+            if let Some(rec) = rec {
+                match rec.stop().await {
+                    Ok(stats) => out.push(format!("dbg recording: {} messages", stats.messages)),
+                    Err(e) => out.push(format!("dbg recording failed: {e}")),
+                }
+            }
+        }
+        out
+    }
+}
