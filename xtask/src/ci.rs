@@ -15,6 +15,7 @@ Runs, in order, stopping at the first failure:
   test      cargo nextest run --workspace --all-features (cargo test without nextest)
   doctest   cargo test --workspace --all-features --doc
   deny      cargo deny check bans licenses sources (skipped without cargo-deny)
+  itest     cargo xtask itest: the demo against local backends, checked end to end
 then prints how long each step took.
 
 `cargo xtask deps` installs what the tests need (Prometheus, cargo-deny).
@@ -39,6 +40,7 @@ const STEPS: &[Step] = &[
     Step { name: "test", run: test },
     Step { name: "doctest", run: doctest },
     Step { name: "deny", run: deny },
+    Step { name: "itest", run: itest },
 ];
 
 pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
@@ -105,6 +107,11 @@ fn test(sh: &Shell) -> Result<Outcome> {
         eprintln!("cargo-nextest not installed; using cargo test");
         cmd!(sh, "cargo test --workspace --all-features").run()?;
     }
+    Ok(Outcome::Passed)
+}
+
+fn itest(sh: &Shell) -> Result<Outcome> {
+    cmd!(sh, "cargo xtask itest").run()?;
     Ok(Outcome::Passed)
 }
 

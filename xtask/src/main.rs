@@ -6,6 +6,7 @@
 mod bench;
 mod ci;
 mod deps;
+mod itest;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,6 +22,7 @@ Commands:
   ci      Run every check CI runs: fmt, clippy, tests, doctests, cargo-deny
   deps    Install the non-crate tools the tests need (Prometheus, cargo-deny)
   bench   Run the workspace's benchmarks
+  itest   Run the demo against local backends and check every exporter's output
 
 Run `cargo xtask <COMMAND> --help` for the options of one command.
 ";
@@ -47,6 +49,7 @@ fn run(args: &mut Args) -> Result<()> {
         "ci" => ci::run(&sh, args),
         "deps" => deps::run(&sh, args),
         "bench" => bench::run(&sh, args),
+        "itest" => itest::run(&sh, args),
         "help" => {
             print!("{HELP}");
             Ok(())
