@@ -1,0 +1,80 @@
+//! Environment variables read by `am-loki`, each listed in `docs/env.md`. Precedence:
+//! builder call > env variable > default.
+
+/// Loki base address, e.g. `localhost:3100` (`http://` is prepended when no scheme is
+/// given). [`bind_env`](crate::bind_env) stays off without it (and without `AM_SERVICE`).
+pub const AM_LOKI_ADDR: &str = "AM_LOKI_ADDR";
+/// Tenant sent as the `X-Scope-OrgID` header (multi-tenant Loki). Default: none.
+pub const AM_LOKI_TENANT: &str = "AM_LOKI_TENANT";
+/// User name for HTTP basic auth (hosted Loki); used with [`AM_LOKI_PASSWORD`].
+pub const AM_LOKI_USERNAME: &str = "AM_LOKI_USERNAME";
+/// Password (or API key) for HTTP basic auth; used with [`AM_LOKI_USERNAME`].
+pub const AM_LOKI_PASSWORD: &str = "AM_LOKI_PASSWORD";
+/// Bearer token sent as `Authorization: Bearer …`; ignored when basic auth is configured.
+pub const AM_LOKI_TOKEN: &str = "AM_LOKI_TOKEN";
+/// Push format: `protobuf` (default: snappy-compressed protobuf, as Loki's own clients
+/// send) or `json`.
+pub const AM_LOKI_FORMAT: &str = "AM_LOKI_FORMAT";
+
+/// Turns an address into the push URL's base: prepends `http://` when there is no scheme,
+/// accepts only `http` and `https`, refuses user info (credentials belong in
+/// [`basic_auth`](crate::LokiTracerBuilder::basic_auth), where they are kept out of logs),
+/// and drops a trailing `/`.
+pub(crate) fn base_url(addr: &str) -> Result<reqwest::Url, crate::Error> {
+    let addr = addr.trim();
+    let with_scheme = if addr.contains("://") { addr.to_string() } else { format!("http://{addr}") };
+    let invalid = |reason: &str| crate::Error::InvalidAddr { addr: redact(&with_scheme), reason: reason.into() };
+    let url = reqwest::Url::parse(&with_scheme).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("credentials in the address are not accepted; use basic_auth or bearer_token"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("a query or fragment is not accepted"));
+    }
+    Ok(url)
+}
+
+/// The address with everything between `://` and the last `@` of the authority removed.
+fn redact(addr: &str) -> String {
+    let (scheme, rest) = addr.split_once("://").unwrap_or(("", addr));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let at = if host.len() == authority.len() { "" } else { "***@" };
+    if scheme.is_empty() { format!("{at}{host}{tail}") } else { format!("{scheme}://{at}{host}{tail}") }
+}
+
+/// The push URL under a base URL.
+pub(crate) fn push_url(base: &reqwest::Url) -> String {
+    format!("{}/loki/api/v1/push", base.as_str().trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        let u = base_url("localhost:3100").unwrap();
+        assert_eq!(push_url(&u), "http://localhost:3100/loki/api/v1/push");
+        let u = base_url("https://logs.example.com/prefix/").unwrap();
+        assert_eq!(push_url(&u), "https://logs.example.com/prefix/loki/api/v1/push");
+        assert!(base_url("ftp://x:1").is_err());
+        assert!(base_url("http://").is_err());
+    }
+
+    #[test]
+    fn credentials_in_addr_are_refused_and_redacted() {
+        let e = base_url("http://user:hunter2@loki:3100").unwrap_err().to_string();
+        assert!(!e.contains("hunter2") && !e.contains("user:"), "{e}");
+        assert!(e.contains("***@loki:3100"), "{e}");
+        let e = base_url("user:hunter2@loki:3100").unwrap_err().to_string();
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+}

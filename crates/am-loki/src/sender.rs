@@ -1,0 +1,321 @@
+//! The background task: waits for a full batch or the interval, encodes, pushes, retries
+//! with exponential backoff, and counts what happened to every record.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, watch};
+
+use crate::encode::{PushFormat, encode};
+use crate::queue::{Queue, Record};
+
+/// A credential: shown as `***` by `Debug`, never put in a log line or an error.
+#[derive(Clone)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How requests authenticate.
+#[derive(Clone, Debug)]
+pub(crate) enum Auth {
+    Basic { user: Secret, password: Secret },
+    Bearer(Secret),
+}
+
+/// Sender settings, fixed at build time.
+#[derive(Clone, Debug)]
+pub(crate) struct SenderConfig {
+    /// The push URL (never carries credentials).
+    pub(crate) url: String,
+    pub(crate) format: PushFormat,
+    pub(crate) tenant: Option<String>,
+    pub(crate) auth: Option<Auth>,
+    pub(crate) batch_entries: usize,
+    pub(crate) batch_bytes: usize,
+    pub(crate) interval: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) backoff_min: Duration,
+    pub(crate) backoff_max: Duration,
+    pub(crate) max_retries: u32,
+}
+
+/// Counters behind [`LokiStats`](crate::LokiStats).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) enqueued: AtomicU64,
+    pub(crate) sent: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) overflow_machines: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) batches: AtomicU64,
+    pub(crate) in_flight: AtomicU64,
+}
+
+/// Everything the hook, the sender and the handle share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) queue: Mutex<Queue>,
+    /// A batch filled up, a flush was asked for, or shutdown began.
+    pub(crate) wake: Notify,
+    pub(crate) flush_now: AtomicBool,
+    /// `Some(deadline)` once shutdown began.
+    pub(crate) deadline: watch::Sender<Option<Instant>>,
+    /// The sender finished (after shutdown).
+    pub(crate) done: (Mutex<bool>, Condvar),
+    pub(crate) done_async: watch::Sender<bool>,
+    pub(crate) counters: Counters,
+    pub(crate) config: SenderConfig,
+    pub(crate) log: LogLimiter,
+}
+
+impl Shared {
+    pub(crate) fn new(queue: Queue, config: SenderConfig) -> Self {
+        Shared {
+            queue: Mutex::new(queue),
+            wake: Notify::new(),
+            flush_now: AtomicBool::new(false),
+            deadline: watch::Sender::new(None),
+            done: (Mutex::new(false), Condvar::new()),
+            done_async: watch::Sender::new(false),
+            counters: Counters::default(),
+            config,
+            log: LogLimiter::new(Duration::from_secs(10)),
+        }
+    }
+    pub(crate) fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn shutdown_deadline(&self) -> Option<Instant> {
+        *self.deadline.borrow()
+    }
+    /// Starts shutdown (once): no new records, flush the rest before `deadline`.
+    pub(crate) fn begin_shutdown(&self, deadline: Instant) {
+        let before = self.queue().close();
+        let started = self.deadline.send_if_modified(|d| {
+            if d.is_none() {
+                *d = Some(deadline);
+                true
+            } else {
+                false
+            }
+        });
+        if started {
+            tracing::debug!(target: "am_loki", queued = before, "am-loki: shutting down");
+        }
+        self.wake.notify_one();
+    }
+    pub(crate) fn is_done(&self) -> bool {
+        *self.done.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn finish(&self) {
+        *self.done.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.done.1.notify_all();
+        self.done_async.send_replace(true);
+    }
+    /// Blocks until the sender finished or `until` passed; true when it finished.
+    pub(crate) fn wait_done(&self, until: Instant) -> bool {
+        let mut done = self.done.0.lock().unwrap_or_else(|e| e.into_inner());
+        while !*done {
+            let now = Instant::now();
+            if now >= until {
+                return false;
+            }
+            done = self.done.1.wait_timeout(done, until - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        true
+    }
+    /// Whether nothing is queued or being pushed.
+    pub(crate) fn idle(&self) -> bool {
+        let q = self.queue();
+        q.len() == 0 && self.counters.in_flight.load(Relaxed) == 0
+    }
+}
+
+/// Logs a warning at most once per interval, counting the ones it held back.
+#[derive(Debug)]
+pub(crate) struct LogLimiter {
+    last: Mutex<Option<Instant>>,
+    held: AtomicU64,
+    interval: Duration,
+}
+
+impl LogLimiter {
+    fn new(interval: Duration) -> Self {
+        LogLimiter { last: Mutex::new(None), held: AtomicU64::new(0), interval }
+    }
+    fn warn(&self, url: &str, msg: &dyn std::fmt::Display) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() < self.interval) {
+            self.held.fetch_add(1, Relaxed);
+            return;
+        }
+        *last = Some(Instant::now());
+        let held = self.held.swap(0, Relaxed);
+        tracing::warn!(target: "am_loki", url, held_back = held, "am-loki: {msg}");
+    }
+}
+
+/// The sender's main loop; returns after shutdown, once the queue is empty or the
+/// deadline passed.
+pub(crate) async fn run(shared: Arc<Shared>, client: reqwest::Client) {
+    let cfg = shared.config.clone();
+    let mut batch: Vec<Record> = Vec::with_capacity(cfg.batch_entries.min(4096));
+    loop {
+        let tick = tokio::time::Instant::now() + cfg.interval;
+        loop {
+            if shared.shutdown_deadline().is_some() || shared.flush_now.load(Relaxed) || batch_due(&shared, &cfg) {
+                break;
+            }
+            tokio::select! {
+                _ = shared.wake.notified() => {}
+                _ = tokio::time::sleep_until(tick) => break,
+            }
+        }
+        loop {
+            {
+                let mut q = shared.queue();
+                q.take(cfg.batch_entries, cfg.batch_bytes, &mut batch);
+                shared.counters.in_flight.store(batch.len() as u64, Relaxed);
+            }
+            if batch.is_empty() {
+                shared.flush_now.store(false, Relaxed);
+                break;
+            }
+            push(&shared, &client, &batch).await;
+            batch.clear();
+            shared.counters.in_flight.store(0, Relaxed);
+            let hurry = shared.shutdown_deadline().is_some() || shared.flush_now.load(Relaxed);
+            if !hurry && !batch_due(&shared, &cfg) {
+                break;
+            }
+        }
+        if shared.shutdown_deadline().is_some() {
+            // the queue is closed and was drained above (pushes past the deadline count as failed)
+            let left = shared.queue().clear() as u64;
+            shared.counters.failed.fetch_add(left, Relaxed);
+            shared.finish();
+            return;
+        }
+    }
+}
+
+fn batch_due(shared: &Shared, cfg: &SenderConfig) -> bool {
+    let q = shared.queue();
+    q.len() >= cfg.batch_entries || q.bytes() >= cfg.batch_bytes
+}
+
+enum Outcome {
+    Sent,
+    Retry(String),
+    Reject(String),
+}
+
+/// Pushes one batch, retrying what Loki may accept later; every record ends up counted as
+/// sent, rejected or failed.
+async fn push(shared: &Shared, client: &reqwest::Client, batch: &[Record]) {
+    let cfg = &shared.config;
+    let n = batch.len() as u64;
+    let body = match encode(cfg.format, batch) {
+        Ok(b) => b,
+        Err(e) => {
+            shared.counters.failed.fetch_add(n, Relaxed);
+            shared.log.warn(&cfg.url, &format_args!("cannot encode a batch of {n}: {e}"));
+            return;
+        }
+    };
+    let mut deadline_rx = shared.deadline.subscribe();
+    let mut backoff = cfg.backoff_min;
+    let mut attempt = 0u32;
+    loop {
+        let deadline = shared.shutdown_deadline();
+        let mut timeout = cfg.request_timeout;
+        if let Some(d) = deadline {
+            let left = d.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                shared.counters.failed.fetch_add(n, Relaxed);
+                shared.log.warn(&cfg.url, &format_args!("shutdown deadline passed, {n} entries not sent"));
+                return;
+            }
+            timeout = timeout.min(left);
+        }
+        let why = match tokio::time::timeout(timeout, attempt_once(cfg, client, body.clone())).await {
+            Ok(Outcome::Sent) => {
+                shared.counters.sent.fetch_add(n, Relaxed);
+                shared.counters.batches.fetch_add(1, Relaxed);
+                return;
+            }
+            Ok(Outcome::Reject(why)) => {
+                shared.counters.rejected.fetch_add(n, Relaxed);
+                shared.log.warn(&cfg.url, &format_args!("push rejected, {n} entries dropped: {why}"));
+                return;
+            }
+            Ok(Outcome::Retry(why)) => why,
+            Err(_) => format!("timed out after {timeout:?}"),
+        };
+        attempt += 1;
+        if attempt > cfg.max_retries {
+            shared.counters.failed.fetch_add(n, Relaxed);
+            let retries = cfg.max_retries;
+            shared.log.warn(&cfg.url, &format_args!("push failed after {retries} retries, {n} entries dropped: {why}"));
+            return;
+        }
+        shared.log.warn(&cfg.url, &format_args!("push failed, retrying: {why}"));
+        shared.counters.retries.fetch_add(1, Relaxed);
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            // shutdown cuts a backoff short: the deadline decides how long we keep trying
+            _ = deadline_rx.wait_for(|d| d.is_some()), if deadline.is_none() => {}
+        }
+        backoff = (backoff * 2).min(cfg.backoff_max);
+    }
+}
+
+async fn attempt_once(cfg: &SenderConfig, client: &reqwest::Client, body: Vec<u8>) -> Outcome {
+    let mut req = client.post(&cfg.url).header(reqwest::header::CONTENT_TYPE, cfg.format.content_type()).body(body);
+    if let Some(t) = &cfg.tenant {
+        req = req.header("X-Scope-OrgID", t);
+    }
+    req = match &cfg.auth {
+        Some(Auth::Basic { user, password }) => req.basic_auth(&user.0, Some(&password.0)),
+        Some(Auth::Bearer(token)) => req.bearer_auth(&token.0),
+        None => req,
+    };
+    let resp = match req.send().await {
+        Ok(r) => r,
+        // without_url: the URL holds no credentials, but the message needs no repeat of it
+        Err(e) => return Outcome::Retry(e.without_url().to_string()),
+    };
+    let status = resp.status();
+    if status.is_success() {
+        return Outcome::Sent;
+    }
+    // an auth failure's body may echo what we sent: leave it out
+    let why = if matches!(status.as_u16(), 401 | 403 | 407) {
+        format!("HTTP {status}")
+    } else {
+        let text: String = resp.text().await.unwrap_or_default().chars().take(256).collect();
+        format!("HTTP {status}: {}", redact(cfg, text.trim()))
+    };
+    if status.as_u16() == 429 || status.is_server_error() { Outcome::Retry(why) } else { Outcome::Reject(why) }
+}
+
+/// Replaces any configured credential found in a server's reply with `***`.
+fn redact(cfg: &SenderConfig, text: &str) -> String {
+    let mut out = text.to_string();
+    let secrets: Vec<&str> = match &cfg.auth {
+        Some(Auth::Basic { user, password }) => vec![&password.0, &user.0],
+        Some(Auth::Bearer(t)) => vec![&t.0],
+        None => vec![],
+    };
+    for s in secrets.into_iter().filter(|s| s.len() >= 3) {
+        out = out.replace(s, "***");
+    }
+    out
+}
