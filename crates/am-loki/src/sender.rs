@@ -309,13 +309,45 @@ async fn attempt_once(cfg: &SenderConfig, client: &reqwest::Client, body: Vec<u8
 /// Replaces any configured credential found in a server's reply with `***`.
 fn redact(cfg: &SenderConfig, text: &str) -> String {
     let mut out = text.to_string();
-    let secrets: Vec<&str> = match &cfg.auth {
-        Some(Auth::Basic { user, password }) => vec![&password.0, &user.0],
-        Some(Auth::Bearer(t)) => vec![&t.0],
+    let secrets: Vec<String> = match &cfg.auth {
+        // the header form first: it contains no raw secret once those are replaced
+        Some(Auth::Basic { user, password }) => {
+            vec![base64(format!("{}:{}", user.0, password.0).as_bytes()), password.0.clone(), user.0.clone()]
+        }
+        Some(Auth::Bearer(t)) => vec![t.0.clone()],
         None => vec![],
     };
-    for s in secrets.into_iter().filter(|s| s.len() >= 3) {
-        out = out.replace(s, "***");
+    for s in secrets.iter().filter(|s| s.len() >= 3) {
+        out = out.replace(s.as_str(), "***");
     }
     out
+}
+
+/// Standard base64 with padding, as in a basic-auth header.
+fn base64(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_the_basic_auth_header() {
+        assert_eq!(super::base64(b"loki-user:s3cr3t-Pa55"), "bG9raS11c2VyOnMzY3IzdC1QYTU1");
+        assert_eq!(super::base64(b"ab"), "YWI=");
+        assert_eq!(super::base64(b"a"), "YQ==");
+        assert_eq!(super::base64(b""), "");
+    }
 }

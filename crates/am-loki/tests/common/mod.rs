@@ -50,6 +50,7 @@ struct State {
     default_status: AtomicU16,
     delay_ms: AtomicU64,
     gate: watch::Sender<bool>,
+    reply_body: Mutex<Option<String>>,
 }
 
 /// The receiver; stops when dropped.
@@ -74,6 +75,7 @@ impl Receiver {
             default_status: AtomicU16::new(204),
             delay_ms: AtomicU64::new(0),
             gate: watch::Sender::new(true),
+            reply_body: Mutex::new(None),
         });
         let st = state.clone();
         rt.spawn(async move {
@@ -103,6 +105,10 @@ impl Receiver {
     }
     pub fn set_delay(&self, d: Duration) {
         self.state.delay_ms.store(d.as_millis() as u64, Relaxed);
+    }
+    /// The body of every error reply from now on.
+    pub fn set_reply_body(&self, body: &str) {
+        *self.state.reply_body.lock().unwrap() = Some(body.to_string());
     }
     /// A closed gate holds every response until it opens.
     pub fn set_gate(&self, open: bool) {
@@ -184,10 +190,10 @@ async fn handle(st: Arc<State>, req: HttpRequest<Incoming>) -> Result<Response<F
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     let _ = st.gate.subscribe().wait_for(|open| *open).await;
-    Ok(reply(
-        status,
-        &error.unwrap_or_else(|| if status == 400 { "entry too far behind".into() } else { String::new() }),
-    ))
+    let custom = st.reply_body.lock().unwrap().clone().filter(|_| status >= 300);
+    let body =
+        error.or(custom).unwrap_or_else(|| if status == 400 { "entry too far behind".into() } else { String::new() });
+    Ok(reply(status, &body))
 }
 
 fn reply(status: u16, body: &str) -> Response<Full<Bytes>> {

@@ -1,0 +1,92 @@
+//! `bind_env` and the env variables, builder > env > default. One test: it changes the
+//! process environment.
+
+mod common;
+
+use std::time::Duration;
+
+use am_core::{LogLevel, Machine, Schema};
+use am_loki::env::{AM_LOKI_ADDR, AM_LOKI_FORMAT, AM_LOKI_TENANT, AM_LOKI_TOKEN};
+use am_loki::{Error, LokiTracer, PushFormat, bind_env};
+use common::Receiver;
+
+#[allow(unsafe_code)]
+fn set(k: &str, v: Option<&str>) {
+    // SAFETY: the only test in this binary, and it sets variables before starting threads
+    // that read them (the tracer reads its env in `build`, on this thread).
+    unsafe {
+        match v {
+            Some(v) => std::env::set_var(k, v),
+            None => std::env::remove_var(k),
+        }
+    }
+}
+
+fn machine(id: &str) -> Machine {
+    let schema = Schema::builder().states(["A"]).build().unwrap();
+    Machine::builder(schema).id(id).log_level(LogLevel::Changes).build()
+}
+
+#[test]
+fn bind_env_reads_the_env_and_the_builder_wins() {
+    let r = Receiver::start();
+    set(am_core::env::AM_TEST_RUNNER, None);
+    set(am_core::env::AM_SERVICE, None);
+    set(AM_LOKI_ADDR, Some(&r.addr()));
+    // no service: off
+    assert!(bind_env(&machine("x")).unwrap().is_none());
+
+    set(am_core::env::AM_SERVICE, Some("Env-Service"));
+    set(AM_LOKI_TENANT, Some("acme"));
+    set(AM_LOKI_TOKEN, Some("env-token"));
+    set(AM_LOKI_FORMAT, Some("json"));
+    let m = machine("env-mach");
+    let guard = bind_env(&m).unwrap().expect("bound");
+    assert_eq!(guard.service(), "env_service");
+    m.add(&["A"]).unwrap();
+    let child = Machine::builder(Schema::builder().states(["A"]).build().unwrap()).id("env-child").parent(&m).build();
+    child.add(&["A"]).unwrap();
+    drop(guard); // shuts down, flushing
+    let reqs = r.requests();
+    assert!(!reqs.is_empty());
+    for q in &reqs {
+        assert_eq!(q.content_type, "application/json");
+        assert_eq!(q.tenant.as_deref(), Some("acme"));
+        assert_eq!(q.authorization.as_deref(), Some("Bearer env-token"));
+    }
+    assert_eq!(r.lines_of("env-mach"), ["INFO: [state] +A"]);
+    assert_eq!(r.lines_of("env-child"), ["INFO: [state] +A"]);
+    assert_eq!(r.entries_of("env-mach")[0].0["service_name"], "env_service");
+
+    // builder > env
+    let r2 = Receiver::start();
+    let t = LokiTracer::builder()
+        .addr(r2.addr())
+        .service("builder")
+        .format(PushFormat::Protobuf)
+        .tenant("other")
+        .batch_interval(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    let m2 = machine("b");
+    t.bind(&m2);
+    m2.add(&["A"]).unwrap();
+    assert!(t.shutdown());
+    let q = &r2.requests()[0];
+    assert_eq!(q.content_type, "application/x-protobuf");
+    assert_eq!(q.tenant.as_deref(), Some("other"));
+    assert_eq!(r2.entries_of("b")[0].0["service_name"], "builder");
+
+    // switched off, test runner, bad format
+    set(AM_LOKI_ADDR, Some("off"));
+    assert!(bind_env(&machine("y")).unwrap().is_none());
+    set(AM_LOKI_ADDR, Some(&r.addr()));
+    set(am_core::env::AM_TEST_RUNNER, Some("1"));
+    assert!(bind_env(&machine("y")).unwrap().is_none());
+    set(am_core::env::AM_TEST_RUNNER, None);
+    set(AM_LOKI_FORMAT, Some("xml"));
+    assert!(matches!(bind_env(&machine("y")), Err(Error::InvalidOption { option: "AM_LOKI_FORMAT", .. })));
+    set(AM_LOKI_FORMAT, None);
+    set(am_core::env::AM_SERVICE, None);
+    assert!(matches!(LokiTracer::builder().addr(r.addr()).build(), Err(Error::MissingService)));
+}
