@@ -15,6 +15,7 @@ Runs, in order, stopping at the first failure:
   test      cargo nextest run --workspace --all-features (cargo test without nextest)
   doctest   cargo test --workspace --all-features --doc
   deny      cargo deny check bans licenses sources (skipped without cargo-deny)
+  dashboards  cargo xtask gen-dashboard --check (committed dashboards are up to date)
   itest     cargo xtask itest: the demo against local backends, checked end to end
 then prints how long each step took.
 
@@ -40,6 +41,7 @@ const STEPS: &[Step] = &[
     Step { name: "test", run: test },
     Step { name: "doctest", run: doctest },
     Step { name: "deny", run: deny },
+    Step { name: "dashboards", run: dashboards },
     Step { name: "itest", run: itest },
 ];
 
@@ -125,6 +127,11 @@ fn deny(sh: &Shell) -> Result<Outcome> {
         return Ok(Outcome::Skipped("cargo-deny not installed; `cargo xtask deps` installs it"));
     }
     cmd!(sh, "cargo deny check bans licenses sources").run()?;
+    Ok(Outcome::Passed)
+}
+
+fn dashboards(sh: &Shell) -> Result<Outcome> {
+    crate::dashboard::check_committed(sh)?;
     Ok(Outcome::Passed)
 }
 

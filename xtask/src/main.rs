@@ -1,10 +1,12 @@
 //! Project automation, run as `cargo xtask <command>` (see `.cargo/config.toml`).
 //!
-//! Depends on `xshell` only, so `.ci/setup` can build and run it in seconds on a
-//! fresh machine before anything else is installed.
+//! Depends on `xshell` and `am-grafana-gen` (generation only, no network crates), so
+//! `.ci/setup` can build and run it in seconds on a fresh machine before anything else is
+//! installed.
 
 mod bench;
 mod ci;
+mod dashboard;
 mod deps;
 mod itest;
 
@@ -22,6 +24,8 @@ Commands:
   ci      Run every check CI runs: fmt, clippy, tests, doctests, cargo-deny
   deps    Install the non-crate tools the tests need (Prometheus, cargo-deny)
   bench   Run the workspace's benchmarks
+  gen-dashboard
+          Generate (or --check) Grafana dashboards and alert rules for machine IDs
   itest   Run the demo against local backends and check every exporter's output
 
 Run `cargo xtask <COMMAND> --help` for the options of one command.
@@ -49,6 +53,7 @@ fn run(args: &mut Args) -> Result<()> {
         "ci" => ci::run(&sh, args),
         "deps" => deps::run(&sh, args),
         "bench" => bench::run(&sh, args),
+        "gen-dashboard" => dashboard::run(&sh, args),
         "itest" => itest::run(&sh, args),
         "help" => {
             print!("{HELP}");

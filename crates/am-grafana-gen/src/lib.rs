@@ -1,0 +1,63 @@
+//! `am-grafana-gen` — Grafana dashboards and Prometheus alert rules for asyncmachine machines.
+//!
+//! - [`Dashboard::for_machines`] builds a dashboard with an overview row and a row per
+//!   machine ID: transitions, duration quantiles, exceptions, queue length, states,
+//!   steps/handlers, per-state activity, schema size, and the machine's Loki log lines
+//!   (with links from a line's `trace_id` to the trace). Queries use the labelled metrics of
+//!   `am-prom` through [`am_core::metric_names`]; data sources are template variables
+//!   (`DS_PROMETHEUS`, `DS_LOKI`, `DS_TEMPO`), as are `service` and `mach_id`.
+//! - [`Dashboard::alert_rules_yaml`] gives Prometheus alert rules for the same machines:
+//!   exception rate, stuck queue, slow transitions, no transitions.
+//! - Output is deterministic: a stable `uid` derived from the name, stable panel IDs and
+//!   order, sorted keys, no timestamps.
+//! - With the `upload` feature (default): [`GrafanaClient`] finds or creates the folder and
+//!   posts the dashboard with overwrite, and [`GrafanaTracer`] keeps a dashboard in sync
+//!   with every machine (and submachine) it sees, uploading in the background.
+//!
+//! `cargo xtask gen-dashboard --ids mach1,mach2` writes the files; see `docs/dashboards.md`.
+//!
+//! ```
+//! use am_grafana_gen::Dashboard;
+//!
+//! let d = Dashboard::for_machines(&["worker-pool", "worker-1"]).name("am-demo").source("am-demo").build()?;
+//! let json = d.to_json_string();
+//! assert_eq!(json, d.to_json_string()); // byte-stable
+//! let model: serde_json::Value = serde_json::from_str(&json).unwrap();
+//! assert_eq!(model["uid"], "am-demo");
+//! assert!(json.contains(r#"am_transitions_total{mach_id=\"worker-1\""#));
+//! assert!(d.alert_rules_yaml().contains("AsyncmachineNoTransitions"));
+//! # Ok::<(), am_grafana_gen::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+mod dashboard;
+pub mod env;
+mod error;
+mod json;
+mod panels;
+mod promql;
+mod rules;
+
+#[cfg(feature = "upload")]
+mod client;
+#[cfg(feature = "upload")]
+mod tracer;
+
+pub use dashboard::{
+    DEFAULT_FOLDER, Dashboard, DashboardBuilder, LOKI_LABEL_MACHINE_ID, LOKI_LABEL_SERVICE, LOKI_META_TRACE_ID,
+    VAR_LOKI, VAR_PROMETHEUS, VAR_TEMPO, uid_for,
+};
+pub use error::Error;
+pub use rules::AlertRules;
+
+#[cfg(feature = "upload")]
+pub use client::{GrafanaClient, GrafanaClientBuilder, Uploaded};
+#[cfg(feature = "upload")]
+pub use tracer::{GrafanaTracer, GrafanaTracerBuilder, SyncStats, bind_env};
+
+impl Dashboard {
+    /// Every PromQL expression of the alert rules, in file order.
+    pub fn alert_expressions(&self) -> Vec<String> {
+        rules::expressions(self)
+    }
+}

@@ -1,0 +1,96 @@
+//! PromQL and LogQL text: label matchers, escaping, and the query shapes the panels use.
+
+use am_core::metric_names::{LABEL_MACH_ID, LABEL_SERVICE};
+
+/// Grafana's rate window variable, sized to the scrape interval.
+pub(crate) const RATE_WINDOW: &str = "$__rate_interval";
+
+/// A double-quoted PromQL/LogQL string literal.
+pub(crate) fn quote(v: &str) -> String {
+    let mut s = String::with_capacity(v.len() + 2);
+    s.push('"');
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// Escapes RE2 metacharacters so `v` matches itself literally inside a regex matcher.
+pub(crate) fn regex_escape(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s
+}
+
+/// A regex matching exactly the given IDs: `a|b|c`.
+pub(crate) fn alternation(ids: &[String]) -> String {
+    ids.iter().map(|id| regex_escape(id)).collect::<Vec<_>>().join("|")
+}
+
+/// The label filter of one machine's panels: `mach_id="<id>",service=~"$service"`.
+pub(crate) fn machine_filter(id: &str) -> String {
+    format!("{LABEL_MACH_ID}={},{LABEL_SERVICE}=~\"$service\"", quote(id))
+}
+
+/// The label filter of the overview panels, driven by the `mach_id` variable.
+pub(crate) fn overview_filter() -> String {
+    format!("{LABEL_MACH_ID}=~\"$mach_id\",{LABEL_SERVICE}=~\"$service\"")
+}
+
+/// `sum by (<by>) (rate(<metric>{<filter>}[<window>]))`; no `by` clause when `by` is empty.
+pub(crate) fn sum_rate(by: &str, metric: &str, filter: &str, window: &str) -> String {
+    format!("sum{} (rate({metric}{{{filter}}}[{window}]))", by_clause(by))
+}
+
+/// `histogram_quantile(q, sum by (<by>, le) (rate(<hist>_bucket{<filter>}[<window>])))`.
+pub(crate) fn quantile(q: f64, by: &str, histogram: &str, filter: &str, window: &str) -> String {
+    let by = if by.is_empty() { "le".to_string() } else { format!("{by}, le") };
+    format!("histogram_quantile({q}, sum by ({by}) (rate({histogram}_bucket{{{filter}}}[{window}])))")
+}
+
+/// Average observation of a histogram over the window: `rate(_sum) / rate(_count)`.
+pub(crate) fn histogram_avg(histogram: &str, filter: &str, window: &str) -> String {
+    format!("sum (rate({histogram}_sum{{{filter}}}[{window}])) / sum (rate({histogram}_count{{{filter}}}[{window}]))")
+}
+
+/// `<agg> by (<by>) (<metric>{<filter>})`.
+pub(crate) fn gauge(agg: &str, by: &str, metric: &str, filter: &str) -> String {
+    format!("{agg}{} ({metric}{{{filter}}})", by_clause(by))
+}
+
+fn by_clause(by: &str) -> String {
+    if by.is_empty() { String::new() } else { format!(" by ({by})") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping() {
+        assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(regex_escape("a.b|c"), r"a\.b\|c");
+        assert_eq!(alternation(&["w-1".into(), "x.y".into()]), r"w-1|x\.y");
+    }
+
+    #[test]
+    fn shapes() {
+        assert_eq!(sum_rate("", "m_total", "a=\"b\"", "5m"), "sum (rate(m_total{a=\"b\"}[5m]))");
+        assert_eq!(
+            quantile(0.99, "mach_id", "h", "a=\"b\"", "5m"),
+            "histogram_quantile(0.99, sum by (mach_id, le) (rate(h_bucket{a=\"b\"}[5m])))"
+        );
+        assert_eq!(gauge("max", "state", "g", "x=\"1\""), "max by (state) (g{x=\"1\"})");
+    }
+}

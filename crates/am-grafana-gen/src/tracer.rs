@@ -1,0 +1,336 @@
+//! The sync tracer: keeps one dashboard listing every machine it sees, uploading from its own
+//! thread, debounced. Hooks only record an ID and wake the thread.
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use am_core::{Interest, Machine, Tracer};
+
+use crate::rules::AlertRules;
+use crate::{Dashboard, Error, GrafanaClient, GrafanaClientBuilder};
+
+/// Quiet time after the last new machine before an upload. Default of
+/// [`GrafanaTracerBuilder::debounce`].
+const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(500);
+/// An upload happens at the latest this long after the first pending change.
+const MAX_DELAY_FACTOR: u32 = 10;
+
+/// Upload counters of a [`GrafanaTracer`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    /// Successful uploads.
+    pub uploads: u64,
+    /// Failed uploads (each logged once through `tracing`).
+    pub failures: u64,
+    /// The last failure's message (never containing the token).
+    pub last_error: Option<String>,
+}
+
+#[derive(Default)]
+struct Progress {
+    /// Bumped on every new machine ID.
+    wanted: u64,
+    /// The `wanted` value the last finished upload attempt covered.
+    done: u64,
+    ids: Vec<String>,
+    stats: SyncStats,
+}
+
+struct Shared {
+    progress: Mutex<Progress>,
+    changed: Condvar,
+    name: Option<String>,
+    template: Template,
+}
+
+#[derive(Clone)]
+struct Template {
+    folder: Option<String>,
+    source: Option<String>,
+    alerts: AlertRules,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A [`Tracer`] that adds every machine it is bound to — and, being inheritable, every
+/// submachine at any depth — to one dashboard, and uploads it after each change.
+///
+/// Hooks never wait for the network: they append the ID under a short lock and signal a
+/// background thread, which waits for a quiet period ([`debounce`](GrafanaTracerBuilder::debounce)),
+/// renders the dashboard and uploads it with its own single-threaded runtime (whether or not
+/// the caller runs tokio). Failures are counted and logged, never raised into the machine.
+/// Machines tagged `rpc-*` or `relay` are skipped unless `AM_RPC_DBG` is on.
+pub struct GrafanaTracer {
+    shared: Arc<Shared>,
+    wake: Mutex<mpsc::Sender<()>>,
+}
+
+impl std::fmt::Debug for GrafanaTracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrafanaTracer").field("ids", &self.ids()).field("stats", &self.stats()).finish()
+    }
+}
+
+/// Settings of a [`GrafanaTracer`].
+#[derive(Debug, Default)]
+#[must_use]
+pub struct GrafanaTracerBuilder {
+    client: GrafanaClientBuilder,
+    name: Option<String>,
+    folder: Option<String>,
+    source: Option<String>,
+    alerts: AlertRules,
+    debounce: Option<Duration>,
+}
+
+impl GrafanaTracerBuilder {
+    /// Grafana base URL. Default: `AM_GRAFANA_URL`.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.client = self.client.url(url);
+        self
+    }
+    /// Service-account token. Default: `AM_GRAFANA_TOKEN`, then `GRAFANA_TOKEN`.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.client = self.client.token(token);
+        self
+    }
+    /// Request timeout. Default 10 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.client = self.client.timeout(timeout);
+        self
+    }
+    /// Dashboard title. Default: the first machine ID seen (the root machine).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    /// Folder title. Default `asyncmachine`.
+    pub fn folder(mut self, folder: impl Into<String>) -> Self {
+        self.folder = Some(folder.into());
+        self
+    }
+    /// Service name. Default: `AM_SERVICE`.
+    pub fn source(mut self, service: impl Into<String>) -> Self {
+        self.source = Some(service.into());
+        self
+    }
+    /// Alert thresholds used when rendering (rules are not uploaded).
+    pub fn alert_rules(mut self, rules: AlertRules) -> Self {
+        self.alerts = rules;
+        self
+    }
+    /// Quiet time after the last new machine before uploading. Default 500 ms; an upload
+    /// still happens at most ten debounce periods after the first change.
+    pub fn debounce(mut self, d: Duration) -> Self {
+        self.debounce = Some(d);
+        self
+    }
+
+    /// Builds the client and starts the upload thread.
+    pub fn build(self) -> Result<GrafanaTracer, Error> {
+        let client = self.client.build()?;
+        let shared = Arc::new(Shared {
+            progress: Mutex::new(Progress::default()),
+            changed: Condvar::new(),
+            name: self.name,
+            template: Template {
+                folder: self.folder,
+                source: self.source.or_else(|| am_core::env::value(am_core::env::AM_SERVICE)),
+                alerts: self.alerts,
+            },
+        });
+        // Checks the folder and thresholds now rather than on the thread.
+        render(&shared, &["check".to_string()])?;
+        let (tx, rx) = mpsc::channel();
+        let worker = Worker { shared: shared.clone(), client, debounce: self.debounce.unwrap_or(DEFAULT_DEBOUNCE) };
+        std::thread::Builder::new()
+            .name("am-grafana-sync".into())
+            .spawn(move || worker.run(rx))
+            .map_err(|e| Error::Worker(e.to_string()))?;
+        Ok(GrafanaTracer { shared, wake: Mutex::new(tx) })
+    }
+}
+
+fn render(shared: &Shared, ids: &[String]) -> Result<Dashboard, Error> {
+    let t = &shared.template;
+    let mut b = Dashboard::for_machines(ids).alert_rules(t.alerts.clone());
+    if let Some(n) = &shared.name {
+        b = b.name(n.clone());
+    }
+    if let Some(f) = &t.folder {
+        b = b.folder(f.clone());
+    }
+    if let Some(s) = &t.source {
+        b = b.source(s.clone());
+    }
+    b.build()
+}
+
+impl GrafanaTracer {
+    /// Starts a tracer; see [`GrafanaTracerBuilder`].
+    pub fn builder() -> GrafanaTracerBuilder {
+        GrafanaTracerBuilder::default()
+    }
+
+    /// Adds a machine ID (no-op when known) and schedules an upload.
+    pub fn register(&self, id: &str) {
+        {
+            let mut p = self.shared.lock();
+            if p.ids.iter().any(|known| known == id) {
+                return;
+            }
+            p.ids.push(id.to_string());
+            p.wanted += 1;
+        }
+        // The thread only ends when this sender is dropped, so a send error cannot happen
+        // while `self` lives; ignore it rather than panic.
+        let _ = self.wake.lock().unwrap_or_else(|e| e.into_inner()).send(());
+    }
+
+    /// The machine IDs on the dashboard, in order of registration.
+    pub fn ids(&self) -> Vec<String> {
+        self.shared.lock().ids.clone()
+    }
+
+    /// Upload counters.
+    pub fn stats(&self) -> SyncStats {
+        self.shared.lock().stats.clone()
+    }
+
+    /// Waits until every registered ID has been covered by an upload attempt (success or
+    /// failure), at most `timeout`. Returns whether it caught up.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut p = self.shared.lock();
+        while p.done < p.wanted {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            p = self.shared.changed.wait_timeout(p, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        true
+    }
+
+    fn accepts(m: &Machine) -> bool {
+        !am_core::env::is_rpc_machine(m.tags())
+    }
+}
+
+impl Tracer for GrafanaTracer {
+    fn id(&self) -> &str {
+        "am-grafana-gen"
+    }
+    fn inheritable(&self) -> bool {
+        true
+    }
+    fn interest(&self) -> Interest {
+        Interest::NONE
+    }
+    fn machine_init(&self, m: &Machine) {
+        if Self::accepts(m) {
+            self.register(m.id());
+        }
+    }
+    fn new_submachine(&self, _parent: &Machine, child: &Machine) {
+        if Self::accepts(child) {
+            self.register(child.id());
+        }
+    }
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    client: GrafanaClient,
+    debounce: Duration,
+}
+
+impl Worker {
+    fn run(self, rx: mpsc::Receiver<()>) {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::warn!(error = %e, "am-grafana-gen: cannot start the upload runtime; dashboards will not sync");
+                return;
+            }
+        };
+        let mut open = true;
+        while open && rx.recv().is_ok() {
+            // Debounce: wait for a quiet period, bounded by a maximum delay.
+            let first = Instant::now();
+            let max = self.debounce * MAX_DELAY_FACTOR;
+            loop {
+                let left = max.saturating_sub(first.elapsed()).min(self.debounce);
+                if left.is_zero() {
+                    break;
+                }
+                match rx.recv_timeout(left) {
+                    Ok(()) => continue,
+                    Err(RecvTimeoutError::Timeout) => break,
+                    // The tracer was dropped: upload what is pending, then stop.
+                    Err(RecvTimeoutError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
+                }
+            }
+            let (ids, wanted) = {
+                let p = self.shared.lock();
+                (p.ids.clone(), p.wanted)
+            };
+            let result = match render(&self.shared, &ids) {
+                Ok(d) => rt.block_on(self.client.upload(&d)).map(|u| (u, d.ids().len())),
+                Err(e) => Err(e),
+            };
+            let mut p = self.shared.lock();
+            match result {
+                Ok((u, n)) => {
+                    p.stats.uploads += 1;
+                    tracing::debug!(uid = %u.uid, version = u.version, machines = n, "am-grafana-gen: dashboard uploaded");
+                }
+                Err(e) => {
+                    p.stats.failures += 1;
+                    tracing::warn!(error = %e, "am-grafana-gen: dashboard upload failed");
+                    p.stats.last_error = Some(e.to_string());
+                }
+            }
+            p.done = p.done.max(wanted);
+            self.shared.changed.notify_all();
+        }
+    }
+}
+
+/// Binds a [`GrafanaTracer`] to a root machine when `AM_GRAFANA_URL`, `AM_GRAFANA_TOKEN`
+/// and `AM_SERVICE` are all set (and `AM_TEST_RUNNER` is not). The dashboard is named after
+/// the machine; submachines join it as they are built. Returns the tracer when bound.
+///
+/// ```
+/// let m = am_core::Machine::new(am_core::Schema::builder().states(["A"]).build()?);
+/// // Without the env variables nothing is bound.
+/// if std::env::var_os("AM_GRAFANA_URL").is_none() {
+///     assert!(am_grafana_gen::bind_env(&m)?.is_none());
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn bind_env(m: &Machine) -> Result<Option<Arc<GrafanaTracer>>, Error> {
+    use am_core::env::{AM_SERVICE, AM_TEST_RUNNER, value};
+    if value(AM_TEST_RUNNER).is_some()
+        || m.parent_id().is_some()
+        || !GrafanaTracer::accepts(m)
+        || value(crate::env::AM_GRAFANA_URL).is_none()
+        || value(crate::env::AM_GRAFANA_TOKEN).is_none()
+        || value(AM_SERVICE).is_none()
+    {
+        return Ok(None);
+    }
+    let t = Arc::new(GrafanaTracer::builder().name(m.id()).build()?);
+    // `bind_tracer` does not call `machine_init`: register the root here.
+    t.register(m.id());
+    m.bind_tracer(t.clone());
+    Ok(Some(t))
+}
