@@ -23,6 +23,8 @@ USAGE: am-demo [--duration SECS] [--workers N] [--seed N] [--out-dir DIR] [--qui
 
 Every exporter runs on a local default unless its variable points elsewhere:
   dbg   recorded to DIR/dbg.jsonl by an in-process am-dbg recorder (AM_DBG_ADDR: a server)
+  loki  off unless AM_LOKI_ADDR is set (service AM_SERVICE, default am-demo)
+Machines log at level 2 (state changes) unless AM_LOG says otherwise.
 ";
 
 /// Counts transitions for the status line; inherited by every worker.
@@ -108,7 +110,10 @@ async fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
     let stats = Arc::new(Stats::default());
     let outputs = outputs::Outputs::start(&opts.out_dir).await?;
     let st = stats.clone();
-    let mut sim = sim::Sim::build(opts.workers, |b| outputs.bind(b.tracer_arc(st)))?;
+    let level = am_core::env::value(am_core::env::AM_LOG)
+        .and_then(|v| v.trim().parse::<u8>().ok())
+        .map_or(am_core::LogLevel::Changes, am_core::LogLevel::from_u8);
+    let mut sim = sim::Sim::build(opts.workers, |b| outputs.bind(b.tracer_arc(st).log_level(level)))?;
     println!("am-demo: machines {}", sim::machine_ids(opts.workers).join(", "));
     for line in &outputs.plan {
         println!("  {line}");

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use am_core::{MachineBuilder, Tracer};
 use am_telemetry::dbg::{DbgTracer, RecordOptions, Recorder};
+use am_telemetry::loki::{LokiGuard, LokiTracer};
 
 /// The exporters the demo bound, and how to report on them.
 pub struct Outputs {
     tracers: Vec<Arc<dyn Tracer>>,
     dbg: Option<(DbgTracer, Option<Recorder>)>,
+    loki: Option<LokiGuard>,
     /// One line per output: where it goes.
     pub plan: Vec<String>,
 }
@@ -20,8 +22,9 @@ impl Outputs {
     /// Starts every output under `dir`.
     pub async fn start(dir: &Path) -> Result<Outputs, Box<dyn std::error::Error>> {
         std::fs::create_dir_all(dir)?;
-        let mut o = Outputs { tracers: Vec::new(), dbg: None, plan: Vec::new() };
+        let mut o = Outputs { tracers: Vec::new(), dbg: None, loki: None, plan: Vec::new() };
         o.start_dbg(dir).await?;
+        o.start_loki()?;
         Ok(o)
     }
 
@@ -44,6 +47,22 @@ impl Outputs {
         Ok(())
     }
 
+    fn start_loki(&mut self) -> Result<(), Box<dyn std::error::Error>> {
+        if !am_core::env::is_on(am_telemetry::loki::env::AM_LOKI_ADDR) {
+            self.plan.push("loki       → off (set AM_LOKI_ADDR to push machine logs to Loki)".into());
+            return Ok(());
+        }
+        let mut b = LokiTracer::builder();
+        if am_core::env::value(am_core::env::AM_SERVICE).is_none() {
+            b = b.service("am-demo");
+        }
+        let t = b.build()?;
+        self.plan.push(format!("loki       → {} (service {})", t.url(), t.service()));
+        self.tracers.push(Arc::new(t.clone()));
+        self.loki = Some(t.guard());
+        Ok(())
+    }
+
     /// Binds every exporter to the root machine's builder (workers inherit them).
     pub fn bind(&self, mut b: MachineBuilder) -> MachineBuilder {
         for t in &self.tracers {
@@ -59,12 +78,31 @@ impl Outputs {
             let s = t.stats();
             parts.push(format!("dbg {}/{}", s.sent, s.dropped));
         }
+        if let Some(l) = &self.loki {
+            let s = l.stats();
+            parts.push(format!("loki {}/{}", s.sent, s.dropped));
+        }
         parts.join("  ")
     }
 
     /// Flushes and closes everything; returns a summary line per output.
     pub async fn shutdown(self) -> Vec<String> {
         let mut out = Vec::new();
+        if let Some(l) = self.loki {
+            let done = tokio::task::spawn_blocking(move || {
+                let ok = l.shutdown();
+                (ok, l.stats())
+            })
+            .await;
+            if let Ok((ok, s)) = done {
+                out.push(format!(
+                    "loki: {} sent, {} dropped{}",
+                    s.sent,
+                    s.dropped,
+                    if ok { "" } else { " (shutdown timed out)" }
+                ));
+            }
+        }
         if let Some((t, rec)) = self.dbg {
             let flushed = tokio::task::spawn_blocking(move || {
                 let ok = t.flush(Duration::from_secs(3));

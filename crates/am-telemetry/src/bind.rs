@@ -56,6 +56,7 @@ pub(crate) const ACTIVATION: &[(&str, &[&str])] = &[
 fn compiled(feature: &str) -> bool {
     match feature {
         "dbg" => cfg!(feature = "dbg"),
+        "loki" => cfg!(feature = "loki"),
         _ => false,
     }
 }
@@ -63,6 +64,14 @@ fn compiled(feature: &str) -> bool {
 /// One bound exporter: flushes and stops on shutdown.
 trait Exporter: Send {
     fn shutdown(&mut self, deadline: Duration);
+}
+
+#[cfg(feature = "loki")]
+impl Exporter for am_loki::LokiGuard {
+    fn shutdown(&mut self, _deadline: Duration) {
+        // the tracer's own shutdown deadline applies (`shutdown_timeout`)
+        self.tracer().shutdown();
+    }
 }
 
 #[cfg(feature = "dbg")]
@@ -142,6 +151,11 @@ pub fn bind_env(machine: &Machine) -> Result<Telemetry, Error> {
         t.bound.push("dbg");
         t.exporters.push(Box::new(tracer));
     }
+    #[cfg(feature = "loki")]
+    if let Some(guard) = am_loki::bind_env(machine).map_err(|e| Error { exporter: "loki", source: Box::new(e) })? {
+        t.bound.push("loki");
+        t.exporters.push(Box::new(guard));
+    }
     let _ = machine;
     Ok(t)
 }
@@ -171,5 +185,11 @@ mod tests {
     #[test]
     fn activation_names_match_the_exporters() {
         assert!(ACTIVATION.iter().any(|(f, v)| *f == "dbg" && v.contains(&am_dbg_proto::AM_DBG_ADDR)));
+    }
+
+    #[cfg(feature = "loki")]
+    #[test]
+    fn loki_activation_name_matches() {
+        assert!(ACTIVATION.iter().any(|(f, v)| *f == "loki" && v.contains(&am_loki::env::AM_LOKI_ADDR)));
     }
 }
