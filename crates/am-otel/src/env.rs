@@ -1,0 +1,72 @@
+//! Environment variables read by `am-otel`. Each is listed in the workspace's `docs/env.md`.
+//! Builder calls win over these, which win over the defaults.
+//!
+//! Switches follow [`am_core::env::is_on`]: set and non-empty enables, except `0`, `false`,
+//! `off` and `no`.
+
+/// Switch: [`bind_env`](crate::bind_env) binds the tracer to root machines (needs
+/// `AM_SERVICE` or `OTEL_SERVICE_NAME`).
+pub const AM_OTEL_TRACE: &str = "AM_OTEL_TRACE";
+/// Switch: one span per transition (otherwise states only).
+pub const AM_OTEL_TRACE_TXS: &str = "AM_OTEL_TRACE_TXS";
+/// Switch: the machine's mapped args as `args.<name>` attributes of transition spans.
+pub const AM_OTEL_TRACE_ARGS: &str = "AM_OTEL_TRACE_ARGS";
+/// Switch: no transition spans for auto transitions (their state changes are still traced).
+pub const AM_OTEL_TRACE_NOAUTO: &str = "AM_OTEL_TRACE_NOAUTO";
+/// Switch: no transition spans for canceled transitions (new name; Go traces them).
+pub const AM_OTEL_TRACE_SKIP_CANCELED: &str = "AM_OTEL_TRACE_SKIP_CANCELED";
+/// Switch: no transition spans for accepted transitions that changed no state (new name).
+pub const AM_OTEL_TRACE_SKIP_EMPTY: &str = "AM_OTEL_TRACE_SKIP_EMPTY";
+/// Switch: trace `Healthcheck` / `Heartbeat` transitions and states (new name; Go option
+/// `IncludeHealth`).
+pub const AM_OTEL_TRACE_HEALTH: &str = "AM_OTEL_TRACE_HEALTH";
+/// Comma list of `State` or `machId:State` to trace; empty means all.
+pub const AM_OTEL_TRACE_ALLOW_STATES: &str = "AM_OTEL_TRACE_ALLOW_STATES";
+/// One regex matched against `machId:State`, deciding states the allow list does not name.
+pub const AM_OTEL_TRACE_ALLOW_STATES_RE: &str = "AM_OTEL_TRACE_ALLOW_STATES_RE";
+/// Comma list of `State` or `machId:State` never to trace; skip wins over allow.
+pub const AM_OTEL_TRACE_SKIP_STATES: &str = "AM_OTEL_TRACE_SKIP_STATES";
+/// One regex against `machId:State`, also matched against the bare machine ID to skip
+/// whole machines; when set, the allow rules are not consulted (Go semantics).
+pub const AM_OTEL_TRACE_SKIP_STATES_RE: &str = "AM_OTEL_TRACE_SKIP_STATES_RE";
+/// Trace ID (32 hex) of a parent trace to join, with [`AM_OTEL_SPAN_ID`].
+pub const AM_OTEL_TRACE_ID: &str = "AM_OTEL_TRACE_ID";
+/// Span ID (16 hex) of the parent span to join, with [`AM_OTEL_TRACE_ID`].
+pub const AM_OTEL_SPAN_ID: &str = "AM_OTEL_SPAN_ID";
+/// W3C `traceparent` value (`00-<trace>-<span>-<flags>`) of a parent span to join; read
+/// when the `AM_OTEL_*_ID` pair is absent or invalid.
+pub const TRACEPARENT: &str = "TRACEPARENT";
+/// Switch: [`bind_env`](crate::bind_env) also exports the machine's log entries as OTel
+/// log records (new name).
+pub const AM_OTEL_LOG: &str = "AM_OTEL_LOG";
+/// Switch (feature `metrics`): [`bind_env`](crate::bind_env) also exports machine metrics
+/// over OTLP (new name).
+pub const AM_OTEL_METRICS: &str = "AM_OTEL_METRICS";
+
+/// Standard OTel service name, used when `AM_SERVICE` is unset.
+pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+/// Standard OTLP endpoint (for HTTP a base URL to which `/v1/<signal>` is appended).
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// Standard OTLP protocol: `grpc` or `http/protobuf`.
+pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+/// Standard batch span processor delay (ms); Go-parity default 100 when unset.
+pub const OTEL_BSP_SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";
+/// Standard batch size; Go-parity default 50 when unset.
+pub const OTEL_BSP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
+/// Standard queue size (spans); SDK default 2,048.
+pub const OTEL_BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
+
+pub(crate) fn list(name: &str) -> Vec<String> {
+    am_core::env::value(name)
+        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+        .unwrap_or_default()
+}
+
+pub(crate) fn number<T: std::str::FromStr>(name: &str) -> Option<T> {
+    am_core::env::value(name).and_then(|v| v.trim().parse().ok())
+}
+
+/// The service name from `AM_SERVICE`, else `OTEL_SERVICE_NAME`.
+pub fn service_name() -> Option<String> {
+    am_core::env::value(am_core::env::AM_SERVICE).or_else(|| am_core::env::value(OTEL_SERVICE_NAME))
+}

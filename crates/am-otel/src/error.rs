@@ -1,0 +1,32 @@
+//! The crate's error type, for configuration and setup only: export failures at run time
+//! are counted ([`SpanStats`](crate::SpanStats)), never returned into the machine.
+
+/// A setup or configuration error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A state filter regex did not compile.
+    #[error("invalid regex in {name}: {source}")]
+    Regex {
+        /// Where it came from (an env variable or builder method).
+        name: String,
+        /// The regex error.
+        #[source]
+        source: regex::Error,
+    },
+    /// No service name: set `AM_SERVICE`, `OTEL_SERVICE_NAME` or the builder's `service`.
+    #[error("no service name (set AM_SERVICE or OTEL_SERVICE_NAME)")]
+    NoService,
+    /// The transport asked for is not compiled in.
+    #[error("OTLP transport {0} needs the `{0}` cargo feature of am-otel")]
+    TransportDisabled(&'static str),
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL` or a builder value is not a supported protocol.
+    #[error("unsupported OTLP protocol {0:?} (use grpc or http/protobuf)")]
+    Protocol(String),
+    /// The exporter could not be built.
+    #[error("building the OTLP exporter: {0}")]
+    Exporter(String),
+    /// The background runtime could not start.
+    #[error("starting the export runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+}

@@ -1,0 +1,222 @@
+//! [`OtelMetricsTracer`] (feature `metrics`): am-prom's labelled machine metrics
+//! ([`am_core::metric_names`]) as OTel instruments, exported over OTLP metrics.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use am_core::metric_names as n;
+use am_core::{Interest, Machine, Schema, Tracer, Transition};
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Gauge, Histogram, MeterProvider as _};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
+
+/// The tracer ID (`Tracer::id`).
+pub const METRICS_TRACER_ID: &str = "am-otel-metrics";
+
+/// Distinct machine IDs recorded at most; further machines are counted, not recorded.
+pub const MAX_MACHINES: usize = 1000;
+
+#[derive(Debug)]
+struct Instruments {
+    transitions: Counter<u64>,
+    exceptions: Counter<u64>,
+    duration: Histogram<f64>,
+    ticks: Histogram<u64>,
+    steps: Histogram<u64>,
+    handlers: Histogram<u64>,
+    added: Counter<u64>,
+    removed: Counter<u64>,
+    queue: Gauge<u64>,
+    active: Gauge<u64>,
+    state_active: Gauge<u64>,
+    schema_states: Gauge<u64>,
+    schema_relations: Gauge<u64>,
+    schema_refs: Gauge<u64>,
+    info: Gauge<u64>,
+}
+
+#[derive(Debug)]
+struct MachMetrics {
+    label: [KeyValue; 1],
+    handlers: AtomicU64,
+}
+
+/// A [`Tracer`] updating OTel instruments named as am-prom's metrics, with the `mach_id`
+/// label (and `result`, `state`, `parent_id` where am-prom has them). Inherited by
+/// submachines. The provider's periodic reader exports them on its own thread.
+#[derive(Clone, Debug)]
+pub struct OtelMetricsTracer(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    i: Instruments,
+    machines: RwLock<HashMap<String, Arc<MachMetrics>>>,
+    overflow: AtomicU64,
+}
+
+impl OtelMetricsTracer {
+    /// Instruments from `provider` (meter name `am-otel`).
+    pub fn new(provider: &SdkMeterProvider) -> Self {
+        let m = provider.meter("am-otel");
+        let i = Instruments {
+            transitions: m.u64_counter(n::TRANSITIONS_TOTAL).with_description("transitions").build(),
+            exceptions: m.u64_counter(n::EXCEPTIONS_TOTAL).with_description("Exception activations").build(),
+            duration: m.f64_histogram(n::TRANSITION_DURATION_SECONDS).with_unit("s").build(),
+            ticks: m.u64_histogram(n::TRANSITION_TICKS).build(),
+            steps: m.u64_histogram(n::TRANSITION_STEPS).build(),
+            handlers: m.u64_histogram(n::TRANSITION_HANDLERS).build(),
+            added: m.u64_counter(n::STATES_ADDED_TOTAL).build(),
+            removed: m.u64_counter(n::STATES_REMOVED_TOTAL).build(),
+            queue: m.u64_gauge(n::QUEUE_LENGTH).build(),
+            active: m.u64_gauge(n::STATES_ACTIVE).build(),
+            state_active: m.u64_gauge(n::STATE_ACTIVE).build(),
+            schema_states: m.u64_gauge(n::SCHEMA_STATES).build(),
+            schema_relations: m.u64_gauge(n::SCHEMA_RELATIONS).build(),
+            schema_refs: m.u64_gauge(n::SCHEMA_REF_STATES).build(),
+            info: m.u64_gauge(n::MACHINE_INFO).build(),
+        };
+        OtelMetricsTracer(Arc::new(Inner { i, machines: RwLock::new(HashMap::new()), overflow: AtomicU64::new(0) }))
+    }
+
+    /// Machines not recorded because [`MAX_MACHINES`] was reached.
+    pub fn overflow(&self) -> u64 {
+        self.0.overflow.load(Relaxed)
+    }
+
+    /// Binds it to an already built machine (calling `machine_init`).
+    pub fn bind(&self, m: &Machine) {
+        m.bind_tracer(Arc::new(self.clone()));
+        self.machine_init(m);
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<MachMetrics>> {
+        self.0.machines.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+    }
+
+    fn schema(&self, label: &[KeyValue], s: &Schema) {
+        let (lists, refs) = s.relation_counts();
+        self.0.i.schema_states.record(s.len() as u64, label);
+        self.0.i.schema_relations.record(lists as u64, label);
+        self.0.i.schema_refs.record(refs as u64, label);
+    }
+}
+
+impl Tracer for OtelMetricsTracer {
+    fn id(&self) -> &str {
+        METRICS_TRACER_ID
+    }
+    fn inheritable(&self) -> bool {
+        true
+    }
+    fn wants_timing(&self) -> bool {
+        true
+    }
+    fn interest(&self) -> Interest {
+        Interest::HANDLERS | Interest::TRANSITION_END
+    }
+    fn machine_init(&self, m: &Machine) {
+        if am_core::env::is_rpc_machine(m.tags()) {
+            return;
+        }
+        let mut g = self.0.machines.write().unwrap_or_else(|e| e.into_inner());
+        if g.contains_key(m.id()) {
+            return;
+        }
+        if g.len() >= MAX_MACHINES {
+            self.0.overflow.fetch_add(1, Relaxed);
+            return;
+        }
+        let label = [KeyValue::new(n::LABEL_MACH_ID, m.id().to_string())];
+        self.schema(&label, &m.schema());
+        let parent = m.parent_id().unwrap_or_default().to_string();
+        self.0.i.info.record(1, &[label[0].clone(), KeyValue::new(n::LABEL_PARENT_ID, parent)]);
+        g.insert(m.id().to_string(), Arc::new(MachMetrics { label, handlers: AtomicU64::new(0) }));
+    }
+    fn schema_change(&self, m: &Machine, _old: &Schema) {
+        if let Some(mm) = self.get(m.id()) {
+            self.schema(&mm.label, &m.schema());
+        }
+    }
+    fn handler_end(&self, tx: &Transition<'_>, _binding: &str, _handler: &str) {
+        if let Some(mm) = self.get(tx.machine_id()) {
+            mm.handlers.fetch_add(1, Relaxed);
+        }
+    }
+    fn transition_end(&self, tx: &Transition<'_>) {
+        if tx.is_check() {
+            return;
+        }
+        let Some(mm) = self.get(tx.machine_id()) else { return };
+        let i = &self.0.i;
+        let label = &mm.label;
+        let handlers = mm.handlers.swap(0, Relaxed);
+        let result = if tx.accepted() { "accepted" } else { "canceled" };
+        i.transitions.add(1, &[label[0].clone(), KeyValue::new(n::LABEL_RESULT, result)]);
+        i.handlers.record(handlers, label);
+        i.queue.record(tx.queue_len() as u64, label);
+        if !tx.accepted() {
+            return;
+        }
+        if let Some(d) = tx.duration() {
+            i.duration.record(d.as_secs_f64(), label);
+        }
+        i.ticks.record(tx.machine_time_after().saturating_sub(tx.machine_time_before()), label);
+        i.steps.record(tx.steps().len() as u64, label);
+        i.added.add(tx.enters().len() as u64, label);
+        i.removed.add(tx.exits().len() as u64, label);
+        if tx.enters().contains(&tx.schema().exception()) {
+            i.exceptions.add(1, label);
+        }
+        let after = tx.time_after();
+        i.active.record(after.iter().filter(|t| *t % 2 == 1).count() as u64, label);
+        for &s in tx.enters().iter().chain(tx.exits()) {
+            let v = u64::from(tx.is_active_after(s));
+            i.state_active.record(v, &[label[0].clone(), KeyValue::new(n::LABEL_STATE, tx.state_name(s).to_string())]);
+        }
+    }
+    fn machine_dispose(&self, machine_id: &str) {
+        self.0.machines.write().unwrap_or_else(|e| e.into_inner()).remove(machine_id);
+    }
+}
+
+/// Runs metric exports on the pipeline's runtime (the periodic reader's thread has none).
+#[derive(Debug)]
+struct RtMetricExporter<E> {
+    inner: E,
+    rt: tokio::runtime::Handle,
+}
+
+impl<E: PushMetricExporter> PushMetricExporter for RtMetricExporter<E> {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        if tokio::runtime::Handle::try_current().is_err() {
+            self.rt.block_on(self.inner.export(metrics))
+        } else {
+            self.inner.export(metrics).await
+        }
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn temporality(&self) -> Temporality {
+        self.inner.temporality()
+    }
+}
+
+pub(crate) fn meter_provider<E: PushMetricExporter>(
+    exporter: E,
+    rt: tokio::runtime::Handle,
+    interval: Duration,
+    resource: Resource,
+) -> SdkMeterProvider {
+    let reader = PeriodicReader::builder(RtMetricExporter { inner: exporter, rt }).with_interval(interval).build();
+    SdkMeterProvider::builder().with_reader(reader).with_resource(resource).build()
+}

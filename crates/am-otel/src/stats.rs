@@ -1,0 +1,187 @@
+//! Span accounting in front of the SDK's batch processor, and the exporter wrapper that runs
+//! exports on the pipeline's own tokio runtime.
+//!
+//! The SDK's `BatchSpanProcessor` drops spans silently when its queue is full (its counter
+//! is private). [`SpanGate`] keeps its own bounded count of spans handed over and not yet
+//! exported, drops (and counts) beyond that bound itself, so the SDK queue never overflows
+//! and every span is accounted for: `ended = exported + failed + dropped + queued`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use opentelemetry::Context;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+
+/// Attribute key marking a span the tracer decided not to export (a canceled or empty
+/// transition under `skip_canceled` / `skip_empty`); [`SpanGate`] discards such spans.
+pub const DISCARD_KEY: &str = "am.discard";
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    ended: AtomicU64,
+    exported: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+    discarded: AtomicU64,
+    queued: AtomicU64,
+}
+
+/// Span counts of one pipeline since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpanStats {
+    /// Spans ended and handed to the batch processor.
+    pub ended: u64,
+    /// Spans the exporter delivered.
+    pub exported: u64,
+    /// Spans in batches the exporter failed to deliver (receiver down, timeout, rejected).
+    pub failed: u64,
+    /// Spans dropped because the export queue was full.
+    pub dropped: u64,
+    /// Spans discarded on purpose (skipped canceled / empty transitions).
+    pub discarded: u64,
+    /// Spans waiting for export now.
+    pub queued: u64,
+}
+
+/// A shared handle to a pipeline's span counters.
+#[derive(Clone, Debug, Default)]
+pub struct SpanCounter(pub(crate) Arc<Counters>);
+
+impl SpanCounter {
+    /// A snapshot of the counts.
+    pub fn stats(&self) -> SpanStats {
+        let c = &self.0;
+        SpanStats {
+            ended: c.ended.load(Relaxed),
+            exported: c.exported.load(Relaxed),
+            failed: c.failed.load(Relaxed),
+            dropped: c.dropped.load(Relaxed),
+            discarded: c.discarded.load(Relaxed),
+            queued: c.queued.load(Relaxed),
+        }
+    }
+}
+
+/// A span processor wrapping the batch processor: discards spans marked [`DISCARD_KEY`],
+/// bounds the spans in flight to `limit` (the batch queue size) and counts everything.
+/// [`OtlpPipeline`](crate::OtlpPipeline) installs it; wrap your own processor with it when
+/// building a provider by hand (with an exporter wrapped by [`CountingExporter`]).
+#[derive(Debug)]
+pub struct SpanGate<P> {
+    inner: P,
+    counter: SpanCounter,
+    limit: u64,
+}
+
+impl<P: SpanProcessor> SpanGate<P> {
+    /// Wraps `inner`, letting at most `limit` spans wait for export.
+    pub fn new(inner: P, counter: SpanCounter, limit: usize) -> Self {
+        SpanGate { inner, counter, limit: limit as u64 }
+    }
+}
+
+impl<P: SpanProcessor> SpanProcessor for SpanGate<P> {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        self.inner.on_start(span, cx)
+    }
+    fn on_end(&self, span: SpanData) {
+        let c = &self.counter.0;
+        if span.attributes.iter().any(|kv| kv.key.as_str() == DISCARD_KEY) {
+            c.discarded.fetch_add(1, Relaxed);
+            return;
+        }
+        c.ended.fetch_add(1, Relaxed);
+        if c.queued.fetch_add(1, Relaxed) >= self.limit {
+            c.queued.fetch_sub(1, Relaxed);
+            if c.dropped.fetch_add(1, Relaxed) == 0 {
+                tracing::warn!(target: "am_otel", "span export queue full: dropping spans (counted in SpanStats::dropped)");
+            }
+            return;
+        }
+        self.inner.on_end(span)
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource)
+    }
+}
+
+/// A span exporter wrapper that counts exported and failed spans for a [`SpanGate`], and
+/// optionally runs each export on a tokio runtime (the SDK's batch thread has none, and the
+/// OTLP exporters need one).
+#[derive(Debug)]
+pub struct CountingExporter<E> {
+    inner: E,
+    counter: SpanCounter,
+    rt: Option<tokio::runtime::Handle>,
+}
+
+impl<E> CountingExporter<E> {
+    /// Wraps `inner`; exports run on `rt` when given, else on the calling thread.
+    pub fn new(inner: E, counter: SpanCounter, rt: Option<tokio::runtime::Handle>) -> Self {
+        CountingExporter { inner, counter, rt }
+    }
+}
+
+impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let n = batch.len() as u64;
+        let res = match &self.rt {
+            Some(rt) if tokio::runtime::Handle::try_current().is_err() => rt.block_on(self.inner.export(batch)),
+            _ => self.inner.export(batch).await,
+        };
+        let c = &self.counter.0;
+        c.queued.fetch_sub(n.min(c.queued.load(Relaxed)), Relaxed);
+        match &res {
+            Ok(()) => c.exported.fetch_add(n, Relaxed),
+            Err(e) => {
+                if c.failed.fetch_add(n, Relaxed) == 0 {
+                    tracing::warn!(target: "am_otel", error = %e, "span export failed (counted in SpanStats::failed)");
+                }
+                0
+            }
+        };
+        res
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource)
+    }
+}
+
+/// Runs log exports on a tokio runtime, as [`CountingExporter`] does for spans.
+#[derive(Debug)]
+pub(crate) struct RtLogExporter<E> {
+    pub(crate) inner: E,
+    pub(crate) rt: tokio::runtime::Handle,
+}
+
+impl<E: opentelemetry_sdk::logs::LogExporter> opentelemetry_sdk::logs::LogExporter for RtLogExporter<E> {
+    async fn export(&self, batch: opentelemetry_sdk::logs::LogBatch<'_>) -> OTelSdkResult {
+        if tokio::runtime::Handle::try_current().is_err() {
+            self.rt.block_on(self.inner.export(batch))
+        } else {
+            self.inner.export(batch).await
+        }
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource)
+    }
+}
