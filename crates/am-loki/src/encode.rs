@@ -52,31 +52,32 @@ fn group(batch: &[Record]) -> Vec<Vec<usize>> {
     groups
 }
 
-fn metadata(r: &Record) -> Vec<(&'static str, String)> {
+/// The record's structured metadata; moves its strings out.
+fn metadata(r: &mut Record) -> Vec<(&'static str, String)> {
     let mut m = Vec::new();
     if let Some(tx) = &r.tx_id {
-        m.push((META_TX_ID, tx.to_string()));
+        m.push((META_TX_ID, tx.as_str().to_string()));
     }
     if let Some(t) = &r.trace {
         m.push((META_TRACE_ID, TraceIdHex(&t.trace_id).to_string()));
         m.push((META_SPAN_ID, SpanIdHex(&t.span_id).to_string()));
     }
-    if let Some(s) = &r.states {
-        m.push((META_STATES, s.clone()));
+    if let Some(s) = r.states.take() {
+        m.push((META_STATES, s));
     }
     m
 }
 
-/// Encodes a batch in `format`; fails only when the body cannot be built (a batch far
-/// beyond any configurable size).
-pub(crate) fn encode(format: PushFormat, batch: &[Record]) -> Result<Vec<u8>, String> {
+/// Encodes a batch in `format`, moving the lines out of the records; fails only when the
+/// body cannot be built (a batch far beyond any configurable size).
+pub(crate) fn encode(format: PushFormat, batch: &mut [Record]) -> Result<Vec<u8>, String> {
     match format {
         PushFormat::Protobuf => encode_protobuf(batch),
         PushFormat::Json => encode_json(batch),
     }
 }
 
-fn encode_protobuf(batch: &[Record]) -> Result<Vec<u8>, String> {
+fn encode_protobuf(batch: &mut [Record]) -> Result<Vec<u8>, String> {
     let streams = group(batch)
         .into_iter()
         .map(|idx| StreamAdapter {
@@ -84,10 +85,10 @@ fn encode_protobuf(batch: &[Record]) -> Result<Vec<u8>, String> {
             entries: idx
                 .into_iter()
                 .map(|i| {
-                    let r = &batch[i];
+                    let r = &mut batch[i];
                     EntryAdapter {
                         timestamp: Some(Timestamp::from_unix_nanos(r.ts_ns)),
-                        line: r.line.clone(),
+                        line: std::mem::take(&mut r.line),
                         structured_metadata: metadata(r)
                             .into_iter()
                             .map(|(name, value)| LabelPairAdapter { name: name.to_string(), value })
@@ -102,7 +103,7 @@ fn encode_protobuf(batch: &[Record]) -> Result<Vec<u8>, String> {
     snap::raw::Encoder::new().compress_vec(&raw).map_err(|e| e.to_string())
 }
 
-fn encode_json(batch: &[Record]) -> Result<Vec<u8>, String> {
+fn encode_json(batch: &mut [Record]) -> Result<Vec<u8>, String> {
     use serde_json::{Map, Value};
     let streams: Vec<Value> = group(batch)
         .into_iter()
@@ -112,8 +113,8 @@ fn encode_json(batch: &[Record]) -> Result<Vec<u8>, String> {
             let values: Vec<Value> = idx
                 .into_iter()
                 .map(|i| {
-                    let r = &batch[i];
-                    let mut v = vec![Value::String(r.ts_ns.to_string()), Value::String(r.line.clone())];
+                    let r = &mut batch[i];
+                    let mut v = vec![Value::String(r.ts_ns.to_string()), Value::String(std::mem::take(&mut r.line))];
                     let meta = metadata(r);
                     if !meta.is_empty() {
                         v.push(Value::Object(

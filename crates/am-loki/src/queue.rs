@@ -106,12 +106,41 @@ fn escape_into(v: &str, out: &mut String) {
 
 /// The three streams of one machine.
 #[derive(Debug)]
-struct MachineStreams([Arc<StreamKey>; 3]);
+struct MachineStreams {
+    id: Box<str>,
+    streams: [Arc<StreamKey>; 3],
+}
 
 impl MachineStreams {
     fn new(service: &str, id: &str) -> Self {
         let k = |l| Arc::new(StreamKey::new(service, id, l));
-        MachineStreams([k(LokiLevel::Debug), k(LokiLevel::Info), k(LokiLevel::Error)])
+        MachineStreams { id: id.into(), streams: [k(LokiLevel::Debug), k(LokiLevel::Info), k(LokiLevel::Error)] }
+    }
+}
+
+/// A transition ID, inline when short (they are 16 chars), so the hook does not allocate.
+#[derive(Clone, Debug)]
+pub(crate) enum TxIdBuf {
+    Inline(u8, [u8; 24]),
+    Heap(Box<str>),
+}
+
+impl TxIdBuf {
+    pub(crate) fn new(s: &str) -> Self {
+        let mut b = [0u8; 24];
+        match b.get_mut(..s.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(s.as_bytes());
+                TxIdBuf::Inline(s.len() as u8, b)
+            }
+            None => TxIdBuf::Heap(s.into()),
+        }
+    }
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            TxIdBuf::Inline(n, b) => std::str::from_utf8(&b[..*n as usize]).unwrap_or_default(),
+            TxIdBuf::Heap(s) => s,
+        }
     }
 }
 
@@ -121,7 +150,7 @@ pub(crate) struct Record {
     pub(crate) stream: Arc<StreamKey>,
     pub(crate) ts_ns: i64,
     pub(crate) line: String,
-    pub(crate) tx_id: Option<Box<str>>,
+    pub(crate) tx_id: Option<TxIdBuf>,
     pub(crate) trace: Option<TraceContext>,
     pub(crate) states: Option<String>,
 }
@@ -130,7 +159,7 @@ impl Record {
     /// Approximate encoded size, for the batch byte limit.
     pub(crate) fn size(&self) -> usize {
         self.line.len()
-            + self.tx_id.as_ref().map_or(0, |t| t.len() + 8)
+            + self.tx_id.as_ref().map_or(0, |t| t.as_str().len() + 8)
             + self.trace.map_or(0, |_| 64)
             + self.states.as_ref().map_or(0, |s| s.len() + 8)
             + 16
@@ -143,7 +172,7 @@ pub(crate) struct NewRecord {
     pub(crate) level: LokiLevel,
     pub(crate) ts_ns: i64,
     pub(crate) line: String,
-    pub(crate) tx_id: Option<Box<str>>,
+    pub(crate) tx_id: Option<TxIdBuf>,
     pub(crate) trace: Option<TraceContext>,
     pub(crate) states: Option<String>,
 }
@@ -167,7 +196,9 @@ pub(crate) struct Queue {
     cap: usize,
     last_ts: i64,
     service: String,
-    machines: HashMap<Box<str>, MachineStreams>,
+    machines: HashMap<Box<str>, Arc<MachineStreams>>,
+    /// The machine of the last record: most runs of entries come from one machine.
+    last: Option<Arc<MachineStreams>>,
     max_machines: usize,
     closed: bool,
 }
@@ -181,6 +212,7 @@ impl Queue {
             last_ts: 0,
             service,
             machines: HashMap::new(),
+            last: None,
             max_machines,
             closed: false,
         }
@@ -190,17 +222,25 @@ impl Queue {
         if self.closed {
             return Pushed::Closed;
         }
-        let streams = match self.machines.get(machine_id) {
-            Some(s) => s,
-            None => {
-                if self.machines.len() >= self.max_machines {
-                    return Pushed::MachineOverflow;
-                }
-                let s = MachineStreams::new(&self.service, machine_id);
-                self.machines.entry(machine_id.into()).or_insert(s)
+        let streams = match &self.last {
+            Some(l) if *l.id == *machine_id => l.clone(),
+            _ => {
+                let s = match self.machines.get(machine_id) {
+                    Some(s) => s.clone(),
+                    None => {
+                        if self.machines.len() >= self.max_machines {
+                            return Pushed::MachineOverflow;
+                        }
+                        let s = Arc::new(MachineStreams::new(&self.service, machine_id));
+                        self.machines.insert(machine_id.into(), s.clone());
+                        s
+                    }
+                };
+                self.last = Some(s.clone());
+                s
             }
         };
-        let stream = streams.0[r.level.index()].clone();
+        let stream = streams.streams[r.level.index()].clone();
         // strictly increasing timestamps keep the order of lines within every stream
         let ts_ns = r.ts_ns.max(self.last_ts + 1);
         self.last_ts = ts_ns;
@@ -242,6 +282,9 @@ impl Queue {
     /// Forgets a disposed machine's label sets (queued records keep theirs).
     pub(crate) fn forget_machine(&mut self, machine_id: &str) {
         self.machines.remove(machine_id);
+        if self.last.as_ref().is_some_and(|l| *l.id == *machine_id) {
+            self.last = None;
+        }
     }
     /// Refuses further records; returns how many are still queued.
     pub(crate) fn close(&mut self) -> usize {
@@ -306,6 +349,15 @@ mod tests {
         q.take(10, 1, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(q.len(), 1);
+    }
+
+    #[test]
+    fn tx_ids_inline_or_on_the_heap() {
+        assert_eq!(TxIdBuf::new("0123456789abcdef").as_str(), "0123456789abcdef");
+        assert!(matches!(TxIdBuf::new("0123456789abcdef"), TxIdBuf::Inline(..)));
+        let long = "x".repeat(40);
+        assert_eq!(TxIdBuf::new(&long).as_str(), long);
+        assert_eq!(TxIdBuf::new("").as_str(), "");
     }
 
     #[test]

@@ -188,7 +188,7 @@ pub(crate) async fn run(shared: Arc<Shared>, client: reqwest::Client) {
                 shared.flush_now.store(false, Relaxed);
                 break;
             }
-            push(&shared, &client, &batch).await;
+            push(&shared, &client, &mut batch).await;
             batch.clear();
             shared.counters.in_flight.store(0, Relaxed);
             let hurry = shared.shutdown_deadline().is_some() || shared.flush_now.load(Relaxed);
@@ -219,7 +219,7 @@ enum Outcome {
 
 /// Pushes one batch, retrying what Loki may accept later; every record ends up counted as
 /// sent, rejected or failed.
-async fn push(shared: &Shared, client: &reqwest::Client, batch: &[Record]) {
+async fn push(shared: &Shared, client: &reqwest::Client, batch: &mut [Record]) {
     let cfg = &shared.config;
     let n = batch.len() as u64;
     let body = match encode(cfg.format, batch) {

@@ -13,7 +13,7 @@ use crate::env::{
     self, AM_LOKI_ADDR, AM_LOKI_FORMAT, AM_LOKI_PASSWORD, AM_LOKI_TENANT, AM_LOKI_TOKEN, AM_LOKI_USERNAME,
 };
 use crate::error::Error;
-use crate::queue::{LokiLevel, NewRecord, Pushed, Queue};
+use crate::queue::{LokiLevel, NewRecord, Pushed, Queue, TxIdBuf};
 use crate::sender::{self, Auth, Secret, SenderConfig, Shared};
 
 /// Default Loki address when neither the builder nor `AM_LOKI_ADDR` gives one.
@@ -424,7 +424,7 @@ impl Tracer for LokiTracer {
             level,
             ts_ns: unix_nanos(),
             line,
-            tx_id: tx_id.map(Box::from),
+            tx_id: tx_id.map(TxIdBuf::new),
             trace: m.trace_context(),
             states: self.0.states.then(|| m.active_states().join(" ")),
         };
