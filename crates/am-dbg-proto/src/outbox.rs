@@ -1,6 +1,9 @@
 //! The tracer's bounded outbox and per-machine bookkeeping. Hooks copy a transition into a
-//! compact [`TxRecord`] (borrowing nothing) and push it here; the sender pops batches and
-//! turns records into wire messages off the machine's thread.
+//! compact [`TxRecord`] (borrowing nothing; clocks and called states go into the chunk's
+//! flat arena, rare fields behind one box) and push it here; the sender pops a whole chunk
+//! at a time (constant time under the lock) and turns its records into wire messages off
+//! the machine's thread, then hands the chunk back for reuse, so a busy stream allocates
+//! nothing per transition on the machine's side.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -10,32 +13,19 @@ use am_core::{LogEntry, Machine, MutationKind, Schema, Source, Step, TxId};
 
 use crate::messages::{DbgLogEntry, DbgMsg, DbgMsgDropped, DbgMsgStruct, DbgMsgTx, DbgStep, StateDef, TxSource};
 
-/// Called state indexes stored inline for up to four states.
-#[derive(Clone, Debug)]
-pub(crate) struct Called {
-    len: u8,
-    inline: [u32; 4],
-    heap: Vec<usize>,
+/// Chunks kept for reuse once sent.
+const FREE_CHUNKS: usize = 4;
+
+/// A range of a chunk's arena.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Span {
+    off: usize,
+    len: usize,
 }
 
-impl Called {
-    pub(crate) fn from_slice(s: &[usize]) -> Self {
-        if s.len() <= 4 {
-            let mut inline = [0; 4];
-            for (d, &v) in inline.iter_mut().zip(s) {
-                *d = v as u32;
-            }
-            Called { len: s.len() as u8, inline, heap: Vec::new() }
-        } else {
-            Called { len: u8::MAX, inline: [0; 4], heap: s.to_vec() }
-        }
-    }
-    fn to_wire(&self) -> Vec<i64> {
-        if self.len == u8::MAX {
-            self.heap.iter().map(|&i| i as i64).collect()
-        } else {
-            self.inline[..self.len as usize].iter().map(|&i| i64::from(i)).collect()
-        }
+impl Span {
+    fn of(self, arena: &[u64]) -> &[u64] {
+        arena.get(self.off..self.off + self.len).unwrap_or(&[])
     }
 }
 
@@ -46,56 +36,78 @@ pub(crate) enum RecId {
     Queued(Option<TxId>, u64),
 }
 
-/// What the hooks copy out of a transition or queued mutation.
-#[derive(Clone, Debug)]
-pub(crate) struct TxRecord {
-    pub(crate) machine: Arc<str>,
-    pub(crate) seq: u64,
-    pub(crate) id: RecId,
-    pub(crate) clocks: Arc<[u64]>,
-    pub(crate) queue_tick: u64,
-    pub(crate) mut_queue_token: u64,
-    pub(crate) mut_queue_tick: u64,
-    pub(crate) kind: MutationKind,
-    pub(crate) called: Called,
+/// The fields most transitions leave empty, boxed so the common record stays small.
+#[derive(Debug, Default)]
+pub(crate) struct Extra {
     pub(crate) steps: Vec<Step>,
     pub(crate) log: Vec<LogEntry>,
     pub(crate) pre_log: Vec<LogEntry>,
-    pub(crate) queue: usize,
-    pub(crate) time: Option<u64>,
-    pub(crate) duration_ns: Option<u64>,
-    pub(crate) auto: bool,
-    pub(crate) accepted: bool,
-    pub(crate) check: bool,
-    pub(crate) queued: bool,
     pub(crate) args: Vec<(String, String)>,
     pub(crate) source: Option<Source>,
     pub(crate) stack: String,
 }
 
+impl Extra {
+    /// `None` when every field is empty: no allocation for the common case.
+    pub(crate) fn boxed(self) -> Option<Box<Extra>> {
+        let empty = self.steps.is_empty()
+            && self.log.is_empty()
+            && self.pre_log.is_empty()
+            && self.args.is_empty()
+            && self.source.is_none()
+            && self.stack.is_empty();
+        (!empty).then(|| Box::new(self))
+    }
+}
+
+/// What the hooks copy out of a transition or queued mutation. `slot`, `seq`, the queued
+/// ID and the arena spans are filled by [`Outbox::push`].
+#[derive(Debug)]
+pub(crate) struct TxRecord {
+    pub(crate) id: RecId,
+    pub(crate) seq: u64,
+    pub(crate) queue_tick: u64,
+    pub(crate) mut_queue_token: u64,
+    pub(crate) mut_queue_tick: u64,
+    pub(crate) time: Option<u64>,
+    pub(crate) duration_ns: Option<u64>,
+    pub(crate) queue: usize,
+    pub(crate) kind: MutationKind,
+    pub(crate) auto: bool,
+    pub(crate) accepted: bool,
+    pub(crate) check: bool,
+    pub(crate) queued: bool,
+    pub(crate) extra: Option<Box<Extra>>,
+    pub(crate) slot: u32,
+    pub(crate) clocks: Span,
+    pub(crate) called: Span,
+}
+
 /// What the sender needs about a machine to convert its records.
 #[derive(Debug)]
 pub(crate) struct MachineMeta {
+    pub(crate) id: Arc<str>,
     pub(crate) schema: Arc<Schema>,
-    pub(crate) prefixes: [String; 2],
+    /// `[<log prefix>] `, exactly as the machine starts its log lines.
+    pub(crate) prefix: String,
     pub(crate) schema_msg: DbgMsgStruct,
 }
 
 impl MachineMeta {
     pub(crate) fn new(m: &Machine) -> Self {
         let schema = m.schema();
-        let id = m.id();
-        let short: String = id.chars().take(5).collect();
         MachineMeta {
+            id: Arc::from(m.id()),
             schema_msg: schema_msg(m, &schema),
             schema,
-            prefixes: [format!("[{short}] "), format!("[{id}] ")],
+            prefix: format!("[{}] ", m.log_prefix()),
         }
     }
 
-    /// Removes the `[id] ` prefix only when the line really carries it (Go cut a fixed width).
+    /// Removes the machine's `[id] ` prefix only when the line really carries it (Go cut a
+    /// fixed width).
     fn strip<'a>(&self, text: &'a str) -> &'a str {
-        self.prefixes.iter().find_map(|p| text.strip_prefix(p.as_str())).unwrap_or(text)
+        text.strip_prefix(self.prefix.as_str()).unwrap_or(text)
     }
 
     fn name(&self, i: Option<usize>) -> (String, i64) {
@@ -105,25 +117,27 @@ impl MachineMeta {
         }
     }
 
-    pub(crate) fn convert(&self, r: TxRecord) -> DbgMsgTx {
+    /// Converts a record; its rare fields are moved out.
+    pub(crate) fn convert(&self, r: &mut TxRecord, arena: &[u64]) -> DbgMsgTx {
+        let x = r.extra.take().map(|b| *b).unwrap_or_default();
         let log = |v: Vec<LogEntry>| {
             v.into_iter().map(|e| DbgLogEntry { level: e.level as u8, text: self.strip(&e.text).to_string() }).collect()
         };
-        let id = match r.id {
+        let id = match &r.id {
             RecId::Tx(id) => id.as_str().to_string(),
             RecId::Queued(last, n) => format!("{}-{n}", last.as_ref().map(TxId::as_str).unwrap_or("")),
         };
         DbgMsgTx {
-            machine_id: r.machine.to_string(),
+            machine_id: self.id.to_string(),
             id,
-            clocks: r.clocks.to_vec(),
+            clocks: r.clocks.of(arena).to_vec(),
             queue_tick: r.queue_tick,
             mut_queue_token: r.mut_queue_token,
             mut_queue_tick: r.mut_queue_tick,
             mutation_type: r.kind.into(),
             called_states: Vec::new(),
-            called_states_idxs: r.called.to_wire(),
-            steps: r
+            called_states_idxs: r.called.of(arena).iter().map(|&i| i as i64).collect(),
+            steps: x
                 .steps
                 .iter()
                 .map(|s| {
@@ -142,20 +156,20 @@ impl MachineMeta {
                     }
                 })
                 .collect(),
-            log_entries: log(r.log),
-            pre_log_entries: log(r.pre_log),
+            log_entries: log(x.log),
+            pre_log_entries: log(x.pre_log),
             queue: r.queue as i64,
             time: r.time,
             is_auto: r.auto,
             accepted: r.accepted,
             is_check: r.check,
             is_queued: r.queued,
-            args: r.args.into_iter().collect(),
+            args: x.args.into_iter().collect(),
             queue_dump: Vec::new(),
-            stack_trace: r.stack,
+            stack_trace: x.stack,
             seq: r.seq,
             duration_ns: r.duration_ns,
-            source: r.source.map(|s| TxSource {
+            source: x.source.map(|s| TxSource {
                 machine_id: s.machine_id,
                 tx_id: s.tx_id,
                 machine_time: s.machine_time,
@@ -226,7 +240,7 @@ pub(crate) struct MachineEntry {
     seq: u64,
     last_tx: Option<TxId>,
     queued_n: u64,
-    last_clocks: Arc<[u64]>,
+    last_clocks: Vec<u64>,
     pending: usize,
     schema_pending: bool,
     disposed: bool,
@@ -253,41 +267,94 @@ impl MachineEntry {
 
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // transitions are the common case
-pub(crate) enum Record {
+enum Record {
     Tx(TxRecord),
-    Schema(Arc<str>),
+    /// A machine's schema, by slot.
+    Schema(u32),
+    /// Dropped or superseded in place.
+    Gone,
 }
 
-/// Records popped for one batch, paired with what converting them needs.
+/// A run of records and the arena their clocks and called states live in. No record before
+/// `scan` is a transition (where the next overflow drop looks); `live` counts the records
+/// not gone. A chunk with nothing live leaves the queue at once.
+#[derive(Debug, Default)]
+pub(crate) struct Chunk {
+    recs: Vec<Record>,
+    arena: Vec<u64>,
+    scan: usize,
+    live: usize,
+}
+
+/// One chunk popped for a batch, with what converting it needs.
 #[derive(Debug, Default)]
 pub(crate) struct Taken {
     pub(crate) notices: Vec<DbgMsgDropped>,
-    pub(crate) items: Vec<(Arc<MachineMeta>, Option<TxRecord>)>,
+    chunk: Chunk,
+    metas: Vec<(u32, Arc<MachineMeta>)>,
 }
 
 impl Taken {
-    /// Converts into wire messages; returns `(machine, seq)` of every transition message.
-    pub(crate) fn into_messages(self, out: &mut Vec<DbgMsg>, seqs: &mut Vec<(Arc<str>, u64)>) {
-        out.extend(self.notices.into_iter().map(DbgMsg::Dropped));
-        for (meta, rec) in self.items {
-            match rec {
-                Some(r) => {
-                    seqs.push((r.machine.clone(), r.seq));
-                    out.push(DbgMsg::Tx(meta.convert(r)));
+    /// Nothing to send.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.notices.is_empty() && self.chunk.live == 0
+    }
+
+    fn meta<'a>(metas: &'a [(u32, Arc<MachineMeta>)], slot: u32, hint: &mut usize) -> Option<&'a Arc<MachineMeta>> {
+        if let Some((s, m)) = metas.get(*hint)
+            && *s == slot
+        {
+            return Some(m);
+        }
+        let i = metas.iter().position(|(s, _)| *s == slot)?;
+        *hint = i;
+        Some(&metas[i].1)
+    }
+
+    /// Appends the wire messages (drop notices first); returns how many are transition
+    /// messages. Rare fields are moved out of the records.
+    pub(crate) fn write_messages(&mut self, out: &mut Vec<DbgMsg>) -> u64 {
+        out.extend(self.notices.iter().cloned().map(DbgMsg::Dropped));
+        let Chunk { recs, arena, .. } = &mut self.chunk;
+        let mut hint = 0;
+        let mut n = 0;
+        for r in recs.iter_mut() {
+            match r {
+                Record::Tx(rec) => {
+                    if let Some(meta) = Self::meta(&self.metas, rec.slot, &mut hint) {
+                        out.push(DbgMsg::Tx(meta.convert(rec, arena)));
+                        n += 1;
+                    }
                 }
-                None => out.push(DbgMsg::Schema(meta.schema_msg.clone())),
+                Record::Schema(slot) => {
+                    if let Some(meta) = Self::meta(&self.metas, *slot, &mut hint) {
+                        out.push(DbgMsg::Schema(meta.schema_msg.clone()));
+                    }
+                }
+                Record::Gone => {}
             }
         }
+        n
     }
 }
 
-/// The bounded queue between the hooks and the sender.
+/// The bounded queue between the hooks and the sender: chunks of at most `chunk_cap`
+/// records (one batch each), a free-list of sent chunks, and the machine table (slots, plus
+/// an ID index consulted only when a hook's machine is not the last one seen).
 #[derive(Debug)]
 pub(crate) struct Outbox {
-    records: VecDeque<Record>,
+    chunks: VecDeque<Chunk>,
+    free: Vec<Chunk>,
+    chunk_cap: usize,
+    /// Transition records waiting.
     txs: usize,
+    /// Records waiting, schemas included.
+    live: usize,
     capacity: usize,
-    machines: HashMap<Arc<str>, MachineEntry, BuildHasherDefault<IdHasher>>,
+    slots: Vec<Option<MachineEntry>>,
+    free_slots: Vec<u32>,
+    index: HashMap<Arc<str>, u32, BuildHasherDefault<IdHasher>>,
+    last: u32,
 }
 
 /// What a push did, for the caller's counters.
@@ -298,8 +365,20 @@ pub(crate) struct Pushed {
 }
 
 impl Outbox {
-    pub(crate) fn new(capacity: usize) -> Self {
-        Outbox { records: VecDeque::new(), txs: 0, capacity: capacity.max(1), machines: HashMap::default() }
+    /// At most `capacity` transition records wait; a batch is at most `chunk_cap` records.
+    pub(crate) fn new(capacity: usize, chunk_cap: usize) -> Self {
+        Outbox {
+            chunks: VecDeque::new(),
+            free: Vec::new(),
+            chunk_cap: chunk_cap.max(1),
+            txs: 0,
+            live: 0,
+            capacity: capacity.max(1),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            index: HashMap::default(),
+            last: u32::MAX,
+        }
     }
 
     /// Transition records waiting.
@@ -309,130 +388,239 @@ impl Outbox {
 
     /// Whether anything (schemas included) waits.
     pub(crate) fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.live == 0
     }
 
     /// Known machines.
     pub(crate) fn machines(&self) -> usize {
-        self.machines.len()
+        self.index.len()
     }
 
-    fn entry_mut(&mut self, m: &Machine) -> &mut MachineEntry {
-        if !self.machines.contains_key(m.id()) {
-            self.register(m);
+    fn entry(&mut self, slot: u32) -> Option<&mut MachineEntry> {
+        self.slots.get_mut(slot as usize).and_then(Option::as_mut)
+    }
+
+    /// The machine's slot: the last one seen when it is the same machine (an ID compare, no
+    /// hashing), else looked up, else registered.
+    fn slot_of(&mut self, m: &Machine) -> u32 {
+        let id = m.id();
+        if let Some(Some(e)) = self.slots.get(self.last as usize)
+            && *e.id == *id
+        {
+            return self.last;
         }
-        // registered just above
-        self.machines.get_mut(m.id()).expect("registered")
+        let slot = match self.index.get(id) {
+            Some(&s) => s,
+            None => self.register(m).1,
+        };
+        self.last = slot;
+        slot
+    }
+
+    /// Makes sure the last chunk has room, reusing a sent chunk when there is one.
+    fn ensure_tail(&mut self) {
+        if self.chunks.back().is_none_or(|c| c.recs.len() >= self.chunk_cap) {
+            let c = self.free.pop().unwrap_or_default();
+            self.chunks.push_back(c);
+        }
+    }
+
+    fn push_schema(&mut self, slot: u32) {
+        self.ensure_tail();
+        if let Some(c) = self.chunks.back_mut() {
+            c.recs.push(Record::Schema(slot));
+            c.live += 1;
+            self.live += 1;
+        }
     }
 
     /// Registers a machine (or re-registers it with a new schema) and queues its schema.
-    pub(crate) fn register(&mut self, m: &Machine) -> bool {
+    /// Returns whether the outbox was empty, and the machine's slot.
+    pub(crate) fn register(&mut self, m: &Machine) -> (bool, u32) {
         let meta = Arc::new(MachineMeta::new(m));
-        let was_empty = self.records.is_empty();
-        let id: Arc<str> = Arc::from(m.id());
-        match self.machines.get_mut(m.id()) {
-            Some(e) => {
-                e.meta = meta;
-                e.disposed = false;
-                if !e.schema_pending {
-                    e.schema_pending = true;
-                    self.records.push_back(Record::Schema(e.id.clone()));
-                }
+        let was_empty = self.live == 0;
+        if let Some(&slot) = self.index.get(m.id())
+            && let Some(e) = self.entry(slot)
+        {
+            e.meta = meta;
+            e.disposed = false;
+            if !e.schema_pending {
+                e.schema_pending = true;
+                self.push_schema(slot);
+            }
+            return (was_empty, slot);
+        }
+        let id = meta.id.clone();
+        let entry = MachineEntry {
+            id: id.clone(),
+            last_clocks: vec![0; meta.schema.len()],
+            meta,
+            seq: 0,
+            last_tx: None,
+            queued_n: 0,
+            pending: 0,
+            schema_pending: true,
+            disposed: false,
+            dropped: 0,
+            dropped_first: 0,
+            dropped_last: 0,
+        };
+        let slot = match self.free_slots.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some(entry);
+                s
             }
             None => {
-                let n = meta.schema.len();
-                self.machines.insert(
-                    id.clone(),
-                    MachineEntry {
-                        id: id.clone(),
-                        meta,
-                        seq: 0,
-                        last_tx: None,
-                        queued_n: 0,
-                        last_clocks: vec![0; n].into(),
-                        pending: 0,
-                        schema_pending: true,
-                        disposed: false,
-                        dropped: 0,
-                        dropped_first: 0,
-                        dropped_last: 0,
-                    },
-                );
-                self.records.push_back(Record::Schema(id));
+                self.slots.push(Some(entry));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(id, slot);
+        self.push_schema(slot);
+        (was_empty, slot)
+    }
+
+    fn forget(&mut self, slot: u32) {
+        if let Some(e) = self.slots.get_mut(slot as usize).and_then(Option::take) {
+            self.index.remove(&e.id);
+            self.free_slots.push(slot);
+            if self.last == slot {
+                self.last = u32::MAX;
             }
         }
-        was_empty
     }
 
     /// Marks a machine disposed; forgotten once its records are out.
     pub(crate) fn dispose(&mut self, id: &str) {
-        if let Some(e) = self.machines.get_mut(id) {
+        let Some(&slot) = self.index.get(id) else { return };
+        if let Some(e) = self.entry(slot) {
             e.disposed = true;
             if e.pending == 0 && !e.schema_pending {
-                self.machines.remove(id);
+                self.forget(slot);
             }
         }
     }
 
-    /// Appends a record (seq and queued IDs are filled here); drops the oldest transition
-    /// record when over capacity.
-    pub(crate) fn push(&mut self, m: &Machine, mut rec: TxRecord) -> Pushed {
-        let was_empty = self.records.is_empty();
-        let e = self.entry_mut(m);
+    /// Appends a record (slot, seq, queued IDs and arena spans are filled here): `clocks`
+    /// for a transition, `None` for a queued mutation (the machine's last known clocks).
+    /// Drops the oldest transition record when over capacity.
+    pub(crate) fn push(&mut self, m: &Machine, mut rec: TxRecord, clocks: Option<&[u64]>, called: &[usize]) -> Pushed {
+        let was_empty = self.live == 0;
+        let slot = self.slot_of(m);
+        self.ensure_tail();
+        let (Some(chunk), Some(Some(e))) = (self.chunks.back_mut(), self.slots.get_mut(slot as usize)) else {
+            return Pushed { dropped: 0, was_empty };
+        };
         e.seq += 1;
         rec.seq = e.seq;
-        rec.machine = e.id.clone();
+        rec.slot = slot;
         match rec.id {
             RecId::Tx(id) => {
                 e.last_tx = Some(id);
                 e.queued_n = 0;
-                e.last_clocks = rec.clocks.clone();
+                if let Some(c) = clocks {
+                    e.last_clocks.clear();
+                    e.last_clocks.extend_from_slice(c);
+                }
             }
             RecId::Queued(..) => {
                 rec.id = RecId::Queued(e.last_tx, e.queued_n);
                 e.queued_n += 1;
-                rec.clocks = e.last_clocks.clone();
             }
         }
+        let clocks = clocks.unwrap_or(&e.last_clocks);
+        rec.clocks = Span { off: chunk.arena.len(), len: clocks.len() };
+        chunk.arena.extend_from_slice(clocks);
+        rec.called = Span { off: chunk.arena.len(), len: called.len() };
+        chunk.arena.extend(called.iter().map(|&i| i as u64));
         e.pending += 1;
-        self.records.push_back(Record::Tx(rec));
+        chunk.recs.push(Record::Tx(rec));
+        chunk.live += 1;
         self.txs += 1;
+        self.live += 1;
         let mut dropped = 0;
-        while self.txs > self.capacity {
-            let Some(pos) = self.records.iter().position(|r| matches!(r, Record::Tx(_))) else { break };
-            if let Some(Record::Tx(old)) = self.records.remove(pos) {
-                self.txs -= 1;
-                dropped += 1;
-                self.settle(&old.machine, Some(old.seq));
-            }
+        while self.txs > self.capacity && self.drop_oldest() {
+            dropped += 1;
         }
         Pushed { dropped, was_empty }
     }
 
-    /// One record of `machine` left the outbox: sent (`drop_seq` None) or dropped.
-    fn settle(&mut self, machine: &str, drop_seq: Option<u64>) {
-        if let Some(e) = self.machines.get_mut(machine) {
+    /// Drops the oldest transition record (schemas stay); false when there is none.
+    fn drop_oldest(&mut self) -> bool {
+        let mut found = None;
+        for (i, c) in self.chunks.iter_mut().enumerate() {
+            let from = c.scan;
+            let pos = c.recs.get(from..).and_then(|r| r.iter().position(|r| matches!(r, Record::Tx(_))));
+            match pos {
+                Some(p) => {
+                    let p = from + p;
+                    c.scan = p + 1;
+                    if let Record::Tx(r) = std::mem::replace(&mut c.recs[p], Record::Gone) {
+                        c.live -= 1;
+                        found = Some((i, c.live == 0, r.slot, r.seq));
+                    }
+                    break;
+                }
+                None => c.scan = c.recs.len(),
+            }
+        }
+        let Some((i, empty, slot, seq)) = found else { return false };
+        if empty && let Some(c) = self.chunks.remove(i) {
+            self.recycle(c);
+        }
+        self.txs -= 1;
+        self.live -= 1;
+        self.settle(slot, Some(seq));
+        true
+    }
+
+    /// Takes a sent chunk back for reuse.
+    pub(crate) fn recycle(&mut self, mut c: Chunk) {
+        if self.free.len() < FREE_CHUNKS {
+            c.recs.clear();
+            c.arena.clear();
+            c.scan = 0;
+            c.live = 0;
+            self.free.push(c);
+        }
+    }
+
+    /// Gives back the chunk of a batch that was sent.
+    pub(crate) fn done(&mut self, t: Taken) {
+        self.recycle(t.chunk);
+    }
+
+    /// One record of a machine left the outbox: sent (`drop_seq` None) or dropped.
+    fn settle(&mut self, slot: u32, drop_seq: Option<u64>) {
+        if let Some(e) = self.entry(slot) {
             e.pending = e.pending.saturating_sub(1);
             if let Some(seq) = drop_seq {
                 e.note_drop(seq);
             }
             if e.disposed && e.pending == 0 && !e.schema_pending && e.dropped == 0 {
-                self.machines.remove(machine);
+                self.forget(slot);
             }
         }
     }
 
-    /// Messages that were taken but could not be delivered count as dropped; drop notices
-    /// that went with them are reported again.
-    pub(crate) fn fail(&mut self, seqs: &[(Arc<str>, u64)], notices: &[DbgMsgDropped]) {
-        for n in notices {
-            if let Some(e) = self.machines.get_mut(n.machine_id.as_str()) {
+    /// A batch that was taken but could not be delivered: its transition messages count as
+    /// dropped and the drop notices that went with it are reported again.
+    pub(crate) fn fail(&mut self, t: &Taken) {
+        for n in &t.notices {
+            if let Some(&s) = self.index.get(n.machine_id.as_str())
+                && let Some(e) = self.entry(s)
+            {
                 e.note_range(n.first_seq, n.last_seq, n.count);
             }
         }
-        for (m, seq) in seqs {
-            if let Some(e) = self.machines.get_mut(&**m) {
-                e.note_drop(*seq);
+        let mut hint = 0;
+        for r in &t.chunk.recs {
+            if let Record::Tx(rec) = r
+                && let Some(meta) = Taken::meta(&t.metas, rec.slot, &mut hint)
+                && let Some(&s) = self.index.get(&meta.id)
+                && let Some(e) = self.entry(s)
+            {
+                e.note_drop(rec.seq);
             }
         }
     }
@@ -440,10 +628,30 @@ impl Outbox {
     /// After (re)connecting: every known schema goes first; queued schema records are
     /// superseded (schemas only grow, so the latest one covers older transitions).
     pub(crate) fn take_schemas(&mut self) -> Vec<DbgMsg> {
-        self.records.retain(|r| matches!(r, Record::Tx(_)));
+        for c in self.chunks.iter_mut() {
+            for r in c.recs.iter_mut() {
+                if matches!(r, Record::Schema(_)) {
+                    *r = Record::Gone;
+                    c.live -= 1;
+                    self.live -= 1;
+                }
+            }
+        }
+        let mut i = 0;
+        while i < self.chunks.len() {
+            match self.chunks.get(i).is_some_and(|c| c.live == 0) {
+                true => {
+                    if let Some(c) = self.chunks.remove(i) {
+                        self.recycle(c);
+                    }
+                }
+                false => i += 1,
+            }
+        }
         let mut out: Vec<_> = self
-            .machines
-            .values_mut()
+            .slots
+            .iter_mut()
+            .flatten()
             .map(|e| {
                 e.schema_pending = false;
                 e.meta.clone()
@@ -457,11 +665,12 @@ impl Outbox {
         out.into_iter().map(|m| DbgMsg::Schema(m.schema_msg.clone())).collect()
     }
 
-    /// Pops up to `max` records, preceded by drop notices.
-    pub(crate) fn take(&mut self, max: usize) -> Taken {
+    /// Pops the oldest chunk (at most one batch), preceded by drop notices.
+    pub(crate) fn take(&mut self) -> Taken {
         let mut t = Taken::default();
         let mut forget = Vec::new();
-        for e in self.machines.values_mut() {
+        for (slot, e) in self.slots.iter_mut().enumerate() {
+            let Some(e) = e else { continue };
             if e.dropped > 0 {
                 t.notices.push(DbgMsgDropped {
                     machine_id: e.id.to_string(),
@@ -471,36 +680,204 @@ impl Outbox {
                 });
                 e.dropped = 0;
                 if e.disposed && e.pending == 0 && !e.schema_pending {
-                    forget.push(e.id.clone());
+                    forget.push(slot as u32);
                 }
             }
         }
         t.notices.sort_by(|a, b| a.machine_id.cmp(&b.machine_id));
-        while t.items.len() < max {
-            let Some(r) = self.records.pop_front() else { break };
-            match r {
-                Record::Schema(id) => {
-                    if let Some(e) = self.machines.get_mut(&id) {
-                        e.schema_pending = false;
-                        t.items.push((e.meta.clone(), None));
-                        if e.disposed && e.pending == 0 {
-                            forget.push(id);
-                        }
-                    }
-                }
-                Record::Tx(rec) => {
+        if let Some(mut chunk) = self.chunks.pop_front() {
+            for r in chunk.recs.iter_mut() {
+                let slot = match r {
+                    Record::Tx(rec) => rec.slot,
+                    Record::Schema(slot) => *slot,
+                    Record::Gone => continue,
+                };
+                let is_tx = matches!(r, Record::Tx(_));
+                self.live -= 1;
+                if is_tx {
                     self.txs -= 1;
-                    let machine = rec.machine.clone();
-                    if let Some(e) = self.machines.get(&machine) {
-                        t.items.push((e.meta.clone(), Some(rec)));
+                }
+                let Some(e) = self.entry(slot) else {
+                    *r = Record::Gone;
+                    chunk.live -= 1;
+                    continue;
+                };
+                if t.metas.last().is_none_or(|(s, _)| *s != slot) && !t.metas.iter().any(|(s, _)| *s == slot) {
+                    t.metas.push((slot, e.meta.clone()));
+                }
+                if is_tx {
+                    self.settle(slot, None);
+                } else {
+                    e.schema_pending = false;
+                    if e.disposed && e.pending == 0 {
+                        forget.push(slot);
                     }
-                    self.settle(&machine, None);
                 }
             }
+            t.chunk = chunk;
         }
-        for id in forget {
-            self.machines.remove(&id);
+        for slot in forget {
+            self.forget(slot);
         }
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use am_core::Machine;
+
+    fn rec(id: RecId) -> TxRecord {
+        let queued = matches!(id, RecId::Queued(..));
+        TxRecord {
+            id,
+            seq: 0,
+            queue_tick: 0,
+            mut_queue_token: 0,
+            mut_queue_tick: 0,
+            time: None,
+            duration_ns: None,
+            queue: 0,
+            kind: MutationKind::Add,
+            auto: false,
+            accepted: true,
+            check: false,
+            queued,
+            extra: None,
+            slot: 0,
+            clocks: Span::default(),
+            called: Span::default(),
+        }
+    }
+
+    fn machine(id: &str) -> Machine {
+        let schema = Schema::builder().states(["A", "B"]).build().unwrap_or_else(|e| panic!("{e}"));
+        Machine::builder(schema).id(id).build()
+    }
+
+    fn drain(o: &mut Outbox) -> Vec<DbgMsg> {
+        let mut out = Vec::new();
+        loop {
+            let mut t = o.take();
+            if t.is_empty() && o.is_empty() {
+                return out;
+            }
+            t.write_messages(&mut out);
+            o.done(t);
+        }
+    }
+
+    fn tx_id(n: u64) -> TxId {
+        // any TxId will do: take one from a real transition
+        let got = std::sync::Arc::new(std::sync::Mutex::new(None));
+        struct T(std::sync::Arc<std::sync::Mutex<Option<TxId>>>);
+        impl am_core::Tracer for T {
+            fn id(&self) -> &str {
+                "grab"
+            }
+            fn transition_end(&self, tx: &am_core::Transition<'_>) {
+                *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx.id());
+            }
+        }
+        let m = Machine::builder(Schema::builder().states(["A"]).build().unwrap_or_else(|e| panic!("{e}")))
+            .tracer(T(got.clone()))
+            .build();
+        for _ in 0..=n {
+            let _ = m.toggle(&["A"]);
+        }
+        let id = *got.lock().unwrap_or_else(|e| e.into_inner());
+        id.unwrap_or_else(|| panic!("no transition"))
+    }
+
+    #[test]
+    fn overflow_drops_oldest_across_chunks_and_stays_bounded() {
+        let m = machine("m");
+        let mut o = Outbox::new(5, 3);
+        let id = tx_id(0);
+        let mut dropped = 0;
+        for i in 0..1000u64 {
+            let p = o.push(&m, rec(RecId::Tx(id)), Some(&[i, i + 1]), &[0]);
+            dropped += p.dropped;
+            assert!(o.len() <= 5);
+            // the schema chunk, at most two full chunks and the tail
+            assert!(o.chunks.len() <= 4, "chunks pile up: {}", o.chunks.len());
+        }
+        assert_eq!(dropped, 995);
+        let msgs = drain(&mut o);
+        assert!(matches!(&msgs[0], DbgMsg::Dropped(d) if d.count == 995 && d.first_seq == 1 && d.last_seq == 995));
+        assert!(matches!(&msgs[1], DbgMsg::Schema(s) if s.id == "m"));
+        let txs: Vec<&DbgMsgTx> = msgs
+            .iter()
+            .filter_map(|m| match m {
+                DbgMsg::Tx(t) => Some(t),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(txs.iter().map(|t| t.seq).collect::<Vec<_>>(), [996, 997, 998, 999, 1000]);
+        assert_eq!(txs[4].clocks, [999, 1000]);
+        assert_eq!(txs[4].called_states_idxs, [0]);
+        assert!(o.is_empty());
+        assert_eq!(o.len(), 0);
+    }
+
+    #[test]
+    fn queued_records_carry_last_clocks_and_derived_ids() {
+        // before any transition: zero clocks (the schema has `Exception` too)
+        let (a, b) = (machine("a"), machine("b"));
+        let mut o = Outbox::new(100, 4);
+        let id = tx_id(2);
+        o.push(&a, rec(RecId::Queued(None, 0)), None, &[1]);
+        o.push(&a, rec(RecId::Tx(id)), Some(&[3, 4]), &[1]);
+        o.push(&b, rec(RecId::Queued(None, 0)), None, &[0, 1]);
+        o.push(&a, rec(RecId::Queued(None, 0)), None, &[0]);
+        o.push(&a, rec(RecId::Queued(None, 0)), None, &[]);
+        let msgs = drain(&mut o);
+        let txs: Vec<&DbgMsgTx> = msgs
+            .iter()
+            .filter_map(|m| match m {
+                DbgMsg::Tx(t) => Some(t),
+                _ => None,
+            })
+            .collect();
+        let got: Vec<(&str, u64, &str, &[u64])> =
+            txs.iter().map(|t| (t.machine_id.as_str(), t.seq, t.id.as_str(), &t.clocks[..])).collect();
+        let after = format!("{}-0", id.as_str());
+        let after2 = format!("{}-1", id.as_str());
+        assert_eq!(
+            got,
+            [
+                ("a", 1, "-0", &[0u64, 0, 0][..]),
+                ("a", 2, id.as_str(), &[3, 4][..]),
+                ("b", 1, "-0", &[0, 0, 0][..]),
+                ("a", 3, after.as_str(), &[3, 4][..]),
+                ("a", 4, after2.as_str(), &[3, 4][..]),
+            ]
+        );
+        assert_eq!(txs[2].called_states_idxs, [0, 1]);
+        // both schemas went first, each before its machine's first message
+        let schema_at = |id: &str| msgs.iter().position(|m| matches!(m, DbgMsg::Schema(s) if s.id == id));
+        assert!(schema_at("a") < msgs.iter().position(|m| matches!(m, DbgMsg::Tx(_))));
+        assert!(schema_at("b").is_some());
+    }
+
+    #[test]
+    fn disposed_machine_is_forgotten_once_sent_and_slot_reused() {
+        let mut o = Outbox::new(100, 8);
+        let a = machine("a");
+        let id = tx_id(0);
+        o.push(&a, rec(RecId::Tx(id)), Some(&[1, 0]), &[0]);
+        o.dispose("a");
+        assert_eq!(o.machines(), 1, "kept while its records wait");
+        let mut t = o.take();
+        assert_eq!(o.machines(), 0, "forgotten once taken");
+        let b = machine("b");
+        o.push(&b, rec(RecId::Tx(id)), Some(&[0, 1]), &[1]);
+        let mut out = Vec::new();
+        t.write_messages(&mut out);
+        assert!(matches!(&out[1], DbgMsg::Tx(t) if t.machine_id == "a"), "{out:?}");
+        o.done(t);
+        let msgs = drain(&mut o);
+        assert!(matches!(&msgs[1], DbgMsg::Tx(t) if t.machine_id == "b" && t.seq == 1));
     }
 }

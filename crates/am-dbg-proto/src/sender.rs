@@ -166,10 +166,10 @@ async fn serve(shared: &Shared, client: &DbgServiceClient) -> Ended {
         return Ended::Failed(e);
     }
     let mut messages = Vec::with_capacity(cfg.max_batch);
-    let mut seqs = Vec::with_capacity(cfg.max_batch);
     loop {
-        let taken = shared.outbox().take(cfg.max_batch);
-        if taken.notices.is_empty() && taken.items.is_empty() {
+        let mut taken = shared.outbox().take();
+        if taken.is_empty() {
+            shared.outbox().done(taken);
             if shared.is_shutdown() {
                 return Ended::Shutdown;
             }
@@ -189,19 +189,16 @@ async fn serve(shared: &Shared, client: &DbgServiceClient) -> Ended {
             }
             continue;
         }
-        let notices = taken.notices.clone();
-        taken.into_messages(&mut messages, &mut seqs);
-        let n = seqs.len() as u64;
+        let n = taken.write_messages(&mut messages);
         match push(cfg, client, std::mem::take(&mut messages)).await {
             Ok(()) => {
                 shared.counters.batches.fetch_add(1, Relaxed);
                 shared.counters.sent.fetch_add(n, Relaxed);
-                seqs.clear();
+                shared.outbox().done(taken);
             }
             Err(e) => {
-                shared.outbox().fail(&seqs, &notices);
+                shared.outbox().fail(&taken);
                 shared.counters.dropped.fetch_add(n, Relaxed);
-                seqs.clear();
                 return Ended::Failed(e);
             }
         }

@@ -6,14 +6,14 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use am_core::{Arg, Args, Interest, Machine, Mutation, Schema, Tracer, Transition, default_args_mapper};
+use am_core::{Arg, Args, Interest, Machine, Mutation, Schema, Tracer, Transition};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
 use crate::addr::{self, DEFAULT_ADDR};
 use crate::error::Error;
 use crate::messages::ClientIdentity;
-use crate::outbox::{Called, Outbox, RecId, TxRecord};
+use crate::outbox::{Extra, Outbox, RecId, Span, TxRecord};
 use crate::sender::{self, Counters, LogLimiter, SenderConfig, Shared};
 
 type Mapper = Arc<dyn Fn(&Args) -> Vec<(String, String)> + Send + Sync>;
@@ -119,19 +119,20 @@ impl DbgTracerBuilder {
         self.stack_traces = on;
         self
     }
-    /// Send mapped args. Default: `AM_LOG_ARGS` or `AM_LOG_FULL`. Error args always go as
-    /// `err`.
+    /// Send mapped args. Default: the machine's own setting (`log_args`, which follows
+    /// `AM_LOG_ARGS` / `AM_LOG_FULL`). Error args always go as `err`.
     pub fn args(mut self, on: bool) -> Self {
         self.args = Some(on);
         self
     }
-    /// Send check transitions (`can_add`/`can_remove`). Default: `AM_LOG_CHECKS` or
-    /// `AM_LOG_FULL`.
+    /// Send check transitions (`can_add`/`can_remove`). Default: the machine's own setting
+    /// (`log_checks`, which follows `AM_LOG_CHECKS` / `AM_LOG_FULL`).
     pub fn checks(mut self, on: bool) -> Self {
         self.checks = Some(on);
         self
     }
-    /// Maps args to the string pairs sent (default [`default_args_mapper`]).
+    /// Maps args to the string pairs sent. Default: the machine's own mapper
+    /// ([`Machine::map_args`], [`am_core::default_args_mapper`] unless the machine sets one).
     pub fn args_mapper(mut self, f: impl Fn(&Args) -> Vec<(String, String)> + Send + Sync + 'static) -> Self {
         self.mapper = Some(Arc::new(f));
         self
@@ -153,7 +154,6 @@ impl DbgTracerBuilder {
     pub fn build(self) -> Result<DbgTracer, Error> {
         let addr = self.addr.or_else(addr::env_addr).unwrap_or_else(|| DEFAULT_ADDR.to_string());
         addr::validate(&addr)?;
-        let full = am_core::env::is_on(am_core::env::AM_LOG_FULL);
         let client = ClientIdentity {
             name: self.name.unwrap_or_else(exe_name),
             host: am_core::env::value(am_core::env::AM_HOSTNAME)
@@ -164,7 +164,7 @@ impl DbgTracerBuilder {
             library: env!("CARGO_PKG_VERSION").to_string(),
         };
         let shared = Arc::new(Shared {
-            outbox: Mutex::new(Outbox::new(self.capacity)),
+            outbox: Mutex::new(Outbox::new(self.capacity, self.max_batch)),
             work: Notify::new(),
             stop: Notify::new(),
             shutdown: Default::default(),
@@ -197,13 +197,12 @@ impl DbgTracerBuilder {
         Ok(DbgTracer(Arc::new(Inner {
             id: format!("am-dbg-proto:{addr}"),
             shared,
-            empty: Arc::from(""),
             queued: self.queued,
             timing: self.timing,
             stack_traces: self.stack_traces,
-            args: self.args.unwrap_or_else(|| full || am_core::env::is_on(am_core::env::AM_LOG_ARGS)),
-            checks: self.checks.unwrap_or_else(|| full || am_core::env::is_on(am_core::env::AM_LOG_CHECKS)),
-            mapper: self.mapper.unwrap_or_else(|| Arc::new(default_args_mapper)),
+            args: self.args,
+            checks: self.checks,
+            mapper: self.mapper,
             dispose_flush: self.dispose_flush,
             epoch: (Instant::now(), unix_nanos()),
         })))
@@ -232,13 +231,13 @@ fn unix_nanos() -> u64 {
 struct Inner {
     id: String,
     shared: Arc<Shared>,
-    empty: Arc<str>,
     queued: bool,
     timing: bool,
     stack_traces: bool,
-    args: bool,
-    checks: bool,
-    mapper: Mapper,
+    /// Builder overrides; `None` follows the machine's own setting.
+    args: Option<bool>,
+    checks: Option<bool>,
+    mapper: Option<Mapper>,
     dispose_flush: Duration,
     /// A monotonic instant and the wall-clock time it stands for: transition end times are
     /// derived from the machine's own `ended_at`, with no extra clock read.
@@ -350,9 +349,9 @@ impl DbgTracer {
         self.machine_init(m);
     }
 
-    fn push(&self, m: &Machine, rec: TxRecord) {
+    fn push(&self, m: &Machine, rec: TxRecord, clocks: Option<&[u64]>, called: &[usize]) {
         let s = &self.0.shared;
-        let p = s.outbox().push(m, rec);
+        let p = s.outbox().push(m, rec, clocks, called);
         s.counters.enqueued.fetch_add(1, Relaxed);
         if p.dropped > 0 {
             s.counters.dropped.fetch_add(p.dropped, Relaxed);
@@ -362,9 +361,23 @@ impl DbgTracer {
         }
     }
 
-    fn map_args(&self, args: Option<&Args>) -> Vec<(String, String)> {
+    /// Whether check transitions go out: builder, else the machine's setting.
+    fn checks(&self, m: &Machine) -> bool {
+        self.0.checks.unwrap_or_else(|| m.log_checks())
+    }
+
+    /// Args as sent: mapped when arg logging is on (builder, else the machine's setting),
+    /// with the builder's mapper, else the machine's; an error arg always goes as `err`.
+    fn map_args(&self, m: &Machine, args: Option<&Args>) -> Vec<(String, String)> {
         let Some(args) = args.filter(|a| !a.is_empty()) else { return Vec::new() };
-        let mut out = if self.0.args { (self.0.mapper)(args) } else { Vec::new() };
+        let mut out = if self.0.args.unwrap_or_else(|| m.log_args()) {
+            match &self.0.mapper {
+                Some(f) => f(args),
+                None => m.map_args(args),
+            }
+        } else {
+            Vec::new()
+        };
         if !out.iter().any(|(k, _)| k == "err")
             && let Some((_, e)) = args.iter().find(|(_, v)| matches!(v, Arg::Error(_)))
         {
@@ -410,7 +423,7 @@ impl Tracer for DbgTracer {
         if self.0.queued { Interest::TRANSITION_END | Interest::MUTATION_QUEUED } else { Interest::TRANSITION_END }
     }
     fn machine_init(&self, m: &Machine) {
-        let was_empty = self.0.shared.outbox().register(m);
+        let (was_empty, _) = self.0.shared.outbox().register(m);
         if was_empty {
             self.0.shared.wake();
         }
@@ -425,68 +438,73 @@ impl Tracer for DbgTracer {
         }
     }
     fn mutation_queued(&self, m: &Machine, mu: &Mutation) {
-        if !self.0.queued || (mu.is_check() && !self.0.checks) {
+        if !self.0.queued || (mu.is_check() && !self.checks(m)) {
             return;
         }
-        let rec = TxRecord {
-            machine: self.0.empty.clone(),
-            seq: 0,
-            id: RecId::Queued(None, 0),
-            clocks: Arc::from(&[][..]),
-            queue_tick: mu.machine_queue_tick(),
-            mut_queue_token: mu.queue_token(),
-            mut_queue_tick: mu.queue_tick(),
-            kind: mu.kind(),
-            called: Called::from_slice(mu.called()),
-            steps: Vec::new(),
-            log: Vec::new(),
-            pre_log: Vec::new(),
-            queue: mu.queue_len(),
-            time: self.0.timing.then(unix_nanos),
-            duration_ns: None,
-            auto: mu.is_auto(),
-            accepted: true,
-            check: mu.is_check(),
-            queued: true,
-            args: self.map_args(mu.args()),
+        let extra = Extra {
+            args: self.map_args(m, mu.args()),
             source: mu.source().cloned(),
             stack: if self.0.stack_traces {
                 std::backtrace::Backtrace::force_capture().to_string()
             } else {
                 String::new()
             },
+            ..Extra::default()
         };
-        self.push(m, rec);
+        let rec = TxRecord {
+            id: RecId::Queued(None, 0),
+            seq: 0,
+            queue_tick: mu.machine_queue_tick(),
+            mut_queue_token: mu.queue_token(),
+            mut_queue_tick: mu.queue_tick(),
+            time: self.0.timing.then(unix_nanos),
+            duration_ns: None,
+            queue: mu.queue_len(),
+            kind: mu.kind(),
+            auto: mu.is_auto(),
+            accepted: true,
+            check: mu.is_check(),
+            queued: true,
+            extra: extra.boxed(),
+            slot: 0,
+            clocks: Span::default(),
+            called: Span::default(),
+        };
+        self.push(m, rec, None, mu.called());
     }
     fn transition_end(&self, tx: &Transition<'_>) {
-        if tx.is_check() && !self.0.checks {
+        let m = tx.machine();
+        if tx.is_check() && !self.checks(m) {
             return;
         }
         let mu = tx.mutation();
+        let extra = Extra {
+            steps: if m.log_steps() { tx.steps().to_vec() } else { Vec::new() },
+            log: tx.log_entries().to_vec(),
+            pre_log: tx.pre_log_entries().to_vec(),
+            args: self.map_args(m, tx.args()),
+            source: mu.source().cloned(),
+            stack: String::new(),
+        };
         let rec = TxRecord {
-            machine: self.0.empty.clone(),
-            seq: 0,
             id: RecId::Tx(tx.id()),
-            clocks: Arc::from(tx.time_after()),
+            seq: 0,
             queue_tick: tx.queue_tick(),
             mut_queue_token: mu.queue_token(),
             mut_queue_tick: 0,
-            kind: tx.kind(),
-            called: Called::from_slice(tx.called()),
-            steps: tx.steps().to_vec(),
-            log: tx.log_entries().to_vec(),
-            pre_log: tx.pre_log_entries().to_vec(),
-            queue: tx.queue_len(),
             time: tx.ended_at().map(|t| self.0.epoch.1 + t.saturating_duration_since(self.0.epoch.0).as_nanos() as u64),
             duration_ns: tx.duration().map(|d| d.as_nanos() as u64),
+            queue: tx.queue_len(),
+            kind: tx.kind(),
             auto: tx.is_auto(),
             accepted: tx.accepted(),
             check: tx.is_check(),
             queued: false,
-            args: self.map_args(tx.args()),
-            source: mu.source().cloned(),
-            stack: String::new(),
+            extra: extra.boxed(),
+            slot: 0,
+            clocks: Span::default(),
+            called: Span::default(),
         };
-        self.push(tx.machine(), rec);
+        self.push(m, rec, Some(tx.time_after()), tx.called());
     }
 }
