@@ -1,0 +1,293 @@
+//! [`PromTracerBuilder`]: settings, env fallbacks, and starting the background tasks.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use am_core::env::{is_on, normalize_id, value};
+use am_core::metric_names::LABEL_SERVICE;
+use prometheus_client::registry::Registry;
+
+use crate::collect::PromCollector;
+use crate::env::{self, parsed};
+use crate::error::Error;
+use crate::hist::{DEFAULT_DURATION_BUCKETS, Layout};
+use crate::machine::SeriesRules;
+use crate::shared::Shared;
+use crate::tracer::{Inner, PromTracer};
+
+/// Default cap of `am_state_active` series per machine.
+pub const DEFAULT_MAX_STATE_SERIES: usize = 64;
+/// Default cap of machines one tracer exports.
+pub const DEFAULT_MAX_MACHINES: usize = 1000;
+/// Default push interval.
+pub const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Builds a [`PromTracer`]; see [`PromTracer::builder`]. Precedence: builder call >
+/// `AM_PROM_*` variable > default.
+pub struct PromTracerBuilder<'r> {
+    registry: Option<&'r mut Registry>,
+    id: String,
+    listen: Option<String>,
+    push: Option<(String, Option<Duration>)>,
+    #[cfg(feature = "push")]
+    push_method: crate::PushMethod,
+    service: Option<String>,
+    instance: Option<String>,
+    allow: Option<Vec<String>>,
+    max_states: Option<usize>,
+    max_machines: Option<usize>,
+    go_compat: Option<bool>,
+    duration_buckets: Option<Vec<f64>>,
+    inherit: bool,
+    #[cfg(any(feature = "server", feature = "push"))]
+    runtime: Option<tokio::runtime::Handle>,
+    shutdown_timeout: Duration,
+    activation_env: bool,
+}
+
+impl std::fmt::Debug for PromTracerBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PromTracerBuilder")
+            .field("id", &self.id)
+            .field("listen", &self.listen)
+            .field("push", &self.push.as_ref().map(|(u, i)| (crate::redact_url(u), i)))
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PromTracer {
+    /// Starts building a tracer. It reads every `AM_PROM_*` setting from the env except
+    /// the two that start something (`AM_PROM_ADDR`, `AM_PROM_PUSH_URL`); call
+    /// [`from_env`](PromTracerBuilder::from_env) for those too.
+    pub fn builder() -> PromTracerBuilder<'static> {
+        PromTracerBuilder {
+            registry: None,
+            id: "am-prom".into(),
+            listen: None,
+            push: None,
+            #[cfg(feature = "push")]
+            push_method: crate::PushMethod::Put,
+            service: None,
+            instance: None,
+            allow: None,
+            max_states: None,
+            max_machines: None,
+            go_compat: None,
+            duration_buckets: None,
+            inherit: true,
+            #[cfg(any(feature = "server", feature = "push"))]
+            runtime: None,
+            shutdown_timeout: Duration::from_secs(5),
+            activation_env: false,
+        }
+    }
+}
+
+impl<'r> PromTracerBuilder<'r> {
+    /// Also registers the families into your registry; you serve or push it yourself.
+    pub fn registry<'a>(self, registry: &'a mut Registry) -> PromTracerBuilder<'a> {
+        PromTracerBuilder { registry: Some(registry), ..self }
+    }
+    /// The tracer ID (default `am-prom`); two tracers bound to one machine need two IDs.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+    /// Serves `GET /metrics` on this address (`host:port`, `:port` for loopback; port 0
+    /// picks a free one, see [`PromTracer::local_addr`]).
+    #[cfg(feature = "server")]
+    pub fn listen(mut self, addr: impl Into<String>) -> Self {
+        self.listen = Some(addr.into());
+        self
+    }
+    /// Pushes to the Pushgateway at `url` every `interval` (and once on shutdown).
+    #[cfg(feature = "push")]
+    pub fn push(mut self, url: impl Into<String>, interval: Duration) -> Self {
+        self.push = Some((url.into(), Some(interval)));
+        self
+    }
+    /// `PUT` (default: replace the group) or `POST`.
+    #[cfg(feature = "push")]
+    pub fn push_method(mut self, method: crate::PushMethod) -> Self {
+        self.push_method = method;
+        self
+    }
+    /// The service name; normalised, it is the push job and the `service` label of pushed
+    /// series. Default: `AM_SERVICE`.
+    pub fn service(mut self, name: impl Into<String>) -> Self {
+        self.service = Some(name.into());
+        self
+    }
+    /// The `instance` grouping label of pushes. Default: `AM_HOSTNAME`, else the host name.
+    pub fn instance(mut self, name: impl Into<String>) -> Self {
+        self.instance = Some(name.into());
+        self
+    }
+    /// Only these states get `am_state_active` series. Default: `AM_PROM_STATES`, else
+    /// every state but Multi ones (which never become labels).
+    pub fn state_allow_list<I: IntoIterator<Item = S>, S: Into<String>>(mut self, states: I) -> Self {
+        self.allow = Some(states.into_iter().map(Into::into).collect());
+        self
+    }
+    /// Cap of `am_state_active` series per machine; states over it are counted in
+    /// `am_prom_refused_series_total`. Default: `AM_PROM_MAX_STATES`, else 64.
+    pub fn max_state_series(mut self, n: usize) -> Self {
+        self.max_states = Some(n);
+        self
+    }
+    /// Cap of machines exported. Default: `AM_PROM_MAX_MACHINES`, else 1,000.
+    pub fn max_machines(mut self, n: usize) -> Self {
+        self.max_machines = Some(n);
+        self
+    }
+    /// Also exports the Go exporter's `am_<metric>_<id>` gauges. Default:
+    /// `AM_PROM_GO_COMPAT`, else off.
+    pub fn go_compat(mut self, on: bool) -> Self {
+        self.go_compat = Some(on);
+        self
+    }
+    /// Upper bounds (seconds) of `am_transition_duration_seconds`.
+    pub fn duration_buckets(mut self, bounds: &[f64]) -> Self {
+        self.duration_buckets = Some(bounds.to_vec());
+        self
+    }
+    /// Whether submachines inherit the tracer (default true).
+    pub fn inherit(mut self, on: bool) -> Self {
+        self.inherit = on;
+        self
+    }
+    /// Runs the endpoint and pusher on this runtime. Default: the current runtime, else a
+    /// background thread with its own single-threaded runtime.
+    #[cfg(any(feature = "server", feature = "push"))]
+    pub fn runtime(mut self, handle: tokio::runtime::Handle) -> Self {
+        self.runtime = Some(handle);
+        self
+    }
+    /// How long [`PromTracer::shutdown`] waits for the final push (default 5 s).
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.shutdown_timeout = d;
+        self
+    }
+    /// Also reads `AM_PROM_ADDR` and `AM_PROM_PUSH_URL` (with `AM_PROM_PUSH_INTERVAL`)
+    /// for whatever the builder did not set.
+    pub fn from_env(mut self) -> Self {
+        self.activation_env = true;
+        self
+    }
+
+    /// Builds the tracer and starts the endpoint and pusher it is configured for. Fails on
+    /// an invalid setting, an address it cannot listen on, or pushing without a service.
+    pub fn build(self) -> Result<PromTracer, Error> {
+        let service = self.service.or_else(|| value(am_core::env::AM_SERVICE)).map(|s| normalize_id(&s));
+        let allow = match self.allow {
+            Some(a) => Some(a),
+            None => value(env::AM_PROM_STATES)
+                .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()),
+        };
+        let max_states = match self.max_states {
+            Some(n) => n,
+            None => parsed(env::AM_PROM_MAX_STATES, |v| v.trim().parse().ok())?.unwrap_or(DEFAULT_MAX_STATE_SERIES),
+        };
+        let max_machines = match self.max_machines {
+            Some(n) => n,
+            None => parsed(env::AM_PROM_MAX_MACHINES, |v| v.trim().parse().ok())?.unwrap_or(DEFAULT_MAX_MACHINES),
+        };
+        let buckets = self.duration_buckets.unwrap_or_else(|| DEFAULT_DURATION_BUCKETS.to_vec());
+        if buckets.is_empty() || buckets.iter().any(|b| !b.is_finite() || *b <= 0.0) {
+            return Err(Error::Invalid {
+                name: "duration_buckets",
+                value: format!("{buckets:?}"),
+                reason: "needs at least one finite, positive bound".into(),
+            });
+        }
+        let rules = SeriesRules {
+            allow: allow.map(|a| Arc::new(a.into_iter().collect::<HashSet<_>>())),
+            max_states,
+            duration: Layout::seconds(&buckets),
+            go_compat: self.go_compat.unwrap_or_else(|| is_on(env::AM_PROM_GO_COMPAT)),
+        };
+        let shared = Arc::new(Shared::new(self.id.into(), rules, max_machines, self.inherit));
+        let collector = PromCollector(shared.clone());
+        if let Some(r) = self.registry {
+            r.register_collector(Box::new(collector.clone()));
+        }
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(collector.clone()));
+        let registry = Arc::new(registry);
+
+        let (listen, push) = if self.activation_env {
+            let listen = self.listen.or_else(|| value(env::AM_PROM_ADDR));
+            let push = self.push.or_else(|| value(env::AM_PROM_PUSH_URL).map(|u| (u, None)));
+            (listen, push)
+        } else {
+            (self.listen, self.push)
+        };
+        let listen = match listen {
+            Some(a) => env::parse_addr(&a)?,
+            None => None,
+        };
+        let instance = self.instance.unwrap_or_else(env::hostname);
+        let mut inner = Inner {
+            shared: shared.clone(),
+            registry: registry.clone(),
+            local_addr: None,
+            push_url: None,
+            service: service.clone(),
+            shutdown_timeout: self.shutdown_timeout,
+            #[cfg(any(feature = "server", feature = "push"))]
+            background: None,
+        };
+
+        #[cfg(any(feature = "server", feature = "push"))]
+        {
+            use crate::background::{Background, Task};
+            let (stop, stop_rx) = Background::channel();
+            let mut tasks: Vec<Task> = Vec::new();
+            #[cfg(feature = "server")]
+            if let Some(addr) = listen {
+                let l = std::net::TcpListener::bind(addr)
+                    .map_err(|e| Error::Listen { addr: addr.to_string(), source: e })?;
+                l.set_nonblocking(true).map_err(|e| Error::Listen { addr: addr.to_string(), source: e })?;
+                inner.local_addr = l.local_addr().ok();
+                tasks.push(Box::pin(crate::server::serve(l, registry.clone(), shared.clone(), stop_rx.clone())));
+            }
+            #[cfg(feature = "push")]
+            if let Some((url, interval)) = push {
+                let job = service.clone().ok_or(Error::NoService)?;
+                let interval = match interval {
+                    Some(i) => i,
+                    None => parsed(env::AM_PROM_PUSH_INTERVAL, env::parse_duration)?.unwrap_or(DEFAULT_PUSH_INTERVAL),
+                };
+                let target = crate::push::PushTarget {
+                    url: crate::push::group_url(&url, &job, &instance)?,
+                    method: self.push_method,
+                    interval,
+                };
+                inner.push_url = Some(crate::redact_url(target.url.as_str()));
+                let mut push_reg = Registry::with_labels(std::iter::once((LABEL_SERVICE.into(), job.into())));
+                push_reg.register_collector(Box::new(collector));
+                let client = reqwest::Client::builder().build().map_err(|e| Error::Invalid {
+                    name: "push client",
+                    value: String::new(),
+                    reason: e.to_string(),
+                })?;
+                tasks.push(Box::pin(crate::push::run(target, Arc::new(push_reg), shared.clone(), client, stop_rx)));
+            }
+            if !tasks.is_empty() {
+                inner.background = Some(Background::start(stop, tasks, self.runtime)?);
+            }
+        }
+        #[cfg(not(feature = "server"))]
+        if listen.is_some() {
+            return Err(Error::Feature("AM_PROM_ADDR", "server"));
+        }
+        #[cfg(not(feature = "push"))]
+        if push.is_some() {
+            return Err(Error::Feature("AM_PROM_PUSH_URL", "push"));
+        }
+        let _ = &instance;
+        Ok(PromTracer(Arc::new(inner)))
+    }
+}

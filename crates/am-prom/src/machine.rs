@@ -1,0 +1,245 @@
+//! Per-machine metric state: atomics written from the machine's hooks, read at collection.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+
+use am_core::{Machine, Schema, StateIdx, Transition};
+
+use crate::gocompat::GoAcc;
+use crate::hist::{Hist, Layout, bump};
+
+/// What decides which series a machine gets; fixed when the tracer is built.
+#[derive(Debug, Clone)]
+pub(crate) struct SeriesRules {
+    /// States that may get an `am_state_active` series (`None`: any non-Multi state).
+    pub(crate) allow: Option<Arc<HashSet<String>>>,
+    /// Hard cap of `am_state_active` series per machine.
+    pub(crate) max_states: usize,
+    pub(crate) duration: Layout,
+    pub(crate) go_compat: bool,
+}
+
+/// Which states are active (one bit per schema state), and which of them are exported as
+/// `am_state_active` series. Rebuilt when the schema grows.
+#[derive(Debug)]
+pub(crate) struct StateTrack {
+    pub(crate) exception: StateIdx,
+    active: Box<[AtomicU64]>,
+    /// `(index, name)` of the states with a series.
+    pub(crate) tracked: Box<[(StateIdx, Box<str>)]>,
+    /// States that passed the allow-list but hit the cap.
+    pub(crate) refused: usize,
+}
+
+impl StateTrack {
+    pub(crate) fn new(schema: &Schema, time: &[u64], rules: &SeriesRules) -> Self {
+        let words = schema.len().div_ceil(64).max(1);
+        let active: Box<[AtomicU64]> = (0..words).map(|_| AtomicU64::new(0)).collect();
+        for (i, t) in time.iter().enumerate() {
+            if t % 2 == 1 {
+                active[i / 64].fetch_or(1 << (i % 64), Relaxed);
+            }
+        }
+        let mut tracked = Vec::new();
+        let mut refused = 0;
+        for (i, name) in schema.names().iter().enumerate() {
+            // Multi states (Exception among them) never become labels
+            if schema.is_multi(i) || rules.allow.as_ref().is_some_and(|a| !a.contains(name)) {
+                continue;
+            }
+            if tracked.len() < rules.max_states {
+                tracked.push((i, name.as_str().into()));
+            } else {
+                refused += 1;
+            }
+        }
+        StateTrack { exception: schema.exception(), active, tracked: tracked.into(), refused }
+    }
+
+    #[inline]
+    fn set(&self, i: StateIdx, on: bool) {
+        if let Some(w) = self.active.get(i / 64) {
+            let bit = 1u64 << (i % 64);
+            let v = w.load(Relaxed);
+            w.store(if on { v | bit } else { v & !bit }, Relaxed);
+        }
+    }
+
+    pub(crate) fn is_active(&self, i: StateIdx) -> bool {
+        self.active.get(i / 64).is_some_and(|w| w.load(Relaxed) & (1 << (i % 64)) != 0)
+    }
+
+    pub(crate) fn active_count(&self) -> u64 {
+        self.active.iter().map(|w| u64::from(w.load(Relaxed).count_ones())).sum()
+    }
+}
+
+/// Every labelled metric of one machine.
+#[derive(Debug)]
+pub(crate) struct MachineMetrics {
+    pub(crate) id: Box<str>,
+    pub(crate) parent_id: Box<str>,
+    /// The normalised ID when Go-compatible series are exported for this machine.
+    pub(crate) go_id: Option<Box<str>>,
+    pub(crate) accepted: AtomicU64,
+    pub(crate) canceled: AtomicU64,
+    pub(crate) exceptions: AtomicU64,
+    pub(crate) added: AtomicU64,
+    pub(crate) removed: AtomicU64,
+    pub(crate) duration: Hist,
+    pub(crate) ticks: Hist,
+    pub(crate) steps: Hist,
+    pub(crate) handlers: Hist,
+    pub(crate) queue_len: AtomicU64,
+    pub(crate) schema_states: AtomicU64,
+    pub(crate) schema_relations: AtomicU64,
+    pub(crate) schema_refs: AtomicU64,
+    /// Handler calls seen so far in the running transition.
+    handlers_in_tx: AtomicU64,
+    pub(crate) track: RwLock<Arc<StateTrack>>,
+    pub(crate) go: Option<GoAcc>,
+}
+
+impl MachineMetrics {
+    pub(crate) fn new(m: &Machine, rules: &SeriesRules, go_id: Option<Box<str>>) -> (Self, Arc<StateTrack>) {
+        let schema = m.schema();
+        let track = Arc::new(StateTrack::new(&schema, &m.time(), rules));
+        let counts = Layout::counts();
+        let go = go_id.as_ref().map(|_| GoAcc::default());
+        let mm = MachineMetrics {
+            id: m.id().into(),
+            parent_id: m.parent_id().unwrap_or_default().into(),
+            go_id,
+            accepted: AtomicU64::new(0),
+            canceled: AtomicU64::new(0),
+            exceptions: AtomicU64::new(0),
+            added: AtomicU64::new(0),
+            removed: AtomicU64::new(0),
+            duration: Hist::new(&rules.duration),
+            ticks: Hist::new(&counts),
+            steps: Hist::new(&counts),
+            handlers: Hist::new(&counts),
+            queue_len: AtomicU64::new(m.queue_len() as u64),
+            schema_states: AtomicU64::new(0),
+            schema_relations: AtomicU64::new(0),
+            schema_refs: AtomicU64::new(0),
+            handlers_in_tx: AtomicU64::new(0),
+            track: RwLock::new(track.clone()),
+            go,
+        };
+        mm.set_schema(&schema);
+        (mm, track)
+    }
+
+    pub(crate) fn set_schema(&self, schema: &Schema) {
+        let (lists, refs) = schema.relation_counts();
+        self.schema_states.store(schema.len() as u64, Relaxed);
+        self.schema_relations.store(lists as u64, Relaxed);
+        self.schema_refs.store(refs as u64, Relaxed);
+    }
+
+    /// The state track the collector reads.
+    pub(crate) fn track(&self) -> Arc<StateTrack> {
+        self.track.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the state track after a schema change; returns it for the hot path.
+    pub(crate) fn retrack(&self, m: &Machine, rules: &SeriesRules) -> (Arc<StateTrack>, usize) {
+        let schema = m.schema();
+        self.set_schema(&schema);
+        let t = Arc::new(StateTrack::new(&schema, &m.time(), rules));
+        let old = std::mem::replace(&mut *self.track.write().unwrap_or_else(|e| e.into_inner()), t.clone());
+        let newly_refused = t.refused.saturating_sub(old.refused);
+        (t, newly_refused)
+    }
+
+    #[inline]
+    pub(crate) fn handler_end(&self) {
+        bump(&self.handlers_in_tx, 1);
+    }
+
+    /// Records a finished transition. Atomics only: no lock, no allocation.
+    pub(crate) fn transition_end(&self, track: &StateTrack, tx: &Transition<'_>) {
+        let handlers = self.handlers_in_tx.load(Relaxed);
+        self.handlers_in_tx.store(0, Relaxed);
+        if tx.is_check() {
+            return;
+        }
+        let queue_len = tx.queue_len() as u64;
+        self.queue_len.store(queue_len, Relaxed);
+        let nanos = tx.duration().map_or(0, |d| d.as_nanos() as u64);
+        if tx.duration().is_some() {
+            self.duration.observe(nanos);
+        }
+        let steps = tx.steps();
+        self.steps.observe(steps.len() as u64);
+        self.handlers.observe(handlers);
+        if !tx.accepted() {
+            bump(&self.canceled, 1);
+            self.ticks.observe(0);
+            return;
+        }
+        bump(&self.accepted, 1);
+        let (before, after) = (tx.time_before(), tx.time_after());
+        let (mut ticks, mut added, mut removed, mut exception) = (0u64, 0u64, 0u64, false);
+        // Only entered and exited states change their clocks; `time_after` is final here,
+        // so a state rolled back by a failing final handler shows as inactive.
+        for &i in tx.enters().iter().chain(tx.exits()) {
+            let (b, a) = (before.get(i).copied().unwrap_or(0), after.get(i).copied().unwrap_or(0));
+            ticks += a.saturating_sub(b);
+            let on = a % 2 == 1;
+            track.set(i, on);
+            if a != b {
+                if on {
+                    added += 1;
+                    exception |= i == track.exception;
+                } else {
+                    removed += 1;
+                }
+            }
+        }
+        bump(&self.added, added);
+        bump(&self.removed, removed);
+        if exception {
+            bump(&self.exceptions, 1);
+        }
+        self.ticks.observe(ticks);
+        if let Some(go) = &self.go {
+            let touched = if steps.is_empty() { 0 } else { touched_states(tx) };
+            let active = track.active_count();
+            go.record(&crate::gocompat::TxSample {
+                queue_len,
+                ticks,
+                exception,
+                added,
+                removed,
+                touched,
+                steps: steps.len() as u64,
+                handlers,
+                nanos,
+                active,
+                inactive: (before.len() as u64).saturating_sub(active),
+            });
+        }
+    }
+}
+
+/// Distinct states named as source or target of a step (the Go `states_touched`).
+fn touched_states(tx: &Transition<'_>) -> u64 {
+    let mut seen = [0u64; 16]; // exact up to 1,024 states; beyond that, repeats count again
+    let mut n = 0;
+    for s in tx.steps() {
+        for i in [s.from, s.to].into_iter().flatten() {
+            match seen.get_mut(i / 64) {
+                Some(w) if *w & (1 << (i % 64)) != 0 => {}
+                Some(w) => {
+                    *w |= 1 << (i % 64);
+                    n += 1;
+                }
+                None => n += 1,
+            }
+        }
+    }
+    n
+}

@@ -1,0 +1,338 @@
+//! The tracer: a shared handle ([`PromTracer`]) and the per-machine tracer it binds to each
+//! machine, which holds that machine's metric handles so a hook never looks anything up.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use am_core::{Interest, Machine, Schema, Tracer, Transition};
+use prometheus_client::registry::Registry;
+
+use crate::error::Error;
+use crate::exposition::{Format, encode};
+use crate::shared::{Shared, Slot};
+
+/// Exports machine metrics to Prometheus. Cheap to clone. Bind it with
+/// [`bind`](Self::bind), the machine builder's `tracer`, or [`bind_env`]; submachines
+/// inherit it, each with its own `mach_id`.
+///
+/// Background work (the scrape endpoint, the pusher) runs until [`shutdown`](Self::shutdown)
+/// or until a [`PromGuard`] is dropped; dropping the tracer handles does not stop it.
+#[derive(Clone)]
+pub struct PromTracer(pub(crate) Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) local_addr: Option<SocketAddr>,
+    pub(crate) push_url: Option<String>,
+    pub(crate) service: Option<String>,
+    pub(crate) shutdown_timeout: Duration,
+    #[cfg(any(feature = "server", feature = "push"))]
+    pub(crate) background: Option<crate::background::Background>,
+}
+
+impl std::fmt::Debug for PromTracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PromTracer")
+            .field("id", &self.0.shared.id)
+            .field("local_addr", &self.0.local_addr)
+            .field("push_url", &self.0.push_url)
+            .field("service", &self.0.service)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The exporter's counters, from [`PromTracer::stats`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PromStats {
+    /// Machines exported now.
+    pub machines: usize,
+    /// Pushes the Pushgateway accepted.
+    pub pushes: u64,
+    /// Pushes that failed.
+    pub push_failures: u64,
+    /// When the last push was accepted.
+    pub last_push_ok: Option<SystemTime>,
+    /// `GET /metrics` requests answered.
+    pub scrapes: u64,
+    /// Transitions of refused machines, not recorded.
+    pub dropped_updates: u64,
+    /// `am_state_active` series refused by the per-machine cap.
+    pub refused_series: u64,
+    /// Machines, or their Go-compatible series, refused.
+    pub refused_machines: u64,
+}
+
+impl PromTracer {
+    /// The tracer's ID (`am-prom` unless set with the builder).
+    pub fn id(&self) -> &str {
+        &self.0.shared.id
+    }
+    /// The scrape endpoint's address, when it runs.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.0.local_addr
+    }
+    /// The normalised service name (the Pushgateway job), when set.
+    pub fn service(&self) -> Option<&str> {
+        self.0.service.as_deref()
+    }
+    /// The grouping URL pushes go to (user info redacted), when pushing.
+    pub fn push_url(&self) -> Option<&str> {
+        self.0.push_url.as_deref()
+    }
+
+    /// Binds the tracer to an existing machine (children built afterwards inherit it).
+    /// Binding twice is a no-op. Fails in Go-compatible mode when the machine's ID
+    /// normalises to metric names another machine uses.
+    pub fn bind(&self, m: &Machine) -> Result<(), Error> {
+        let shared = &self.0.shared;
+        if m.tracers().iter().any(|t| t.id() == &*shared.id) {
+            return Ok(());
+        }
+        shared.check_go_names(m.id())?;
+        let slot = shared.admit(m);
+        m.bind_tracer(Arc::new(MachineTracer { shared: shared.clone(), slot }));
+        Ok(())
+    }
+
+    /// The exposition text of this tracer's families (what `/metrics` serves).
+    pub fn encode(&self, format: Format) -> String {
+        encode(&self.0.registry, format).unwrap_or_default()
+    }
+
+    /// The exporter's counters.
+    pub fn stats(&self) -> PromStats {
+        let s = &self.0.shared;
+        let h = &s.health;
+        let ms = h.last_push_ok_ms.load(Relaxed);
+        PromStats {
+            machines: s.machines().len(),
+            pushes: h.pushes.load(Relaxed),
+            push_failures: h.push_failures.load(Relaxed),
+            last_push_ok: (ms > 0).then(|| UNIX_EPOCH + Duration::from_millis(ms)),
+            scrapes: h.scrapes.load(Relaxed),
+            dropped_updates: h.dropped.load(Relaxed),
+            refused_series: h.refused_series.load(Relaxed),
+            refused_machines: h.refused_machines.load(Relaxed),
+        }
+    }
+
+    /// Stops the scrape endpoint and the pusher after a final push, waiting at most the
+    /// builder's `shutdown_timeout`; true when everything stopped in time. Idempotent.
+    /// Blocking: in async code use [`shutdown_async`](Self::shutdown_async). On a
+    /// current-thread runtime it only starts the shutdown, since waiting there would stall
+    /// the tasks it waits for.
+    pub fn shutdown(&self) -> bool {
+        #[cfg(any(feature = "server", feature = "push"))]
+        if let Some(bg) = &self.0.background {
+            bg.stop();
+            let until = std::time::Instant::now() + self.0.shutdown_timeout;
+            use tokio::runtime::{Handle, RuntimeFlavor};
+            return match Handle::try_current() {
+                Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                    tokio::task::block_in_place(|| bg.wait(until))
+                }
+                Ok(_) => bg.is_done(),
+                Err(_) => bg.wait(until),
+            };
+        }
+        true
+    }
+
+    /// [`shutdown`](Self::shutdown) for async code.
+    pub async fn shutdown_async(&self) -> bool {
+        #[cfg(any(feature = "server", feature = "push"))]
+        if let Some(bg) = &self.0.background {
+            bg.stop();
+            return bg.wait_async(std::time::Instant::now() + self.0.shutdown_timeout).await;
+        }
+        true
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called.
+    pub fn is_shut_down(&self) -> bool {
+        #[cfg(any(feature = "server", feature = "push"))]
+        if let Some(bg) = &self.0.background {
+            return bg.is_stopping();
+        }
+        false
+    }
+
+    /// A guard that shuts the tracer down when its last clone is dropped.
+    pub fn guard(&self) -> PromGuard {
+        PromGuard(Arc::new(GuardInner(self.clone())))
+    }
+}
+
+/// Registers a machine and, when this tracer is bound to it directly (not inside a
+/// composite), replaces it with a per-machine tracer holding the machine's handles.
+fn attach(shared: &Arc<Shared>, m: &Machine) {
+    let direct = m.tracers().iter().any(|t| t.id() == &*shared.id);
+    if m.parent_id().is_some() && am_core::env::is_rpc_machine(m.tags()) {
+        if direct {
+            m.detach_tracer(&shared.id);
+        }
+        return;
+    }
+    let slot = shared.admit(m);
+    if direct {
+        m.bind_tracer(Arc::new(MachineTracer { shared: shared.clone(), slot }));
+    }
+}
+
+fn interest() -> Interest {
+    Interest::TRANSITION_END | Interest::HANDLERS
+}
+
+/// Bound to one machine: its hooks write that machine's atomics directly.
+struct MachineTracer {
+    shared: Arc<Shared>,
+    /// `None` for a refused machine (its transitions are counted as dropped).
+    slot: Option<Slot>,
+}
+
+impl Tracer for MachineTracer {
+    fn id(&self) -> &str {
+        &self.shared.id
+    }
+    fn inheritable(&self) -> bool {
+        self.shared.inherit
+    }
+    fn wants_timing(&self) -> bool {
+        true
+    }
+    fn interest(&self) -> Interest {
+        interest()
+    }
+    fn machine_init(&self, m: &Machine) {
+        // called on a parent's tracer that a new child inherited
+        attach(&self.shared, m);
+    }
+    fn schema_change(&self, m: &Machine, _old: &Schema) {
+        if let Some((mm, _)) = &self.slot {
+            let (track, refused) = mm.retrack(m, &self.shared.rules);
+            self.shared.health.refused_series.fetch_add(refused as u64, Relaxed);
+            let slot = Some((mm.clone(), track));
+            m.bind_tracer(Arc::new(MachineTracer { shared: self.shared.clone(), slot }));
+        }
+    }
+    #[inline]
+    fn handler_end(&self, _tx: &Transition<'_>, _binding: &str, _handler: &str) {
+        if let Some((mm, _)) = &self.slot {
+            mm.handler_end();
+        }
+    }
+    #[inline]
+    fn transition_end(&self, tx: &Transition<'_>) {
+        match &self.slot {
+            Some((mm, track)) => mm.transition_end(track, tx),
+            None => drop(self.shared.health.dropped.fetch_add(1, Relaxed)),
+        }
+    }
+    fn machine_dispose(&self, machine_id: &str) {
+        if let Some((mm, _)) = &self.slot {
+            self.shared.remove_if(machine_id, mm);
+        }
+    }
+}
+
+/// Used when the tracer sits inside a composite (`Tracers`): it finds the machine's
+/// handles by ID on every hook.
+impl Tracer for PromTracer {
+    fn id(&self) -> &str {
+        &self.0.shared.id
+    }
+    fn inheritable(&self) -> bool {
+        self.0.shared.inherit
+    }
+    fn wants_timing(&self) -> bool {
+        true
+    }
+    fn interest(&self) -> Interest {
+        interest()
+    }
+    fn machine_init(&self, m: &Machine) {
+        attach(&self.0.shared, m);
+    }
+    fn schema_change(&self, m: &Machine, _old: &Schema) {
+        if let Some(mm) = self.0.shared.lookup(m.id()) {
+            let (_, refused) = mm.retrack(m, &self.0.shared.rules);
+            self.0.shared.health.refused_series.fetch_add(refused as u64, Relaxed);
+        }
+    }
+    fn handler_end(&self, tx: &Transition<'_>, _binding: &str, _handler: &str) {
+        if let Some(mm) = self.0.shared.lookup(tx.machine_id()) {
+            mm.handler_end();
+        }
+    }
+    fn transition_end(&self, tx: &Transition<'_>) {
+        match self.0.shared.lookup(tx.machine_id()) {
+            Some(mm) => mm.transition_end(&mm.track(), tx),
+            None => drop(self.0.shared.health.dropped.fetch_add(1, Relaxed)),
+        }
+    }
+    fn machine_dispose(&self, machine_id: &str) {
+        self.0.shared.remove(machine_id);
+    }
+}
+
+/// Shuts a [`PromTracer`] down (final push included) when the last clone is dropped.
+#[derive(Clone, Debug)]
+pub struct PromGuard(Arc<GuardInner>);
+
+#[derive(Debug)]
+struct GuardInner(PromTracer);
+
+impl Drop for GuardInner {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
+}
+
+impl PromGuard {
+    /// The tracer.
+    pub fn tracer(&self) -> &PromTracer {
+        &self.0.0
+    }
+    /// Shuts the tracer down now (see [`PromTracer::shutdown`]), whoever else holds a clone.
+    pub fn shutdown(self) -> bool {
+        self.0.0.shutdown()
+    }
+}
+
+/// Binds the process's env-configured tracer to a root machine: on when `AM_SERVICE` and
+/// [`AM_PROM_ADDR`](crate::env::AM_PROM_ADDR) or [`AM_PROM_PUSH_URL`](crate::env::AM_PROM_PUSH_URL)
+/// are set; off (`Ok(None)`) for submachines (they inherit), for machines tagged `rpc-*`
+/// or `relay` (unless `AM_RPC_DBG`), and when `AM_TEST_RUNNER` is on. Every machine bound
+/// this way shares one tracer, one endpoint and one pusher; it shuts down when the last
+/// returned guard is dropped.
+pub fn bind_env(m: &Machine) -> Result<Option<PromGuard>, Error> {
+    use am_core::env::{self as core_env, value};
+    if core_env::is_on(core_env::AM_TEST_RUNNER) || m.parent_id().is_some() || core_env::is_rpc_machine(m.tags()) {
+        return Ok(None);
+    }
+    let addr_on = match value(crate::env::AM_PROM_ADDR) {
+        Some(v) => crate::env::parse_addr(&v)?.is_some(),
+        None => false,
+    };
+    if value(core_env::AM_SERVICE).is_none() || (!addr_on && value(crate::env::AM_PROM_PUSH_URL).is_none()) {
+        return Ok(None);
+    }
+    static SHARED: OnceLock<Mutex<Weak<GuardInner>>> = OnceLock::new();
+    let guard = {
+        let mut slot = SHARED.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+        match slot.upgrade() {
+            Some(g) if !g.0.is_shut_down() => PromGuard(g),
+            _ => {
+                let g = PromTracer::builder().from_env().build()?.guard();
+                *slot = Arc::downgrade(&g.0);
+                g
+            }
+        }
+    };
+    guard.tracer().bind(m)?;
+    Ok(Some(guard))
+}
