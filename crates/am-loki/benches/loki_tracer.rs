@@ -132,10 +132,39 @@ fn table() {
     }
 }
 
+/// The hook alone: the sender is parked in a long backoff (nothing listens), the queue is
+/// big enough to hold every entry, so no background work competes with the machine.
+fn hook_only() {
+    let loki = LokiTracer::builder()
+        .addr("127.0.0.1:9")
+        .service("bench")
+        .queue_capacity(1_000_000)
+        .batch_entries(10_000_000)
+        .batch_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let plain = machine("plain", None);
+    let with = machine("with-loki", Some(&loki));
+    let (n, rounds) = (5_000u64, 20);
+    let (mut base, mut traced) = (0.0, 0.0);
+    for _ in 0..rounds {
+        base += ns_per_tx(&plain, n);
+        traced += ns_per_tx(&with, n);
+    }
+    println!(
+        "hook only (sender idle): no tracer {:.0} ns/tx, loki {:.0} ns/tx, ratio {:.2}x; {} entries queued",
+        base / rounds as f64,
+        traced / rounds as f64,
+        traced / base,
+        loki.stats().queued
+    );
+}
+
 criterion_group!(benches, bench);
 
 fn main() {
     benches();
     criterion::Criterion::default().configure_from_args().final_summary();
     table();
+    hook_only();
 }
