@@ -61,9 +61,8 @@ pub struct OtlpPipelineBuilder {
 }
 
 fn resource(service: &str) -> Resource {
-    Resource::builder()
-        .with_schema_url([opentelemetry::KeyValue::new("service.name", service.to_string())], SCHEMA_URL)
-        .build()
+    // schema URL first: `with_schema_url` gives the builder's attributes precedence
+    Resource::builder().with_schema_url([], SCHEMA_URL).with_service_name(service.to_string()).build()
 }
 
 impl OtlpPipelineBuilder {

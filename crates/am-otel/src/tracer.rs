@@ -407,7 +407,10 @@ impl Tracer for OtelTracer {
         let source = tx.mutation().source().and_then(|src| {
             let sm = self.state_of(&src.machine_id)?;
             let sm = lock(&sm);
-            sm.recent.iter().rev().find(|(id, _)| id.as_str() == src.tx_id).map(|(_, sc)| sc.clone())
+            // a running source (mutation from one of its handlers) or a recent one
+            let running = sm.tx.as_ref().filter(|t| t.id.as_str() == src.tx_id).map(|t| t.span.span_context().clone());
+            running
+                .or_else(|| sm.recent.iter().rev().find(|(id, _)| id.as_str() == src.tx_id).map(|(_, sc)| sc.clone()))
         });
         let mut st = lock(&st);
         let Some(parent) = st.txs_cx.clone() else { return };

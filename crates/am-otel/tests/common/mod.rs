@@ -1,0 +1,361 @@
+//! A loopback OTLP receiver built on the official protobufs (`opentelemetry-proto`): the
+//! gRPC trace/logs/metrics collector services (tonic) and a tiny hyper HTTP server decoding
+//! protobuf `Export*ServiceRequest` bodies. Tests assert on what it decoded.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
+use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use prost::Message;
+
+#[derive(Default)]
+struct Store {
+    traces: Vec<ExportTraceServiceRequest>,
+    logs: Vec<ExportLogsServiceRequest>,
+    metrics: Vec<ExportMetricsServiceRequest>,
+    requests: usize,
+}
+
+#[derive(Clone, Default)]
+struct Shared {
+    store: Arc<Mutex<Store>>,
+    delay: Duration,
+}
+
+impl Shared {
+    async fn hold(&self) {
+        self.store.lock().unwrap().requests += 1;
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Shared {
+    async fn export(
+        &self,
+        r: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.hold().await;
+        self.store.lock().unwrap().traces.push(r.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for Shared {
+    async fn export(
+        &self,
+        r: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.hold().await;
+        self.store.lock().unwrap().logs.push(r.into_inner());
+        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Shared {
+    async fn export(
+        &self,
+        r: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        self.hold().await;
+        self.store.lock().unwrap().metrics.push(r.into_inner());
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+/// A running receiver; stopped when dropped.
+pub struct Receiver {
+    pub addr: SocketAddr,
+    shared: Shared,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
+}
+
+impl Receiver {
+    /// gRPC receiver on an ephemeral loopback port.
+    pub fn grpc() -> Self {
+        Self::grpc_with_delay(Duration::ZERO)
+    }
+
+    /// gRPC receiver answering each request after `delay`.
+    pub fn grpc_with_delay(delay: Duration) -> Self {
+        let rt = runtime();
+        let shared = Shared { delay, ..Default::default() };
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let s = shared.clone();
+        rt.spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+            let _ = tonic::transport::Server::builder()
+                .add_service(TraceServiceServer::new(s.clone()))
+                .add_service(LogsServiceServer::new(s.clone()))
+                .add_service(MetricsServiceServer::new(s))
+                .serve_with_incoming(incoming)
+                .await;
+        });
+        Receiver { addr, shared, rt: Some(rt) }
+    }
+
+    /// HTTP/protobuf receiver (`POST /v1/traces`, `/v1/logs`, `/v1/metrics`).
+    pub fn http() -> Self {
+        use http_body_util::{BodyExt, Full};
+        use hyper::body::{Bytes, Incoming};
+        use hyper::{Request, Response};
+
+        let rt = runtime();
+        let shared = Shared::default();
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let s = shared.clone();
+        rt.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let s = s.clone();
+                        async move {
+                            let path = req.uri().path().to_string();
+                            let ct = req
+                                .headers()
+                                .get("content-type")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_string();
+                            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            s.hold().await;
+                            let ok = ct == "application/x-protobuf" && {
+                                let mut st = s.store.lock().unwrap();
+                                match path.as_str() {
+                                    "/v1/traces" => {
+                                        ExportTraceServiceRequest::decode(body).map(|r| st.traces.push(r)).is_ok()
+                                    }
+                                    "/v1/logs" => {
+                                        ExportLogsServiceRequest::decode(body).map(|r| st.logs.push(r)).is_ok()
+                                    }
+                                    "/v1/metrics" => {
+                                        ExportMetricsServiceRequest::decode(body).map(|r| st.metrics.push(r)).is_ok()
+                                    }
+                                    _ => false,
+                                }
+                            };
+                            let resp = if ok {
+                                Response::builder()
+                                    .header("content-type", "application/x-protobuf")
+                                    .body(Full::new(Bytes::from(ExportTraceServiceResponse::default().encode_to_vec())))
+                            } else {
+                                Response::builder().status(400).body(Full::new(Bytes::new()))
+                            };
+                            Ok::<_, std::convert::Infallible>(resp.unwrap())
+                        }
+                    });
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+                });
+            }
+        });
+        Receiver { addr, shared, rt: Some(rt) }
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn requests(&self) -> usize {
+        self.shared.store.lock().unwrap().requests
+    }
+
+    /// Every received span, flattened.
+    pub fn spans(&self) -> Vec<RSpan> {
+        let st = self.shared.store.lock().unwrap();
+        let mut out = Vec::new();
+        for req in &st.traces {
+            for rs in &req.resource_spans {
+                let service =
+                    rs.resource.as_ref().map(|r| attrs(&r.attributes)).and_then(|a| a.get("service.name").cloned());
+                for ss in &rs.scope_spans {
+                    let scope = ss.scope.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+                    for s in &ss.spans {
+                        out.push(RSpan {
+                            name: s.name.clone(),
+                            trace_id: hex(&s.trace_id),
+                            span_id: hex(&s.span_id),
+                            parent_id: hex(&s.parent_span_id),
+                            attrs: attrs(&s.attributes),
+                            events: s.events.iter().map(|e| (e.name.clone(), attrs(&e.attributes))).collect(),
+                            links: s.links.iter().map(|l| hex(&l.span_id)).collect(),
+                            status: s
+                                .status
+                                .as_ref()
+                                .map(|st| (st.code, st.message.clone()))
+                                .unwrap_or((0, String::new())),
+                            start: s.start_time_unix_nano,
+                            end: s.end_time_unix_nano,
+                            kind: s.kind,
+                            service: service.clone().unwrap_or_default(),
+                            scope: scope.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Every received log record.
+    pub fn logs(&self) -> Vec<RLog> {
+        let st = self.shared.store.lock().unwrap();
+        let mut out = Vec::new();
+        for req in &st.logs {
+            for rl in &req.resource_logs {
+                let service =
+                    rl.resource.as_ref().map(|r| attrs(&r.attributes)).and_then(|a| a.get("service.name").cloned());
+                for sl in &rl.scope_logs {
+                    for r in &sl.log_records {
+                        out.push(RLog {
+                            body: r.body.as_ref().map(value).unwrap_or_default(),
+                            severity: r.severity_number,
+                            severity_text: r.severity_text.clone(),
+                            attrs: attrs(&r.attributes),
+                            trace_id: hex(&r.trace_id),
+                            span_id: hex(&r.span_id),
+                            service: service.clone().unwrap_or_default(),
+                            scope: sl.scope.as_ref().map(|s| s.name.clone()).unwrap_or_default(),
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Names of every received metric.
+    pub fn metric_names(&self) -> Vec<String> {
+        let st = self.shared.store.lock().unwrap();
+        let mut out: Vec<String> = st
+            .metrics
+            .iter()
+            .flat_map(|r| &r.resource_metrics)
+            .flat_map(|rm| &rm.scope_metrics)
+            .flat_map(|sm| &sm.metrics)
+            .map(|m| m.name.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Waits until `f` holds on the received spans (up to 10 s).
+    pub fn wait_spans(&self, f: impl Fn(&[RSpan]) -> bool) -> Vec<RSpan> {
+        let t0 = Instant::now();
+        loop {
+            let s = self.spans();
+            if f(&s) || t0.elapsed() > Duration::from_secs(10) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RSpan {
+    pub name: String,
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_id: String,
+    pub attrs: BTreeMap<String, String>,
+    pub events: Vec<(String, BTreeMap<String, String>)>,
+    pub links: Vec<String>,
+    pub status: (i32, String),
+    pub start: u64,
+    pub end: u64,
+    pub kind: i32,
+    pub service: String,
+    pub scope: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct RLog {
+    pub body: String,
+    pub severity: i32,
+    pub severity_text: String,
+    pub attrs: BTreeMap<String, String>,
+    pub trace_id: String,
+    pub span_id: String,
+    pub service: String,
+    pub scope: String,
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn value(v: &AnyValue) -> String {
+    match &v.value {
+        Some(any_value::Value::StringValue(s)) => s.clone(),
+        Some(any_value::Value::IntValue(i)) => i.to_string(),
+        Some(any_value::Value::BoolValue(b)) => b.to_string(),
+        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn attrs(kvs: &[KeyValue]) -> BTreeMap<String, String> {
+    kvs.iter().map(|kv| (kv.key.clone(), kv.value.as_ref().map(value).unwrap_or_default())).collect()
+}
+
+/// Finds the only span named `name`.
+pub fn one<'a>(spans: &'a [RSpan], name: &str) -> &'a RSpan {
+    let found: Vec<_> = spans.iter().filter(|s| s.name == name).collect();
+    assert_eq!(found.len(), 1, "spans named {name:?}: {:#?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>());
+    found[0]
+}
+
+/// The tree of span names, children sorted by start time then name, two spaces per level.
+pub fn render_tree(spans: &[RSpan]) -> String {
+    let ids: std::collections::HashSet<_> = spans.iter().map(|s| s.span_id.clone()).collect();
+    let mut roots: Vec<&RSpan> = spans.iter().filter(|s| !ids.contains(&s.parent_id)).collect();
+    roots.sort_by(|a, b| (a.start, &a.name).cmp(&(b.start, &b.name)));
+    let mut out = String::new();
+    fn walk(s: &RSpan, spans: &[RSpan], depth: usize, out: &mut String) {
+        out.push_str(&"  ".repeat(depth));
+        out.push_str(&s.name);
+        out.push('\n');
+        let mut kids: Vec<&RSpan> = spans.iter().filter(|c| c.parent_id == s.span_id).collect();
+        kids.sort_by(|a, b| (a.start, &a.name).cmp(&(b.start, &b.name)));
+        for k in kids {
+            walk(k, spans, depth + 1, out);
+        }
+    }
+    for r in roots {
+        walk(r, spans, 0, &mut out);
+    }
+    out
+}
