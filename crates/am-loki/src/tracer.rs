@@ -414,7 +414,7 @@ impl Tracer for LokiTracer {
         Interest::LOG
     }
     fn log(&self, m: &Machine, tx_id: Option<&str>, entry: &LogEntry) {
-        let text = strip_id_prefix(m.id(), &entry.text);
+        let text = strip_id_prefix(m.log_prefix(), &entry.text);
         let level = LokiLevel::of(entry.level, text);
         let mut line = String::with_capacity(text.len() + 7);
         line.push_str(level.as_str());
@@ -458,11 +458,10 @@ impl Tracer for LokiTracer {
     }
 }
 
-/// The entry text without the machine's `[id] ` prefix (full or short ID), which the
-/// `asyncmach_id` label already carries.
-fn strip_id_prefix<'a>(id: &str, text: &'a str) -> &'a str {
-    let strip = |p: &str| text.strip_prefix('[')?.strip_prefix(p)?.strip_prefix("] ");
-    strip(id).or_else(|| strip(id.get(..5.min(id.len()))?)).unwrap_or(text)
+/// The entry text without the machine's `[prefix] `, which the `asyncmach_id` label
+/// already carries.
+fn strip_id_prefix<'a>(prefix: &str, text: &'a str) -> &'a str {
+    text.strip_prefix('[').and_then(|t| t.strip_prefix(prefix)).and_then(|t| t.strip_prefix("] ")).unwrap_or(text)
 }
 
 fn unix_nanos() -> i64 {
@@ -517,9 +516,10 @@ mod tests {
 
     #[test]
     fn prefix_stripping() {
-        assert_eq!(strip_id_prefix("worker-1", "[worke] [state] +A"), "[state] +A");
+        assert_eq!(strip_id_prefix("worke", "[worke] [state] +A"), "[state] +A");
         assert_eq!(strip_id_prefix("worker-1", "[worker-1] [add] A"), "[add] A");
         assert_eq!(strip_id_prefix("m", "[m] hi"), "hi");
         assert_eq!(strip_id_prefix("m", "no prefix"), "no prefix");
+        assert_eq!(strip_id_prefix("m", "[x] other"), "[x] other");
     }
 }

@@ -227,6 +227,25 @@ fn log_levels_map_as_the_go_binding() {
 }
 
 #[test]
+fn full_id_prefix_is_stripped_too() {
+    let r = Receiver::start();
+    let loki = tracer(&r, PushFormat::Protobuf);
+    let m = Machine::builder(schema())
+        .id("long-machine-id")
+        .short_id_in_logs(false)
+        .log_level(LogLevel::Changes)
+        .tracer(loki.clone())
+        .build();
+    m.add(&["A"]).unwrap();
+    let short =
+        Machine::builder(schema()).id("another-long-id").log_level(LogLevel::Changes).tracer(loki.clone()).build();
+    short.add(&["A"]).unwrap();
+    assert!(loki.flush(WAIT));
+    assert_eq!(r.lines_of("long-machine-id"), ["INFO: [state] +A"]);
+    assert_eq!(r.lines_of("another-long-id"), ["INFO: [state] +A"]);
+}
+
+#[test]
 fn nothing_sent_below_the_machine_log_level() {
     let r = Receiver::start();
     let loki = tracer(&r, PushFormat::Protobuf);
