@@ -64,6 +64,7 @@ mod error;
 mod exec;
 mod handlers;
 mod log;
+pub mod log_labels;
 mod machine;
 pub mod metric_names;
 mod mutation;

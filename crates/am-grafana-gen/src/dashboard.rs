@@ -17,13 +17,12 @@ pub const VAR_PROMETHEUS: &str = "DS_PROMETHEUS";
 pub const VAR_LOKI: &str = "DS_LOKI";
 /// Template variable holding the Tempo data source that log lines link to.
 pub const VAR_TEMPO: &str = "DS_TEMPO";
-/// Loki stream label carrying the raw machine ID. It must equal `am-loki`'s
-/// `LABEL_MACHINE_ID`; the two crates may not depend on each other.
-pub const LOKI_LABEL_MACHINE_ID: &str = "asyncmach_id";
+/// Loki stream label carrying the raw machine ID (shared with am-loki via am-core).
+pub const LOKI_LABEL_MACHINE_ID: &str = am_core::log_labels::MACHINE_ID;
 /// Loki stream label carrying the normalised service.
-pub const LOKI_LABEL_SERVICE: &str = "service_name";
+pub const LOKI_LABEL_SERVICE: &str = am_core::log_labels::SERVICE_NAME;
 /// Loki structured-metadata key carrying the trace ID of a line.
-pub const LOKI_META_TRACE_ID: &str = "trace_id";
+pub const LOKI_META_TRACE_ID: &str = am_core::log_labels::META_TRACE_ID;
 
 /// A Grafana dashboard (and matching alert rules) for a list of machine IDs.
 ///
