@@ -1,0 +1,130 @@
+//! A collector that is down or slow costs spans (counted), never transition speed, memory or
+//! a panic.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use am_core::{Machine, Schema};
+use am_otel::{OtlpPipeline, Protocol, SpanStats};
+use common::Receiver;
+
+const QUEUE: usize = 32;
+
+fn drive(p: &OtlpPipeline, pairs: usize) -> (Duration, u64) {
+    let tracer = p.tracer_builder().transitions(true).parent(None).build().unwrap();
+    let m = Machine::builder(Schema::builder().states(["A"]).build().unwrap()).id("load").tracer(tracer).build();
+    let mut worst = Duration::ZERO;
+    let mut max_queued = 0;
+    for _ in 0..pairs {
+        let t = Instant::now();
+        m.add(&["A"]).unwrap();
+        m.remove(&["A"]).unwrap();
+        worst = worst.max(t.elapsed());
+        max_queued = max_queued.max(p.span_stats().queued);
+    }
+    (worst, max_queued)
+}
+
+fn accounted(s: &SpanStats) {
+    assert_eq!(s.ended, s.exported + s.failed + s.dropped + s.queued, "{s:?}");
+}
+
+#[test]
+fn collector_down() {
+    // a port nobody listens on
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let p = OtlpPipeline::builder()
+        .service("down")
+        .endpoint(format!("http://127.0.0.1:{port}"))
+        .protocol(Protocol::Grpc)
+        .timeout(Duration::from_millis(500))
+        .queue_size(QUEUE)
+        .batch_size(8)
+        .batch_delay(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    let (worst, max_queued) = drive(&p, 3000);
+    // exports fail or time out after 500 ms; no transition waited for one
+    assert!(worst < Duration::from_millis(250), "slowest add/remove pair took {worst:?}");
+    assert!(max_queued <= QUEUE as u64, "queue bounded: {max_queued}");
+    std::thread::sleep(Duration::from_millis(300));
+    let s = p.span_stats();
+    accounted(&s);
+    assert_eq!(s.exported, 0);
+    assert!(s.failed > 0, "{s:?}");
+    assert!(s.ended >= 6000, "{s:?}");
+    let t = Instant::now();
+    p.shutdown(Duration::from_secs(1));
+    assert!(t.elapsed() < Duration::from_secs(3), "shutdown is bounded: {:?}", t.elapsed());
+}
+
+#[test]
+fn collector_slow() {
+    let rx = Receiver::grpc_with_delay(Duration::from_secs(2));
+    let p = OtlpPipeline::builder()
+        .service("slow")
+        .endpoint(rx.grpc_url())
+        .timeout(Duration::from_millis(300))
+        .queue_size(QUEUE)
+        .batch_size(8)
+        .batch_delay(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    let (worst, max_queued) = drive(&p, 2000);
+    assert!(worst < Duration::from_millis(250), "slowest add/remove pair took {worst:?}");
+    assert!(max_queued <= QUEUE as u64, "queue bounded: {max_queued}");
+    let s = p.span_stats();
+    accounted(&s);
+    // each export hangs for the 300 ms timeout: the bounded queue overflows
+    assert!(s.dropped > 1000, "{s:?}");
+    assert!(rx.requests() > 0);
+    let t = Instant::now();
+    p.shutdown(Duration::from_secs(1));
+    assert!(t.elapsed() < Duration::from_secs(3), "shutdown is bounded: {:?}", t.elapsed());
+}
+
+#[test]
+fn plain_threads_and_tokio() {
+    // the pipeline works from inside a tokio runtime as well as from plain threads
+    let rx = Receiver::grpc();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let p = rt.block_on(async {
+        OtlpPipeline::builder()
+            .service("in-tokio")
+            .endpoint(rx.grpc_url())
+            .batch_delay(Duration::from_millis(5))
+            .build()
+            .unwrap()
+    });
+    let tracer = p.tracer_builder().parent(None).build().unwrap();
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let t = tracer.clone();
+            std::thread::spawn(move || {
+                let m = Machine::builder(Schema::builder().states(["A"]).build().unwrap())
+                    .id(format!("t{i}"))
+                    .tracer(t)
+                    .build();
+                for _ in 0..50 {
+                    m.add(&["A"]).unwrap();
+                    m.remove(&["A"]).unwrap();
+                }
+                m
+            })
+        })
+        .collect();
+    let machines: Vec<Machine> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    rt.block_on(async {
+        // ending spans and flushing from async code must not panic
+        for m in &machines {
+            m.dispose();
+        }
+    });
+    // root + 4 × (mach, states, A group) + 4 × 50 instances
+    let spans = rx.wait_spans(|s| s.len() >= 213);
+    assert_eq!(spans.len(), 213);
+    let s = p.span_stats();
+    assert_eq!((s.exported, s.dropped, s.failed), (213, 0, 0));
+    drop(rt);
+}
