@@ -24,6 +24,7 @@ USAGE: am-demo [--duration SECS] [--workers N] [--seed N] [--out-dir DIR] [--qui
 Every exporter runs on a local default unless its variable points elsewhere:
   dbg   recorded to DIR/dbg.jsonl by an in-process am-dbg recorder (AM_DBG_ADDR: a server)
   loki  off unless AM_LOKI_ADDR is set (service AM_SERVICE, default am-demo)
+  grafana  the dashboard and alert rules for the demo's machines, written to DIR
 Machines log at level 2 (state changes) unless AM_LOG says otherwise.
 ";
 
@@ -108,7 +109,8 @@ fn main() {
 
 async fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
     let stats = Arc::new(Stats::default());
-    let outputs = outputs::Outputs::start(&opts.out_dir).await?;
+    let mut outputs = outputs::Outputs::start(&opts.out_dir).await?;
+    outputs.write_dashboard(&opts.out_dir, &sim::machine_ids(opts.workers))?;
     let st = stats.clone();
     let level = am_core::env::value(am_core::env::AM_LOG)
         .and_then(|v| v.trim().parse::<u8>().ok())

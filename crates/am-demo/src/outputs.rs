@@ -63,6 +63,20 @@ impl Outputs {
         Ok(())
     }
 
+    /// Writes the Grafana dashboard and alert rules for `ids` into `dir`.
+    pub fn write_dashboard(&mut self, dir: &Path, ids: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+        let d = am_telemetry::grafana::Dashboard::for_machines(ids).name("am-demo").source("am-demo").build()?;
+        let (json, rules) = (dir.join("am-demo.json"), dir.join("am-demo.rules.yml"));
+        std::fs::write(&json, d.to_json_string())?;
+        std::fs::write(&rules, d.alert_rules_yaml())?;
+        self.plan.push(format!(
+            "grafana    → {} and {} (mount dashboards/provisioning into Grafana to load it)",
+            json.display(),
+            rules.display()
+        ));
+        Ok(())
+    }
+
     /// Binds every exporter to the root machine's builder (workers inherit them).
     pub fn bind(&self, mut b: MachineBuilder) -> MachineBuilder {
         for t in &self.tracers {

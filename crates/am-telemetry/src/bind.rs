@@ -57,6 +57,7 @@ fn compiled(feature: &str) -> bool {
     match feature {
         "dbg" => cfg!(feature = "dbg"),
         "loki" => cfg!(feature = "loki"),
+        "grafana" => cfg!(feature = "grafana"),
         _ => false,
     }
 }
@@ -71,6 +72,13 @@ impl Exporter for am_loki::LokiGuard {
     fn shutdown(&mut self, _deadline: Duration) {
         // the tracer's own shutdown deadline applies (`shutdown_timeout`)
         self.tracer().shutdown();
+    }
+}
+
+#[cfg(feature = "grafana")]
+impl Exporter for std::sync::Arc<am_grafana_gen::GrafanaTracer> {
+    fn shutdown(&mut self, deadline: Duration) {
+        self.flush(deadline);
     }
 }
 
@@ -156,6 +164,11 @@ pub fn bind_env(machine: &Machine) -> Result<Telemetry, Error> {
         t.bound.push("loki");
         t.exporters.push(Box::new(guard));
     }
+    #[cfg(feature = "grafana")]
+    if let Some(g) = am_grafana_gen::bind_env(machine).map_err(|e| Error { exporter: "grafana", source: Box::new(e) })? {
+        t.bound.push("grafana");
+        t.exporters.push(Box::new(g));
+    }
     let _ = machine;
     Ok(t)
 }
@@ -185,6 +198,12 @@ mod tests {
     #[test]
     fn activation_names_match_the_exporters() {
         assert!(ACTIVATION.iter().any(|(f, v)| *f == "dbg" && v.contains(&am_dbg_proto::AM_DBG_ADDR)));
+    }
+
+    #[cfg(feature = "grafana")]
+    #[test]
+    fn grafana_activation_name_matches() {
+        assert!(ACTIVATION.iter().any(|(f, v)| *f == "grafana" && v.contains(&am_grafana_gen::env::AM_GRAFANA_URL)));
     }
 
     #[cfg(feature = "loki")]

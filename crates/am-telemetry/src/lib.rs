@@ -36,6 +36,8 @@ mod bind;
 pub use am_core;
 #[cfg(feature = "dbg")]
 pub use am_dbg_proto as dbg;
+#[cfg(feature = "grafana")]
+pub use am_grafana_gen as grafana;
 #[cfg(feature = "loki")]
 pub use am_loki as loki;
 pub use bind::{Error, IgnoredVar, Telemetry, bind_env};
