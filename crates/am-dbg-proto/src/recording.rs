@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 
 use tarpc::client;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 use crate::error::Error;
 use crate::messages::{Batch, ClientIdentity, DbgMsg, Hello, PROTOCOL_VERSION};
-use crate::server::{Server, ServerEvent};
+use crate::server::{Server, ServerEvent, Sink};
 use crate::service::{DbgServiceClient, MAX_FRAME_LEN};
 
 /// Options of [`Recorder::start`].
@@ -51,7 +50,8 @@ struct Live {
 pub struct Recorder {
     server: Server,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<Result<RecordStats, Error>>,
+    task: Option<oneshot::Receiver<Result<RecordStats, Error>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     live: Arc<Live>,
 }
 
@@ -65,11 +65,23 @@ impl Recorder {
     /// Listens on `listen` and records into `out` (created or truncated).
     pub async fn start(listen: &str, out: &Path, opts: RecordOptions) -> Result<Recorder, Error> {
         let file = std::fs::File::create(out).map_err(|e| Error::io(format!("create {}", out.display()), e))?;
-        let (server, rx) = Server::bind_channel(listen, 4096).await?;
+        // whole batches travel to the writer, which runs on its own thread: JSON encoding
+        // never competes with receiving and decoding on the server's runtime
+        let (tx, rx) = mpsc::channel(64);
+        let server = Server::start(listen, Sink::Batches(tx)).await?;
         let (stop_tx, stop_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel();
         let live = Arc::new(Live::default());
-        let task = tokio::spawn(write_loop(rx, BufWriter::new(file), out.to_path_buf(), opts, stop_rx, live.clone()));
-        Ok(Recorder { server, stop: Some(stop_tx), task, live })
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Runtime)?;
+        let (l, path) = (live.clone(), out.to_path_buf());
+        let writer = BufWriter::with_capacity(1 << 16, file);
+        let thread = std::thread::Builder::new()
+            .name("am-dbg-recorder".into())
+            .spawn(move || {
+                let _ = done_tx.send(rt.block_on(write_loop(rx, writer, path, opts, stop_rx, l)));
+            })
+            .map_err(Error::Runtime)?;
+        Ok(Recorder { server, stop: Some(stop_tx), task: Some(done_rx), thread: Some(thread), live })
     }
 
     /// The listening address.
@@ -96,12 +108,19 @@ impl Recorder {
     }
 
     async fn finish(&mut self) -> Result<RecordStats, Error> {
-        (&mut self.task).await.map_err(|e| Error::Rpc(format!("recorder task: {e}")))?
+        let res = match self.task.take() {
+            Some(rx) => rx.await.map_err(|e| Error::Rpc(format!("recorder task: {e}")))?,
+            None => Err(Error::Rpc("recorder already finished".into())),
+        };
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        res
     }
 }
 
 async fn write_loop(
-    mut rx: mpsc::Receiver<ServerEvent>,
+    mut rx: mpsc::Receiver<Vec<ServerEvent>>,
     mut out: BufWriter<std::fs::File>,
     path: PathBuf,
     opts: RecordOptions,
@@ -135,27 +154,29 @@ async fn write_loop(
                 continue;
             }
         };
-        let ev = match ev {
-            Some(ev) => ev,
-            None => break,
-        };
-        match ev {
-            ServerEvent::Message { msg, .. } => {
-                if let DbgMsg::Dropped(d) = &msg {
-                    stats.dropped_reported += d.count;
-                    live.dropped.fetch_add(d.count, Relaxed);
+        let Some(evs) = ev else { break };
+        for ev in evs {
+            if stats.messages >= limit {
+                break;
+            }
+            match ev {
+                ServerEvent::Message { msg, .. } => {
+                    if let DbgMsg::Dropped(d) = &msg {
+                        stats.dropped_reported += d.count;
+                        live.dropped.fetch_add(d.count, Relaxed);
+                    }
+                    serde_json::to_writer(&mut out, &msg).map_err(|e| Error::Decode(e.to_string()))?;
+                    out.write_all(b"\n").map_err(io)?;
+                    stats.messages += 1;
+                    live.messages.fetch_add(1, Relaxed);
                 }
-                serde_json::to_writer(&mut out, &msg).map_err(|e| Error::Decode(e.to_string()))?;
-                out.write_all(b"\n").map_err(io)?;
-                stats.messages += 1;
-                live.messages.fetch_add(1, Relaxed);
-            }
-            ServerEvent::Connected { .. } => {
-                stats.clients += 1;
-                live.clients.fetch_add(1, Relaxed);
-            }
-            ServerEvent::Disconnected { .. } => {
-                let _ = live.clients.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+                ServerEvent::Connected { .. } => {
+                    stats.clients += 1;
+                    live.clients.fetch_add(1, Relaxed);
+                }
+                ServerEvent::Disconnected { .. } => {
+                    let _ = live.clients.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+                }
             }
         }
         // after a stop request: write what already arrived, then end

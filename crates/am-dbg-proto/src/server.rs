@@ -57,9 +57,11 @@ pub enum ServerEvent {
 }
 
 #[derive(Clone)]
-enum Sink {
+pub(crate) enum Sink {
     Callback(Arc<dyn Fn(ServerEvent) + Send + Sync>),
     Channel(mpsc::Sender<ServerEvent>),
+    /// A batch's messages as one event list (one channel operation per batch).
+    Batches(mpsc::Sender<Vec<ServerEvent>>),
 }
 
 impl Sink {
@@ -69,6 +71,22 @@ impl Sink {
             // a full channel holds the connection back: backpressure to that client only
             Sink::Channel(tx) => {
                 let _ = tx.send(ev).await;
+            }
+            Sink::Batches(tx) => {
+                let _ = tx.send(vec![ev]).await;
+            }
+        }
+    }
+    async fn emit_all(&self, conn: ConnId, msgs: Vec<DbgMsg>) {
+        match self {
+            Sink::Batches(tx) => {
+                let evs = msgs.into_iter().map(|msg| ServerEvent::Message { conn, msg }).collect();
+                let _ = tx.send(evs).await;
+            }
+            _ => {
+                for msg in msgs {
+                    self.emit(ServerEvent::Message { conn, msg }).await;
+                }
             }
         }
     }
@@ -136,7 +154,7 @@ impl Server {
         Ok((Self::start(addr, Sink::Channel(tx)).await?, rx))
     }
 
-    async fn start(addr: &str, sink: Sink) -> Result<Server, Error> {
+    pub(crate) async fn start(addr: &str, sink: Sink) -> Result<Server, Error> {
         let listener = TcpListener::bind(addr).await.map_err(|e| Error::io(format!("listen on {addr}"), e))?;
         let local = listener.local_addr().map_err(|e| Error::io("local address", e))?;
         let counters = Arc::new(Counters::default());
@@ -257,9 +275,7 @@ impl DbgService for ConnService {
             }
         }
         self.counters.messages.fetch_add(n, Relaxed);
-        for msg in batch.messages {
-            self.sink.emit(ServerEvent::Message { conn: self.conn, msg }).await;
-        }
+        self.sink.emit_all(self.conn, batch.messages).await;
         Ok(Ack { received: n })
     }
 }

@@ -441,15 +441,21 @@ impl Tracer for DbgTracer {
         if !self.0.queued || (mu.is_check() && !self.checks(m)) {
             return;
         }
-        let extra = Extra {
-            args: self.map_args(m, mu.args()),
-            source: mu.source().cloned(),
-            stack: if self.0.stack_traces {
-                std::backtrace::Backtrace::force_capture().to_string()
-            } else {
-                String::new()
-            },
-            ..Extra::default()
+        let args = self.map_args(m, mu.args());
+        let extra = if args.is_empty() && mu.source().is_none() && !self.0.stack_traces {
+            None
+        } else {
+            Extra {
+                args,
+                source: mu.source().cloned(),
+                stack: if self.0.stack_traces {
+                    std::backtrace::Backtrace::force_capture().to_string()
+                } else {
+                    String::new()
+                },
+                ..Extra::default()
+            }
+            .boxed()
         };
         let rec = TxRecord {
             id: RecId::Queued(None, 0),
@@ -465,7 +471,7 @@ impl Tracer for DbgTracer {
             accepted: true,
             check: mu.is_check(),
             queued: true,
-            extra: extra.boxed(),
+            extra,
             slot: 0,
             clocks: Span::default(),
             called: Span::default(),
@@ -478,13 +484,25 @@ impl Tracer for DbgTracer {
             return;
         }
         let mu = tx.mutation();
-        let extra = Extra {
-            steps: if m.log_steps() { tx.steps().to_vec() } else { Vec::new() },
-            log: tx.log_entries().to_vec(),
-            pre_log: tx.pre_log_entries().to_vec(),
-            args: self.map_args(m, tx.args()),
-            source: mu.source().cloned(),
-            stack: String::new(),
+        let steps = if m.log_steps() { tx.steps() } else { &[] };
+        let args = self.map_args(m, tx.args());
+        let extra = if steps.is_empty()
+            && tx.log_entries().is_empty()
+            && tx.pre_log_entries().is_empty()
+            && args.is_empty()
+            && mu.source().is_none()
+        {
+            None
+        } else {
+            Extra {
+                steps: steps.to_vec(),
+                log: tx.log_entries().to_vec(),
+                pre_log: tx.pre_log_entries().to_vec(),
+                args,
+                source: mu.source().cloned(),
+                stack: String::new(),
+            }
+            .boxed()
         };
         let rec = TxRecord {
             id: RecId::Tx(tx.id()),
@@ -500,7 +518,7 @@ impl Tracer for DbgTracer {
             accepted: tx.accepted(),
             check: tx.is_check(),
             queued: false,
-            extra: extra.boxed(),
+            extra,
             slot: 0,
             clocks: Span::default(),
             called: Span::default(),
