@@ -32,6 +32,8 @@ pub(crate) struct Scratch {
     handlers: Option<Arc<HandlerTable>>,
     cache_version: u64,
     pub(crate) interest: Interest,
+    /// The tracers interested in `log`, if any.
+    log_tracers: Option<TracerList>,
 }
 
 impl Scratch {
@@ -47,6 +49,7 @@ impl Scratch {
             handlers: None,
             cache_version: u64::MAX,
             interest: Interest::NONE,
+            log_tracers: None,
         }
     }
     pub(crate) fn grow(&mut self, n: usize) {
@@ -108,8 +111,14 @@ impl Machine {
             return;
         }
         let entry = LogEntry { level, text: format!("[{}] {}", self.log_prefix(), text()) };
-        let id = self.0.has_tracers.load(Relaxed).then(|| TxId::new(self.0.seed, tx.seq));
-        self.emit_log(id.as_ref().map(TxId::as_str), &entry);
+        let id = tx.log_tracers.is_some().then(|| TxId::new(self.0.seed, tx.seq));
+        #[cfg(feature = "tracing")]
+        let id = id.or_else(|| Some(TxId::new(self.0.seed, tx.seq)));
+        self.emit_log(
+            id.as_ref().map(TxId::as_str),
+            &entry,
+            Some(tx.log_tracers.as_ref().unwrap_or(&self.0.no_tracers)),
+        );
         tx.log.push(entry);
     }
 
@@ -119,6 +128,14 @@ impl Machine {
         if v != sc.cache_version {
             sc.tracers = self.0.has_tracers.load(Relaxed).then(|| self.tracers());
             sc.interest = sc.tracers.iter().flat_map(|l| l.iter()).fold(Interest::NONE, |a, t| a | t.interest());
+            let logs: Vec<_> = sc
+                .tracers
+                .iter()
+                .flat_map(|l| l.iter())
+                .filter(|t| t.interest().intersects(Interest::LOG))
+                .cloned()
+                .collect();
+            sc.log_tracers = (!logs.is_empty()).then(|| logs.into());
             sc.handlers = self.0.has_handlers.load(Relaxed).then(|| self.handler_table());
             sc.cache_version = v;
         }
@@ -128,9 +145,11 @@ impl Machine {
     pub(crate) fn execute(&self, sc: &mut Scratch, mu: Mutation) -> MutResult {
         self.refresh_cache(sc);
         let (tracers, handlers) = (sc.tracers.take(), sc.handlers.take());
+        sc.tx.log_tracers = sc.log_tracers.take();
         let hooks = Hooks { list: tracers.as_ref(), interest: sc.interest };
         let r = self.execute_with(sc, mu, hooks, handlers.as_deref());
         (sc.tracers, sc.handlers) = (tracers, handlers);
+        sc.log_tracers = sc.tx.log_tracers.take();
         r
     }
 

@@ -53,6 +53,21 @@ impl fmt::Display for LogLevel {
     }
 }
 
+impl LogEntry {
+    /// The text without the leading `[id] ` prefix the machine adds.
+    ///
+    /// ```
+    /// let e = am_core::LogEntry { level: am_core::LogLevel::Changes, text: "[work] [state] +A".into() };
+    /// assert_eq!(e.message(), "[state] +A");
+    /// ```
+    pub fn message(&self) -> &str {
+        match self.text.strip_prefix('[').and_then(|t| t.split_once("] ")) {
+            Some((_, rest)) => rest,
+            None => &self.text,
+        }
+    }
+}
+
 /// One recorded log line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     pub(crate) queue_token: AtomicU64,
     pub(crate) on_dispose: Mutex<Vec<DisposeFn>>,
     pub(crate) trace_ctx: RwLock<Option<crate::TraceContext>>,
+    /// An empty tracer list, lent to log hooks when no tracer listens.
+    pub(crate) no_tracers: TracerList,
 }
 
 /// A state machine. Cheap to clone (a shared handle), `Send + Sync`; mutations may come
@@ -300,6 +302,7 @@ impl MachineBuilder {
             queue_token: AtomicU64::new(0),
             on_dispose: Mutex::new(Vec::new()),
             trace_ctx: RwLock::new(None),
+            no_tracers: Arc::from(Vec::new()),
         }));
         if let Some(p) = &self.parent {
             for t in p.tracers().iter() {
@@ -935,14 +938,16 @@ impl Machine {
             return;
         }
         let entry = LogEntry { level, text: format!("[{}] {}", self.log_prefix(), text()) };
-        self.emit_log(None, &entry);
+        self.emit_log(None, &entry, None);
         let mut st = lock(&self.0.st);
         if st.pre_log.last() != Some(&entry) {
             st.pre_log.push(entry);
         }
     }
 
-    pub(crate) fn emit_log(&self, tx_id: Option<&str>, entry: &LogEntry) {
+    /// Passes an entry to `tracing` (feature) and to the tracers interested in logs: the
+    /// runner's cached list inside a transition, else the bound list.
+    pub(crate) fn emit_log(&self, tx_id: Option<&str>, entry: &LogEntry, cached: Option<&TracerList>) {
         #[cfg(feature = "tracing")]
         tracing::event!(
             target: "am_core",
@@ -953,10 +958,14 @@ impl Machine {
             "{}",
             entry.text
         );
-        if self.0.has_tracers.load(Relaxed) {
-            for t in self.tracers().iter().filter(|t| t.interest().intersects(Interest::LOG)) {
-                t.log(self, tx_id, entry);
+        match cached {
+            Some(list) => list.iter().for_each(|t| t.log(self, tx_id, entry)),
+            None if self.0.has_tracers.load(Relaxed) => {
+                for t in self.tracers().iter().filter(|t| t.interest().intersects(Interest::LOG)) {
+                    t.log(self, tx_id, entry);
+                }
             }
+            None => {}
         }
     }
 

@@ -62,7 +62,6 @@ impl fmt::Debug for TxId {
 }
 
 /// The runner's working data for one transition; reused between transitions.
-#[derive(Debug)]
 pub(crate) struct TxData {
     pub(crate) seq: u64,
     pub(crate) mutation: Mutation,
@@ -83,6 +82,8 @@ pub(crate) struct TxData {
     pub(crate) queue_tick: u64,
     pub(crate) started_at: Option<Instant>,
     pub(crate) ended_at: Option<Instant>,
+    /// The runner's cached tracers interested in `log`, lent for this transition.
+    pub(crate) log_tracers: Option<crate::machine::TracerList>,
 }
 
 impl TxData {
@@ -107,6 +108,7 @@ impl TxData {
             queue_tick: 0,
             started_at: None,
             ended_at: None,
+            log_tracers: None,
         }
     }
 }

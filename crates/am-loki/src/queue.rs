@@ -7,20 +7,20 @@ use std::sync::Arc;
 use am_core::TraceContext;
 
 /// Stream label: the normalised service name (`AM_SERVICE`).
-pub const LABEL_SERVICE: &str = "service_name";
+pub const LABEL_SERVICE: &str = am_core::log_labels::SERVICE_NAME;
 /// Stream label: the raw machine ID (as the Go binding names it).
-pub const LABEL_MACHINE_ID: &str = "asyncmach_id";
+pub const LABEL_MACHINE_ID: &str = am_core::log_labels::MACHINE_ID;
 /// Stream label: `DEBUG`, `INFO` or `ERROR`.
-pub const LABEL_LEVEL: &str = "level";
+pub const LABEL_LEVEL: &str = am_core::log_labels::LEVEL;
 /// Structured metadata: the ID of the transition the entry was logged in.
-pub const META_TX_ID: &str = "tx_id";
+pub const META_TX_ID: &str = am_core::log_labels::META_TX_ID;
 /// Structured metadata: the W3C trace ID (32 hex chars) of the machine's span, when a
 /// tracing exporter set one.
-pub const META_TRACE_ID: &str = "trace_id";
+pub const META_TRACE_ID: &str = am_core::log_labels::META_TRACE_ID;
 /// Structured metadata: the span ID (16 hex chars) of the machine's span.
-pub const META_SPAN_ID: &str = "span_id";
+pub const META_SPAN_ID: &str = am_core::log_labels::META_SPAN_ID;
 /// Structured metadata: the machine's active states, space-separated (opt-in).
-pub const META_STATES: &str = "states";
+pub const META_STATES: &str = am_core::log_labels::META_STATES;
 
 /// The `level` label of an entry.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
