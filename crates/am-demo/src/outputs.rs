@@ -8,12 +8,14 @@ use std::time::Duration;
 use am_core::{MachineBuilder, Tracer};
 use am_telemetry::dbg::{DbgTracer, RecordOptions, Recorder};
 use am_telemetry::loki::{LokiGuard, LokiTracer};
+use am_telemetry::prom::PromTracer;
 
 /// The exporters the demo bound, and how to report on them.
 pub struct Outputs {
     tracers: Vec<Arc<dyn Tracer>>,
     dbg: Option<(DbgTracer, Option<Recorder>)>,
     loki: Option<LokiGuard>,
+    prom: Option<PromTracer>,
     /// One line per output: where it goes.
     pub plan: Vec<String>,
 }
@@ -22,7 +24,8 @@ impl Outputs {
     /// Starts every output under `dir`.
     pub async fn start(dir: &Path) -> Result<Outputs, Box<dyn std::error::Error>> {
         std::fs::create_dir_all(dir)?;
-        let mut o = Outputs { tracers: Vec::new(), dbg: None, loki: None, plan: Vec::new() };
+        let mut o = Outputs { tracers: Vec::new(), dbg: None, loki: None, prom: None, plan: Vec::new() };
+        o.start_prom()?;
         o.start_dbg(dir).await?;
         o.start_loki()?;
         Ok(o)
@@ -44,6 +47,26 @@ impl Outputs {
         let tracer = DbgTracer::builder().addr(addr).client_name("am-demo").build()?;
         self.tracers.push(Arc::new(tracer.clone()));
         self.dbg = Some((tracer, recorder));
+        Ok(())
+    }
+
+    fn start_prom(&mut self) -> Result<(), Box<dyn std::error::Error>> {
+        use am_telemetry::prom::env::{AM_PROM_ADDR, AM_PROM_PUSH_URL, DEFAULT_ADDR};
+        let addr = am_core::env::value(AM_PROM_ADDR).unwrap_or_else(|| DEFAULT_ADDR.to_string());
+        let mut b = PromTracer::builder().listen(addr).from_env();
+        if am_core::env::value(am_core::env::AM_SERVICE).is_none() {
+            b = b.service("am-demo");
+        }
+        let t = b.build()?;
+        if let Some(a) = t.local_addr() {
+            self.plan.push(format!("prometheus → http://{a}/metrics"));
+        }
+        match t.push_url() {
+            Some(url) => self.plan.push(format!("prometheus → pushed to {url} ({AM_PROM_PUSH_URL})")),
+            None => self.plan.push(format!("prometheus → not pushed (set {AM_PROM_PUSH_URL} for a Pushgateway)")),
+        }
+        self.tracers.push(Arc::new(t.clone()));
+        self.prom = Some(t);
         Ok(())
     }
 
@@ -88,6 +111,10 @@ impl Outputs {
     /// `name sent/dropped` per exporter, for the status line.
     pub fn status(&self) -> String {
         let mut parts = Vec::new();
+        if let Some(p) = &self.prom {
+            let s = p.stats();
+            parts.push(format!("prom {} scrapes {} pushes/{} failed", s.scrapes, s.pushes, s.push_failures));
+        }
         if let Some((t, _)) = &self.dbg {
             let s = t.stats();
             parts.push(format!("dbg {}/{}", s.sent, s.dropped));
@@ -102,6 +129,17 @@ impl Outputs {
     /// Flushes and closes everything; returns a summary line per output.
     pub async fn shutdown(self) -> Vec<String> {
         let mut out = Vec::new();
+        if let Some(p) = self.prom {
+            let stopped = p.shutdown_async().await;
+            let s = p.stats();
+            out.push(format!(
+                "prometheus: {} scrapes, {} pushes, {} push failures{}",
+                s.scrapes,
+                s.pushes,
+                s.push_failures,
+                if stopped { "" } else { " (shutdown timed out)" }
+            ));
+        }
         if let Some(l) = self.loki {
             let done = tokio::task::spawn_blocking(move || {
                 let ok = l.shutdown();

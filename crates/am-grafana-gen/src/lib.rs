@@ -56,6 +56,23 @@ pub use client::{GrafanaClient, GrafanaClientBuilder, Uploaded};
 pub use tracer::{GrafanaTracer, GrafanaTracerBuilder, SyncStats, bind_env};
 
 impl Dashboard {
+    /// Every PromQL expression of the dashboard's Prometheus panels, in panel order, with
+    /// Grafana variables (`$mach_id`, `$service`, `$__rate_interval`) left in.
+    pub fn prometheus_queries(&self) -> Vec<String> {
+        let v = self.to_json();
+        let mut out = Vec::new();
+        for p in v["panels"].as_array().into_iter().flatten() {
+            for p in std::iter::once(p).chain(p["panels"].as_array().into_iter().flatten()) {
+                if p["datasource"]["type"] == "prometheus" {
+                    for t in p["targets"].as_array().into_iter().flatten() {
+                        out.extend(t["expr"].as_str().map(str::to_string));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Every PromQL expression of the alert rules, in file order.
     pub fn alert_expressions(&self) -> Vec<String> {
         rules::expressions(self)

@@ -140,18 +140,7 @@ fn dashboards() -> Vec<Dashboard> {
 }
 
 fn prometheus_exprs(d: &Dashboard) -> Vec<String> {
-    let v = d.to_json();
-    let mut out = Vec::new();
-    for p in v["panels"].as_array().into_iter().flatten() {
-        for p in std::iter::once(p).chain(p["panels"].as_array().into_iter().flatten()) {
-            if p["datasource"]["type"] == "prometheus" {
-                for t in p["targets"].as_array().into_iter().flatten() {
-                    out.extend(t["expr"].as_str().map(str::to_string));
-                }
-            }
-        }
-    }
-    out
+    d.prometheus_queries()
 }
 
 #[test]

@@ -58,6 +58,7 @@ fn compiled(feature: &str) -> bool {
         "dbg" => cfg!(feature = "dbg"),
         "loki" => cfg!(feature = "loki"),
         "grafana" => cfg!(feature = "grafana"),
+        "prom" => cfg!(feature = "prom"),
         _ => false,
     }
 }
@@ -79,6 +80,14 @@ impl Exporter for am_loki::LokiGuard {
 impl Exporter for std::sync::Arc<am_grafana_gen::GrafanaTracer> {
     fn shutdown(&mut self, deadline: Duration) {
         self.flush(deadline);
+    }
+}
+
+#[cfg(feature = "prom")]
+impl Exporter for am_prom::PromGuard {
+    fn shutdown(&mut self, _deadline: Duration) {
+        // final push, within the tracer's own `shutdown_timeout`
+        self.tracer().shutdown();
     }
 }
 
@@ -165,8 +174,15 @@ pub fn bind_env(machine: &Machine) -> Result<Telemetry, Error> {
         t.exporters.push(Box::new(guard));
     }
     #[cfg(feature = "grafana")]
-    if let Some(g) = am_grafana_gen::bind_env(machine).map_err(|e| Error { exporter: "grafana", source: Box::new(e) })? {
+    if let Some(g) =
+        am_grafana_gen::bind_env(machine).map_err(|e| Error { exporter: "grafana", source: Box::new(e) })?
+    {
         t.bound.push("grafana");
+        t.exporters.push(Box::new(g));
+    }
+    #[cfg(feature = "prom")]
+    if let Some(g) = am_prom::bind_env(machine).map_err(|e| Error { exporter: "prom", source: Box::new(e) })? {
+        t.bound.push("prom");
         t.exporters.push(Box::new(g));
     }
     let _ = machine;
@@ -185,7 +201,7 @@ mod tests {
             _ => None,
         };
         let ignored = ignored_vars(env);
-        assert!(ignored.contains(&IgnoredVar { var: "AM_PROM_PUSH_URL", feature: "prom" }));
+        assert_eq!(ignored.contains(&IgnoredVar { var: "AM_PROM_PUSH_URL", feature: "prom" }), !cfg!(feature = "prom"));
         assert!(!ignored.iter().any(|i| i.var == "AM_LOKI_ADDR"), "empty values are unset");
         assert_eq!(ignored.iter().any(|i| i.var == "AM_DBG_ADDR"), !cfg!(feature = "dbg"));
         assert_eq!(
@@ -204,6 +220,13 @@ mod tests {
     #[test]
     fn grafana_activation_name_matches() {
         assert!(ACTIVATION.iter().any(|(f, v)| *f == "grafana" && v.contains(&am_grafana_gen::env::AM_GRAFANA_URL)));
+    }
+
+    #[cfg(feature = "prom")]
+    #[test]
+    fn prom_activation_names_match() {
+        let prom = ACTIVATION.iter().find(|(f, _)| *f == "prom").map(|(_, v)| *v).unwrap_or_default();
+        assert!(prom.contains(&am_prom::env::AM_PROM_ADDR) && prom.contains(&am_prom::env::AM_PROM_PUSH_URL));
     }
 
     #[cfg(feature = "loki")]

@@ -40,4 +40,6 @@ pub use am_dbg_proto as dbg;
 pub use am_grafana_gen as grafana;
 #[cfg(feature = "loki")]
 pub use am_loki as loki;
+#[cfg(feature = "prom")]
+pub use am_prom as prom;
 pub use bind::{Error, IgnoredVar, Telemetry, bind_env};
