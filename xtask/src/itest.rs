@@ -5,14 +5,18 @@ use std::path::{Path, PathBuf};
 
 use xshell::{Shell, cmd};
 
-use crate::{Args, Result};
+use crate::{Args, Result, backends};
 
 const HELP: &str = "\
 cargo xtask itest [--duration SECS] [--keep]
 
-Builds the demo, runs it for SECS seconds (default 6) with every exporter on its local
-default, and checks the outputs end to end:
+Builds the demo and runs it for SECS seconds (default 10, at least 8) against a real
+Prometheus and Pushgateway started on loopback ports, then checks end to end:
+  prom  Prometheus scraped every demo machine's series from the demo's /metrics, and read
+        the pushed ones back from the Pushgateway; every query of the generated dashboard
+        returns data and every alert expression evaluates
   dbg   the am-dbg recording holds every demo machine, transitions, and no drops
+Prometheus and the Pushgateway come from Debian (`cargo xtask deps`).
 Outputs go to a temporary directory, removed afterwards unless --keep.
 ";
 
@@ -24,10 +28,13 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
         print!("{HELP}");
         return Ok(());
     }
-    let duration = args.value(&["--duration"])?.unwrap_or_else(|| "6".into());
+    let duration = args.value(&["--duration"])?.unwrap_or_else(|| "10".into());
     let keep = args.flag(&["--keep"]);
     args.finish()?;
-    duration.parse::<f64>().map_err(|_| format!("bad --duration `{duration}`"))?;
+    let secs = duration.parse::<f64>().map_err(|_| format!("bad --duration `{duration}`"))?;
+    if secs < 8.0 {
+        return Err("--duration must be at least 8 seconds (rates need several scrapes)".into());
+    }
 
     let dir = std::env::temp_dir().join(format!("am-itest-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -43,15 +50,81 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
 fn run_in(sh: &Shell, dir: &Path, duration: &str) -> Result<()> {
     cmd!(sh, "cargo build --quiet -p am-demo -p am-dbg-proto --bins").run()?;
     let bin = |name: &str| -> PathBuf { sh.current_dir().join("target/debug").join(name) };
-    let demo = bin("am-demo");
+    let pushgateway = backends::pushgateway(dir)?;
+    let metrics_port = backends::free_port()?;
+    let prometheus = backends::prometheus(dir, &[("am-demo", metrics_port), ("pushgateway", pushgateway.port)])?;
+    eprintln!("==> prometheus on :{}, pushgateway on :{}", prometheus.port, pushgateway.port);
+
     eprintln!("==> am-demo --duration {duration}");
-    let out = cmd!(sh, "{demo} --duration {duration} --quiet --out-dir {dir}")
+    let demo = std::process::Command::new(bin("am-demo"))
+        .args(["--duration", duration, "--quiet", "--out-dir"])
+        .arg(dir)
         .env_remove("AM_DBG_ADDR")
-        .read()
-        .map_err(|e| format!("the demo failed: {e}"))?;
-    println!("{out}");
+        .env_remove("AM_LOKI_ADDR")
+        .env("AM_SERVICE", "am-demo")
+        .env("AM_PROM_ADDR", format!("127.0.0.1:{metrics_port}"))
+        .env("AM_PROM_PUSH_URL", format!("http://127.0.0.1:{}", pushgateway.port))
+        .env("AM_PROM_PUSH_INTERVAL", "1s")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start the demo: {e}"))?;
+    // query while the demo runs: disposed machines' series go stale when it stops
+    let secs: f64 = duration.parse().unwrap_or(10.0);
+    std::thread::sleep(std::time::Duration::from_secs_f64(secs - 2.5));
+    let prom_result = check_prometheus(prometheus.port);
+    let out = demo.wait_with_output()?;
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    if !out.status.success() {
+        return Err(format!("the demo failed: {}", out.status).into());
+    }
+    prom_result?;
     check_dbg(sh, &bin("am-dbg"), &dir.join("dbg.jsonl"))?;
     eprintln!("itest: all checks passed");
+    Ok(())
+}
+
+/// Grafana's values for the dashboard's variables ("All").
+fn interpolate(expr: &str) -> String {
+    expr.replace("$__rate_interval", "1m").replace("$service", ".*").replace("$mach_id", ".+")
+}
+
+/// The demo's series reached Prometheus (scraped and pushed), and the dashboard's queries
+/// return data.
+fn check_prometheus(port: u16) -> Result<()> {
+    use am_core::metric_names::{LABEL_MACH_ID, TRANSITIONS_TOTAL};
+    for m in DEMO_MACHINES {
+        let scraped =
+            backends::prom_query(port, &format!(r#"{TRANSITIONS_TOTAL}{{job="am-demo",{LABEL_MACH_ID}="{m}"}}"#))?;
+        if scraped == 0 {
+            return Err(format!("prom check: no scraped {TRANSITIONS_TOTAL} series for `{m}`").into());
+        }
+    }
+    let pushed = backends::prom_query(port, &format!(r#"{TRANSITIONS_TOTAL}{{job="am_demo"}}"#))?;
+    if pushed == 0 {
+        return Err(format!("prom check: no pushed {TRANSITIONS_TOTAL} series (job am_demo)").into());
+    }
+    let dashboard =
+        am_grafana_gen::Dashboard::for_machines(&DEMO_MACHINES).name("am-demo").source("am-demo").build()?;
+    let queries = dashboard.prometheus_queries();
+    let mut empty = Vec::new();
+    for q in &queries {
+        if backends::prom_query(port, &interpolate(q))? == 0 {
+            empty.push(q.clone());
+        }
+    }
+    if !empty.is_empty() {
+        return Err(format!("prom check: dashboard queries returned no data:\n  {}", empty.join("\n  ")).into());
+    }
+    let alerts = dashboard.alert_expressions();
+    for a in &alerts {
+        backends::prom_query(port, a)?;
+    }
+    eprintln!(
+        "itest prom: {} machines scraped, {pushed} pushed series, {} dashboard queries with data, {} alert expressions evaluated",
+        DEMO_MACHINES.len(),
+        queries.len(),
+        alerts.len()
+    );
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 //! `.ci/setup` can build and run it in seconds on a fresh machine before anything else is
 //! installed.
 
+mod backends;
 mod bench;
 mod ci;
 mod dashboard;
