@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
+#[cfg(any(feature = "grpc", feature = "http"))]
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLoggerProvider};

@@ -1,5 +1,6 @@
 //! A collector that is down or slow costs spans (counted), never transition speed, memory or
 //! a panic.
+#![cfg(feature = "grpc")]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! The span tree as an OTLP collector receives it, over gRPC and HTTP.
+#![cfg(any(feature = "grpc", feature = "http"))]
 
 mod common;
 mod scenario;
@@ -39,6 +40,7 @@ fn check_golden(spans: &[RSpan]) {
 
 const EXPECTED_SPANS: usize = 32;
 
+#[cfg(feature = "grpc")]
 #[test]
 fn grpc_span_tree() {
     let rx = Receiver::grpc();

@@ -1,0 +1,134 @@
+//! The OTel tracer's cost, in one run: an add/remove pair on a machine without a tracer vs
+//! with [`OtelTracer`] bound to a pipeline whose batch processor exports to an in-process
+//! no-op exporter (criterion), then a table of ratios (target: states-only <= 3x).
+
+use std::time::Instant;
+
+use am_core::{Machine, Schema};
+use am_otel::{OtelTracer, OtlpPipeline};
+use criterion::{Criterion, criterion_group};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+
+#[derive(Debug)]
+struct Noop;
+impl SpanExporter for Noop {
+    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+fn machine(id: &str, t: Option<&OtelTracer>) -> Machine {
+    let schema = Schema::builder().states(["A", "B", "C"]).build().unwrap();
+    let b = Machine::builder(schema).id(id);
+    match t {
+        Some(t) => b.tracer(t.clone()).build(),
+        None => b.build(),
+    }
+}
+
+fn pair(m: &Machine) {
+    let _ = m.add(&["A"]);
+    let _ = m.remove(&["A"]);
+}
+
+fn setup(transitions: bool) -> (OtlpPipeline, OtelTracer) {
+    let p = OtlpPipeline::with_exporter(Noop, "bench");
+    let t = p.tracer_builder().transitions(transitions).parent(None).build().unwrap();
+    (p, t)
+}
+
+fn bench(c: &mut Criterion) {
+    let (_p1, states) = setup(false);
+    let (_p2, txs) = setup(true);
+    let plain = machine("plain", None);
+    let with_states = machine("states", Some(&states));
+    let with_txs = machine("txs", Some(&txs));
+    let mut g = c.benchmark_group("add+remove pair");
+    g.bench_function("no tracer", |b| b.iter(|| pair(&plain)));
+    g.bench_function("otel states", |b| b.iter(|| pair(&with_states)));
+    g.bench_function("otel states+transitions", |b| b.iter(|| pair(&with_txs)));
+    g.finish();
+}
+
+fn ns_per_pair(m: &Machine, n: u64) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        pair(m);
+    }
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// Listens to the same hook and does nothing: what the machine spends on having a tracer.
+struct Idle;
+impl am_core::Tracer for Idle {
+    fn id(&self) -> &str {
+        "idle"
+    }
+    fn interest(&self) -> am_core::Interest {
+        am_core::Interest::TRANSITION_FINALS
+    }
+}
+
+/// The tracer over a provider with no span processor: span bookkeeping without the batch
+/// processor's queue and thread.
+fn no_processor() -> OtelTracer {
+    use opentelemetry::trace::TracerProvider as _;
+    let p = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    OtelTracer::builder(p.tracer("bench")).parent(None).build().unwrap()
+}
+
+fn table() {
+    println!("\n== am-otel: tracer cost per add/remove pair, batch processor + no-op exporter (one run) ==");
+    let (p1, states) = setup(false);
+    let (p2, txs) = setup(true);
+    let plain = machine("plain", None);
+    let with_states = machine("states", Some(&states));
+    let with_txs = machine("txs", Some(&txs));
+    let idle =
+        Machine::builder(Schema::builder().states(["A", "B", "C"]).build().unwrap()).id("idle").tracer(Idle).build();
+    let bare = machine("bare", Some(&no_processor()));
+    let (n, rounds) = (2_000u64, 40);
+    let (mut base, mut s, mut t, mut i, mut b) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for m in [&plain, &with_states, &with_txs, &idle, &bare] {
+        ns_per_pair(m, n);
+    }
+    for _ in 0..rounds {
+        base += ns_per_pair(&plain, n);
+        i += ns_per_pair(&idle, n);
+        b += ns_per_pair(&bare, n);
+        s += ns_per_pair(&with_states, n);
+        t += ns_per_pair(&with_txs, n);
+        // let the batch thread drain so the bounded queue does not drop
+        p1.force_flush();
+        p2.force_flush();
+    }
+    let r = rounds as f64;
+    let (base, s, t, i, b) = (base / r, s / r, t / r, i / r, b / r);
+    let (ss, ts) = (p1.span_stats(), p2.span_stats());
+    println!("no tracer:              {base:>7.0} ns/pair");
+    println!("idle tracer (finals):   {i:>7.0} ns/pair  ratio {:.2}x", i / base);
+    println!("otel, no span processor:{b:>7.0} ns/pair  ratio {:.2}x", b / base);
+    println!(
+        "otel states only:       {s:>7.0} ns/pair  ratio {:.2}x (target <= 3x)  spans ended {} exported {} dropped {}",
+        s / base,
+        ss.ended,
+        ss.exported,
+        ss.dropped
+    );
+    println!(
+        "otel states+txs:        {t:>7.0} ns/pair  ratio {:.2}x                 spans ended {} exported {} dropped {}",
+        t / base,
+        ts.ended,
+        ts.exported,
+        ts.dropped
+    );
+}
+
+criterion_group!(benches, bench);
+
+fn main() {
+    benches();
+    criterion::Criterion::default().configure_from_args().final_summary();
+    table();
+}
