@@ -15,6 +15,8 @@ Prometheus and Pushgateway started on loopback ports, then checks end to end:
   prom  Prometheus scraped every demo machine's series from the demo's /metrics, and read
         the pushed ones back from the Pushgateway; every query of the generated dashboard
         returns data and every alert expression evaluates
+  otel  the span file holds the asyncmachine tree: a `mach:` span per machine, workers
+        under the pool's `submachines` span, every parent present
   dbg   the am-dbg recording holds every demo machine, transitions, and no drops
 Prometheus and the Pushgateway come from Debian (`cargo xtask deps`).
 Outputs go to a temporary directory, removed afterwards unless --keep.
@@ -61,6 +63,7 @@ fn run_in(sh: &Shell, dir: &Path, duration: &str) -> Result<()> {
         .arg(dir)
         .env_remove("AM_DBG_ADDR")
         .env_remove("AM_LOKI_ADDR")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env("AM_SERVICE", "am-demo")
         .env("AM_PROM_ADDR", format!("127.0.0.1:{metrics_port}"))
         .env("AM_PROM_PUSH_URL", format!("http://127.0.0.1:{}", pushgateway.port))
@@ -78,6 +81,7 @@ fn run_in(sh: &Shell, dir: &Path, duration: &str) -> Result<()> {
         return Err(format!("the demo failed: {}", out.status).into());
     }
     prom_result?;
+    check_spans(&dir.join("spans.jsonl"))?;
     check_dbg(sh, &bin("am-dbg"), &dir.join("dbg.jsonl"))?;
     eprintln!("itest: all checks passed");
     Ok(())
@@ -125,6 +129,40 @@ fn check_prometheus(port: u16) -> Result<()> {
         queries.len(),
         alerts.len()
     );
+    Ok(())
+}
+
+/// The span file holds one `mach:` span per demo machine, workers nested under the pool's
+/// `submachines` span, and no span whose parent is missing.
+fn check_spans(file: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("otel check: {}: {e}", file.display()))?;
+    let spans: Vec<serde_json::Value> =
+        text.lines().map(serde_json::from_str).collect::<Result<_, _>>().map_err(|e| format!("otel check: {e}"))?;
+    let by_id: std::collections::HashMap<&str, &serde_json::Value> =
+        spans.iter().filter_map(|s| Some((s["spanId"].as_str()?, s))).collect();
+    let name = |s: &serde_json::Value| s["name"].as_str().unwrap_or_default().to_string();
+    let parent =
+        |s: &serde_json::Value| s["parentSpanId"].as_str().filter(|p| !p.is_empty()).and_then(|p| by_id.get(p));
+    let orphans = spans
+        .iter()
+        .filter(|s| s["parentSpanId"].as_str().is_some_and(|p| !p.is_empty()) && parent(s).is_none())
+        .count();
+    if orphans > 0 {
+        return Err(format!("otel check: {orphans} spans have a parent that was never exported").into());
+    }
+    for m in DEMO_MACHINES {
+        let Some(root) = spans.iter().find(|s| name(s).starts_with("mach:") && name(s).ends_with(&format!(":{m}")))
+        else {
+            return Err(format!("otel check: no `mach:` span for `{m}`").into());
+        };
+        if m != DEMO_MACHINES[0] {
+            let p = parent(root).map(|p| name(p)).unwrap_or_default();
+            if !p.ends_with("submachines") {
+                return Err(format!("otel check: `{m}` is under `{p}`, not the pool's submachines span").into());
+            }
+        }
+    }
+    eprintln!("itest otel: {} spans, a tree for {} machines", spans.len(), DEMO_MACHINES.len());
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 mod outputs;
 mod sim;
+mod spans_file;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -23,6 +24,7 @@ USAGE: am-demo [--duration SECS] [--workers N] [--seed N] [--out-dir DIR] [--qui
 
 Every exporter runs on a local default unless its variable points elsewhere:
   prom  /metrics on 127.0.0.1:9464 (AM_PROM_ADDR), pushed when AM_PROM_PUSH_URL is set
+  otel  spans as JSON lines in DIR/spans.jsonl (OTEL_EXPORTER_OTLP_ENDPOINT: OTLP traces and logs)
   dbg   recorded to DIR/dbg.jsonl by an in-process am-dbg recorder (AM_DBG_ADDR: a server)
   loki  off unless AM_LOKI_ADDR is set (service AM_SERVICE, default am-demo)
   grafana  the dashboard and alert rules for the demo's machines, written to DIR

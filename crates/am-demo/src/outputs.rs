@@ -8,7 +8,10 @@ use std::time::Duration;
 use am_core::{MachineBuilder, Tracer};
 use am_telemetry::dbg::{DbgTracer, RecordOptions, Recorder};
 use am_telemetry::loki::{LokiGuard, LokiTracer};
+use am_telemetry::otel::{OtelTracer, OtlpPipeline};
 use am_telemetry::prom::PromTracer;
+
+use crate::spans_file::JsonLinesExporter;
 
 /// The exporters the demo bound, and how to report on them.
 pub struct Outputs {
@@ -16,6 +19,7 @@ pub struct Outputs {
     dbg: Option<(DbgTracer, Option<Recorder>)>,
     loki: Option<LokiGuard>,
     prom: Option<PromTracer>,
+    otel: Option<(OtelTracer, OtlpPipeline)>,
     /// One line per output: where it goes.
     pub plan: Vec<String>,
 }
@@ -24,8 +28,9 @@ impl Outputs {
     /// Starts every output under `dir`.
     pub async fn start(dir: &Path) -> Result<Outputs, Box<dyn std::error::Error>> {
         std::fs::create_dir_all(dir)?;
-        let mut o = Outputs { tracers: Vec::new(), dbg: None, loki: None, prom: None, plan: Vec::new() };
+        let mut o = Outputs { tracers: Vec::new(), dbg: None, loki: None, prom: None, otel: None, plan: Vec::new() };
         o.start_prom()?;
+        o.start_otel(dir)?;
         o.start_dbg(dir).await?;
         o.start_loki()?;
         Ok(o)
@@ -67,6 +72,33 @@ impl Outputs {
         }
         self.tracers.push(Arc::new(t.clone()));
         self.prom = Some(t);
+        Ok(())
+    }
+
+    fn start_otel(&mut self, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+        let service = am_core::env::value(am_core::env::AM_SERVICE).unwrap_or_else(|| "am-demo".into());
+        let pipeline = match am_core::env::value("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            Some(ep) => {
+                let p = OtlpPipeline::builder().service(service).logs(true).build()?;
+                self.plan.push(format!("otel       → OTLP traces and logs to {ep} (OTEL_EXPORTER_OTLP_ENDPOINT)"));
+                p
+            }
+            None => {
+                let file = dir.join("spans.jsonl");
+                let p = OtlpPipeline::with_exporter(JsonLinesExporter::create(&file)?, &service);
+                self.plan.push(format!(
+                    "otel       → {} (spans as JSON lines; set OTEL_EXPORTER_OTLP_ENDPOINT for a collector)",
+                    file.display()
+                ));
+                p
+            }
+        };
+        let tracer = pipeline.tracer_builder().build()?;
+        self.tracers.push(Arc::new(tracer.clone()));
+        if let Some(logs) = pipeline.log_tracer() {
+            self.tracers.push(Arc::new(logs));
+        }
+        self.otel = Some((tracer, pipeline));
         Ok(())
     }
 
@@ -115,6 +147,10 @@ impl Outputs {
             let s = p.stats();
             parts.push(format!("prom {} scrapes {} pushes/{} failed", s.scrapes, s.pushes, s.push_failures));
         }
+        if let Some((_, p)) = &self.otel {
+            let s = p.span_stats();
+            parts.push(format!("otel {}/{}", s.exported, s.dropped + s.failed));
+        }
         if let Some((t, _)) = &self.dbg {
             let s = t.stats();
             parts.push(format!("dbg {}/{}", s.sent, s.dropped));
@@ -139,6 +175,25 @@ impl Outputs {
                 s.push_failures,
                 if stopped { "" } else { " (shutdown timed out)" }
             ));
+        }
+        if let Some((t, p)) = self.otel {
+            let done = tokio::task::spawn_blocking(move || {
+                // ends the spans still open (active states, machine roots), then flushes
+                t.shutdown(Duration::from_secs(3));
+                let counter = p.span_counter();
+                let ok = p.shutdown(Duration::from_secs(3));
+                (ok, counter.stats())
+            })
+            .await;
+            if let Ok((ok, s)) = done {
+                out.push(format!(
+                    "otel: {} spans exported, {} dropped, {} failed{}",
+                    s.exported,
+                    s.dropped,
+                    s.failed,
+                    if ok { "" } else { " (shutdown timed out)" }
+                ));
+            }
         }
         if let Some(l) = self.loki {
             let done = tokio::task::spawn_blocking(move || {

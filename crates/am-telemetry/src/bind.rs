@@ -59,6 +59,7 @@ fn compiled(feature: &str) -> bool {
         "loki" => cfg!(feature = "loki"),
         "grafana" => cfg!(feature = "grafana"),
         "prom" => cfg!(feature = "prom"),
+        "otel" => cfg!(feature = "otel"),
         _ => false,
     }
 }
@@ -88,6 +89,14 @@ impl Exporter for am_prom::PromGuard {
     fn shutdown(&mut self, _deadline: Duration) {
         // final push, within the tracer's own `shutdown_timeout`
         self.tracer().shutdown();
+    }
+}
+
+#[cfg(feature = "otel")]
+impl Exporter for am_otel::OtelTracer {
+    fn shutdown(&mut self, deadline: Duration) {
+        // ends open spans; the env pipeline itself flushes when its last root is disposed
+        am_otel::OtelTracer::shutdown(self, deadline);
     }
 }
 
@@ -185,6 +194,11 @@ pub fn bind_env(machine: &Machine) -> Result<Telemetry, Error> {
         t.bound.push("prom");
         t.exporters.push(Box::new(g));
     }
+    #[cfg(feature = "otel")]
+    if let Some(o) = am_otel::bind_env(machine).map_err(|e| Error { exporter: "otel", source: Box::new(e) })? {
+        t.bound.push("otel");
+        t.exporters.push(Box::new(o));
+    }
     let _ = machine;
     Ok(t)
 }
@@ -227,6 +241,12 @@ mod tests {
     fn prom_activation_names_match() {
         let prom = ACTIVATION.iter().find(|(f, _)| *f == "prom").map(|(_, v)| *v).unwrap_or_default();
         assert!(prom.contains(&am_prom::env::AM_PROM_ADDR) && prom.contains(&am_prom::env::AM_PROM_PUSH_URL));
+    }
+
+    #[cfg(feature = "otel")]
+    #[test]
+    fn otel_activation_name_matches() {
+        assert!(ACTIVATION.iter().any(|(f, v)| *f == "otel" && v.contains(&am_otel::env::AM_OTEL_TRACE)));
     }
 
     #[cfg(feature = "loki")]

@@ -40,6 +40,8 @@ pub use am_dbg_proto as dbg;
 pub use am_grafana_gen as grafana;
 #[cfg(feature = "loki")]
 pub use am_loki as loki;
+#[cfg(feature = "otel")]
+pub use am_otel as otel;
 #[cfg(feature = "prom")]
 pub use am_prom as prom;
 pub use bind::{Error, IgnoredVar, Telemetry, bind_env};
