@@ -16,6 +16,7 @@ Runs, in order, stopping at the first failure:
   doctest   cargo test --workspace --all-features --doc
   deny      cargo deny check bans licenses sources (skipped without cargo-deny)
   dashboards  cargo xtask gen-dashboard --check (committed dashboards are up to date)
+  features  cargo hack check --feature-powerset -p am-telemetry (every feature combination)
   itest     cargo xtask itest: the demo against local backends, checked end to end
 then prints how long each step took.
 
@@ -42,6 +43,7 @@ const STEPS: &[Step] = &[
     Step { name: "doctest", run: doctest },
     Step { name: "deny", run: deny },
     Step { name: "dashboards", run: dashboards },
+    Step { name: "features", run: features },
     Step { name: "itest", run: itest },
 ];
 
@@ -109,6 +111,14 @@ fn test(sh: &Shell) -> Result<Outcome> {
         eprintln!("cargo-nextest not installed; using cargo test");
         cmd!(sh, "cargo test --workspace --all-features").run()?;
     }
+    Ok(Outcome::Passed)
+}
+
+fn features(sh: &Shell) -> Result<Outcome> {
+    if !cargo_has(sh, "hack") {
+        return Err("cargo-hack is not installed; `cargo xtask deps` installs it".into());
+    }
+    cmd!(sh, "cargo hack check --feature-powerset --no-dev-deps -p am-telemetry").run()?;
     Ok(Outcome::Passed)
 }
 

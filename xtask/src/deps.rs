@@ -22,6 +22,8 @@ Installs what the tests need that is not a crate, skipping whatever is present:
       (needs root; Debian/Ubuntu)
   cargo-deny
       cargo install --locked cargo-deny  (skipped when AM_SKIP_CARGO_DENY is set)
+  cargo-hack
+      cargo install --locked cargo-hack  (for the feature-powerset check of am-telemetry)
 then checks each tool runs with `--version`.
 ";
 
@@ -33,7 +35,16 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
     args.finish()?;
     apt_tools(sh)?;
     cargo_deny(sh)?;
+    cargo_hack(sh)?;
     Ok(())
+}
+
+fn cargo_hack(sh: &Shell) -> Result<()> {
+    if !cargo_has(sh, "hack") {
+        eprintln!("installing cargo-hack");
+        cmd!(sh, "cargo install --locked cargo-hack").run()?;
+    }
+    verify(sh, "cargo", &["hack"])
 }
 
 fn apt_tools(sh: &Shell) -> Result<()> {
