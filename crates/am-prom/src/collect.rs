@@ -10,7 +10,7 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
-use crate::hist::Hist;
+use crate::hist::HistSnapshot;
 use crate::machine::MachineMetrics;
 use crate::names::{self, counter, seconds};
 use crate::shared::Shared;
@@ -56,11 +56,11 @@ fn histograms(
     unit: Option<&Unit>,
     help: &str,
     ms: &Ms,
-    get: fn(&MachineMetrics) -> &Hist,
+    get: fn(&MachineMetrics) -> HistSnapshot,
 ) -> std::fmt::Result {
     let mut f = enc.encode_descriptor(name, help, unit, MetricType::Histogram)?;
     for m in ms {
-        let s = get(m).snapshot();
+        let s = get(m);
         f.encode_family(&[(n::LABEL_MACH_ID, &*m.id)])?
             .encode_histogram::<NoLabelSet>(s.sum, s.count, &s.buckets, None)?;
     }
@@ -102,10 +102,16 @@ impl Collector for PromCollector {
         counters(e, n::STATES_ADDED_TOTAL, "States activated (Multi re-activations included)", &ms, |m| &m.added)?;
         counters(e, n::STATES_REMOVED_TOTAL, "States deactivated", &ms, |m| &m.removed)?;
         let (name, unit) = seconds(n::TRANSITION_DURATION_SECONDS);
-        histograms(e, name, Some(&unit), "Transition wall time", &ms, |m| &m.duration)?;
-        histograms(e, n::TRANSITION_TICKS, None, "Machine-time ticks per transition", &ms, |m| &m.ticks)?;
-        histograms(e, n::TRANSITION_STEPS, None, "Steps per transition (needs step logging)", &ms, |m| &m.steps)?;
-        histograms(e, n::TRANSITION_HANDLERS, None, "Handler calls per transition", &ms, |m| &m.handlers)?;
+        histograms(e, name, Some(&unit), "Transition wall time (timed transitions)", &ms, |m| m.duration.snapshot())?;
+        histograms(e, n::TRANSITION_TICKS, None, "Machine-time ticks per transition", &ms, |m| {
+            m.ticks.snapshot(m.observed())
+        })?;
+        histograms(e, n::TRANSITION_STEPS, None, "Steps per transition (needs step logging)", &ms, |m| {
+            m.steps.snapshot(m.observed())
+        })?;
+        histograms(e, n::TRANSITION_HANDLERS, None, "Handler calls per transition", &ms, |m| {
+            m.handlers.snapshot(m.observed())
+        })?;
         gauges(e, n::QUEUE_LENGTH, "Mutations queued after the last transition", &ms, |m| m.queue_len.load(Relaxed))?;
         gauges(e, n::STATES_ACTIVE, "Active states", &ms, |m| m.track().active_count())?;
         {

@@ -32,6 +32,10 @@ pub const AM_PROM_MAX_STATES: &str = "AM_PROM_MAX_STATES";
 /// Cap of machines one tracer exports. Default 1,000.
 pub const AM_PROM_MAX_MACHINES: &str = "AM_PROM_MAX_MACHINES";
 
+/// Time one transition in this many (rounded up to a power of two; `1`: every one).
+/// Default 8.
+pub const AM_PROM_TIMING_EVERY: &str = "AM_PROM_TIMING_EVERY";
+
 /// The scrape address `AM_PROM_ADDR=1` means.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9464";
 

@@ -6,7 +6,8 @@
 //! first sample (4); `states_active`/`states_inactive` count after the transition (5);
 //! `states_added`/`states_removed` count every activation/deactivation and average over
 //! all accepted transitions (6); `handlers` counts handler calls, so it does not need step
-//! logging (7; `steps` and `states_touched` still do). An interval is the time between two
+//! logging (7; `steps` and `states_touched` still do). `tx_time` averages the timed
+//! transitions (see [`timing_every`](crate::PromTracerBuilder::timing_every)). An interval is the time between two
 //! collections (scrapes or pushes): each collection reports what happened since the
 //! previous one, and an interval without transitions reports 0.
 
@@ -53,13 +54,15 @@ pub(crate) struct TxSample {
     pub(crate) touched: u64,
     pub(crate) steps: u64,
     pub(crate) handlers: u64,
-    pub(crate) nanos: u64,
+    /// Wall time, when this transition was timed.
+    pub(crate) nanos: Option<u64>,
     pub(crate) active: u64,
     pub(crate) inactive: u64,
 }
 
 const TXS: usize = 0;
-const N: usize = 12;
+const TIMED: usize = 12;
+const N: usize = 13;
 
 /// Running totals since the machine was bound (single writer); the collector keeps the
 /// totals it saw last and reports the difference.
@@ -83,9 +86,10 @@ impl GoAcc {
             s.touched,
             s.steps,
             s.handlers,
-            s.nanos,
+            s.nanos.unwrap_or(0),
             s.active,
             s.inactive,
+            u64::from(s.nanos.is_some()),
         ];
         for (a, v) in t.iter().zip(vals) {
             if v != 0 {
@@ -124,7 +128,7 @@ pub(crate) fn encode(enc: &mut DescriptorEncoder<'_>, machines: &[std::sync::Arc
             avg(d[6]),
             avg(d[7]),
             avg(d[8]),
-            avg(d[9]) / 1000.0,
+            if d[TIMED] == 0 { 0.0 } else { d[9] as f64 / d[TIMED] as f64 / 1000.0 },
             avg(d[10]),
             avg(d[11]),
         ];
@@ -151,14 +155,14 @@ mod tests {
             touched: 0,
             steps: 0,
             handlers,
-            nanos: 1500,
+            nanos: Some(1500),
             active: 1,
             inactive: 2,
         };
         acc.record(&s(1));
         acc.record(&s(0));
         let d = acc.interval();
-        assert_eq!((d[TXS], d[8], d[9]), (2, 1, 3000));
+        assert_eq!((d[TXS], d[8], d[9], d[TIMED]), (2, 1, 3000, 2));
         acc.record(&s(2));
         let d = acc.interval();
         assert_eq!((d[TXS], d[8]), (1, 2));

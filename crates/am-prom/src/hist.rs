@@ -30,6 +30,7 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
+    #[cfg(test)]
     pub(crate) fn counts() -> Self {
         Layout { bounds: COUNT_BUCKETS.into(), exposed: COUNT_BUCKETS.map(|b| b as f64).into(), scale: 1.0 }
     }
@@ -88,6 +89,58 @@ impl Hist {
     }
 }
 
+/// A histogram of small counts with the fixed [`COUNT_BUCKETS`], stored inline (no
+/// pointer to follow on the hot path). Zeros, the common value, are not stored: the
+/// reader derives them from the number of observations it knows from elsewhere.
+#[derive(Debug, Default)]
+pub(crate) struct CountHist {
+    buckets: [AtomicU64; COUNT_BUCKETS.len() + 1],
+    sum: AtomicU64,
+}
+
+/// Bucket index of each value up to the last bound.
+const COUNT_INDEX: [u8; 65] = {
+    let mut t = [0u8; 65];
+    let mut v = 0;
+    while v < 65 {
+        let mut i = 0;
+        while COUNT_BUCKETS[i] < v as u64 {
+            i += 1;
+        }
+        t[v] = i as u8;
+        v += 1;
+    }
+    t
+};
+
+impl CountHist {
+    /// Records one value (single writer, see [`bump`]).
+    #[inline]
+    pub(crate) fn observe(&self, v: u64) {
+        if v == 0 {
+            return;
+        }
+        let i = COUNT_INDEX.get(v as usize).map_or(COUNT_BUCKETS.len(), |&i| usize::from(i));
+        bump(&self.buckets[i], 1);
+        bump(&self.sum, v);
+    }
+
+    /// The histogram of `total` observations (those not stored were zeros).
+    pub(crate) fn snapshot(&self, total: u64) -> HistSnapshot {
+        let sum = self.sum.load(Relaxed) as f64;
+        let mut stored: Vec<u64> = self.buckets.iter().map(|c| c.load(Relaxed)).collect();
+        let nonzero: u64 = stored.iter().sum();
+        let count = total.max(nonzero);
+        stored[0] += count - nonzero;
+        let buckets = stored
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| (COUNT_BUCKETS.get(i).map_or(f64::INFINITY, |&b| b as f64), c))
+            .collect();
+        HistSnapshot { sum, count, buckets }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,10 +148,14 @@ mod tests {
     #[test]
     fn buckets_are_inclusive_upper_bounds() {
         let h = Hist::new(&Layout::counts());
+        let c = CountHist::default();
         for v in [0, 1, 1, 4, 5, 100] {
             h.observe(v);
+            c.observe(v);
         }
         let s = h.snapshot();
+        let cs = c.snapshot(6);
+        assert_eq!((cs.sum, cs.count, &cs.buckets), (s.sum, s.count, &s.buckets));
         assert_eq!(s.count, 6);
         assert_eq!(s.sum, 111.0);
         let get = |ub: f64| s.buckets.iter().find(|b| b.0 == ub).map(|b| b.1);

@@ -3,11 +3,12 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use am_core::{Machine, Schema, StateIdx, Transition};
 
 use crate::gocompat::GoAcc;
-use crate::hist::{Hist, Layout, bump};
+use crate::hist::{CountHist, Hist, Layout, bump};
 
 /// What decides which series a machine gets; fixed when the tracer is built.
 #[derive(Debug, Clone)]
@@ -17,6 +18,11 @@ pub(crate) struct SeriesRules {
     /// Hard cap of `am_state_active` series per machine.
     pub(crate) max_states: usize,
     pub(crate) duration: Layout,
+    /// Durations are measured on transitions whose sequence number has these bits clear
+    /// (every 2^k-th); 0 measures every transition.
+    pub(crate) timing_mask: u64,
+    /// The time origin of the stored start instants.
+    pub(crate) epoch: Instant,
     pub(crate) go_compat: bool,
 }
 
@@ -88,15 +94,20 @@ pub(crate) struct MachineMetrics {
     pub(crate) added: AtomicU64,
     pub(crate) removed: AtomicU64,
     pub(crate) duration: Hist,
-    pub(crate) ticks: Hist,
-    pub(crate) steps: Hist,
-    pub(crate) handlers: Hist,
+    pub(crate) ticks: CountHist,
+    pub(crate) steps: CountHist,
+    pub(crate) handlers: CountHist,
     pub(crate) queue_len: AtomicU64,
     pub(crate) schema_states: AtomicU64,
     pub(crate) schema_relations: AtomicU64,
     pub(crate) schema_refs: AtomicU64,
     /// Handler calls seen so far in the running transition.
     handlers_in_tx: AtomicU64,
+    /// Sequence number and start (ns since `epoch`) of the transition being timed.
+    timed_seq: AtomicU64,
+    timed_start: AtomicU64,
+    timing_mask: u64,
+    epoch: Instant,
     pub(crate) track: RwLock<Arc<StateTrack>>,
     pub(crate) go: Option<GoAcc>,
 }
@@ -105,7 +116,6 @@ impl MachineMetrics {
     pub(crate) fn new(m: &Machine, rules: &SeriesRules, go_id: Option<Box<str>>) -> (Self, Arc<StateTrack>) {
         let schema = m.schema();
         let track = Arc::new(StateTrack::new(&schema, &m.time(), rules));
-        let counts = Layout::counts();
         let go = go_id.as_ref().map(|_| GoAcc::default());
         let mm = MachineMetrics {
             id: m.id().into(),
@@ -117,14 +127,18 @@ impl MachineMetrics {
             added: AtomicU64::new(0),
             removed: AtomicU64::new(0),
             duration: Hist::new(&rules.duration),
-            ticks: Hist::new(&counts),
-            steps: Hist::new(&counts),
-            handlers: Hist::new(&counts),
+            ticks: CountHist::default(),
+            steps: CountHist::default(),
+            handlers: CountHist::default(),
             queue_len: AtomicU64::new(m.queue_len() as u64),
             schema_states: AtomicU64::new(0),
             schema_relations: AtomicU64::new(0),
             schema_refs: AtomicU64::new(0),
             handlers_in_tx: AtomicU64::new(0),
+            timed_seq: AtomicU64::new(0),
+            timed_start: AtomicU64::new(0),
+            timing_mask: rules.timing_mask,
+            epoch: rules.epoch,
             track: RwLock::new(track.clone()),
             go,
         };
@@ -154,6 +168,25 @@ impl MachineMetrics {
         (t, newly_refused)
     }
 
+    /// Transitions recorded (the count of the count histograms).
+    pub(crate) fn observed(&self) -> u64 {
+        self.accepted.load(Relaxed) + self.canceled.load(Relaxed)
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// Starts the clock of a transition that is timed (one in `timing_mask + 1`).
+    #[inline]
+    pub(crate) fn transition_init(&self, tx: &Transition<'_>) {
+        let seq = tx.seq();
+        if seq & self.timing_mask == 0 {
+            self.timed_start.store(self.now_ns(), Relaxed);
+            self.timed_seq.store(seq, Relaxed);
+        }
+    }
+
     #[inline]
     pub(crate) fn handler_end(&self) {
         bump(&self.handlers_in_tx, 1);
@@ -162,16 +195,22 @@ impl MachineMetrics {
     /// Records a finished transition. Atomics only: no lock, no allocation.
     pub(crate) fn transition_end(&self, track: &StateTrack, tx: &Transition<'_>) {
         let handlers = self.handlers_in_tx.load(Relaxed);
-        self.handlers_in_tx.store(0, Relaxed);
+        if handlers != 0 {
+            self.handlers_in_tx.store(0, Relaxed);
+        }
         if tx.is_check() {
             return;
         }
         let queue_len = tx.queue_len() as u64;
         self.queue_len.store(queue_len, Relaxed);
-        let nanos = tx.duration().map_or(0, |d| d.as_nanos() as u64);
-        if tx.duration().is_some() {
-            self.duration.observe(nanos);
-        }
+        let seq = tx.seq();
+        let nanos = if seq & self.timing_mask == 0 && self.timed_seq.load(Relaxed) == seq {
+            let ns = self.now_ns().saturating_sub(self.timed_start.load(Relaxed));
+            self.duration.observe(ns);
+            Some(ns)
+        } else {
+            None
+        };
         let steps = tx.steps();
         self.steps.observe(steps.len() as u64);
         self.handlers.observe(handlers);
@@ -199,8 +238,12 @@ impl MachineMetrics {
                 }
             }
         }
-        bump(&self.added, added);
-        bump(&self.removed, removed);
+        if added != 0 {
+            bump(&self.added, added);
+        }
+        if removed != 0 {
+            bump(&self.removed, removed);
+        }
         if exception {
             bump(&self.exceptions, 1);
         }

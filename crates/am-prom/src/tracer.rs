@@ -28,6 +28,7 @@ pub(crate) struct Inner {
     pub(crate) local_addr: Option<SocketAddr>,
     pub(crate) push_url: Option<String>,
     pub(crate) service: Option<String>,
+    #[cfg_attr(not(any(feature = "server", feature = "push")), allow(dead_code))]
     pub(crate) shutdown_timeout: Duration,
     #[cfg(any(feature = "server", feature = "push"))]
     pub(crate) background: Option<crate::background::Background>,
@@ -184,7 +185,7 @@ fn attach(shared: &Arc<Shared>, m: &Machine) {
 }
 
 fn interest() -> Interest {
-    Interest::TRANSITION_END | Interest::HANDLERS
+    Interest::TRANSITION_INIT | Interest::TRANSITION_END | Interest::HANDLERS
 }
 
 /// Bound to one machine: its hooks write that machine's atomics directly.
@@ -201,9 +202,6 @@ impl Tracer for MachineTracer {
     fn inheritable(&self) -> bool {
         self.shared.inherit
     }
-    fn wants_timing(&self) -> bool {
-        true
-    }
     fn interest(&self) -> Interest {
         interest()
     }
@@ -217,6 +215,12 @@ impl Tracer for MachineTracer {
             self.shared.health.refused_series.fetch_add(refused as u64, Relaxed);
             let slot = Some((mm.clone(), track));
             m.bind_tracer(Arc::new(MachineTracer { shared: self.shared.clone(), slot }));
+        }
+    }
+    #[inline]
+    fn transition_init(&self, tx: &Transition<'_>) {
+        if let Some((mm, _)) = &self.slot {
+            mm.transition_init(tx);
         }
     }
     #[inline]
@@ -248,9 +252,6 @@ impl Tracer for PromTracer {
     fn inheritable(&self) -> bool {
         self.0.shared.inherit
     }
-    fn wants_timing(&self) -> bool {
-        true
-    }
     fn interest(&self) -> Interest {
         interest()
     }
@@ -261,6 +262,11 @@ impl Tracer for PromTracer {
         if let Some(mm) = self.0.shared.lookup(m.id()) {
             let (_, refused) = mm.retrack(m, &self.0.shared.rules);
             self.0.shared.health.refused_series.fetch_add(refused as u64, Relaxed);
+        }
+    }
+    fn transition_init(&self, tx: &Transition<'_>) {
+        if let Some(mm) = self.0.shared.lookup(tx.machine_id()) {
+            mm.transition_init(tx);
         }
     }
     fn handler_end(&self, tx: &Transition<'_>, _binding: &str, _handler: &str) {

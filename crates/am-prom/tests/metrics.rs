@@ -48,7 +48,7 @@ fn machine(prom: &PromTracer, id: &str) -> (Machine, Recorder) {
 
 #[test]
 fn values_after_a_known_sequence() {
-    let prom = PromTracer::builder().build().unwrap();
+    let prom = PromTracer::builder().timing_every(1).build().unwrap();
     let (m, rec) = machine(&prom, "seq");
     assert_eq!(m.add(&["A"]).unwrap(), MutResult::Executed); // AEnter, AState: 2 handlers, +A
     assert_eq!(m.add(&["C"]).unwrap(), MutResult::Canceled); // requires B
@@ -95,6 +95,28 @@ fn values_after_a_known_sequence() {
     assert_eq!(get(&v, r#"am_transition_ticks_sum{mach_id="seq"}"#), time_after.iter().sum::<u64>() as f64);
     assert!(get(&v, r#"am_transition_duration_seconds_sum{mach_id="seq"}"#) > 0.0);
     assert!(!m.is1("C") && m.is_err());
+}
+
+#[test]
+fn durations_are_sampled_one_in_n() {
+    let prom = PromTracer::builder().timing_every(3).build().unwrap(); // rounds up to 4
+    let (m, _) = machine(&prom, "sampled");
+    for _ in 0..4 {
+        m.add(&["A"]).unwrap();
+        m.remove(&["A"]).unwrap();
+    }
+    let v = values(&prom);
+    assert_eq!(get(&v, r#"am_transition_duration_seconds_count{mach_id="sampled"}"#), 2.0);
+    assert_eq!(get(&v, r#"am_transition_ticks_count{mach_id="sampled"}"#), 8.0);
+    assert!(get(&v, r#"am_transition_duration_seconds_sum{mach_id="sampled"}"#) > 0.0);
+    // the default: one in 8
+    let prom = PromTracer::builder().build().unwrap();
+    let (m, _) = machine(&prom, "default");
+    for _ in 0..8 {
+        m.add(&["A"]).unwrap();
+        m.remove(&["A"]).unwrap();
+    }
+    assert_eq!(get(&values(&prom), r#"am_transition_duration_seconds_count{mach_id="default"}"#), 2.0);
 }
 
 #[test]
@@ -246,7 +268,7 @@ fn schema_growth_refreshes_schema_gauges_and_state_series() {
 
 #[test]
 fn go_compatible_series_average_per_interval_in_floats() {
-    let prom = PromTracer::builder().go_compat(true).build().unwrap();
+    let prom = PromTracer::builder().go_compat(true).timing_every(1).build().unwrap();
     let (m, _) = machine(&prom, "Go-Mach.1");
     m.add(&["A"]).unwrap(); // 2 handlers, +A
     m.add(&["B"]).unwrap(); // 1 handler, -A +B

@@ -36,11 +36,12 @@ fn toggle(m: &Machine, n: usize) {
 
 #[test]
 fn prometheus_scrapes_the_endpoint() {
-    let prom = PromTracer::builder().listen("127.0.0.1:0").build().unwrap();
+    let prom = PromTracer::builder().listen("127.0.0.1:0").timing_every(1).build().unwrap();
     let addr = prom.local_addr().unwrap();
     let m = machine("scrape-me");
     prom.bind(&m).unwrap();
-    let child = Machine::builder(Schema::builder().states(["X"]).build().unwrap()).id("scrape-child").parent(&m).build();
+    let child =
+        Machine::builder(Schema::builder().states(["X"]).build().unwrap()).id("scrape-child").parent(&m).build();
     toggle(&m, 50); // 100 accepted transitions
     m.add(&["Busy"]).unwrap();
     child.add(&["X"]).unwrap();

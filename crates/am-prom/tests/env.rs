@@ -1,0 +1,129 @@
+//! `bind_env` and the `AM_PROM_*` variables, builder > env > default. One test: it changes
+//! the process environment.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use am_core::{Machine, Schema};
+use am_prom::env::{
+    AM_PROM_ADDR, AM_PROM_GO_COMPAT, AM_PROM_MAX_STATES, AM_PROM_PUSH_INTERVAL, AM_PROM_PUSH_URL, AM_PROM_STATES,
+};
+use am_prom::{Error, Format, PromTracer, bind_env};
+
+#[allow(unsafe_code)]
+fn set(k: &str, v: Option<&str>) {
+    // SAFETY: the only test in this binary; variables change only while no tracer's
+    // background thread runs (each is shut down first).
+    unsafe {
+        match v {
+            Some(v) => std::env::set_var(k, v),
+            None => std::env::remove_var(k),
+        }
+    }
+}
+
+fn machine(id: &str) -> Machine {
+    Machine::builder(Schema::builder().states(["A", "B", "C"]).build().unwrap()).id(id).build()
+}
+
+fn state_series(p: &PromTracer) -> usize {
+    p.encode(Format::Text).lines().filter(|l| l.starts_with("am_state_active{")).count()
+}
+
+#[test]
+fn bind_env_reads_the_env_and_the_builder_wins() {
+    for k in [am_core::env::AM_TEST_RUNNER, am_core::env::AM_SERVICE, am_core::env::AM_RPC_DBG, AM_PROM_PUSH_URL] {
+        set(k, None);
+    }
+    set(AM_PROM_ADDR, Some(":0"));
+    // no service: off
+    assert!(bind_env(&machine("x")).unwrap().is_none());
+
+    set(am_core::env::AM_SERVICE, Some("Env-Service"));
+    let root = machine("root");
+    let guard = bind_env(&root).unwrap().expect("on with AM_SERVICE and AM_PROM_ADDR");
+    let addr = guard.tracer().local_addr().expect("endpoint runs");
+    assert!(addr.ip().is_loopback());
+    assert_eq!(guard.tracer().service(), Some("env_service"));
+    // submachines inherit instead; rpc machines are skipped
+    let child = Machine::builder(Schema::builder().states(["A"]).build().unwrap()).parent(&root).id("kid").build();
+    assert!(bind_env(&child).unwrap().is_none());
+    let rpc = Machine::builder(Schema::builder().states(["A"]).build().unwrap()).tags(["rpc-server"]).build();
+    assert!(bind_env(&rpc).unwrap().is_none());
+    // a second root shares the tracer and its endpoint
+    let other = machine("other");
+    let g2 = bind_env(&other).unwrap().unwrap();
+    assert_eq!(g2.tracer().local_addr(), Some(addr));
+    root.add(&["A"]).unwrap();
+    child.add(&["A"]).unwrap();
+    other.add(&["B"]).unwrap();
+    let page = support::http_get(addr, "/metrics", &[]).unwrap().body;
+    for id in ["root", "kid", "other"] {
+        assert!(
+            page.contains(&format!("am_transitions_total{{mach_id=\"{id}\",result=\"accepted\"}} 1")),
+            "{id}: {page}"
+        );
+    }
+    // the last guard stops it
+    drop(guard);
+    assert!(support::http_get(addr, "/metrics", &[]).is_ok());
+    drop(g2);
+    assert!(support::http_get(addr, "/metrics", &[]).is_err(), "stopped with the last guard");
+
+    // test runners stay off; "0" switches the endpoint off
+    set(am_core::env::AM_TEST_RUNNER, Some("1"));
+    assert!(bind_env(&machine("t")).unwrap().is_none());
+    set(am_core::env::AM_TEST_RUNNER, None);
+    set(AM_PROM_ADDR, Some("off"));
+    assert!(bind_env(&machine("t")).unwrap().is_none());
+    set(AM_PROM_ADDR, Some("not-an-address"));
+    assert!(matches!(bind_env(&machine("t")), Err(Error::Invalid { .. })));
+    set(AM_PROM_ADDR, None);
+
+    // push from env, with its interval; a dead gateway is only counted
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    set(AM_PROM_PUSH_URL, Some(&format!("127.0.0.1:{port}")));
+    set(AM_PROM_PUSH_INTERVAL, Some("100ms"));
+    let m = machine("pushing");
+    let g = bind_env(&m).unwrap().unwrap();
+    assert!(g.tracer().push_url().unwrap().contains("/metrics/job/env_service/instance/"));
+    let until = Instant::now() + Duration::from_secs(20);
+    while g.tracer().stats().push_failures < 2 {
+        assert!(Instant::now() < until, "{:?}", g.tracer().stats());
+        m.add(&["A"]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(g.shutdown());
+    set(AM_PROM_PUSH_URL, None);
+    set(AM_PROM_PUSH_INTERVAL, Some("soon"));
+    assert!(PromTracer::builder().push("127.0.0.1:9", Duration::from_secs(1)).build().is_ok(), "builder wins");
+    set(AM_PROM_PUSH_INTERVAL, None);
+    set(am_core::env::AM_SERVICE, None);
+    assert!(matches!(PromTracer::builder().push("127.0.0.1:9", Duration::from_secs(1)).build(), Err(Error::NoService)));
+
+    // tuning variables: builder > env > default
+    set(AM_PROM_MAX_STATES, Some("1"));
+    let p = PromTracer::builder().build().unwrap();
+    p.bind(&machine("capped")).unwrap();
+    assert_eq!(state_series(&p), 1);
+    let p = PromTracer::builder().max_state_series(2).build().unwrap();
+    p.bind(&machine("capped")).unwrap();
+    assert_eq!(state_series(&p), 2);
+    set(AM_PROM_MAX_STATES, Some("many"));
+    assert!(matches!(PromTracer::builder().build(), Err(Error::Invalid { .. })));
+    set(AM_PROM_MAX_STATES, None);
+    set(AM_PROM_STATES, Some("B, C"));
+    let p = PromTracer::builder().build().unwrap();
+    p.bind(&machine("listed")).unwrap();
+    assert_eq!(state_series(&p), 2);
+    set(AM_PROM_STATES, None);
+    set(AM_PROM_GO_COMPAT, Some("1"));
+    let p = PromTracer::builder().build().unwrap();
+    p.bind(&machine("Go-1")).unwrap();
+    assert!(p.encode(Format::Text).contains("\nam_transitions_go_1 0"));
+    let p = PromTracer::builder().go_compat(false).build().unwrap();
+    p.bind(&machine("Go-1")).unwrap();
+    assert!(!p.encode(Format::Text).contains("am_transitions_go_1"));
+    set(AM_PROM_GO_COMPAT, None);
+}
