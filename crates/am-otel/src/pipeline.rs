@@ -262,7 +262,7 @@ impl OtlpPipeline {
     }
     /// An SDK tracer whose instrumentation scope is the service name (as Go).
     pub fn sdk_tracer(&self) -> SdkTracer {
-        self.traces.tracer(self.service.clone())
+        self.traces.tracer(intern(&self.service))
     }
     /// A machine tracer builder over this pipeline, shutting it down when the last
     /// top-level machine is disposed.
@@ -323,6 +323,19 @@ impl Drop for OtlpPipeline {
             self.stop();
         }
     }
+}
+
+/// The SDK clones the scope name into every exported span: a `'static` name makes that
+/// clone free. Names are interned, so memory grows only with distinct service names.
+fn intern(name: &str) -> &'static str {
+    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut g = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = g.iter().find(|n| **n == name) {
+        return n;
+    }
+    let n: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    g.push(n);
+    n
 }
 
 mod transport {

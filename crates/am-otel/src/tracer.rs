@@ -1,6 +1,7 @@
 //! [`OtelTracer`]: the asyncmachine span tree (spec telemetry §3.4–3.8).
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
@@ -39,7 +40,7 @@ struct Shared {
     root_span: bool,
     root: OnceLock<(Context, Option<Mutex<Span>>)>,
     next_index: AtomicUsize,
-    machines: RwLock<HashMap<String, Arc<Mutex<MachState>>>>,
+    machines: RwLock<HashMap<String, Arc<Mutex<MachState>>, BuildHasherDefault<Fnv>>>,
     top_level: AtomicUsize,
     shutdown: Option<(Duration, SdkTracerProvider)>,
 }
@@ -61,11 +62,30 @@ struct MachState {
     txs_cx: Option<Context>,
     subs_cx: Option<Context>,
     groups: Vec<Option<Context>>,
+    names: Vec<Option<String>>,
     instances: Vec<Option<Span>>,
     traced: Vec<u8>,
     tx: Option<TxSpan>,
     recent: VecDeque<(TxId, SpanContext)>,
     open: Vec<Span>,
+}
+
+/// FNV-1a: machine IDs are short, and SipHash's DoS resistance buys nothing for keys the
+/// program itself chose; the lookup runs in every hook.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
 
 fn ctx_of(sc: &SpanContext) -> Context {
@@ -82,7 +102,12 @@ fn i64_of(n: u64) -> i64 {
 
 /// `add Foo Bar` style label of a transition's mutation (without brackets).
 fn mutation_label(tx: &Transition<'_>) -> String {
-    let mut s = format!("[{}]", tx.kind().as_str());
+    let kind = tx.kind().as_str();
+    let len = kind.len() + 2 + tx.called_names().map(|n| n.len() + 1).sum::<usize>();
+    let mut s = String::with_capacity(len);
+    s.push('[');
+    s.push_str(kind);
+    s.push(']');
     for n in tx.called_names() {
         s.push(' ');
         s.push_str(n);
@@ -114,7 +139,7 @@ impl OtelTracer {
             root_span,
             root: OnceLock::new(),
             next_index: AtomicUsize::new(0),
-            machines: RwLock::new(HashMap::new()),
+            machines: RwLock::new(HashMap::default()),
             top_level: AtomicUsize::new(0),
             shutdown,
         }))
@@ -243,29 +268,42 @@ impl OtelTracer {
         }
     }
 
-    /// Opens the instance span of state `i` (or adds an event to the open one).
+    /// Opens the instance span of state `i` (or adds an event to the open one); `links`
+    /// collects it for the transition span (only when transitions are traced).
     fn activate(
         &self,
         st: &mut MachState,
         tx: &Transition<'_>,
         i: StateIdx,
-        label: &str,
-        links: &mut Vec<SpanContext>,
+        label: String,
+        links: Option<&mut Vec<SpanContext>>,
     ) {
         let n = tx.schema().len();
         if st.instances.len() < n {
             st.instances.resize_with(n, || None);
             st.groups.resize_with(n, || None);
+            st.names.resize_with(n, || None);
         }
         if let Some(span) = st.instances.get_mut(i).and_then(Option::as_mut) {
-            span.add_event(label.to_string(), Vec::new());
-            links.push(span.span_context().clone());
+            span.add_event(label, Vec::new());
+            if let Some(l) = links {
+                l.push(span.span_context().clone());
+            }
             return;
         }
-        let name = if tx.schema().is_multi(i) {
-            format!("{}:{} [M]", st.index, tx.state_name(i))
-        } else {
-            format!("{}:{}", st.index, tx.state_name(i))
+        let name = match st.names.get(i).and_then(Option::as_ref) {
+            Some(n) => n.clone(),
+            None => {
+                let n = if tx.schema().is_multi(i) {
+                    format!("{}:{} [M]", st.index, tx.state_name(i))
+                } else {
+                    format!("{}:{}", st.index, tx.state_name(i))
+                };
+                if let Some(slot) = st.names.get_mut(i) {
+                    *slot = Some(n.clone());
+                }
+                n
+            }
         };
         let group_cx = match st.groups.get(i).and_then(Option::as_ref) {
             Some(cx) => cx.clone(),
@@ -283,10 +321,12 @@ impl OtelTracer {
             .tracer
             .span_builder(name)
             .with_kind(SpanKind::Internal)
-            .with_attributes([KeyValue::new("tx_id", tx.id().to_string())])
+            .with_attributes([KeyValue::new("tx_id", tx.id().as_str().to_owned())])
             .start_with_context(&self.0.tracer, &group_cx);
-        span.add_event(label.to_string(), Vec::new());
-        links.push(span.span_context().clone());
+        span.add_event(label, Vec::new());
+        if let Some(l) = links {
+            l.push(span.span_context().clone());
+        }
         if let Some(slot) = st.instances.get_mut(i) {
             *slot = Some(span);
         }
@@ -385,6 +425,7 @@ impl Tracer for OtelTracer {
             txs_cx,
             subs_cx: None,
             groups: std::iter::repeat_with(|| None).take(n).collect(),
+            names: std::iter::repeat_with(|| None).take(n).collect(),
             instances: std::iter::repeat_with(|| None).take(n).collect(),
             traced: vec![0; n],
             tx: None,
@@ -459,6 +500,7 @@ impl Tracer for OtelTracer {
         let Some(st) = self.state_of(tx.machine_id()) else { return };
         let mut st = lock(&st);
         let st = &mut *st;
+        let txs = self.0.opts.transitions;
         let mut links = Vec::new();
         let mut diff = String::new();
         for &i in tx.exits() {
@@ -466,7 +508,9 @@ impl Tracer for OtelTracer {
                 continue;
             }
             if let Some(mut span) = st.instances.get_mut(i).and_then(Option::take) {
-                links.push(span.span_context().clone());
+                if txs {
+                    links.push(span.span_context().clone());
+                }
                 span.end();
             }
             if self.0.opts.transitions {
@@ -475,14 +519,18 @@ impl Tracer for OtelTracer {
             }
         }
         let mut added = String::new();
-        let label = if tx.enters().is_empty() { String::new() } else { mutation_label(tx) };
-        for &i in tx.enters() {
-            if self.0.opts.transitions {
+        let mut label = None;
+        let enters = tx.enters();
+        for (k, &i) in enters.iter().enumerate() {
+            if txs {
                 added.push_str(if added.is_empty() { "+" } else { " +" });
                 added.push_str(tx.state_name(i));
             }
             if self.is_traced(st, tx, i) {
-                self.activate(st, tx, i, &label, &mut links);
+                let l = label.get_or_insert_with(|| mutation_label(tx));
+                // the last state takes the label itself
+                let l = if k + 1 == enters.len() { std::mem::take(l) } else { l.clone() };
+                self.activate(st, tx, i, l, txs.then_some(&mut links));
             }
         }
         if let Some(t) = st.tx.as_mut().filter(|t| t.id == tx.id()) {
