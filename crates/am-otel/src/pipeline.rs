@@ -256,6 +256,13 @@ impl OtlpPipeline {
     pub fn tracer_provider(&self) -> &SdkTracerProvider {
         &self.traces
     }
+    /// Installs the tracer provider as the process-global one and W3C TraceContext as the
+    /// global propagator (what the Go exporter does on setup), for code using
+    /// `opentelemetry::global`.
+    pub fn install_global(&self) {
+        opentelemetry::global::set_tracer_provider(self.traces.clone());
+        opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    }
     /// The logger provider, when logs are on.
     pub fn logger_provider(&self) -> Option<&SdkLoggerProvider> {
         self.logs.as_ref()

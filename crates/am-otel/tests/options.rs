@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use am_core::{Handlers, Machine, Schema, State};
 use am_otel::{OtelTracerBuilder, OtlpPipeline, StateFilter};
-use opentelemetry::trace::SpanId;
+use opentelemetry::trace::{SpanId, TraceContextExt as _};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
@@ -150,4 +150,21 @@ fn child_process_joins_trace() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
         assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
     }
+}
+
+#[test]
+fn install_global_provider() {
+    use opentelemetry::trace::{Span as _, Tracer as _};
+    let mem = Mem::default();
+    let p = OtlpPipeline::with_exporter(mem.clone(), "global");
+    p.install_global();
+    opentelemetry::global::tracer("app").start("app-span").end();
+    assert!(p.force_flush());
+    assert!(mem.0.lock().unwrap().iter().any(|s| s.name == "app-span"));
+    let mut carrier = std::collections::HashMap::new();
+    let cx = opentelemetry::Context::new().with_remote_span_context(
+        am_otel::remote_parent("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7").unwrap(),
+    );
+    opentelemetry::global::get_text_map_propagator(|prop| prop.inject_context(&cx, &mut carrier));
+    assert_eq!(carrier["traceparent"], "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
 }
