@@ -19,6 +19,8 @@ struct EnvState {
     pipeline: OtlpPipeline,
     tracer: OtelTracer,
     logs: Option<OtelLogTracer>,
+    #[cfg(feature = "metrics")]
+    metrics: Option<crate::OtelMetricsTracer>,
     roots: usize,
 }
 
@@ -28,7 +30,8 @@ fn env_lock() -> std::sync::MutexGuard<'static, Option<EnvState>> {
     ENV.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Binds the OTel tracer (and, with `AM_OTEL_LOG`, the log tracer) to a root machine when
+/// Binds the OTel tracer (and, with `AM_OTEL_LOG`, the log tracer; with `AM_OTEL_METRICS`
+/// and feature `metrics`, the metrics tracer) to a root machine when
 /// `AM_OTEL_TRACE` is on and a service name is set (`AM_SERVICE` / `OTEL_SERVICE_NAME`).
 /// Submachines built later inherit it. Returns `Ok(None)` when off, under
 /// `AM_TEST_RUNNER`, for submachines (they inherit), for `rpc-*` / `relay` machines
@@ -63,10 +66,23 @@ pub fn bind_env(m: &Machine) -> Result<Option<OtelTracer>, Error> {
             let pipeline = OtlpPipeline::builder().build()?;
             let tracer = OtelTracer::builder(pipeline.sdk_tracer()).build()?;
             let logs = pipeline.log_tracer();
-            *g = Some(EnvState { pipeline, tracer, logs, roots: 0 });
+            #[cfg(feature = "metrics")]
+            let metrics = pipeline.metrics_tracer();
+            *g = Some(EnvState {
+                pipeline,
+                tracer,
+                logs,
+                #[cfg(feature = "metrics")]
+                metrics,
+                roots: 0,
+            });
         }
         let Some(st) = g.as_mut() else { return Ok(None) };
         st.roots += 1;
+        #[cfg(feature = "metrics")]
+        if let Some(mt) = &st.metrics {
+            mt.bind(m);
+        }
         (st.tracer.clone(), st.logs.clone())
     };
     tracer.bind(m);

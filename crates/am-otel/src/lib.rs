@@ -22,7 +22,7 @@
 //!   the source transition (last 300 per machine). Unlike Go, a transition that activates
 //!   `Exception` gets status ERROR and an `exception` event, canceled transitions get
 //!   `accepted=false` (or are skipped), and `TRACEPARENT` is honoured.
-//! - Options on [`OtelTracerBuilder`] or from `AM_OTEL_TRACE_*` variables ([`env`]), state
+//! - Options on [`OtelTracerBuilder`] or from `AM_OTEL_TRACE_*` variables ([`mod@env`]), state
 //!   allow/skip rules in [`StateFilter`]. Builder > env > default.
 //! - [`OtlpPipeline`] builds the OTLP exporters with a batch processor (Go-parity 100 ms /
 //!   50 spans) on its own runtime thread, so it works with or without tokio; spans are
@@ -94,7 +94,7 @@ pub use error::Error;
 pub use filter::StateFilter;
 pub use logs::{ATTR_MACHINE_ID, ATTR_STATES, ATTR_TX_ID, LOG_TRACER_ID, OtelLogTracer, severity};
 #[cfg(feature = "metrics")]
-pub use metrics::{METRICS_TRACER_ID, OtelMetricsTracer};
+pub use metrics::{MAX_MACHINES, METRICS_TRACER_ID, OtelMetricsTracer};
 pub use options::{OtelTracerBuilder, TraceOptions};
 pub use pipeline::{
     DEFAULT_BATCH_DELAY, DEFAULT_BATCH_SIZE, DEFAULT_QUEUE_SIZE, OtlpPipeline, OtlpPipelineBuilder, Protocol,

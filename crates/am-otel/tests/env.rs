@@ -46,6 +46,8 @@ fn bind_env_from_variables() {
         .env("AM_OTEL_TRACE", "1")
         .env("AM_OTEL_TRACE_TXS", "1")
         .env("AM_OTEL_TRACE_SKIP_STATES", "Noise")
+        .env("AM_OTEL_LOG", "1")
+        .env("AM_LOG", "2")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", rx.grpc_url())
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
         .output()
@@ -61,6 +63,16 @@ fn bind_env_from_variables() {
     assert!(!spans.iter().any(|s| s.name == "0:Noise"), "AM_OTEL_TRACE_SKIP_STATES");
     assert_eq!(one(&spans, "mach:1:envsub").parent_id, one(&spans, "0:submachines").span_id);
     assert!(!spans.iter().any(|s| s.name.contains("rpc")));
+    // AM_OTEL_LOG: the root's log lines, in the same trace
+    let logs = rx.logs();
+    let start_tx = one(&spans, "0: [add] Start");
+    assert!(
+        logs.iter().any(|l| l.attrs.get("asyncmachine.id").map(String::as_str) == Some("envroot")
+            && l.trace_id == root.trace_id
+            && l.span_id == start_tx.span_id
+            && l.service == "env-svc"),
+        "{logs:#?}"
+    );
 }
 
 #[test]
