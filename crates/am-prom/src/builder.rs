@@ -147,7 +147,11 @@ impl<'r> PromTracerBuilder<'r> {
         self
     }
     /// Also exports the Go exporter's `am_<metric>_<id>` gauges. Default:
-    /// `AM_PROM_GO_COMPAT`, else off.
+    /// `AM_PROM_GO_COMPAT`, else off. Their averages cover the time since the previous
+    /// collection, so use one collector (one scraper, or the pusher) for them. Binding a
+    /// machine whose normalised ID collides with another's fails with
+    /// [`Error::IdCollision`]; an inherited child that collides keeps its labelled series
+    /// only (counted in `am_prom_refused_machines_total`).
     pub fn go_compat(mut self, on: bool) -> Self {
         self.go_compat = Some(on);
         self

@@ -42,7 +42,7 @@
 //! - **Submachines** inherit the tracer, each with its own `mach_id` and an
 //!   `am_machine_info{parent_id}` series; a disposed machine's series are removed.
 //! - **Env**: [`bind_env`] binds a root machine from `AM_SERVICE` + `AM_PROM_*`
-//!   ([`env`]); builder calls win over env variables, which win over defaults.
+//!   ([`env`](mod@env)); builder calls win over env variables, which win over defaults.
 //!
 //! # Example
 //!

@@ -158,6 +158,13 @@ impl MachineMetrics {
         self.track.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// [`transition_end`](Self::transition_end) with the current track (the path of a
+    /// tracer that looks machines up by ID).
+    pub(crate) fn transition_end_tracked(&self, tx: &Transition<'_>) {
+        let track = self.track.read().unwrap_or_else(|e| e.into_inner());
+        self.transition_end(&track, tx);
+    }
+
     /// Replaces the state track after a schema change; returns it for the hot path.
     pub(crate) fn retrack(&self, m: &Machine, rules: &SeriesRules) -> (Arc<StateTrack>, usize) {
         let schema = m.schema();
@@ -177,7 +184,13 @@ impl MachineMetrics {
         self.epoch.elapsed().as_nanos() as u64
     }
 
-    /// Starts the clock of a transition that is timed (one in `timing_mask + 1`).
+    /// Whether this transition is one of those timed (one in `timing_mask + 1`).
+    #[inline]
+    pub(crate) fn is_timed(rules: &SeriesRules, tx: &Transition<'_>) -> bool {
+        tx.seq() & rules.timing_mask == 0
+    }
+
+    /// Starts the clock of a transition that is timed.
     #[inline]
     pub(crate) fn transition_init(&self, tx: &Transition<'_>) {
         let seq = tx.seq();

@@ -128,6 +128,13 @@ impl Shared {
         self.machines.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
     }
 
+    /// Runs `f` on a machine's metrics, found by ID, under the map's read lock (no `Arc`
+    /// clone); `None` when the machine is not exported.
+    #[inline]
+    pub(crate) fn with<R>(&self, id: &str, f: impl FnOnce(&MachineMetrics) -> R) -> Option<R> {
+        self.machines.read().unwrap_or_else(|e| e.into_inner()).get(id).map(|m| f(m))
+    }
+
     /// Drops a disposed machine's series, if they are `mm`'s (not those of another machine
     /// with the same ID).
     pub(crate) fn remove_if(&self, id: &str, mm: &Arc<MachineMetrics>) {

@@ -11,6 +11,7 @@ use prometheus_client::registry::Registry;
 
 use crate::error::Error;
 use crate::exposition::{Format, encode};
+use crate::machine::MachineMetrics;
 use crate::shared::{Shared, Slot};
 
 /// Exports machine metrics to Prometheus. Cheap to clone. Bind it with
@@ -265,19 +266,18 @@ impl Tracer for PromTracer {
         }
     }
     fn transition_init(&self, tx: &Transition<'_>) {
-        if let Some(mm) = self.0.shared.lookup(tx.machine_id()) {
-            mm.transition_init(tx);
+        let shared = &self.0.shared;
+        if MachineMetrics::is_timed(&shared.rules, tx) {
+            shared.with(tx.machine_id(), |mm| mm.transition_init(tx));
         }
     }
     fn handler_end(&self, tx: &Transition<'_>, _binding: &str, _handler: &str) {
-        if let Some(mm) = self.0.shared.lookup(tx.machine_id()) {
-            mm.handler_end();
-        }
+        self.0.shared.with(tx.machine_id(), MachineMetrics::handler_end);
     }
     fn transition_end(&self, tx: &Transition<'_>) {
-        match self.0.shared.lookup(tx.machine_id()) {
-            Some(mm) => mm.transition_end(&mm.track(), tx),
-            None => drop(self.0.shared.health.dropped.fetch_add(1, Relaxed)),
+        let shared = &self.0.shared;
+        if shared.with(tx.machine_id(), |mm| mm.transition_end_tracked(tx)).is_none() {
+            shared.health.dropped.fetch_add(1, Relaxed);
         }
     }
     fn machine_dispose(&self, machine_id: &str) {
