@@ -39,15 +39,15 @@ fn collector_down() {
         .service("down")
         .endpoint(format!("http://127.0.0.1:{port}"))
         .protocol(Protocol::Grpc)
-        .timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(1))
         .queue_size(QUEUE)
         .batch_size(8)
         .batch_delay(Duration::from_millis(5))
         .build()
         .unwrap();
     let (worst, max_queued) = drive(&p, 3000);
-    // exports fail or time out after 500 ms; no transition waited for one
-    assert!(worst < Duration::from_millis(250), "slowest add/remove pair took {worst:?}");
+    // exports fail or time out after 1 s; no transition waited for one
+    assert!(worst < Duration::from_millis(500), "slowest add/remove pair took {worst:?}");
     assert!(max_queued <= QUEUE as u64, "queue bounded: {max_queued}");
     std::thread::sleep(Duration::from_millis(300));
     let s = p.span_stats();
@@ -66,18 +66,18 @@ fn collector_slow() {
     let p = OtlpPipeline::builder()
         .service("slow")
         .endpoint(rx.grpc_url())
-        .timeout(Duration::from_millis(300))
+        .timeout(Duration::from_secs(1))
         .queue_size(QUEUE)
         .batch_size(8)
         .batch_delay(Duration::from_millis(5))
         .build()
         .unwrap();
     let (worst, max_queued) = drive(&p, 2000);
-    assert!(worst < Duration::from_millis(250), "slowest add/remove pair took {worst:?}");
+    assert!(worst < Duration::from_millis(500), "slowest add/remove pair took {worst:?}");
     assert!(max_queued <= QUEUE as u64, "queue bounded: {max_queued}");
     let s = p.span_stats();
     accounted(&s);
-    // each export hangs for the 300 ms timeout: the bounded queue overflows
+    // each export hangs for the 1 s timeout: the bounded queue overflows
     assert!(s.dropped > 1000, "{s:?}");
     assert!(rx.requests() > 0);
     let t = Instant::now();
