@@ -1108,6 +1108,7 @@ impl Machine {
             (std::mem::take(&mut st.ctxs), std::mem::take(&mut st.waiters))
         };
         ctxs.into_iter().flatten().for_each(|c| c.cancel());
+        self.set_trace_context(None);
         let mut disposed_waits = Vec::new();
         for w in waiters {
             if matches!(w.cond, WaitCond::Disposed) {
