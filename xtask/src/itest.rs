@@ -16,7 +16,8 @@ Prometheus and Pushgateway started on loopback ports, then checks end to end:
         the pushed ones back from the Pushgateway; every query of the generated dashboard
         returns data and every alert expression evaluates
   otel  the span file holds the asyncmachine tree: a `mach:` span per machine, workers
-        under the pool's `submachines` span, every parent present
+        under the pool's `submachines` span, every parent present; the log file holds
+        lines of every machine whose trace IDs belong to the exported spans
   dbg   the am-dbg recording holds every demo machine, transitions, and no drops
 Prometheus and the Pushgateway come from Debian (`cargo xtask deps`).
 Outputs go to a temporary directory, removed afterwards unless --keep.
@@ -82,6 +83,7 @@ fn run_in(sh: &Shell, dir: &Path, duration: &str) -> Result<()> {
     }
     prom_result?;
     check_spans(&dir.join("spans.jsonl"))?;
+    check_logs(&dir.join("logs.jsonl"), &dir.join("spans.jsonl"))?;
     check_dbg(sh, &bin("am-dbg"), &dir.join("dbg.jsonl"))?;
     eprintln!("itest: all checks passed");
     Ok(())
@@ -163,6 +165,32 @@ fn check_spans(file: &Path) -> Result<()> {
         }
     }
     eprintln!("itest otel: {} spans, a tree for {} machines", spans.len(), DEMO_MACHINES.len());
+    Ok(())
+}
+
+fn json_lines(file: &Path) -> Result<Vec<serde_json::Value>> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(text
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", file.display()))?)
+}
+
+/// Every demo machine logged, and log lines name traces that were exported as spans.
+fn check_logs(logs: &Path, spans: &Path) -> Result<()> {
+    let (logs, spans) = (json_lines(logs)?, json_lines(spans)?);
+    let traces: std::collections::HashSet<&str> = spans.iter().filter_map(|s| s["traceId"].as_str()).collect();
+    for m in DEMO_MACHINES {
+        if !logs.iter().any(|l| l["attributes"][0]["value"]["stringValue"] == m) {
+            return Err(format!("otel check: no log lines of `{m}`").into());
+        }
+    }
+    let traced = logs.iter().filter(|l| l["traceId"].as_str().is_some_and(|t| traces.contains(t))).count();
+    if traced * 10 < logs.len() * 9 {
+        return Err(format!("otel check: only {traced} of {} log lines carry an exported trace ID", logs.len()).into());
+    }
+    eprintln!("itest logs: {} lines, {traced} with an exported trace ID", logs.len());
     Ok(())
 }
 

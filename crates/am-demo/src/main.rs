@@ -1,6 +1,7 @@
 //! `am-demo`: a simulated worker-pool service whose machines feed every exporter on local
 //! defaults. See `am-demo --help`.
 
+mod logs_file;
 mod outputs;
 mod sim;
 mod spans_file;
@@ -24,7 +25,8 @@ USAGE: am-demo [--duration SECS] [--workers N] [--seed N] [--out-dir DIR] [--qui
 
 Every exporter runs on a local default unless its variable points elsewhere:
   prom  /metrics on 127.0.0.1:9464 (AM_PROM_ADDR), pushed when AM_PROM_PUSH_URL is set
-  otel  spans as JSON lines in DIR/spans.jsonl (OTEL_EXPORTER_OTLP_ENDPOINT: OTLP traces and logs)
+  otel  spans and machine logs as JSON lines in DIR/spans.jsonl and DIR/logs.jsonl
+        (OTEL_EXPORTER_OTLP_ENDPOINT set: OTLP traces and logs to a collector instead)
   dbg   recorded to DIR/dbg.jsonl by an in-process am-dbg recorder (AM_DBG_ADDR: a server)
   loki  off unless AM_LOKI_ADDR is set (service AM_SERVICE, default am-demo)
   grafana  the dashboard and alert rules for the demo's machines, written to DIR

@@ -11,6 +11,7 @@ use am_telemetry::loki::{LokiGuard, LokiTracer};
 use am_telemetry::otel::{OtelTracer, OtlpPipeline};
 use am_telemetry::prom::PromTracer;
 
+use crate::logs_file::LogsFile;
 use crate::spans_file::JsonLinesExporter;
 
 /// The exporters the demo bound, and how to report on them.
@@ -20,6 +21,7 @@ pub struct Outputs {
     loki: Option<LokiGuard>,
     prom: Option<PromTracer>,
     otel: Option<(OtelTracer, OtlpPipeline)>,
+    logs_file: Option<(Arc<LogsFile>, std::thread::JoinHandle<std::io::Result<u64>>)>,
     /// One line per output: where it goes.
     pub plan: Vec<String>,
 }
@@ -28,7 +30,15 @@ impl Outputs {
     /// Starts every output under `dir`.
     pub async fn start(dir: &Path) -> Result<Outputs, Box<dyn std::error::Error>> {
         std::fs::create_dir_all(dir)?;
-        let mut o = Outputs { tracers: Vec::new(), dbg: None, loki: None, prom: None, otel: None, plan: Vec::new() };
+        let mut o = Outputs {
+            tracers: Vec::new(),
+            dbg: None,
+            loki: None,
+            prom: None,
+            otel: None,
+            logs_file: None,
+            plan: Vec::new(),
+        };
         o.start_prom()?;
         o.start_otel(dir)?;
         o.start_dbg(dir).await?;
@@ -84,6 +94,12 @@ impl Outputs {
                 p
             }
             None => {
+                let logs = dir.join("logs.jsonl");
+                let (writer, handle) = LogsFile::create(&logs)?;
+                let writer = Arc::new(writer);
+                self.tracers.push(writer.clone());
+                self.logs_file = Some((writer, handle));
+                self.plan.push(format!("otel       → {} (machine logs as JSON lines with trace IDs)", logs.display()));
                 let file = dir.join("spans.jsonl");
                 let p = OtlpPipeline::with_exporter(JsonLinesExporter::create(&file)?, &service);
                 self.plan.push(format!(
@@ -193,6 +209,16 @@ impl Outputs {
                     s.failed,
                     if ok { "" } else { " (shutdown timed out)" }
                 ));
+            }
+        }
+        if let Some((writer, handle)) = self.logs_file {
+            let dropped = writer.dropped.load(std::sync::atomic::Ordering::Relaxed);
+            writer.close();
+            if let Ok(Ok(n)) = tokio::task::spawn_blocking(move || handle.join()).await {
+                match n {
+                    Ok(n) => out.push(format!("logs: {n} entries written, {dropped} dropped")),
+                    Err(e) => out.push(format!("logs file failed: {e}")),
+                }
             }
         }
         if let Some(l) = self.loki {
