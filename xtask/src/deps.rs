@@ -47,7 +47,7 @@ fn cargo_hack(sh: &Shell) -> Result<()> {
     verify(sh, "cargo", &["hack"])
 }
 
-fn apt_tools(sh: &Shell) -> Result<()> {
+pub(crate) fn apt_tools(sh: &Shell) -> Result<()> {
     let mut packages: Vec<&str> = Vec::new();
     for &(bin, package) in APT_TOOLS {
         if !on_path(bin) && !packages.contains(&package) {

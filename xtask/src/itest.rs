@@ -19,7 +19,8 @@ Prometheus and Pushgateway started on loopback ports, then checks end to end:
         under the pool's `submachines` span, every parent present; the log file holds
         lines of every machine whose trace IDs belong to the exported spans
   dbg   the am-dbg recording holds every demo machine, transitions, and no drops
-Prometheus and the Pushgateway come from Debian (`cargo xtask deps`).
+Prometheus and the Pushgateway come from Debian: installed with apt-get when missing and
+running as root (as `cargo xtask deps` does).
 Outputs go to a temporary directory, removed afterwards unless --keep.
 ";
 
@@ -51,6 +52,8 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
 }
 
 fn run_in(sh: &Shell, dir: &Path, duration: &str) -> Result<()> {
+    // Prometheus and the Pushgateway: installed with apt when missing (as root)
+    crate::deps::apt_tools(sh)?;
     cmd!(sh, "cargo build --quiet -p am-demo -p am-dbg-proto --bins").run()?;
     let bin = |name: &str| -> PathBuf { sh.current_dir().join("target/debug").join(name) };
     let pushgateway = backends::pushgateway(dir)?;
