@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
-#[cfg(any(feature = "grpc", feature = "http"))]
+#[cfg(feature = "http")] // `with_protocol`
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLoggerProvider};
@@ -348,6 +348,22 @@ fn intern(name: &str) -> &'static str {
 mod transport {
     use super::*;
 
+    /// Endpoint and timeout, when given, on any signal's OTLP exporter builder.
+    #[allow(dead_code)] // unused when both transport features are off
+    fn configure<B: opentelemetry_otlp::WithExportConfig>(
+        mut b: B,
+        ep: Option<String>,
+        timeout: Option<Duration>,
+    ) -> B {
+        if let Some(e) = ep {
+            b = b.with_endpoint(e);
+        }
+        if let Some(t) = timeout {
+            b = b.with_timeout(t);
+        }
+        b
+    }
+
     #[allow(unused_variables)]
     pub(super) fn span_exporter(
         p: Protocol,
@@ -358,24 +374,12 @@ mod transport {
         match p {
             #[cfg(feature = "grpc")]
             Protocol::Grpc => {
-                let mut b = b.with_tonic();
-                if let Some(e) = ep {
-                    b = b.with_endpoint(e);
-                }
-                if let Some(t) = timeout {
-                    b = b.with_timeout(t);
-                }
+                let b = configure(b.with_tonic(), ep, timeout);
                 b.build().map_err(|e| Error::Exporter(e.to_string()))
             }
             #[cfg(feature = "http")]
             Protocol::HttpProtobuf => {
-                let mut b = b.with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
-                if let Some(e) = ep {
-                    b = b.with_endpoint(e);
-                }
-                if let Some(t) = timeout {
-                    b = b.with_timeout(t);
-                }
+                let b = configure(b.with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary), ep, timeout);
                 b.build().map_err(|e| Error::Exporter(e.to_string()))
             }
             #[allow(unreachable_patterns)]
@@ -395,24 +399,12 @@ mod transport {
         match p {
             #[cfg(feature = "grpc")]
             Protocol::Grpc => {
-                let mut b = b.with_tonic();
-                if let Some(e) = ep {
-                    b = b.with_endpoint(e);
-                }
-                if let Some(t) = timeout {
-                    b = b.with_timeout(t);
-                }
+                let b = configure(b.with_tonic(), ep, timeout);
                 b.build().map_err(|e| Error::Exporter(e.to_string()))
             }
             #[cfg(feature = "http")]
             Protocol::HttpProtobuf => {
-                let mut b = b.with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
-                if let Some(e) = ep {
-                    b = b.with_endpoint(e);
-                }
-                if let Some(t) = timeout {
-                    b = b.with_timeout(t);
-                }
+                let b = configure(b.with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary), ep, timeout);
                 b.build().map_err(|e| Error::Exporter(e.to_string()))
             }
             #[allow(unreachable_patterns)]
@@ -433,24 +425,12 @@ mod transport {
         match p {
             #[cfg(feature = "grpc")]
             Protocol::Grpc => {
-                let mut b = b.with_tonic();
-                if let Some(e) = ep {
-                    b = b.with_endpoint(e);
-                }
-                if let Some(t) = timeout {
-                    b = b.with_timeout(t);
-                }
+                let b = configure(b.with_tonic(), ep, timeout);
                 b.build().map_err(|e| Error::Exporter(e.to_string()))
             }
             #[cfg(feature = "http")]
             Protocol::HttpProtobuf => {
-                let mut b = b.with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
-                if let Some(e) = ep {
-                    b = b.with_endpoint(e);
-                }
-                if let Some(t) = timeout {
-                    b = b.with_timeout(t);
-                }
+                let b = configure(b.with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary), ep, timeout);
                 b.build().map_err(|e| Error::Exporter(e.to_string()))
             }
             #[allow(unreachable_patterns)]
