@@ -64,7 +64,9 @@ pub fn bind_env(m: &Machine) -> Result<Option<OtelTracer>, Error> {
         let mut g = env_lock();
         if g.is_none() {
             let pipeline = OtlpPipeline::builder().build()?;
-            let tracer = OtelTracer::builder(pipeline.sdk_tracer()).build()?;
+            let mut b = OtelTracer::builder(pipeline.sdk_tracer());
+            b.counter = Some(pipeline.span_counter());
+            let tracer = b.build()?;
             let logs = pipeline.log_tracer();
             #[cfg(feature = "metrics")]
             let metrics = pipeline.metrics_tracer();

@@ -22,6 +22,11 @@
 //!   the source transition (last 300 per machine). Unlike Go, a transition that activates
 //!   `Exception` gets status ERROR and an `exception` event, canceled transitions get
 //!   `accepted=false` (or are skipped), and `TRACEPARENT` is honoured.
+//!
+//!   A transition only copies a small record into its machine's bounded buffer; the
+//!   tracer's `am-otel-spans` thread builds the SDK spans (with the span IDs the machine's
+//!   trace context already named, via [`AmIdGenerator`]). Bench, add/remove pair vs no
+//!   tracer, same run: states only (the default) 1.5x, states and transitions 2.7x.
 //! - Options on [`OtelTracerBuilder`] or from `AM_OTEL_TRACE_*` variables ([`mod@env`]), state
 //!   allow/skip rules in [`StateFilter`]. Builder > env > default.
 //! - [`OtlpPipeline`] builds the OTLP exporters with a batch processor (Go-parity 100 ms /
@@ -80,18 +85,21 @@ mod bind;
 pub mod env;
 mod error;
 mod filter;
+mod ids;
 mod logs;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod options;
 mod pipeline;
 mod root;
+mod spans;
 mod stats;
 mod tracer;
 
 pub use bind::{ENV_SHUTDOWN_TIMEOUT, bind_env, env_span_stats};
 pub use error::Error;
 pub use filter::StateFilter;
+pub use ids::AmIdGenerator;
 pub use logs::{ATTR_MACHINE_ID, ATTR_STATES, ATTR_TX_ID, LOG_TRACER_ID, OtelLogTracer, severity};
 #[cfg(feature = "metrics")]
 pub use metrics::{MAX_MACHINES, METRICS_TRACER_ID, OtelMetricsTracer};
@@ -102,4 +110,4 @@ pub use pipeline::{
 };
 pub use root::{child_env, env_parent, parse_traceparent, remote_parent};
 pub use stats::{CountingExporter, DISCARD_KEY, SpanCounter, SpanGate, SpanStats};
-pub use tracer::{OtelTracer, SOURCE_LOOKUP, TRACER_ID};
+pub use tracer::{DEFAULT_BUFFER, OtelTracer, SOURCE_LOOKUP, TRACER_ID};

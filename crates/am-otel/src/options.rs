@@ -8,7 +8,9 @@ use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use crate::env;
 use crate::error::Error;
 use crate::filter::StateFilter;
-use crate::tracer::OtelTracer;
+use crate::spans::Ctx;
+use crate::stats::SpanCounter;
+use crate::tracer::{DEFAULT_BUFFER, OtelTracer};
 
 /// What the tracer records. Defaults (and env variables) as in the Go exporter: states
 /// only; transitions, args and health are opt-in.
@@ -65,6 +67,8 @@ pub struct OtelTracerBuilder {
     parent: Option<Option<SpanContext>>,
     root_span: bool,
     shutdown_timeout: Option<Duration>,
+    buffer: usize,
+    pub(crate) counter: Option<SpanCounter>,
 }
 
 impl OtelTracerBuilder {
@@ -83,6 +87,8 @@ impl OtelTracerBuilder {
             parent: None,
             root_span: true,
             shutdown_timeout: None,
+            buffer: DEFAULT_BUFFER,
+            counter: None,
         }
     }
     /// Transition spans on or off.
@@ -150,7 +156,14 @@ impl OtelTracerBuilder {
         self.provider = Some(p);
         self
     }
-    /// Builds the tracer; fails on an invalid filter regex from the env.
+    /// Records each machine may buffer while the span thread catches up (default
+    /// [`DEFAULT_BUFFER`]); more are dropped and counted ([`OtelTracer::dropped`]).
+    pub fn buffer(mut self, records: usize) -> Self {
+        self.buffer = records.max(2);
+        self
+    }
+    /// Builds the tracer and starts its span thread; fails on an invalid filter regex from
+    /// the env, or when the thread cannot be started.
     pub fn build(self) -> Result<OtelTracer, Error> {
         let env = TraceOptions::from_env();
         let opts = TraceOptions {
@@ -168,6 +181,7 @@ impl OtelTracerBuilder {
         };
         let parent = self.parent.unwrap_or_else(crate::root::env_parent);
         let shutdown = self.shutdown_timeout.zip(self.provider);
-        Ok(OtelTracer::new(self.tracer, opts, filter, parent, self.root_span, shutdown))
+        let cx = Ctx::new(self.tracer, opts, filter, self.buffer, self.counter);
+        OtelTracer::new(cx, parent, self.root_span, shutdown).map_err(Error::Runtime)
     }
 }

@@ -233,6 +233,7 @@ impl OtlpPipeline {
         let bsp = BatchSpanProcessor::new(CountingExporter::new(exporter, counter.clone(), rt), cfg);
         let traces = SdkTracerProvider::builder()
             .with_span_processor(SpanGate::new(bsp, counter.clone(), queue))
+            .with_id_generator(crate::AmIdGenerator::default())
             .with_resource(resource(service))
             .build();
         OtlpPipeline {
@@ -274,9 +275,11 @@ impl OtlpPipeline {
     /// A machine tracer builder over this pipeline, shutting it down when the last
     /// top-level machine is disposed.
     pub fn tracer_builder(&self) -> OtelTracerBuilder {
-        OtelTracerBuilder::new(self.sdk_tracer())
+        let mut b = OtelTracerBuilder::new(self.sdk_tracer())
             .provider(self.traces.clone())
-            .shutdown_on_dispose(self.shutdown_timeout)
+            .shutdown_on_dispose(self.shutdown_timeout);
+        b.counter = Some(self.counter.clone());
+        b
     }
     /// A tracer exporting machine log entries as OTel log records; `None` unless logs are on.
     pub fn log_tracer(&self) -> Option<OtelLogTracer> {
@@ -295,7 +298,8 @@ impl OtlpPipeline {
     pub fn span_counter(&self) -> SpanCounter {
         self.counter.clone()
     }
-    /// Exports what is queued now (bounded by the SDK's flush timeout).
+    /// Builds the spans tracers over this pipeline have buffered, then exports what is
+    /// queued (bounded by the SDK's flush timeout).
     pub fn force_flush(&self) -> bool {
         let logs = self.logs.as_ref().is_none_or(|l| l.force_flush().is_ok());
         self.traces.force_flush().is_ok() && logs
@@ -308,6 +312,8 @@ impl OtlpPipeline {
 
     fn stop(&mut self) -> bool {
         self.stopped = true;
+        // tracers' buffered records become spans while the provider still takes them
+        self.counter.drain_tracers();
         let t = self.shutdown_timeout;
         let mut ok = !matches!(self.traces.shutdown_with_timeout(t), Err(e) if !matches!(e, opentelemetry_sdk::error::OTelSdkError::AlreadyShutdown));
         if let Some(l) = &self.logs {

@@ -6,8 +6,8 @@
 //! exported, drops (and counts) beyond that bound itself, so the SDK queue never overflows
 //! and every span is accounted for: `ended = exported + failed + dropped + queued`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use opentelemetry::Context;
@@ -27,6 +27,15 @@ pub(crate) struct Counters {
     dropped: AtomicU64,
     discarded: AtomicU64,
     queued: AtomicU64,
+    pub(crate) overflow: AtomicU64,
+    /// Tracers whose buffered records a flush turns into spans first.
+    tracers: Mutex<Vec<Weak<dyn Drain>>>,
+}
+
+/// A tracer that buffers records and builds spans later.
+pub(crate) trait Drain: Send + Sync + std::fmt::Debug {
+    /// Builds the spans of everything buffered now.
+    fn drain(&self);
 }
 
 /// Span counts of one pipeline since it started.
@@ -45,6 +54,9 @@ pub struct SpanStats {
     pub discarded: u64,
     /// Spans waiting for export now.
     pub queued: u64,
+    /// Records tracers dropped before they became spans, because a machine's buffer was full
+    /// (the tracer's span thread fell behind); not part of `ended`.
+    pub overflow: u64,
 }
 
 /// A shared handle to a pipeline's span counters.
@@ -62,6 +74,25 @@ impl SpanCounter {
             dropped: c.dropped.load(Relaxed),
             discarded: c.discarded.load(Relaxed),
             queued: c.queued.load(Relaxed),
+            overflow: c.overflow.load(Relaxed),
+        }
+    }
+
+    /// Lets a flush of the pipeline build the tracer's buffered spans first.
+    pub(crate) fn register(&self, t: Weak<dyn Drain>) {
+        let mut g = self.0.tracers.lock().unwrap_or_else(|e| e.into_inner());
+        g.retain(|w| w.strong_count() > 0);
+        g.push(t);
+    }
+
+    /// Builds the buffered spans of every live tracer registered here.
+    pub(crate) fn drain_tracers(&self) {
+        let live: Vec<_> = {
+            let g = self.0.tracers.lock().unwrap_or_else(|e| e.into_inner());
+            g.iter().filter_map(Weak::upgrade).collect()
+        };
+        for t in live {
+            t.drain();
         }
     }
 }
@@ -95,8 +126,8 @@ impl<P: SpanProcessor> SpanProcessor for SpanGate<P> {
             return;
         }
         c.ended.fetch_add(1, Relaxed);
-        if c.queued.fetch_add(1, Relaxed) >= self.limit {
-            c.queued.fetch_sub(1, Relaxed);
+        // never above the limit, not even for a moment: spans end on several threads
+        if c.queued.fetch_update(Relaxed, Relaxed, |q| (q < self.limit).then_some(q + 1)).is_err() {
             if c.dropped.fetch_add(1, Relaxed) == 0 {
                 tracing::warn!(target: "am_otel", "span export queue full: dropping spans (counted in SpanStats::dropped)");
             }
@@ -105,6 +136,7 @@ impl<P: SpanProcessor> SpanProcessor for SpanGate<P> {
         self.inner.on_end(span)
     }
     fn force_flush(&self) -> OTelSdkResult {
+        self.counter.drain_tracers();
         self.inner.force_flush()
     }
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {

@@ -1,19 +1,20 @@
-//! [`OtelTracer`]: the asyncmachine span tree (spec telemetry §3.4–3.8).
+//! [`OtelTracer`]: the asyncmachine span tree (spec telemetry §3.4–3.8). The hooks here
+//! only record; [`crate::spans`] builds the spans on the tracer's span thread.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use am_core::{Interest, Machine, StateIdx, TraceContext, Tracer, Transition, TxId};
-use opentelemetry::trace::{Span as _, SpanContext, SpanKind, Status, TraceContextExt, Tracer as _};
+use am_core::{Interest, Machine, Schema, TraceContext, Tracer, Transition};
+use opentelemetry::trace::{Span as _, SpanContext, SpanId, SpanKind, TraceContextExt, TraceId, Tracer as _};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, Span};
+use opentelemetry_sdk::trace::{SdkTracerProvider, Span};
 
-use crate::filter::StateFilter;
 use crate::options::{OtelTracerBuilder, TraceOptions};
-use crate::stats::DISCARD_KEY;
+use crate::spans::{Ctx, End, Ev, Finals, Hook, Mach, Pushed, Start, StartExtra, ctx_of, lock, span_context};
+use crate::stats::{Drain, SpanCounter};
 
 /// How many traced transitions per machine are kept to link mutations to their source.
 pub const SOURCE_LOOKUP: usize = 300;
@@ -21,53 +22,57 @@ pub const SOURCE_LOOKUP: usize = 300;
 /// The tracer ID (`Tracer::id`).
 pub const TRACER_ID: &str = "am-otel";
 
+/// Records a machine keeps by default while the span thread catches up (about 100 bytes
+/// each); beyond that they are dropped and counted ([`OtelTracer::dropped`]).
+pub const DEFAULT_BUFFER: usize = 2048;
+
 /// A [`Tracer`] recording machines as OpenTelemetry spans: a `mach:N:ID` span per machine
 /// with `N:states`, `N:transitions` and `N:submachines` groups, one span per state
 /// activation and (optionally) per transition. Inherited by submachines, which nest under
 /// their parent's `N:submachines` span.
 ///
-/// State is kept per machine (one mutex each); hooks only create and end SDK spans, which the
-/// provider's batch processor exports on its own thread. Cloning shares the tracer.
+/// A transition only copies what its spans need into its machine's bounded buffer (one
+/// mutex per machine, no lock shared across machines); the tracer's `am-otel-spans` thread
+/// builds the SDK spans every few milliseconds and hands them to the provider's batch
+/// processor. Transition span IDs are drawn up front, so the machine's trace context (log
+/// records, mutations from handlers) names the right span; a provider built by hand needs
+/// [`AmIdGenerator`](crate::AmIdGenerator) for that. [`flush`](Self::flush) builds what is
+/// buffered now; disposal and [`shutdown`](Self::shutdown) do it too. Cloning shares the
+/// tracer.
 #[derive(Clone, Debug)]
 pub struct OtelTracer(Arc<Shared>);
 
 #[derive(Debug)]
 struct Shared {
-    tracer: SdkTracer,
-    opts: TraceOptions,
-    filter: StateFilter,
+    cx: Arc<Ctx>,
     parent: Option<SpanContext>,
     root_span: bool,
     root: OnceLock<(Context, Option<Mutex<Span>>)>,
     next_index: AtomicUsize,
-    machines: RwLock<HashMap<String, Arc<Mutex<MachState>>, BuildHasherDefault<Fnv>>>,
+    machines: RwLock<HashMap<String, Arc<Mach>, BuildHasherDefault<Fnv>>>,
     top_level: AtomicUsize,
     shutdown: Option<(Duration, SdkTracerProvider)>,
 }
 
-#[derive(Debug)]
-struct TxSpan {
-    id: TxId,
-    span: Span,
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // the span thread drains what is queued, then exits
+        self.cx.queue.stop();
+    }
 }
 
-#[derive(Debug)]
-struct MachState {
-    index: usize,
-    id: String,
-    top_level: bool,
-    mach_sc: SpanContext,
-    mach_cx: Context,
-    states_cx: Context,
-    txs_cx: Option<Context>,
-    subs_cx: Option<Context>,
-    groups: Vec<Option<Context>>,
-    names: Vec<Option<String>>,
-    instances: Vec<Option<Span>>,
-    traced: Vec<u8>,
-    tx: Option<TxSpan>,
-    recent: VecDeque<(TxId, SpanContext)>,
-    open: Vec<Span>,
+impl Drain for Shared {
+    fn drain(&self) {
+        for m in self.all() {
+            drop(m.drain(&self.cx));
+        }
+    }
+}
+
+impl Shared {
+    fn all(&self) -> Vec<Arc<Mach>> {
+        read(&self.machines).values().cloned().collect()
+    }
 }
 
 /// FNV-1a: machine IDs are short, and SipHash's DoS resistance buys nothing for keys the
@@ -88,53 +93,36 @@ impl Hasher for Fnv {
     }
 }
 
-fn ctx_of(sc: &SpanContext) -> Context {
-    Context::new().with_remote_span_context(sc.clone())
+fn trace_ctx(trace: TraceId, span: SpanId) -> TraceContext {
+    TraceContext { trace_id: trace.to_bytes(), span_id: span.to_bytes() }
 }
 
-fn trace_ctx(sc: &SpanContext) -> TraceContext {
-    TraceContext { trace_id: sc.trace_id().to_bytes(), span_id: sc.span_id().to_bytes() }
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
 }
-
-fn i64_of(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// `add Foo Bar` style label of a transition's mutation (without brackets).
-fn mutation_label(tx: &Transition<'_>) -> String {
-    let kind = tx.kind().as_str();
-    let len = kind.len() + 2 + tx.called_names().map(|n| n.len() + 1).sum::<usize>();
-    let mut s = String::with_capacity(len);
-    s.push('[');
-    s.push_str(kind);
-    s.push(']');
-    for n in tx.called_names() {
-        s.push(' ');
-        s.push_str(n);
-    }
-    s
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
 }
 
 impl OtelTracer {
     /// A builder over an SDK tracer (for example `provider.tracer("my-service")`). Prefer
     /// [`OtlpPipeline::tracer_builder`](crate::OtlpPipeline::tracer_builder), which also
-    /// wires shutdown.
-    pub fn builder(tracer: SdkTracer) -> OtelTracerBuilder {
+    /// wires shutdown, flushing and the drop counter.
+    pub fn builder(tracer: opentelemetry_sdk::trace::SdkTracer) -> OtelTracerBuilder {
         OtelTracerBuilder::new(tracer)
     }
 
     pub(crate) fn new(
-        tracer: SdkTracer,
-        opts: TraceOptions,
-        filter: StateFilter,
+        cx: Ctx,
         parent: Option<SpanContext>,
         root_span: bool,
         shutdown: Option<(Duration, SdkTracerProvider)>,
-    ) -> Self {
-        OtelTracer(Arc::new(Shared {
-            tracer,
-            opts,
-            filter,
+    ) -> std::io::Result<Self> {
+        let cx = Arc::new(cx);
+        crate::spans::spawn(cx.clone())?;
+        let counter: Option<SpanCounter> = cx.counter.clone();
+        let shared = Arc::new(Shared {
+            cx,
             parent,
             root_span,
             root: OnceLock::new(),
@@ -142,12 +130,17 @@ impl OtelTracer {
             machines: RwLock::new(HashMap::default()),
             top_level: AtomicUsize::new(0),
             shutdown,
-        }))
+        });
+        if let Some(c) = counter {
+            let weak: std::sync::Weak<dyn Drain> = Arc::downgrade(&shared) as std::sync::Weak<dyn Drain>;
+            c.register(weak);
+        }
+        Ok(OtelTracer(shared))
     }
 
     /// The options in force.
     pub fn options(&self) -> &TraceOptions {
-        &self.0.opts
+        &self.0.cx.opts
     }
 
     /// The span top-level machines nest under: the remote parent (from the builder or the
@@ -164,7 +157,10 @@ impl OtelTracer {
 
     /// The span context of a traced machine's `mach:` span.
     pub fn machine_span_context(&self, machine_id: &str) -> Option<SpanContext> {
-        self.state_of(machine_id).map(|s| lock(&s).mach_sc.clone())
+        self.mach(machine_id).map(|m| {
+            let h = lock(&m.hook);
+            span_context(h.trace_id, h.mach_span)
+        })
     }
 
     /// Binds this tracer to an already built machine (calling `machine_init`); machines
@@ -172,6 +168,20 @@ impl OtelTracer {
     pub fn bind(&self, m: &Machine) {
         m.bind_tracer(Arc::new(self.clone()));
         self.machine_init(m);
+    }
+
+    /// Builds the spans of everything recorded so far and hands them to the provider's
+    /// processors (the span thread does this every few milliseconds on its own). Call the
+    /// provider's `force_flush` after it to export them now;
+    /// [`OtlpPipeline::force_flush`](crate::OtlpPipeline::force_flush) does both.
+    pub fn flush(&self) {
+        self.0.drain();
+    }
+
+    /// Records dropped because a machine's buffer was full (the span thread fell behind):
+    /// each is a missing span, span event or span end.
+    pub fn dropped(&self) -> u64 {
+        self.0.cx.dropped.load(Relaxed)
     }
 
     /// Ends every open span, then flushes and shuts the provider down within `timeout`
@@ -185,13 +195,21 @@ impl OtelTracer {
     }
 
     fn end_all(&self) {
-        let all: Vec<_> = write(&self.0.machines).drain().map(|(_, s)| s).collect();
-        for s in all {
-            lock(&s).end_all();
+        let all: Vec<_> = write(&self.0.machines).drain().map(|(_, m)| m).collect();
+        let now = SystemTime::now();
+        for m in all {
+            self.finish(&m, now);
         }
         if let Some((_, Some(root))) = self.0.root.get() {
             lock(root).end();
         }
+    }
+
+    /// Builds a machine's buffered spans, ends its open ones and refuses later records.
+    fn finish(&self, m: &Mach, at: SystemTime) {
+        let mut tree = m.drain(&self.0.cx);
+        lock(&m.hook).disposed = true;
+        tree.end_all(&self.0.cx, at);
     }
 
     fn root_cx(&self) -> &Context {
@@ -205,9 +223,10 @@ impl OtelTracer {
                 if !self.0.root_span {
                     return (Context::new(), None);
                 }
-                let mut span = self.0.tracer.span_builder("root").with_kind(SpanKind::Internal).start(&self.0.tracer);
+                let tracer = &self.0.cx.tracer;
+                let mut span = tracer.span_builder("root").with_kind(SpanKind::Internal).start(tracer);
                 let cx = ctx_of(span.span_context());
-                if self.0.opts.open_groups {
+                if self.0.cx.opts.open_groups {
                     (cx, Some(Mutex::new(span)))
                 } else {
                     span.end();
@@ -217,144 +236,51 @@ impl OtelTracer {
             .0
     }
 
-    fn state_of(&self, id: &str) -> Option<Arc<Mutex<MachState>>> {
+    fn mach(&self, id: &str) -> Option<Arc<Mach>> {
         read(&self.0.machines).get(id).cloned()
     }
 
-    /// A structural span: ended at once (Go) or kept until dispose.
-    fn group(
-        &self,
-        name: String,
-        parent: &Context,
-        attrs: Vec<KeyValue>,
-        open: &mut Vec<Span>,
-    ) -> (Context, SpanContext) {
-        let mut span = self
-            .0
-            .tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Internal)
-            .with_attributes(attrs)
-            .start_with_context(&self.0.tracer, parent);
-        let sc = span.span_context().clone();
-        if self.0.opts.open_groups {
-            open.push(span);
-        } else {
-            span.end();
-        }
-        (ctx_of(&sc), sc)
-    }
-
     fn health_hidden(&self, tx: &Transition<'_>) -> bool {
-        tx.is_health() && !self.0.opts.include_health
+        tx.is_health() && !self.0.cx.opts.include_health
     }
 
-    fn is_traced(&self, st: &mut MachState, tx: &Transition<'_>, i: StateIdx) -> bool {
-        if st.traced.len() <= i {
-            st.traced.resize(tx.schema().len(), 0);
+    /// Locks a machine's hook state when it takes one more record; counts a drop otherwise.
+    fn hook<'a>(&self, m: &'a Mach) -> Option<std::sync::MutexGuard<'a, Hook>> {
+        let h = lock(&m.hook);
+        if h.disposed {
+            return None;
         }
-        match st.traced.get(i).copied().unwrap_or(0) {
-            1 => true,
-            2 => false,
-            _ => {
-                let name = tx.state_name(i);
-                let health = name == am_core::HEALTHCHECK || name == am_core::HEARTBEAT;
-                let yes = (!health || self.0.opts.include_health) && self.0.filter.allows(&st.id, name);
-                if let Some(t) = st.traced.get_mut(i) {
-                    *t = if yes { 1 } else { 2 };
-                }
-                yes
-            }
+        if !h.has_room(self.0.cx.limit) {
+            drop(h);
+            self.0.cx.note_dropped();
+            return None;
+        }
+        Some(h)
+    }
+
+    /// Stores a record and queues the machine for the span thread when needed.
+    fn record(&self, m: &Arc<Mach>, mut h: std::sync::MutexGuard<'_, Hook>, ev: Ev) {
+        let pushed = h.push(ev, self.0.cx.limit);
+        drop(h);
+        match pushed {
+            Pushed::Stored(true) => self.0.cx.queue.mark(m.clone()),
+            Pushed::Stored(false) => {}
+            Pushed::Urgent => self.0.cx.queue.hurry(),
+            Pushed::Dropped => self.0.cx.note_dropped(),
         }
     }
 
-    /// Opens the instance span of state `i` (or adds an event to the open one); `links`
-    /// collects it for the transition span (only when transitions are traced).
-    fn activate(
-        &self,
-        st: &mut MachState,
-        tx: &Transition<'_>,
-        i: StateIdx,
-        label: String,
-        links: Option<&mut Vec<SpanContext>>,
-    ) {
-        let n = tx.schema().len();
-        if st.instances.len() < n {
-            st.instances.resize_with(n, || None);
-            st.groups.resize_with(n, || None);
-            st.names.resize_with(n, || None);
-        }
-        if let Some(span) = st.instances.get_mut(i).and_then(Option::as_mut) {
-            span.add_event(label, Vec::new());
-            if let Some(l) = links {
-                l.push(span.span_context().clone());
-            }
-            return;
-        }
-        let name = match st.names.get(i).and_then(Option::as_ref) {
-            Some(n) => n.clone(),
-            None => {
-                let n = if tx.schema().is_multi(i) {
-                    format!("{}:{} [M]", st.index, tx.state_name(i))
-                } else {
-                    format!("{}:{}", st.index, tx.state_name(i))
-                };
-                if let Some(slot) = st.names.get_mut(i) {
-                    *slot = Some(n.clone());
-                }
-                n
-            }
+    /// The running or a recent transition span of the mutation's source machine.
+    fn source_link(&self, tx: &Transition<'_>) -> Option<(TraceId, SpanId)> {
+        let src = tx.mutation().source()?;
+        let sm = self.mach(&src.machine_id)?;
+        let h = lock(&sm.hook);
+        let span = match h.tx.filter(|(id, _)| id.as_str() == src.tx_id) {
+            Some((_, span)) => span,
+            None => h.recent.iter().rev().find(|(id, _)| id.as_str() == src.tx_id)?.1,
         };
-        let group_cx = match st.groups.get(i).and_then(Option::as_ref) {
-            Some(cx) => cx.clone(),
-            None => {
-                let states_cx = st.states_cx.clone();
-                let (cx, _) = self.group(name.clone(), &states_cx, Vec::new(), &mut st.open);
-                if let Some(g) = st.groups.get_mut(i) {
-                    *g = Some(cx.clone());
-                }
-                cx
-            }
-        };
-        let mut span = self
-            .0
-            .tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Internal)
-            .with_attributes([KeyValue::new("tx_id", tx.id().as_str().to_owned())])
-            .start_with_context(&self.0.tracer, &group_cx);
-        span.add_event(label, Vec::new());
-        if let Some(l) = links {
-            l.push(span.span_context().clone());
-        }
-        if let Some(slot) = st.instances.get_mut(i) {
-            *slot = Some(span);
-        }
+        Some((h.trace_id, span))
     }
-}
-
-impl MachState {
-    fn end_all(&mut self) {
-        if let Some(mut tx) = self.tx.take() {
-            tx.span.end();
-        }
-        for mut s in self.instances.drain(..).flatten() {
-            s.end();
-        }
-        for mut s in self.open.drain(..).rev() {
-            s.end();
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(|e| e.into_inner())
-}
-fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Tracer for OtelTracer {
@@ -365,7 +291,7 @@ impl Tracer for OtelTracer {
         true
     }
     fn interest(&self) -> Interest {
-        if self.0.opts.transitions {
+        if self.0.cx.opts.transitions {
             Interest::TRANSITION_INIT | Interest::HANDLERS | Interest::TRANSITION_FINALS | Interest::TRANSITION_END
         } else {
             Interest::TRANSITION_FINALS
@@ -373,28 +299,26 @@ impl Tracer for OtelTracer {
     }
 
     fn machine_init(&self, m: &Machine) {
-        if am_core::env::is_rpc_machine(m.tags())
-            || self.0.filter.skips_machine(m.id())
-            || self.state_of(m.id()).is_some()
-        {
+        let cx = &self.0.cx;
+        if am_core::env::is_rpc_machine(m.tags()) || cx.filter.skips_machine(m.id()) || self.mach(m.id()).is_some() {
             return;
         }
         let index = self.0.next_index.fetch_add(1, Relaxed);
+        let now = SystemTime::now();
         // under the parent's `N:submachines` span, else the root / remote parent
-        let parent = m.parent_id().and_then(|pid| self.state_of(pid));
+        let parent = m.parent_id().and_then(|pid| self.mach(pid));
         let top_level = parent.is_none();
         let parent_cx = match parent {
             Some(p) => {
-                let mut p = lock(&p);
+                let mut p = lock(&p.tree);
+                let p = &mut *p;
                 match &p.subs_cx {
-                    Some(cx) => cx.clone(),
+                    Some(c) => c.clone(),
                     None => {
-                        let mach_cx = p.mach_cx.clone();
                         let attrs = vec![KeyValue::new("mach_id", p.id.clone())];
-                        let name = format!("{}:submachines", p.index);
-                        let (cx, _) = self.group(name, &mach_cx, attrs, &mut p.open);
-                        p.subs_cx = Some(cx.clone());
-                        cx
+                        let (c, _) = cx.group(format!("{}:submachines", p.index), &p.mach_cx, attrs, now, &mut p.open);
+                        p.subs_cx = Some(c.clone());
+                        c
                     }
                 }
             }
@@ -408,209 +332,160 @@ impl Tracer for OtelTracer {
         if !m.tags().is_empty() {
             attrs.push(KeyValue::new("tags", m.tags().join(",")));
         }
-        let (mach_cx, mach_sc) = self.group(format!("mach:{index}:{}", m.id()), &parent_cx, attrs, &mut open);
+        let (mach_cx, mach_sc) = cx.group(format!("mach:{index}:{}", m.id()), &parent_cx, attrs, now, &mut open);
         let mid = || vec![KeyValue::new("mach_id", m.id().to_string())];
-        let (states_cx, _) = self.group(format!("{index}:states"), &mach_cx, mid(), &mut open);
+        let (states_cx, _) = cx.group(format!("{index}:states"), &mach_cx, mid(), now, &mut open);
         let txs_cx =
-            self.0.opts.transitions.then(|| self.group(format!("{index}:transitions"), &mach_cx, mid(), &mut open).0);
-        m.set_trace_context(Some(trace_ctx(&mach_sc)));
-        let n = m.schema().len();
-        let st = MachState {
-            index,
-            id: m.id().to_string(),
-            top_level,
-            mach_sc,
-            mach_cx,
-            states_cx,
-            txs_cx,
-            subs_cx: None,
-            groups: std::iter::repeat_with(|| None).take(n).collect(),
-            names: std::iter::repeat_with(|| None).take(n).collect(),
-            instances: std::iter::repeat_with(|| None).take(n).collect(),
-            traced: vec![0; n],
-            tx: None,
-            recent: VecDeque::new(),
-            open,
-        };
+            cx.opts.transitions.then(|| cx.group(format!("{index}:transitions"), &mach_cx, mid(), now, &mut open).0);
+        m.set_trace_context(Some(trace_ctx(mach_sc.trace_id(), mach_sc.span_id())));
+        let mut mach = Mach::new(index, m.id().to_string(), m.schema(), &mach_sc, states_cx, txs_cx, open);
+        mach.top_level = top_level;
         if top_level {
             self.0.top_level.fetch_add(1, Relaxed);
         }
-        write(&self.0.machines).insert(m.id().to_string(), Arc::new(Mutex::new(st)));
+        write(&self.0.machines).insert(m.id().to_string(), Arc::new(mach));
+    }
+
+    fn schema_change(&self, m: &Machine, _old: &Schema) {
+        let Some(mach) = self.mach(m.id()) else { return };
+        let mut h = lock(&mach.hook);
+        if h.disposed {
+            return;
+        }
+        // never dropped: later records index the new states
+        let pushed = h.push(Ev::Schema(m.schema()), usize::MAX);
+        drop(h);
+        if let Pushed::Stored(true) = pushed {
+            self.0.cx.queue.mark(mach);
+        }
     }
 
     fn transition_init(&self, tx: &Transition<'_>) {
-        let o = &self.0.opts;
+        let o = &self.0.cx.opts;
         if !o.transitions || tx.is_check() || self.health_hidden(tx) || (o.skip_auto && tx.is_auto()) {
             return;
         }
-        let Some(st) = self.state_of(tx.machine_id()) else { return };
+        let Some(m) = self.mach(tx.machine_id()) else { return };
         // the source machine's lock is taken (and released) before ours
-        let source = tx.mutation().source().and_then(|src| {
-            let sm = self.state_of(&src.machine_id)?;
-            let sm = lock(&sm);
-            // a running source (mutation from one of its handlers) or a recent one
-            let running = sm.tx.as_ref().filter(|t| t.id.as_str() == src.tx_id).map(|t| t.span.span_context().clone());
-            running
-                .or_else(|| sm.recent.iter().rev().find(|(id, _)| id.as_str() == src.tx_id).map(|(_, sc)| sc.clone()))
-        });
-        let mut st = lock(&st);
-        let Some(parent) = st.txs_cx.clone() else { return };
-        let label = mutation_label(tx);
+        let link = self.source_link(tx);
+        let Some(mut h) = self.hook(&m) else { return };
         let exc = tx.schema().exception();
         let raising = tx.target().contains(&exc) && !tx.was_active(exc);
-        let name = format!("{}{}: {label}", if raising { "!" } else { "" }, st.index);
-        let mut attrs = vec![
-            KeyValue::new("tx_id", tx.id().to_string()),
-            KeyValue::new("time_before", i64_of(tx.machine_time_before())),
-            KeyValue::new("mutation", label),
-        ];
-        if raising && let Some(err) = tx.args().and_then(|a| a.get("err")) {
-            attrs.push(KeyValue::new("error", err.to_string()));
-        }
-        if o.args
-            && let Some(args) = tx.args()
-        {
-            for (k, v) in tx.machine().map_args(args) {
-                attrs.push(KeyValue::new(format!("args.{k}"), v));
-            }
-        }
-        let mut b = self.0.tracer.span_builder(name).with_kind(SpanKind::Internal).with_attributes(attrs);
-        if let Some(sc) = source {
-            b = b.with_links(vec![opentelemetry::trace::Link::with_context(sc)]);
-        }
-        let span = b.start_with_context(&self.0.tracer, &parent);
-        tx.machine().set_trace_context(Some(trace_ctx(span.span_context())));
-        if let Some(mut old) = st.tx.replace(TxSpan { id: tx.id(), span }) {
-            old.span.end();
-        }
+        let err = if raising { tx.args().and_then(|a| a.get("err")).map(|e| e.to_string()) } else { None };
+        let args = match tx.args() {
+            Some(a) if o.args => tx.machine().map_args(a),
+            _ => Vec::new(),
+        };
+        let extra = (err.is_some() || !args.is_empty()).then(|| Box::new(StartExtra { err, args }));
+        let span = h.next_span_id();
+        let trace = h.trace_id;
+        let called = h.idx(tx.called().iter().copied());
+        h.tx = Some((tx.id(), span));
+        let ev = Start {
+            tx: tx.id(),
+            span,
+            at: SystemTime::now(),
+            kind: tx.kind(),
+            called,
+            time_before: tx.machine_time_before(),
+            raising,
+            link,
+            extra,
+        };
+        self.record(&m, h, Ev::Start(ev));
+        tx.machine().set_trace_context(Some(trace_ctx(trace, span)));
     }
 
     fn handler_end(&self, tx: &Transition<'_>, binding: &str, handler: &str) {
-        let Some(st) = self.state_of(tx.machine_id()) else { return };
-        let mut st = lock(&st);
-        if let Some(t) = st.tx.as_mut().filter(|t| t.id == tx.id()) {
-            t.span.add_event(handler.to_string(), vec![KeyValue::new("emitter", binding.to_string())]);
+        let Some(m) = self.mach(tx.machine_id()) else { return };
+        let h = lock(&m.hook);
+        if h.tx.is_none_or(|(id, _)| id != tx.id()) {
+            return;
         }
+        drop(h);
+        let Some(h) = self.hook(&m) else { return };
+        let ev = Ev::Handler { tx: tx.id(), at: SystemTime::now(), handler: handler.into(), binding: binding.into() };
+        self.record(&m, h, ev);
     }
 
     fn transition_finals(&self, tx: &Transition<'_>) {
         if tx.is_check() || self.health_hidden(tx) {
             return;
         }
-        let Some(st) = self.state_of(tx.machine_id()) else { return };
-        let mut st = lock(&st);
-        let st = &mut *st;
-        let txs = self.0.opts.transitions;
-        let mut links = Vec::new();
-        let mut diff = String::new();
-        for &i in tx.exits() {
-            if tx.is_active_after(i) {
-                continue;
-            }
-            if let Some(mut span) = st.instances.get_mut(i).and_then(Option::take) {
-                if txs {
-                    links.push(span.span_context().clone());
-                }
-                span.end();
-            }
-            if self.0.opts.transitions {
-                diff.push_str(if diff.is_empty() { "-" } else { " -" });
-                diff.push_str(tx.state_name(i));
-            }
+        let txs = self.0.cx.opts.transitions;
+        let left = |i: &&usize| !tx.is_active_after(**i);
+        if !txs && tx.enters().is_empty() && !tx.exits().iter().any(|i| left(&i)) {
+            return;
         }
-        let mut added = String::new();
-        let mut label = None;
-        let enters = tx.enters();
-        for (k, &i) in enters.iter().enumerate() {
-            if txs {
-                added.push_str(if added.is_empty() { "+" } else { " +" });
-                added.push_str(tx.state_name(i));
-            }
-            if self.is_traced(st, tx, i) {
-                let l = label.get_or_insert_with(|| mutation_label(tx));
-                // the last state takes the label itself
-                let l = if k + 1 == enters.len() { std::mem::take(l) } else { l.clone() };
-                self.activate(st, tx, i, l, txs.then_some(&mut links));
-            }
-        }
-        if let Some(t) = st.tx.as_mut().filter(|t| t.id == tx.id()) {
-            for sc in links {
-                t.span.add_link(sc, Vec::new());
-            }
-            let states_diff = match (added.is_empty(), diff.is_empty()) {
-                (false, false) => format!("{added} {diff}"),
-                (false, true) => added,
-                _ => diff,
-            };
-            t.span.set_attributes([
-                KeyValue::new("states_diff", states_diff),
-                KeyValue::new("time_after", i64_of(tx.machine_time_after())),
-                KeyValue::new("accepted", true),
-                KeyValue::new("auto", tx.is_auto()),
-                KeyValue::new("steps_count", i64_of(tx.steps().len() as u64)),
-            ]);
-        }
+        let Some(m) = self.mach(tx.machine_id()) else { return };
+        let Some(mut h) = self.hook(&m) else { return };
+        let called = h.idx(tx.called().iter().copied());
+        let enters = h.idx(tx.enters().iter().copied());
+        let exits = h.idx(tx.exits().iter().filter(left).copied());
+        let ev = Finals {
+            tx: tx.id(),
+            at: SystemTime::now(),
+            kind: tx.kind(),
+            called,
+            enters,
+            exits,
+            time_after: tx.machine_time_after(),
+            auto: tx.is_auto(),
+            steps: u32::try_from(tx.steps().len()).unwrap_or(u32::MAX),
+        };
+        self.record(&m, h, Ev::Finals(ev));
     }
 
     fn transition_end(&self, tx: &Transition<'_>) {
-        let Some(st) = self.state_of(tx.machine_id()) else { return };
-        let mut st = lock(&st);
-        let Some(mut t) = st.tx.take_if(|t| t.id == tx.id()) else { return };
-        let o = &self.0.opts;
-        let span = &mut t.span;
-        if tx.accepted() {
+        let Some(m) = self.mach(tx.machine_id()) else { return };
+        let mut h = lock(&m.hook);
+        let Some((id, span)) = h.tx.take_if(|(id, _)| *id == tx.id()) else { return };
+        if h.recent.len() >= SOURCE_LOOKUP {
+            h.recent.pop_front();
+        }
+        h.recent.push_back((id, span));
+        let mach_ctx = trace_ctx(h.trace_id, h.mach_span);
+        drop(h);
+        tx.machine().set_trace_context(Some(mach_ctx));
+        let o = &self.0.cx.opts;
+        let (note, discard) = if tx.accepted() {
             let exc = tx.schema().exception();
-            if tx.enters().contains(&exc) {
-                let msg =
-                    tx.args().and_then(|a| a.get("err")).map(|e| e.to_string()).unwrap_or_else(|| "Exception".into());
-                span.add_event(
-                    "exception",
-                    vec![KeyValue::new("exception.type", "Exception"), KeyValue::new("exception.message", msg.clone())],
-                );
-                span.set_status(Status::error(msg));
-            }
-            if o.skip_empty && tx.enters().is_empty() && tx.exits().is_empty() {
-                span.set_attribute(KeyValue::new(DISCARD_KEY, true));
-            }
+            let note = tx.enters().contains(&exc).then(|| {
+                tx.args().and_then(|a| a.get("err")).map(|e| e.to_string()).unwrap_or_else(|| "Exception".into())
+            });
+            (note, o.skip_empty && tx.enters().is_empty() && tx.exits().is_empty())
         } else {
-            span.set_attributes([
-                KeyValue::new("accepted", false),
-                KeyValue::new("auto", tx.is_auto()),
-                KeyValue::new("time_after", i64_of(tx.machine_time_after())),
-            ]);
-            if let Some(r) = tx.cancel_reason() {
-                let reason = match r {
-                    am_core::CancelReason::Relations(_) => "relations".to_string(),
-                    am_core::CancelReason::Handler(h) => format!("handler {h}"),
-                    am_core::CancelReason::Panic(h) => format!("panic {h}"),
-                    am_core::CancelReason::Timeout(h) => format!("timeout {h}"),
-                    am_core::CancelReason::Admission => "admission".to_string(),
-                };
-                span.set_attribute(KeyValue::new("cancel_reason", reason));
-            }
-            if o.skip_canceled {
-                span.set_attribute(KeyValue::new(DISCARD_KEY, true));
-            }
-        }
-        let sc = span.span_context().clone();
-        span.end();
-        if st.recent.len() >= SOURCE_LOOKUP {
-            st.recent.pop_front();
-        }
-        st.recent.push_back((t.id, sc));
-        tx.machine().set_trace_context(Some(trace_ctx(&st.mach_sc)));
+            let note = tx.cancel_reason().map(|r| match r {
+                am_core::CancelReason::Relations(_) => "relations".to_string(),
+                am_core::CancelReason::Handler(h) => format!("handler {h}"),
+                am_core::CancelReason::Panic(h) => format!("panic {h}"),
+                am_core::CancelReason::Timeout(h) => format!("timeout {h}"),
+                am_core::CancelReason::Admission => "admission".to_string(),
+            });
+            (note, o.skip_canceled)
+        };
+        let Some(h) = self.hook(&m) else { return };
+        let ev = End {
+            tx: id,
+            at: SystemTime::now(),
+            accepted: tx.accepted(),
+            auto: tx.is_auto(),
+            time_after: tx.machine_time_after(),
+            discard,
+            note: note.map(String::into_boxed_str),
+        };
+        self.record(&m, h, Ev::End(ev));
     }
 
     fn machine_dispose(&self, machine_id: &str) {
-        let Some(st) = write(&self.0.machines).remove(machine_id) else { return };
-        let mut st = lock(&st);
-        st.end_all();
-        if st.top_level && self.0.top_level.fetch_sub(1, Relaxed) == 1 {
-            drop(st);
-            if let Some((timeout, _)) = &self.0.shutdown {
-                // the last top-level machine: end the rest and shut the provider down
-                self.shutdown(*timeout);
-            }
+        let Some(m) = write(&self.0.machines).remove(machine_id) else { return };
+        self.finish(&m, SystemTime::now());
+        if m.top_level
+            && self.0.top_level.fetch_sub(1, Relaxed) == 1
+            && let Some((timeout, _)) = &self.0.shutdown
+        {
+            // the last top-level machine: end the rest and shut the provider down
+            self.shutdown(*timeout);
         }
     }
 }

@@ -13,7 +13,8 @@ use common::Receiver;
 const QUEUE: usize = 32;
 
 fn drive(p: &OtlpPipeline, pairs: usize) -> (Duration, u64) {
-    let tracer = p.tracer_builder().transitions(true).parent(None).build().unwrap();
+    // a buffer that holds the whole burst: every span reaches the (failing) exporter
+    let tracer = p.tracer_builder().transitions(true).parent(None).buffer(1 << 16).build().unwrap();
     let m = Machine::builder(Schema::builder().states(["A"]).build().unwrap()).id("load").tracer(tracer).build();
     let mut worst = Duration::ZERO;
     let mut max_queued = 0;
@@ -128,4 +129,38 @@ fn plain_threads_and_tokio() {
     let s = p.span_stats();
     assert_eq!((s.exported, s.dropped, s.failed), (213, 0, 0));
     drop(rt);
+}
+
+/// A machine outrunning the span thread: records beyond the machine's buffer are dropped and
+/// counted, the machine never waits, and the spans that were built still form a tree.
+#[test]
+fn buffer_overflow_is_counted() {
+    #[derive(Debug)]
+    struct Noop;
+    impl opentelemetry_sdk::trace::SpanExporter for Noop {
+        async fn export(&self, _: Vec<opentelemetry_sdk::trace::SpanData>) -> opentelemetry_sdk::error::OTelSdkResult {
+            Ok(())
+        }
+    }
+    let p = OtlpPipeline::with_exporter(Noop, "burst");
+    let tracer = p.tracer_builder().transitions(true).parent(None).buffer(16).build().unwrap();
+    let m = Machine::builder(Schema::builder().states(["A", "B"]).build().unwrap())
+        .id("burst")
+        .tracer(tracer.clone())
+        .build();
+    for _ in 0..5_000 {
+        m.add(&["A"]).unwrap();
+        m.add(&["B"]).unwrap();
+        m.remove(&["A", "B"]).unwrap();
+    }
+    tracer.flush();
+    let dropped = tracer.dropped();
+    assert!(dropped > 0, "a 16-record buffer cannot hold a burst of 15,000 transitions");
+    assert_eq!(p.span_stats().overflow, dropped);
+    // still tracing after the overflow
+    m.add(&["A"]).unwrap();
+    m.dispose();
+    let s = p.span_stats();
+    assert!(s.ended > 0, "{s:?}");
+    accounted(&s);
 }

@@ -1,0 +1,707 @@
+//! The span thread. Hooks copy what a span needs into a small record in the machine's own
+//! bounded buffer ([`Hook`]); the tracer's span thread (or a flush, or the machine's
+//! disposal) turns the records into SDK spans ([`Tree`]). A transition pays for the copy,
+//! never for span bookkeeping or the batch processor's queue.
+//!
+//! Per machine, `tree` is locked before `hook`, and records are applied in order: whoever
+//! holds the tree lock takes the whole buffer and applies it before letting go.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use am_core::{MutationKind, Schema, StateIdx, TxId};
+use opentelemetry::trace::{
+    Event, Link, Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId, TraceState,
+    Tracer as _,
+};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::{SdkTracer, Span};
+
+use crate::filter::StateFilter;
+use crate::ids::{SpanIds, with_preset};
+use crate::options::TraceOptions;
+use crate::stats::{DISCARD_KEY, SpanCounter};
+
+/// How long the span thread lets records gather before it builds spans (a buffer half
+/// full wakes it at once).
+pub(crate) const LINGER: Duration = Duration::from_millis(10);
+
+/// What every machine of a tracer shares with the span thread.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub(crate) tracer: SdkTracer,
+    pub(crate) opts: TraceOptions,
+    pub(crate) filter: StateFilter,
+    /// Records a machine's buffer holds at most.
+    pub(crate) limit: usize,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) counter: Option<SpanCounter>,
+    pub(crate) queue: Queue,
+    preset_warned: AtomicBool,
+}
+
+impl Ctx {
+    pub(crate) fn new(
+        tracer: SdkTracer,
+        opts: TraceOptions,
+        filter: StateFilter,
+        limit: usize,
+        counter: Option<SpanCounter>,
+    ) -> Self {
+        Ctx {
+            tracer,
+            opts,
+            filter,
+            limit: limit.max(2),
+            dropped: AtomicU64::new(0),
+            counter,
+            queue: Queue::default(),
+            preset_warned: AtomicBool::new(false),
+        }
+    }
+
+    /// A structural span under `parent`: ended at once (Go) or kept in `open` until dispose.
+    pub(crate) fn group(
+        &self,
+        name: String,
+        parent: &Context,
+        attrs: Vec<KeyValue>,
+        at: SystemTime,
+        open: &mut Vec<Span>,
+    ) -> (Context, SpanContext) {
+        let mut span = self
+            .tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Internal)
+            .with_start_time(at)
+            .with_attributes(attrs)
+            .start_with_context(&self.tracer, parent);
+        let sc = span.span_context().clone();
+        if self.opts.open_groups {
+            open.push(span);
+        } else {
+            span.end_with_timestamp(at);
+        }
+        (ctx_of(&sc), sc)
+    }
+
+    pub(crate) fn note_dropped(&self) {
+        if self.dropped.fetch_add(1, Relaxed) == 0 {
+            tracing::warn!(
+                target: "am_otel",
+                "a machine's span buffer is full (the span thread falls behind): dropping records"
+            );
+        }
+        if let Some(c) = &self.counter {
+            c.0.overflow.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+pub(crate) fn ctx_of(sc: &SpanContext) -> Context {
+    Context::new().with_remote_span_context(sc.clone())
+}
+
+/// The span context of a span this tracer gave `id` (in the trace `trace`).
+pub(crate) fn span_context(trace: TraceId, id: SpanId) -> SpanContext {
+    SpanContext::new(trace, id, TraceFlags::SAMPLED, false, TraceState::default())
+}
+
+fn i64_of(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// `[add] Foo Bar`: a transition's mutation as Go labels it.
+fn mutation_label(schema: &Schema, kind: MutationKind, called: &[u32]) -> String {
+    let names = schema.names();
+    let name = |i: &u32| names.get(*i as usize).map(String::as_str).unwrap_or("?");
+    let k = kind.as_str();
+    let mut s = String::with_capacity(k.len() + 2 + called.iter().map(|i| name(i).len() + 1).sum::<usize>());
+    s.push('[');
+    s.push_str(k);
+    s.push(']');
+    for i in called {
+        s.push(' ');
+        s.push_str(name(i));
+    }
+    s
+}
+
+/// A range of a machine's index arena.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Idx {
+    off: u32,
+    len: u32,
+}
+
+impl Idx {
+    fn of(self, arena: &[u32]) -> &[u32] {
+        arena.get(self.off as usize..(self.off + self.len) as usize).unwrap_or(&[])
+    }
+}
+
+/// A transition span starts (transitions on).
+#[derive(Debug)]
+pub(crate) struct Start {
+    pub(crate) tx: TxId,
+    pub(crate) span: SpanId,
+    pub(crate) at: SystemTime,
+    pub(crate) kind: MutationKind,
+    pub(crate) called: Idx,
+    pub(crate) time_before: u64,
+    pub(crate) raising: bool,
+    /// The source transition's span.
+    pub(crate) link: Option<(TraceId, SpanId)>,
+    pub(crate) extra: Option<Box<StartExtra>>,
+}
+
+/// What few transitions carry: the `err` arg of one raising `Exception`, and mapped args.
+#[derive(Debug)]
+pub(crate) struct StartExtra {
+    pub(crate) err: Option<String>,
+    pub(crate) args: Vec<(String, String)>,
+}
+
+/// An accepted transition changed states (exits already exclude states still active).
+#[derive(Debug)]
+pub(crate) struct Finals {
+    pub(crate) tx: TxId,
+    pub(crate) at: SystemTime,
+    pub(crate) kind: MutationKind,
+    pub(crate) called: Idx,
+    pub(crate) enters: Idx,
+    pub(crate) exits: Idx,
+    pub(crate) time_after: u64,
+    pub(crate) auto: bool,
+    pub(crate) steps: u32,
+}
+
+/// A transition ended (transitions on).
+#[derive(Debug)]
+pub(crate) struct End {
+    pub(crate) tx: TxId,
+    pub(crate) at: SystemTime,
+    pub(crate) accepted: bool,
+    pub(crate) auto: bool,
+    pub(crate) time_after: u64,
+    pub(crate) discard: bool,
+    /// The error message when it activated `Exception`; the cancel reason when canceled.
+    pub(crate) note: Option<Box<str>>,
+}
+
+/// One hook's record.
+#[derive(Debug)]
+pub(crate) enum Ev {
+    Start(Start),
+    Handler { tx: TxId, at: SystemTime, handler: Box<str>, binding: Box<str> },
+    Finals(Finals),
+    End(End),
+    Schema(Arc<Schema>),
+}
+
+/// What the hooks of one machine keep: the record buffer, and the IDs a running
+/// transition needs before its span exists.
+#[derive(Debug)]
+pub(crate) struct Hook {
+    evs: Vec<Ev>,
+    idx: Vec<u32>,
+    dirty: bool,
+    pub(crate) disposed: bool,
+    pub(crate) trace_id: TraceId,
+    pub(crate) mach_span: SpanId,
+    /// The running transition and its span ID.
+    pub(crate) tx: Option<(TxId, SpanId)>,
+    /// Recent transitions' span IDs, to link mutations to their source.
+    pub(crate) recent: VecDeque<(TxId, SpanId)>,
+    ids: SpanIds,
+}
+
+/// What a push did.
+pub(crate) enum Pushed {
+    /// Stored; `true` when the machine must be queued for the span thread.
+    Stored(bool),
+    /// Stored, and the buffer is half full: wake the span thread now.
+    Urgent,
+    /// The buffer is full: the record was dropped.
+    Dropped,
+}
+
+impl Hook {
+    pub(crate) fn new(mach_sc: &SpanContext) -> Self {
+        Hook {
+            evs: Vec::new(),
+            idx: Vec::new(),
+            dirty: false,
+            disposed: false,
+            trace_id: mach_sc.trace_id(),
+            mach_span: mach_sc.span_id(),
+            tx: None,
+            recent: VecDeque::new(),
+            ids: SpanIds::new(),
+        }
+    }
+
+    pub(crate) fn next_span_id(&mut self) -> SpanId {
+        self.ids.next()
+    }
+
+    /// Whether one more record fits.
+    pub(crate) fn has_room(&self, limit: usize) -> bool {
+        self.evs.len() < limit
+    }
+
+    /// Copies state indices into the arena.
+    pub(crate) fn idx(&mut self, states: impl IntoIterator<Item = StateIdx>) -> Idx {
+        let off = self.idx.len();
+        self.idx.extend(states.into_iter().map(|i| u32::try_from(i).unwrap_or(u32::MAX)));
+        Idx { off: off as u32, len: (self.idx.len() - off) as u32 }
+    }
+
+    pub(crate) fn push(&mut self, ev: Ev, limit: usize) -> Pushed {
+        if self.evs.len() >= limit {
+            return Pushed::Dropped;
+        }
+        self.evs.push(ev);
+        if self.evs.len() == limit / 2 {
+            let first = !std::mem::replace(&mut self.dirty, true);
+            return if first { Pushed::Stored(true) } else { Pushed::Urgent };
+        }
+        Pushed::Stored(!std::mem::replace(&mut self.dirty, true))
+    }
+}
+
+/// A transition span being assembled; built when the transition ends.
+#[derive(Debug)]
+struct PendingTx {
+    tx: TxId,
+    span: SpanId,
+    start: SystemTime,
+    name: String,
+    attrs: Vec<KeyValue>,
+    events: Vec<Event>,
+    links: Vec<Link>,
+}
+
+/// The span side of one machine: its structural spans, the open state spans, the
+/// transition span being assembled.
+#[derive(Debug)]
+pub(crate) struct Tree {
+    pub(crate) index: usize,
+    pub(crate) id: String,
+    schema: Arc<Schema>,
+    pub(crate) mach_cx: Context,
+    states_cx: Context,
+    txs_cx: Option<Context>,
+    pub(crate) subs_cx: Option<Context>,
+    groups: Vec<Option<Context>>,
+    names: Vec<Option<String>>,
+    instances: Vec<Option<Span>>,
+    traced: Vec<u8>,
+    tx: Option<PendingTx>,
+    pub(crate) open: Vec<Span>,
+    spare: (Vec<Ev>, Vec<u32>),
+    ended: bool,
+}
+
+/// One traced machine.
+#[derive(Debug)]
+pub(crate) struct Mach {
+    pub(crate) hook: Mutex<Hook>,
+    pub(crate) tree: Mutex<Tree>,
+    /// Not a submachine of a traced machine.
+    pub(crate) top_level: bool,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Mach {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        index: usize,
+        id: String,
+        schema: Arc<Schema>,
+        mach_sc: &SpanContext,
+        states_cx: Context,
+        txs_cx: Option<Context>,
+        open: Vec<Span>,
+    ) -> Self {
+        let n = schema.len();
+        Mach {
+            hook: Mutex::new(Hook::new(mach_sc)),
+            tree: Mutex::new(Tree {
+                index,
+                id,
+                schema,
+                mach_cx: ctx_of(mach_sc),
+                states_cx,
+                txs_cx,
+                subs_cx: None,
+                groups: vec![None; n],
+                names: vec![None; n],
+                instances: std::iter::repeat_with(|| None).take(n).collect(),
+                traced: vec![0; n],
+                tx: None,
+                open,
+                spare: (Vec::new(), Vec::new()),
+                ended: false,
+            }),
+            top_level: false,
+        }
+    }
+
+    /// Applies every record buffered so far; returns the tree, still locked.
+    pub(crate) fn drain(&self, cx: &Ctx) -> MutexGuard<'_, Tree> {
+        let mut tree = lock(&self.tree);
+        let (mut evs, mut idx) = std::mem::take(&mut tree.spare);
+        {
+            let mut h = lock(&self.hook);
+            std::mem::swap(&mut h.evs, &mut evs);
+            std::mem::swap(&mut h.idx, &mut idx);
+            h.dirty = false;
+        }
+        tree.apply(cx, &mut evs, &idx);
+        idx.clear();
+        tree.spare = (evs, idx);
+        tree
+    }
+}
+
+impl Tree {
+    fn apply(&mut self, cx: &Ctx, evs: &mut Vec<Ev>, idx: &[u32]) {
+        for ev in evs.drain(..) {
+            if self.ended {
+                continue;
+            }
+            match ev {
+                Ev::Start(s) => self.start(cx, s, idx),
+                Ev::Handler { tx, at, handler, binding } => {
+                    if let Some(t) = self.tx.as_mut().filter(|t| t.tx == tx) {
+                        t.events.push(Event::new(
+                            String::from(handler),
+                            at,
+                            vec![KeyValue::new("emitter", String::from(binding))],
+                            0,
+                        ));
+                    }
+                }
+                Ev::Finals(f) => self.finals(cx, f, idx),
+                Ev::End(e) => self.end(cx, e),
+                Ev::Schema(s) => self.schema = s,
+            }
+        }
+    }
+
+    fn fit(&mut self) {
+        let n = self.schema.len();
+        if self.instances.len() < n {
+            self.instances.resize_with(n, || None);
+            self.groups.resize(n, None);
+            self.names.resize(n, None);
+            self.traced.resize(n, 0);
+        }
+    }
+
+    fn name(&self, i: StateIdx) -> &str {
+        self.schema.names().get(i).map(String::as_str).unwrap_or("?")
+    }
+
+    fn start(&mut self, cx: &Ctx, s: Start, idx: &[u32]) {
+        if let Some(old) = self.tx.take() {
+            // a transition that never ended (its end record was dropped)
+            self.build(cx, old, s.at, None);
+        }
+        let label = mutation_label(&self.schema, s.kind, s.called.of(idx));
+        let name = format!("{}{}: {label}", if s.raising { "!" } else { "" }, self.index);
+        let mut attrs = vec![
+            KeyValue::new("tx_id", s.tx.as_str().to_owned()),
+            KeyValue::new("time_before", i64_of(s.time_before)),
+            KeyValue::new("mutation", label),
+        ];
+        let mut links = Vec::new();
+        if let Some((trace, span)) = s.link {
+            links.push(Link::with_context(span_context(trace, span)));
+        }
+        if let Some(x) = s.extra {
+            let StartExtra { err, args } = *x;
+            if let Some(e) = err {
+                attrs.push(KeyValue::new("error", e));
+            }
+            for (k, v) in args {
+                attrs.push(KeyValue::new(format!("args.{k}"), v));
+            }
+        }
+        self.tx = Some(PendingTx { tx: s.tx, span: s.span, start: s.at, name, attrs, events: Vec::new(), links });
+    }
+
+    fn is_traced(&mut self, cx: &Ctx, i: StateIdx) -> bool {
+        match self.traced.get(i).copied().unwrap_or(0) {
+            1 => true,
+            2 => false,
+            _ => {
+                let name = self.name(i);
+                let health = name == am_core::HEALTHCHECK || name == am_core::HEARTBEAT;
+                let yes = (!health || cx.opts.include_health) && cx.filter.allows(&self.id, name);
+                if let Some(t) = self.traced.get_mut(i) {
+                    *t = if yes { 1 } else { 2 };
+                }
+                yes
+            }
+        }
+    }
+
+    fn finals(&mut self, cx: &Ctx, f: Finals, idx: &[u32]) {
+        self.fit();
+        let txs = cx.opts.transitions;
+        let linking = txs && self.tx.as_ref().is_some_and(|t| t.tx == f.tx);
+        let mut links = Vec::new();
+        let mut diff = String::new();
+        for &i in f.exits.of(idx) {
+            let i = i as usize;
+            if let Some(mut span) = self.instances.get_mut(i).and_then(Option::take) {
+                if linking {
+                    links.push(span.span_context().clone());
+                }
+                span.end_with_timestamp(f.at);
+            }
+            if txs {
+                diff.push_str(if diff.is_empty() { "-" } else { " -" });
+                diff.push_str(self.name(i));
+            }
+        }
+        let mut added = String::new();
+        let mut label = None;
+        let enters = f.enters.of(idx);
+        for (k, &i) in enters.iter().enumerate() {
+            let i = i as usize;
+            if txs {
+                added.push_str(if added.is_empty() { "+" } else { " +" });
+                added.push_str(self.name(i));
+            }
+            if self.is_traced(cx, i) {
+                let l = label.get_or_insert_with(|| mutation_label(&self.schema, f.kind, f.called.of(idx)));
+                // the last state takes the label itself
+                let l = if k + 1 == enters.len() { std::mem::take(l) } else { l.clone() };
+                self.activate(cx, i, l, f.tx, f.at, linking.then_some(&mut links));
+            }
+        }
+        if let Some(t) = self.tx.as_mut().filter(|t| t.tx == f.tx) {
+            t.links.extend(links.into_iter().map(Link::with_context));
+            let states_diff = match (added.is_empty(), diff.is_empty()) {
+                (false, false) => format!("{added} {diff}"),
+                (false, true) => added,
+                _ => diff,
+            };
+            t.attrs.extend([
+                KeyValue::new("states_diff", states_diff),
+                KeyValue::new("time_after", i64_of(f.time_after)),
+                KeyValue::new("accepted", true),
+                KeyValue::new("auto", f.auto),
+                KeyValue::new("steps_count", i64::from(f.steps)),
+            ]);
+        }
+    }
+
+    /// Opens the span of state `i` (or adds an event to the open one of a Multi state).
+    fn activate(
+        &mut self,
+        cx: &Ctx,
+        i: StateIdx,
+        label: String,
+        tx: TxId,
+        at: SystemTime,
+        links: Option<&mut Vec<SpanContext>>,
+    ) {
+        if let Some(span) = self.instances.get_mut(i).and_then(Option::as_mut) {
+            span.add_event_with_timestamp(label, at, Vec::new());
+            if let Some(l) = links {
+                l.push(span.span_context().clone());
+            }
+            return;
+        }
+        let name = match self.names.get(i).and_then(Option::as_ref) {
+            Some(n) => n.clone(),
+            None => {
+                let n = if self.schema.is_multi(i) {
+                    format!("{}:{} [M]", self.index, self.name(i))
+                } else {
+                    format!("{}:{}", self.index, self.name(i))
+                };
+                if let Some(slot) = self.names.get_mut(i) {
+                    *slot = Some(n.clone());
+                }
+                n
+            }
+        };
+        let group_cx = match self.groups.get(i).and_then(Option::as_ref) {
+            Some(c) => c.clone(),
+            None => {
+                let (c, _) = cx.group(name.clone(), &self.states_cx, Vec::new(), at, &mut self.open);
+                if let Some(g) = self.groups.get_mut(i) {
+                    *g = Some(c.clone());
+                }
+                c
+            }
+        };
+        let mut span = cx
+            .tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Internal)
+            .with_start_time(at)
+            .with_attributes([KeyValue::new("tx_id", tx.as_str().to_owned())])
+            .start_with_context(&cx.tracer, &group_cx);
+        span.add_event_with_timestamp(label, at, Vec::new());
+        if let Some(l) = links {
+            l.push(span.span_context().clone());
+        }
+        if let Some(slot) = self.instances.get_mut(i) {
+            *slot = Some(span);
+        }
+    }
+
+    fn end(&mut self, cx: &Ctx, e: End) {
+        let Some(mut t) = self.tx.take_if(|t| t.tx == e.tx) else { return };
+        let mut status = None;
+        if e.accepted {
+            if let Some(msg) = e.note {
+                let msg = String::from(msg);
+                t.events.push(Event::new(
+                    "exception",
+                    e.at,
+                    vec![KeyValue::new("exception.type", "Exception"), KeyValue::new("exception.message", msg.clone())],
+                    0,
+                ));
+                status = Some(Status::error(msg));
+            }
+        } else {
+            t.attrs.extend([
+                KeyValue::new("accepted", false),
+                KeyValue::new("auto", e.auto),
+                KeyValue::new("time_after", i64_of(e.time_after)),
+            ]);
+            if let Some(r) = e.note {
+                t.attrs.push(KeyValue::new("cancel_reason", String::from(r)));
+            }
+        }
+        if e.discard {
+            t.attrs.push(KeyValue::new(DISCARD_KEY, true));
+        }
+        self.build(cx, t, e.at, status);
+    }
+
+    /// Builds and ends a transition span, with the ID its transition was given.
+    fn build(&mut self, cx: &Ctx, t: PendingTx, end: SystemTime, status: Option<Status>) {
+        let Some(parent) = &self.txs_cx else { return };
+        let want = t.span;
+        let mut span = with_preset(want, || {
+            cx.tracer
+                .span_builder(t.name)
+                .with_kind(SpanKind::Internal)
+                .with_start_time(t.start)
+                .with_attributes(t.attrs)
+                .with_events(t.events)
+                .with_links(t.links)
+                .start_with_context(&cx.tracer, parent)
+        });
+        let got = span.span_context();
+        if got.is_valid() && got.span_id() != want && !cx.preset_warned.swap(true, Relaxed) {
+            tracing::warn!(
+                target: "am_otel",
+                "the tracer provider does not use am_otel::AmIdGenerator: log records and links carry \
+                 transition span IDs that no exported span has"
+            );
+        }
+        if let Some(s) = status {
+            span.set_status(s);
+        }
+        span.end_with_timestamp(end);
+    }
+
+    /// Ends every open span (disposal or shutdown); later records are ignored.
+    pub(crate) fn end_all(&mut self, cx: &Ctx, at: SystemTime) {
+        if let Some(t) = self.tx.take() {
+            self.build(cx, t, at, None);
+        }
+        for mut s in self.instances.drain(..).flatten() {
+            s.end_with_timestamp(at);
+        }
+        for mut s in self.open.drain(..).rev() {
+            s.end_with_timestamp(at);
+        }
+        self.ended = true;
+    }
+}
+
+/// Machines with records waiting, and the span thread's wake-up.
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    state: Mutex<QueueState>,
+    cv: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    dirty: Vec<Arc<Mach>>,
+    urgent: bool,
+    stop: bool,
+}
+
+impl Queue {
+    /// Queues a machine whose buffer went from empty to not; wakes the thread when it was idle.
+    pub(crate) fn mark(&self, m: Arc<Mach>) {
+        let mut g = lock(&self.state);
+        let idle = g.dirty.is_empty();
+        g.dirty.push(m);
+        drop(g);
+        if idle {
+            self.cv.notify_one();
+        }
+    }
+
+    /// A buffer is half full: build spans now rather than after the linger.
+    pub(crate) fn hurry(&self) {
+        lock(&self.state).urgent = true;
+        self.cv.notify_one();
+    }
+
+    pub(crate) fn stop(&self) {
+        lock(&self.state).stop = true;
+        self.cv.notify_one();
+    }
+
+    /// Takes the machines to drain once some are queued and the linger passed (or at once
+    /// when hurried); `None` once stopped and empty.
+    fn next(&self, linger: Duration) -> Option<Vec<Arc<Mach>>> {
+        let mut g = lock(&self.state);
+        while g.dirty.is_empty() && !g.stop {
+            g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+        if g.dirty.is_empty() {
+            return None;
+        }
+        if !g.stop && !g.urgent {
+            g = self
+                .cv
+                .wait_timeout_while(g, linger, |s| !s.stop && !s.urgent)
+                .map(|r| r.0)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        g.urgent = false;
+        Some(std::mem::take(&mut g.dirty))
+    }
+}
+
+/// Starts the span thread; it exits after [`Queue::stop`] once the queue is empty.
+pub(crate) fn spawn(cx: Arc<Ctx>) -> std::io::Result<()> {
+    std::thread::Builder::new().name("am-otel-spans".into()).spawn(move || {
+        while let Some(batch) = cx.queue.next(LINGER) {
+            for m in batch {
+                drop(m.drain(&cx));
+            }
+        }
+    })?;
+    Ok(())
+}
