@@ -47,7 +47,8 @@ pub const AM_OTEL_METRICS: &str = "AM_OTEL_METRICS";
 pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
 /// Standard OTLP endpoint (for HTTP a base URL to which `/v1/<signal>` is appended).
 pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-/// Standard OTLP protocol: `grpc` or `http/protobuf`.
+/// Standard OTLP protocol: `grpc`, `http/protobuf` or `http/json` (each needs its cargo
+/// feature: `grpc`, `http`, `http-json`).
 pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
 /// Standard batch span processor delay (ms); Go-parity default 100 when unset.
 pub const OTEL_BSP_SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";

@@ -21,7 +21,7 @@ pub enum Error {
     #[error("OTLP transport {0} needs the `{0}` cargo feature of am-otel")]
     TransportDisabled(&'static str),
     /// `OTEL_EXPORTER_OTLP_PROTOCOL` or a builder value is not a supported protocol.
-    #[error("unsupported OTLP protocol {0:?} (use grpc or http/protobuf)")]
+    #[error("unsupported OTLP protocol {0:?} (use grpc, http/protobuf or http/json)")]
     Protocol(String),
     /// The exporter could not be built.
     #[error("building the OTLP exporter: {0}")]

@@ -1,5 +1,6 @@
 //! `am-otel` — OpenTelemetry traces, logs and metrics of asyncmachine machines, exported
-//! over OTLP (gRPC by default, HTTP/protobuf with the `http` feature).
+//! over OTLP (gRPC by default; HTTP with protobuf or JSON bodies with the `http` or
+//! `http-json` feature).
 //!
 //! - [`OtelTracer`] records the Go exporter's span tree (names and attributes kept, so
 //!   Jaeger/Tempo views match):
@@ -39,6 +40,23 @@
 //! - Feature `metrics`: `OtelMetricsTracer`, am-prom's quantities as OTel instruments.
 //! - Root trace sharing: [`env_parent`] reads `AM_OTEL_TRACE_ID` / `AM_OTEL_SPAN_ID` or
 //!   `TRACEPARENT`; [`OtelTracer::child_env`] gives the variables for a child process.
+//!
+//! # Cargo features
+//!
+//! - `grpc` (default): OTLP over gRPC (tonic): [`Protocol::Grpc`],
+//!   `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`.
+//! - `http`: OTLP over HTTP with protobuf bodies (reqwest): [`Protocol::HttpProtobuf`],
+//!   `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf`.
+//! - `http-json`: OTLP over HTTP with JSON bodies (reqwest): [`Protocol::HttpJson`],
+//!   `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`.
+//! - `metrics`: `OtelMetricsTracer` and the metrics exporter of the transports above.
+//!
+//! A transport feature compiles in that transport of `opentelemetry-otlp` (and nothing of
+//! the others) with retries of failed exports ([`Retry`], set with
+//! [`OtlpPipelineBuilder::retry`]). Asking for a transport that is not compiled in, by
+//! [`OtlpPipelineBuilder::protocol`] or `OTEL_EXPORTER_OTLP_PROTOCOL`, fails with
+//! [`Error::TransportDisabled`]. Without any transport feature only
+//! [`OtlpPipeline::with_exporter`] pipelines can be built.
 //!
 //! # Example
 //!
@@ -105,7 +123,7 @@ pub use logs::{ATTR_MACHINE_ID, ATTR_STATES, ATTR_TX_ID, LOG_TRACER_ID, OtelLogT
 pub use metrics::{MAX_MACHINES, METRICS_TRACER_ID, OtelMetricsTracer};
 pub use options::{OtelTracerBuilder, TraceOptions};
 pub use pipeline::{
-    DEFAULT_BATCH_DELAY, DEFAULT_BATCH_SIZE, DEFAULT_QUEUE_SIZE, OtlpPipeline, OtlpPipelineBuilder, Protocol,
+    DEFAULT_BATCH_DELAY, DEFAULT_BATCH_SIZE, DEFAULT_QUEUE_SIZE, OtlpPipeline, OtlpPipelineBuilder, Protocol, Retry,
     SCHEMA_URL,
 };
 pub use root::{child_env, env_parent, parse_traceparent, remote_parent};

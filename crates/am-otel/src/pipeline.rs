@@ -4,8 +4,6 @@
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
-#[cfg(feature = "http")] // `with_protocol`
-use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLoggerProvider};
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider, SpanExporter};
@@ -25,23 +23,140 @@ pub const DEFAULT_BATCH_SIZE: usize = 50;
 /// SDK default queue size.
 pub const DEFAULT_QUEUE_SIZE: usize = 2048;
 
-/// OTLP transport.
+/// OTLP transport. Every variant exists in every build; building a pipeline for one whose
+/// cargo feature is off fails with [`Error::TransportDisabled`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Protocol {
-    /// gRPC (tonic), default port 4317. Feature `grpc`.
+    /// gRPC (tonic), default port 4317. Feature `grpc` (default).
     Grpc,
     /// HTTP with protobuf bodies, default port 4318. Feature `http`.
     HttpProtobuf,
+    /// HTTP with JSON bodies (the OTLP/JSON encoding), default port 4318. Feature `http-json`.
+    HttpJson,
 }
 
 impl Protocol {
-    /// Parses `grpc` or `http/protobuf`.
+    /// Parses an `OTEL_EXPORTER_OTLP_PROTOCOL` value: `grpc`, `http/protobuf` (or `http`) or
+    /// `http/json`.
+    ///
+    /// ```
+    /// use am_otel::Protocol;
+    /// assert_eq!(Protocol::parse("http/json")?, Protocol::HttpJson);
+    /// assert!(Protocol::parse("thrift").is_err());
+    /// # Ok::<(), am_otel::Error>(())
+    /// ```
     pub fn parse(s: &str) -> Result<Protocol, Error> {
         match s.trim() {
             "grpc" => Ok(Protocol::Grpc),
             "http/protobuf" | "http" => Ok(Protocol::HttpProtobuf),
+            "http/json" => Ok(Protocol::HttpJson),
             other => Err(Error::Protocol(other.to_string())),
         }
+    }
+
+    /// The cargo feature of am-otel that compiles this transport in.
+    fn feature(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http",
+            Protocol::HttpJson => "http-json",
+        }
+    }
+}
+
+/// How a failed export is retried: exponential backoff with jitter, by the OTLP exporter of
+/// every signal (spans, logs, metrics) and every transport.
+///
+/// gRPC (as the OTLP specification says): retried are `UNAVAILABLE`, `CANCELLED`,
+/// `DEADLINE_EXCEEDED` (the request timed out), `ABORTED`, `OUT_OF_RANGE`, `DATA_LOSS` and
+/// connection errors (collector down); `RESOURCE_EXHAUSTED` only when the collector attaches
+/// `RetryInfo`, whose delay then replaces the backoff delay for that retry, even beyond
+/// [`max_delay`](Self::max_delay) (opentelemetry-otlp caps it at 10 minutes; it still counts
+/// against [`max_retries`](Self::max_retries)). Other codes are not retried.
+///
+/// HTTP (`http/protobuf`, `http/json`): opentelemetry-otlp 0.32's HTTP client reports every
+/// non-2xx answer as a transport error, so every failed request is retried with the backoff
+/// whatever its status (a 400 too, where the OTLP specification retries only 429, 502, 503
+/// and 504), and `Retry-After` is not honoured; connection errors are retried as well. Fixed
+/// upstream after 0.32 (opentelemetry-rust pull requests 3627 and 3632).
+///
+/// Each attempt is bounded by the export timeout, so one batch can take up to
+/// `(max_retries + 1) × timeout` plus the delays. Meanwhile new spans wait in the bounded
+/// queue and beyond it are dropped and counted ([`SpanStats`]); a batch that still fails
+/// counts as [`failed`](SpanStats::failed).
+///
+/// There is no standard environment variable for retries (neither the OTel specification
+/// nor the Go exporter define one), so it is set on the builder only.
+///
+/// ```
+/// use am_otel::{OtlpPipeline, Retry};
+/// use std::time::Duration;
+///
+/// assert_eq!(Retry::default(), Retry::DEFAULT);
+/// assert_eq!(Retry::DEFAULT.max_retries(), 3);
+/// // up to 5 retries, after 50 ms, 100 ms, 200 ms, 200 ms, 200 ms (plus up to 20 ms jitter)
+/// let retry = Retry::new(5, Duration::from_millis(50), Duration::from_millis(200))
+///     .with_jitter(Duration::from_millis(20));
+/// let p = OtlpPipeline::builder().service("demo").endpoint("http://127.0.0.1:9").retry(retry);
+/// # drop(p);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Retry {
+    max_retries: usize,
+    initial_delay: Duration,
+    max_delay: Duration,
+    jitter: Duration,
+}
+
+impl Retry {
+    /// opentelemetry-otlp's own default: 3 retries (4 attempts), the first after 100 ms,
+    /// doubling up to 1.6 s, each delay plus up to 100 ms of jitter: 0.7 to 1 s of waiting
+    /// (plus the attempts themselves) before a batch counts as failed.
+    pub const DEFAULT: Retry = Retry {
+        max_retries: 3,
+        initial_delay: Duration::from_millis(100),
+        max_delay: Duration::from_millis(1600),
+        jitter: Duration::from_millis(100),
+    };
+    /// No retries: a failed export counts as failed at once.
+    pub const NONE: Retry = Retry { max_retries: 0, ..Retry::DEFAULT };
+
+    /// Up to `max_retries` retries after the first attempt. The first waits `initial_delay`,
+    /// each next one twice as long as the one before, and none longer than `max_delay`
+    /// (jitter included; raised to `initial_delay` if lower). Jitter as in
+    /// [`DEFAULT`](Self::DEFAULT) (100 ms) unless set with [`with_jitter`](Self::with_jitter).
+    /// Delays have millisecond resolution.
+    pub const fn new(max_retries: usize, initial_delay: Duration, max_delay: Duration) -> Retry {
+        let max_delay = if max_delay.as_nanos() < initial_delay.as_nanos() { initial_delay } else { max_delay };
+        Retry { max_retries, initial_delay, max_delay, jitter: Retry::DEFAULT.jitter }
+    }
+    /// At most `jitter` of random time added to each backoff delay (zero: none).
+    pub const fn with_jitter(mut self, jitter: Duration) -> Retry {
+        self.jitter = jitter;
+        self
+    }
+    /// Retries after the first attempt.
+    pub const fn max_retries(&self) -> usize {
+        self.max_retries
+    }
+    /// Delay before the first retry.
+    pub const fn initial_delay(&self) -> Duration {
+        self.initial_delay
+    }
+    /// Longest backoff delay, jitter included.
+    pub const fn max_delay(&self) -> Duration {
+        self.max_delay
+    }
+    /// Most random time added to a backoff delay.
+    pub const fn jitter(&self) -> Duration {
+        self.jitter
+    }
+}
+
+impl Default for Retry {
+    /// [`Retry::DEFAULT`].
+    fn default() -> Self {
+        Retry::DEFAULT
     }
 }
 
@@ -53,6 +168,7 @@ pub struct OtlpPipelineBuilder {
     endpoint: Option<String>,
     protocol: Option<Protocol>,
     timeout: Option<Duration>,
+    retry: Retry,
     batch_delay: Option<Duration>,
     batch_size: Option<usize>,
     queue_size: Option<usize>,
@@ -84,9 +200,16 @@ impl OtlpPipelineBuilder {
         self.protocol = Some(p);
         self
     }
-    /// Export request timeout (else `OTEL_EXPORTER_OTLP_TIMEOUT`, else 10 s).
+    /// Export request timeout (else `OTEL_EXPORTER_OTLP_TIMEOUT`, else 10 s), per attempt.
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = Some(d);
+        self
+    }
+    /// How failed exports of spans, logs and metrics are retried (default
+    /// [`Retry::DEFAULT`]: 3 retries after 100 ms, 200 ms, 400 ms plus jitter;
+    /// [`Retry::NONE`] turns retries off).
+    pub fn retry(mut self, r: Retry) -> Self {
+        self.retry = r;
         self
     }
     /// Batch delay (else `OTEL_BSP_SCHEDULE_DELAY`, else 100 ms).
@@ -150,17 +273,12 @@ impl OtlpPipelineBuilder {
             .enable_all()
             .build()?;
         let _enter = rt.enter();
-        let ep = |signal: &str| {
-            self.endpoint.as_ref().map(|e| match protocol {
-                Protocol::Grpc => e.clone(),
-                Protocol::HttpProtobuf => format!("{}/v1/{signal}", e.trim_end_matches('/')),
-            })
-        };
-        let span_exporter = transport::span_exporter(protocol, ep("traces"), self.timeout)?;
+        let export = Export { protocol, endpoint: self.endpoint.clone(), timeout: self.timeout, retry: self.retry };
+        let span_exporter = export.span_exporter()?;
         let (cfg, queue) = self.batch_config();
         let mut pipeline = OtlpPipeline::assemble(span_exporter, Some(rt.handle().clone()), &service, cfg, queue);
         if self.logs.unwrap_or_else(|| am_core::env::is_on(env::AM_OTEL_LOG)) {
-            let exporter = transport::log_exporter(protocol, ep("logs"), self.timeout)?;
+            let exporter = export.log_exporter()?;
             let rtx = RtLogExporter { inner: exporter, rt: rt.handle().clone() };
             let logs = SdkLoggerProvider::builder()
                 .with_log_processor(BatchLogProcessor::builder(rtx).build())
@@ -172,7 +290,7 @@ impl OtlpPipelineBuilder {
         if let Some(interval) =
             self.metrics.or_else(|| am_core::env::is_on(env::AM_OTEL_METRICS).then_some(Duration::from_secs(10)))
         {
-            let exporter = transport::metric_exporter(protocol, ep("metrics"), self.timeout)?;
+            let exporter = export.metric_exporter()?;
             pipeline.meters =
                 Some(crate::metrics::meter_provider(exporter, rt.handle().clone(), interval, resource(&service)));
         }
@@ -351,98 +469,174 @@ fn intern(name: &str) -> &'static str {
     n
 }
 
+/// What every signal's OTLP exporter is built with.
+// without any transport feature only `protocol` is read (to name the missing feature)
+#[cfg_attr(not(any(feature = "grpc", feature = "http", feature = "http-json")), allow(dead_code))]
+struct Export {
+    protocol: Protocol,
+    /// gRPC: the collector address; HTTP: the base URL of `/v1/<signal>`.
+    endpoint: Option<String>,
+    timeout: Option<Duration>,
+    retry: Retry,
+}
+
+/// The OTLP exporters of the transports compiled in.
+#[cfg(any(feature = "grpc", feature = "http", feature = "http-json"))]
 mod transport {
     use super::*;
 
-    /// Endpoint and timeout, when given, on any signal's OTLP exporter builder.
-    #[allow(dead_code)] // unused when both transport features are off
-    fn configure<B: opentelemetry_otlp::WithExportConfig>(
-        mut b: B,
-        ep: Option<String>,
-        timeout: Option<Duration>,
-    ) -> B {
-        if let Some(e) = ep {
-            b = b.with_endpoint(e);
+    impl Export {
+        /// Endpoint (with the signal's path for HTTP) and timeout, when given.
+        fn configure<B: opentelemetry_otlp::WithExportConfig>(&self, mut b: B, signal: &str) -> B {
+            if let Some(e) = &self.endpoint {
+                b = b.with_endpoint(match self.protocol {
+                    Protocol::Grpc => e.clone(),
+                    Protocol::HttpProtobuf | Protocol::HttpJson => {
+                        format!("{}/v1/{signal}", e.trim_end_matches('/'))
+                    }
+                });
+            }
+            if let Some(t) = self.timeout {
+                b = b.with_timeout(t);
+            }
+            b
         }
-        if let Some(t) = timeout {
-            b = b.with_timeout(t);
+
+        fn policy(&self) -> opentelemetry_otlp::RetryPolicy {
+            let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            opentelemetry_otlp::RetryPolicy {
+                max_retries: self.retry.max_retries,
+                initial_delay_ms: ms(self.retry.initial_delay),
+                max_delay_ms: ms(self.retry.max_delay),
+                jitter_ms: ms(self.retry.jitter),
+            }
         }
-        b
+
+        #[cfg(feature = "grpc")]
+        fn grpc<B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithTonicConfig>(
+            &self,
+            b: B,
+            signal: &str,
+        ) -> B {
+            self.configure(b, signal).with_retry_policy(self.policy())
+        }
+
+        #[cfg(any(feature = "http", feature = "http-json"))]
+        fn http<B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithHttpConfig>(
+            &self,
+            b: B,
+            protocol: opentelemetry_otlp::Protocol,
+            signal: &str,
+        ) -> B {
+            self.configure(b, signal).with_protocol(protocol).with_retry_policy(self.policy())
+        }
+
+        pub(super) fn span_exporter(&self) -> Result<opentelemetry_otlp::SpanExporter, Error> {
+            let b = opentelemetry_otlp::SpanExporter::builder();
+            let built = match self.protocol {
+                #[cfg(feature = "grpc")]
+                Protocol::Grpc => self.grpc(b.with_tonic(), "traces").build(),
+                #[cfg(feature = "http")]
+                Protocol::HttpProtobuf => {
+                    self.http(b.with_http(), opentelemetry_otlp::Protocol::HttpBinary, "traces").build()
+                }
+                #[cfg(feature = "http-json")]
+                Protocol::HttpJson => {
+                    self.http(b.with_http(), opentelemetry_otlp::Protocol::HttpJson, "traces").build()
+                }
+                #[allow(unreachable_patterns)]
+                p => return Err(Error::TransportDisabled(p.feature())),
+            };
+            built.map_err(|e| Error::Exporter(e.to_string()))
+        }
+
+        pub(super) fn log_exporter(&self) -> Result<opentelemetry_otlp::LogExporter, Error> {
+            let b = opentelemetry_otlp::LogExporter::builder();
+            let built = match self.protocol {
+                #[cfg(feature = "grpc")]
+                Protocol::Grpc => self.grpc(b.with_tonic(), "logs").build(),
+                #[cfg(feature = "http")]
+                Protocol::HttpProtobuf => {
+                    self.http(b.with_http(), opentelemetry_otlp::Protocol::HttpBinary, "logs").build()
+                }
+                #[cfg(feature = "http-json")]
+                Protocol::HttpJson => self.http(b.with_http(), opentelemetry_otlp::Protocol::HttpJson, "logs").build(),
+                #[allow(unreachable_patterns)]
+                p => return Err(Error::TransportDisabled(p.feature())),
+            };
+            built.map_err(|e| Error::Exporter(e.to_string()))
+        }
+
+        #[cfg(feature = "metrics")]
+        pub(super) fn metric_exporter(&self) -> Result<opentelemetry_otlp::MetricExporter, Error> {
+            let b = opentelemetry_otlp::MetricExporter::builder();
+            let built = match self.protocol {
+                #[cfg(feature = "grpc")]
+                Protocol::Grpc => self.grpc(b.with_tonic(), "metrics").build(),
+                #[cfg(feature = "http")]
+                Protocol::HttpProtobuf => {
+                    self.http(b.with_http(), opentelemetry_otlp::Protocol::HttpBinary, "metrics").build()
+                }
+                #[cfg(feature = "http-json")]
+                Protocol::HttpJson => {
+                    self.http(b.with_http(), opentelemetry_otlp::Protocol::HttpJson, "metrics").build()
+                }
+                #[allow(unreachable_patterns)]
+                p => return Err(Error::TransportDisabled(p.feature())),
+            };
+            built.map_err(|e| Error::Exporter(e.to_string()))
+        }
+    }
+}
+
+/// No transport compiled in: building any exporter reports the protocol's missing feature.
+#[cfg(not(any(feature = "grpc", feature = "http", feature = "http-json")))]
+mod transport {
+    use super::*;
+    use opentelemetry_sdk::error::OTelSdkResult;
+
+    /// The exporter type of a build without transports; it has no values.
+    #[derive(Debug)]
+    pub(super) enum Disabled {}
+
+    impl SpanExporter for Disabled {
+        async fn export(&self, _: Vec<opentelemetry_sdk::trace::SpanData>) -> OTelSdkResult {
+            match *self {}
+        }
     }
 
-    #[allow(unused_variables)]
-    pub(super) fn span_exporter(
-        p: Protocol,
-        ep: Option<String>,
-        timeout: Option<Duration>,
-    ) -> Result<opentelemetry_otlp::SpanExporter, Error> {
-        let b = opentelemetry_otlp::SpanExporter::builder();
-        match p {
-            #[cfg(feature = "grpc")]
-            Protocol::Grpc => {
-                let b = configure(b.with_tonic(), ep, timeout);
-                b.build().map_err(|e| Error::Exporter(e.to_string()))
-            }
-            #[cfg(feature = "http")]
-            Protocol::HttpProtobuf => {
-                let b = configure(b.with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary), ep, timeout);
-                b.build().map_err(|e| Error::Exporter(e.to_string()))
-            }
-            #[allow(unreachable_patterns)]
-            Protocol::Grpc => Err(Error::TransportDisabled("grpc")),
-            #[allow(unreachable_patterns)]
-            Protocol::HttpProtobuf => Err(Error::TransportDisabled("http")),
-        }
-    }
-
-    #[allow(unused_variables)]
-    pub(super) fn log_exporter(
-        p: Protocol,
-        ep: Option<String>,
-        timeout: Option<Duration>,
-    ) -> Result<opentelemetry_otlp::LogExporter, Error> {
-        let b = opentelemetry_otlp::LogExporter::builder();
-        match p {
-            #[cfg(feature = "grpc")]
-            Protocol::Grpc => {
-                let b = configure(b.with_tonic(), ep, timeout);
-                b.build().map_err(|e| Error::Exporter(e.to_string()))
-            }
-            #[cfg(feature = "http")]
-            Protocol::HttpProtobuf => {
-                let b = configure(b.with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary), ep, timeout);
-                b.build().map_err(|e| Error::Exporter(e.to_string()))
-            }
-            #[allow(unreachable_patterns)]
-            Protocol::Grpc => Err(Error::TransportDisabled("grpc")),
-            #[allow(unreachable_patterns)]
-            Protocol::HttpProtobuf => Err(Error::TransportDisabled("http")),
+    impl opentelemetry_sdk::logs::LogExporter for Disabled {
+        async fn export(&self, _: opentelemetry_sdk::logs::LogBatch<'_>) -> OTelSdkResult {
+            match *self {}
         }
     }
 
     #[cfg(feature = "metrics")]
-    #[allow(unused_variables)]
-    pub(super) fn metric_exporter(
-        p: Protocol,
-        ep: Option<String>,
-        timeout: Option<Duration>,
-    ) -> Result<opentelemetry_otlp::MetricExporter, Error> {
-        let b = opentelemetry_otlp::MetricExporter::builder();
-        match p {
-            #[cfg(feature = "grpc")]
-            Protocol::Grpc => {
-                let b = configure(b.with_tonic(), ep, timeout);
-                b.build().map_err(|e| Error::Exporter(e.to_string()))
-            }
-            #[cfg(feature = "http")]
-            Protocol::HttpProtobuf => {
-                let b = configure(b.with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary), ep, timeout);
-                b.build().map_err(|e| Error::Exporter(e.to_string()))
-            }
-            #[allow(unreachable_patterns)]
-            Protocol::Grpc => Err(Error::TransportDisabled("grpc")),
-            #[allow(unreachable_patterns)]
-            Protocol::HttpProtobuf => Err(Error::TransportDisabled("http")),
+    impl opentelemetry_sdk::metrics::exporter::PushMetricExporter for Disabled {
+        async fn export(&self, _: &opentelemetry_sdk::metrics::data::ResourceMetrics) -> OTelSdkResult {
+            match *self {}
+        }
+        fn force_flush(&self) -> OTelSdkResult {
+            match *self {}
+        }
+        fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+            match *self {}
+        }
+        fn temporality(&self) -> opentelemetry_sdk::metrics::Temporality {
+            match *self {}
+        }
+    }
+
+    impl Export {
+        pub(super) fn span_exporter(&self) -> Result<Disabled, Error> {
+            Err(Error::TransportDisabled(self.protocol.feature()))
+        }
+        pub(super) fn log_exporter(&self) -> Result<Disabled, Error> {
+            Err(Error::TransportDisabled(self.protocol.feature()))
+        }
+        #[cfg(feature = "metrics")]
+        pub(super) fn metric_exporter(&self) -> Result<Disabled, Error> {
+            Err(Error::TransportDisabled(self.protocol.feature()))
         }
     }
 }
