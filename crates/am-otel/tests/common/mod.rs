@@ -1,9 +1,10 @@
 //! A loopback OTLP receiver built on the official protobufs (`opentelemetry-proto`): the
 //! gRPC trace/logs/metrics collector services (tonic) and a tiny hyper HTTP server decoding
-//! protobuf `Export*ServiceRequest` bodies. Tests assert on what it decoded.
+//! protobuf `Export*ServiceRequest` bodies (and keeping OTLP/JSON bodies as JSON). Tests
+//! assert on what it decoded. It can be told to fail the next requests ([`Failure`]).
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,7 +25,93 @@ struct Store {
     traces: Vec<ExportTraceServiceRequest>,
     logs: Vec<ExportLogsServiceRequest>,
     metrics: Vec<ExportMetricsServiceRequest>,
+    /// OTLP/JSON bodies received over HTTP, with their path.
+    json: Vec<(String, serde_json::Value)>,
     requests: usize,
+    /// How to answer the next requests, instead of accepting them.
+    fail: VecDeque<Failure>,
+}
+
+/// How the receiver answers a request it was told to fail ([`Receiver::fail_next`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Failure {
+    /// gRPC `UNAVAILABLE`, HTTP 503 (retryable).
+    Unavailable,
+    /// gRPC `INVALID_ARGUMENT`, HTTP 400 (not retryable by the OTLP specification).
+    Invalid,
+    /// gRPC `RESOURCE_EXHAUSTED`, HTTP 429, with a retry delay (`RetryInfo`, `Retry-After`) of
+    /// the given seconds when `Some`.
+    Throttled(Option<u64>),
+}
+
+/// `google.rpc.Status`, `google.protobuf.Any`, `google.rpc.RetryInfo` and
+/// `google.protobuf.Duration`: the gRPC status details carrying a retry delay.
+mod rpc {
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Status {
+        #[prost(int32, tag = "1")]
+        pub code: i32,
+        #[prost(string, tag = "2")]
+        pub message: String,
+        #[prost(message, repeated, tag = "3")]
+        pub details: Vec<Any>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Any {
+        #[prost(string, tag = "1")]
+        pub type_url: String,
+        #[prost(bytes = "vec", tag = "2")]
+        pub value: Vec<u8>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct RetryInfo {
+        #[prost(message, optional, tag = "1")]
+        pub retry_delay: Option<Duration>,
+    }
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Duration {
+        #[prost(int64, tag = "1")]
+        pub seconds: i64,
+        #[prost(int32, tag = "2")]
+        pub nanos: i32,
+    }
+}
+
+impl Failure {
+    fn grpc(self) -> tonic::Status {
+        match self {
+            Failure::Unavailable => tonic::Status::unavailable("test receiver: unavailable"),
+            Failure::Invalid => tonic::Status::invalid_argument("test receiver: invalid"),
+            Failure::Throttled(None) => tonic::Status::resource_exhausted("test receiver: exhausted"),
+            Failure::Throttled(Some(secs)) => {
+                let info = rpc::RetryInfo { retry_delay: Some(rpc::Duration { seconds: secs as i64, nanos: 0 }) };
+                let details = rpc::Status {
+                    code: tonic::Code::ResourceExhausted as i32,
+                    message: "test receiver: throttled".into(),
+                    details: vec![rpc::Any {
+                        type_url: "type.googleapis.com/google.rpc.RetryInfo".into(),
+                        value: info.encode_to_vec(),
+                    }],
+                };
+                tonic::Status::with_details(
+                    tonic::Code::ResourceExhausted,
+                    "test receiver: throttled",
+                    details.encode_to_vec().into(),
+                )
+            }
+        }
+    }
+
+    fn http(self) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
+        let b = hyper::Response::builder();
+        let b = match self {
+            Failure::Unavailable => b.status(503),
+            Failure::Invalid => b.status(400),
+            Failure::Throttled(None) => b.status(429),
+            Failure::Throttled(Some(secs)) => b.status(429).header("retry-after", secs.to_string()),
+        };
+        b.body(http_body_util::Full::new(hyper::body::Bytes::new())).unwrap()
+    }
 }
 
 #[derive(Clone, Default)]
@@ -40,6 +127,11 @@ impl Shared {
             tokio::time::sleep(self.delay).await;
         }
     }
+
+    /// The failure to answer this request with, if it is one of those told to fail.
+    fn failure(&self) -> Option<Failure> {
+        self.store.lock().unwrap().fail.pop_front()
+    }
 }
 
 #[tonic::async_trait]
@@ -49,6 +141,9 @@ impl TraceService for Shared {
         r: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         self.hold().await;
+        if let Some(f) = self.failure() {
+            return Err(f.grpc());
+        }
         self.store.lock().unwrap().traces.push(r.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
@@ -61,6 +156,9 @@ impl LogsService for Shared {
         r: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
         self.hold().await;
+        if let Some(f) = self.failure() {
+            return Err(f.grpc());
+        }
         self.store.lock().unwrap().logs.push(r.into_inner());
         Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
     }
@@ -73,6 +171,9 @@ impl MetricsService for Shared {
         r: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
         self.hold().await;
+        if let Some(f) = self.failure() {
+            return Err(f.grpc());
+        }
         self.store.lock().unwrap().metrics.push(r.into_inner());
         Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
     }
@@ -122,7 +223,8 @@ impl Receiver {
         Receiver { addr, shared, rt: Some(rt) }
     }
 
-    /// HTTP/protobuf receiver (`POST /v1/traces`, `/v1/logs`, `/v1/metrics`).
+    /// HTTP receiver (`POST /v1/traces`, `/v1/logs`, `/v1/metrics`): protobuf bodies are
+    /// decoded as with gRPC, JSON bodies kept as JSON ([`Receiver::json`]).
     pub fn http() -> Self {
         use http_body_util::{BodyExt, Full};
         use hyper::body::{Bytes, Incoming};
@@ -150,6 +252,19 @@ impl Receiver {
                                 .to_string();
                             let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                             s.hold().await;
+                            if let Some(f) = s.failure() {
+                                return Ok::<_, std::convert::Infallible>(f.http());
+                            }
+                            if ct == "application/json" {
+                                let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) else {
+                                    return Ok(Response::builder().status(400).body(Full::new(Bytes::new())).unwrap());
+                                };
+                                s.store.lock().unwrap().json.push((path, v));
+                                return Ok(Response::builder()
+                                    .header("content-type", "application/json")
+                                    .body(Full::new(Bytes::from_static(b"{}")))
+                                    .unwrap());
+                            }
                             let ok = ct == "application/x-protobuf" && {
                                 let mut st = s.store.lock().unwrap();
                                 match path.as_str() {
@@ -189,6 +304,18 @@ impl Receiver {
 
     pub fn requests(&self) -> usize {
         self.shared.store.lock().unwrap().requests
+    }
+
+    /// Answers `n` more export requests (any signal) with `how` instead of accepting them,
+    /// after the failures already queued.
+    pub fn fail_next(&self, n: usize, how: Failure) {
+        self.shared.store.lock().unwrap().fail.extend(std::iter::repeat_n(how, n));
+    }
+
+    /// The OTLP/JSON bodies received at `path` (`/v1/traces`, `/v1/logs`, `/v1/metrics`).
+    pub fn json(&self, path: &str) -> Vec<serde_json::Value> {
+        let st = self.shared.store.lock().unwrap();
+        st.json.iter().filter(|(p, _)| p == path).map(|(_, v)| v.clone()).collect()
     }
 
     /// Every received span, flattened.
