@@ -1,11 +1,13 @@
 //! [`OtlpPipeline`]: OTLP exporters, batch processors and providers, with their own export
 //! runtime, so machines driven from plain threads (no tokio) are traced the same way.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLoggerProvider};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{BatchLogProcessor, LogExporter, SdkLoggerProvider};
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider, SpanExporter};
 
 use crate::env;
@@ -267,19 +269,16 @@ impl OtlpPipelineBuilder {
                 None => Protocol::Grpc,
             },
         };
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("am-otel-export")
-            .enable_all()
-            .build()?;
-        let _enter = rt.enter();
+        let rt = Arc::new(ExportRuntime::start()?);
+        let handle = rt.handle.clone();
+        let _enter = handle.enter();
         let export = Export { protocol, endpoint: self.endpoint.clone(), timeout: self.timeout, retry: self.retry };
-        let span_exporter = export.span_exporter()?;
+        let span_exporter = export.span_exporter(&rt)?;
         let (cfg, queue) = self.batch_config();
-        let mut pipeline = OtlpPipeline::assemble(span_exporter, Some(rt.handle().clone()), &service, cfg, queue);
+        let mut pipeline = OtlpPipeline::assemble(span_exporter, Some(handle.clone()), &service, cfg, queue);
         if self.logs.unwrap_or_else(|| am_core::env::is_on(env::AM_OTEL_LOG)) {
-            let exporter = export.log_exporter()?;
-            let rtx = RtLogExporter { inner: exporter, rt: rt.handle().clone() };
+            let exporter = export.log_exporter(&rt)?;
+            let rtx = RtLogExporter { inner: exporter, rt: handle.clone() };
             let logs = SdkLoggerProvider::builder()
                 .with_log_processor(BatchLogProcessor::builder(rtx).build())
                 .with_resource(resource(&service))
@@ -290,9 +289,9 @@ impl OtlpPipelineBuilder {
         if let Some(interval) =
             self.metrics.or_else(|| am_core::env::is_on(env::AM_OTEL_METRICS).then_some(Duration::from_secs(10)))
         {
-            let exporter = export.metric_exporter()?;
+            let exporter = export.metric_exporter(&rt)?;
             pipeline.meters =
-                Some(crate::metrics::meter_provider(exporter, rt.handle().clone(), interval, resource(&service)));
+                Some(crate::metrics::meter_provider(exporter, handle.clone(), interval, resource(&service)));
         }
         drop(_enter);
         pipeline.rt = Some(rt);
@@ -322,7 +321,7 @@ pub struct OtlpPipeline {
     logs: Option<SdkLoggerProvider>,
     #[cfg(feature = "metrics")]
     meters: Option<opentelemetry_sdk::metrics::SdkMeterProvider>,
-    rt: Option<tokio::runtime::Runtime>,
+    rt: Option<Arc<ExportRuntime>>,
     shutdown_timeout: Duration,
     stopped: bool,
 }
@@ -441,9 +440,8 @@ impl OtlpPipeline {
         if let Some(m) = &self.meters {
             ok &= m.shutdown_with_timeout(t).is_ok();
         }
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
+        // the runtime stops once no exporter uses it any more (see `ExportRuntime`)
+        self.rt = None;
         ok
     }
 }
@@ -469,6 +467,35 @@ fn intern(name: &str) -> &'static str {
     n
 }
 
+/// The pipeline's export runtime. The pipeline and each exporter hold it; the last one
+/// dropped shuts it down, in the background (so that works in async code as well). An export
+/// still retrying when `shutdown` stops waiting thus keeps its timers (which would panic on
+/// a shut-down runtime) until the SDK's batch thread is done with it.
+#[derive(Debug)]
+struct ExportRuntime {
+    handle: tokio::runtime::Handle,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl ExportRuntime {
+    fn start() -> std::io::Result<ExportRuntime> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("am-otel-export")
+            .enable_all()
+            .build()?;
+        Ok(ExportRuntime { handle: rt.handle().clone(), rt: Some(rt) })
+    }
+}
+
+impl Drop for ExportRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 /// What every signal's OTLP exporter is built with.
 // without any transport feature only `protocol` is read (to name the missing feature)
 #[cfg_attr(not(any(feature = "grpc", feature = "http", feature = "http-json")), allow(dead_code))]
@@ -484,6 +511,76 @@ struct Export {
 #[cfg(any(feature = "grpc", feature = "http", feature = "http-json"))]
 mod transport {
     use super::*;
+
+    /// An exporter holding the [`ExportRuntime`] its exports run on.
+    #[derive(Debug)]
+    pub(super) struct KeepRuntime<E> {
+        inner: E,
+        _rt: Arc<ExportRuntime>,
+    }
+
+    impl<E> KeepRuntime<E> {
+        fn new(inner: E, rt: &Arc<ExportRuntime>) -> Self {
+            KeepRuntime { inner, _rt: rt.clone() }
+        }
+    }
+
+    impl<E: SpanExporter> SpanExporter for KeepRuntime<E> {
+        async fn export(&self, batch: Vec<opentelemetry_sdk::trace::SpanData>) -> OTelSdkResult {
+            self.inner.export(batch).await
+        }
+        fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+            self.inner.shutdown_with_timeout(timeout)
+        }
+        fn shutdown(&self) -> OTelSdkResult {
+            self.inner.shutdown()
+        }
+        fn force_flush(&self) -> OTelSdkResult {
+            self.inner.force_flush()
+        }
+        fn set_resource(&mut self, resource: &Resource) {
+            self.inner.set_resource(resource)
+        }
+    }
+
+    impl<E: LogExporter> LogExporter for KeepRuntime<E> {
+        async fn export(&self, batch: opentelemetry_sdk::logs::LogBatch<'_>) -> OTelSdkResult {
+            self.inner.export(batch).await
+        }
+        fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+            self.inner.shutdown_with_timeout(timeout)
+        }
+        fn shutdown(&self) -> OTelSdkResult {
+            self.inner.shutdown()
+        }
+        fn event_enabled(&self, level: opentelemetry::logs::Severity, target: &str, name: Option<&str>) -> bool {
+            self.inner.event_enabled(level, target, name)
+        }
+        fn set_resource(&mut self, resource: &Resource) {
+            self.inner.set_resource(resource)
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    impl<E: opentelemetry_sdk::metrics::exporter::PushMetricExporter>
+        opentelemetry_sdk::metrics::exporter::PushMetricExporter for KeepRuntime<E>
+    {
+        async fn export(&self, metrics: &opentelemetry_sdk::metrics::data::ResourceMetrics) -> OTelSdkResult {
+            self.inner.export(metrics).await
+        }
+        fn force_flush(&self) -> OTelSdkResult {
+            self.inner.force_flush()
+        }
+        fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+            self.inner.shutdown_with_timeout(timeout)
+        }
+        fn shutdown(&self) -> OTelSdkResult {
+            self.inner.shutdown()
+        }
+        fn temporality(&self) -> opentelemetry_sdk::metrics::Temporality {
+            self.inner.temporality()
+        }
+    }
 
     impl Export {
         /// Endpoint (with the signal's path for HTTP) and timeout, when given.
@@ -531,7 +628,10 @@ mod transport {
             self.configure(b, signal).with_protocol(protocol).with_retry_policy(self.policy())
         }
 
-        pub(super) fn span_exporter(&self) -> Result<opentelemetry_otlp::SpanExporter, Error> {
+        pub(super) fn span_exporter(
+            &self,
+            rt: &Arc<ExportRuntime>,
+        ) -> Result<KeepRuntime<opentelemetry_otlp::SpanExporter>, Error> {
             let b = opentelemetry_otlp::SpanExporter::builder();
             let built = match self.protocol {
                 #[cfg(feature = "grpc")]
@@ -547,10 +647,13 @@ mod transport {
                 #[allow(unreachable_patterns)]
                 p => return Err(Error::TransportDisabled(p.feature())),
             };
-            built.map_err(|e| Error::Exporter(e.to_string()))
+            built.map(|e| KeepRuntime::new(e, rt)).map_err(|e| Error::Exporter(e.to_string()))
         }
 
-        pub(super) fn log_exporter(&self) -> Result<opentelemetry_otlp::LogExporter, Error> {
+        pub(super) fn log_exporter(
+            &self,
+            rt: &Arc<ExportRuntime>,
+        ) -> Result<KeepRuntime<opentelemetry_otlp::LogExporter>, Error> {
             let b = opentelemetry_otlp::LogExporter::builder();
             let built = match self.protocol {
                 #[cfg(feature = "grpc")]
@@ -564,11 +667,14 @@ mod transport {
                 #[allow(unreachable_patterns)]
                 p => return Err(Error::TransportDisabled(p.feature())),
             };
-            built.map_err(|e| Error::Exporter(e.to_string()))
+            built.map(|e| KeepRuntime::new(e, rt)).map_err(|e| Error::Exporter(e.to_string()))
         }
 
         #[cfg(feature = "metrics")]
-        pub(super) fn metric_exporter(&self) -> Result<opentelemetry_otlp::MetricExporter, Error> {
+        pub(super) fn metric_exporter(
+            &self,
+            rt: &Arc<ExportRuntime>,
+        ) -> Result<KeepRuntime<opentelemetry_otlp::MetricExporter>, Error> {
             let b = opentelemetry_otlp::MetricExporter::builder();
             let built = match self.protocol {
                 #[cfg(feature = "grpc")]
@@ -584,7 +690,7 @@ mod transport {
                 #[allow(unreachable_patterns)]
                 p => return Err(Error::TransportDisabled(p.feature())),
             };
-            built.map_err(|e| Error::Exporter(e.to_string()))
+            built.map(|e| KeepRuntime::new(e, rt)).map_err(|e| Error::Exporter(e.to_string()))
         }
     }
 }
@@ -593,7 +699,6 @@ mod transport {
 #[cfg(not(any(feature = "grpc", feature = "http", feature = "http-json")))]
 mod transport {
     use super::*;
-    use opentelemetry_sdk::error::OTelSdkResult;
 
     /// The exporter type of a build without transports; it has no values.
     #[derive(Debug)]
@@ -605,7 +710,7 @@ mod transport {
         }
     }
 
-    impl opentelemetry_sdk::logs::LogExporter for Disabled {
+    impl LogExporter for Disabled {
         async fn export(&self, _: opentelemetry_sdk::logs::LogBatch<'_>) -> OTelSdkResult {
             match *self {}
         }
@@ -628,14 +733,14 @@ mod transport {
     }
 
     impl Export {
-        pub(super) fn span_exporter(&self) -> Result<Disabled, Error> {
+        pub(super) fn span_exporter(&self, _: &Arc<ExportRuntime>) -> Result<Disabled, Error> {
             Err(Error::TransportDisabled(self.protocol.feature()))
         }
-        pub(super) fn log_exporter(&self) -> Result<Disabled, Error> {
+        pub(super) fn log_exporter(&self, _: &Arc<ExportRuntime>) -> Result<Disabled, Error> {
             Err(Error::TransportDisabled(self.protocol.feature()))
         }
         #[cfg(feature = "metrics")]
-        pub(super) fn metric_exporter(&self) -> Result<Disabled, Error> {
+        pub(super) fn metric_exporter(&self, _: &Arc<ExportRuntime>) -> Result<Disabled, Error> {
             Err(Error::TransportDisabled(self.protocol.feature()))
         }
     }

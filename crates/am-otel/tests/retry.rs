@@ -174,6 +174,53 @@ fn http_status_is_not_classified_in_0_32() {
     p.shutdown(Duration::from_secs(1));
 }
 
+/// `shutdown` does not wait for an export still retrying, and that export keeps running on
+/// the export runtime (no panic of the SDK's batch thread on a stopped runtime) until its
+/// retries are used up.
+#[cfg(feature = "grpc")]
+#[test]
+fn shutdown_during_retries() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let batch_thread_panicked = Arc::new(AtomicBool::new(false));
+    let flag = batch_thread_panicked.clone();
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name().is_some_and(|n| n.starts_with("OpenTelemetry.")) {
+            flag.store(true, Ordering::SeqCst);
+        }
+        prev(info)
+    }));
+
+    let rx = Receiver::grpc();
+    rx.fail_next(100, Failure::Unavailable);
+    let p = OtlpPipeline::builder()
+        .service("retry")
+        .endpoint(rx.grpc_url())
+        .logs(false)
+        .retry(Retry::new(3, Duration::from_millis(100), Duration::from_millis(100)).with_jitter(Duration::ZERO))
+        .batch_delay(Duration::from_millis(10))
+        .build()
+        .unwrap();
+    p.sdk_tracer().start("retried").end();
+    let t0 = Instant::now();
+    while rx.requests() == 0 && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(rx.requests(), 1, "the first attempt failed, the export waits to retry");
+    let t = Instant::now();
+    assert!(!p.shutdown(Duration::from_millis(50)), "the export is still in flight");
+    assert!(t.elapsed() < Duration::from_millis(500), "shutdown waited {:?}", t.elapsed());
+    while rx.requests() < 4 && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(rx.requests(), 4, "the first attempt and 3 retries");
+    // the batch thread gives up, exits and drops the runtime
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!batch_thread_panicked.load(Ordering::SeqCst));
+}
+
 #[test]
 fn retry_values() {
     let d = Retry::default();
