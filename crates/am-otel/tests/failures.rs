@@ -44,13 +44,19 @@ fn collector_down() {
         .queue_size(QUEUE)
         .batch_size(8)
         .batch_delay(Duration::from_millis(5))
+        // fail fast: the retries of a refused connection are tested in retry.rs
+        .retry(am_otel::Retry::NONE)
         .build()
         .unwrap();
     let (worst, max_queued) = drive(&p, 3000);
     // exports fail or time out after 1 s; no transition waited for one
     assert!(worst < Duration::from_millis(500), "slowest add/remove pair took {worst:?}");
     assert!(max_queued <= QUEUE as u64, "queue bounded: {max_queued}");
-    std::thread::sleep(Duration::from_millis(300));
+    // every batch handed over has failed (counters settle once nothing is in flight)
+    let t = Instant::now();
+    while (p.span_stats().queued > 0 || p.span_stats().failed == 0) && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let s = p.span_stats();
     accounted(&s);
     assert_eq!(s.exported, 0);
