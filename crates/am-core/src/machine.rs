@@ -712,6 +712,7 @@ impl Machine {
                 mu.queue_tick = tick;
                 mu.machine_queue_tick = tick - 1;
                 mu.queue_len = 1;
+                mu.runs_now = true;
                 st.running = true;
                 let mut scratch = st.scratch.take().unwrap_or_else(|| Box::new(Scratch::new(st.time.len())));
                 drop(st);

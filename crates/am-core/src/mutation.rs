@@ -235,6 +235,7 @@ pub struct Mutation {
     pub(crate) queue_token: u64,
     pub(crate) queue_len: usize,
     pub(crate) machine_queue_tick: u64,
+    pub(crate) runs_now: bool,
 }
 
 impl Mutation {
@@ -250,6 +251,7 @@ impl Mutation {
             queue_token: 0,
             queue_len: 0,
             machine_queue_tick: 0,
+            runs_now: false,
         }
     }
     /// Add, Remove or Set.
@@ -291,6 +293,12 @@ impl Mutation {
     /// The machine's queue tick when this mutation was queued.
     pub fn machine_queue_tick(&self) -> u64 {
         self.machine_queue_tick
+    }
+    /// Whether an idle machine took this mutation at once: in
+    /// [`Tracer::mutation_queued`](crate::Tracer::mutation_queued) this means its
+    /// transition runs next, on the calling thread, before any other mutation of the machine.
+    pub fn runs_now(&self) -> bool {
+        self.runs_now
     }
     pub(crate) fn same_as(&self, other: &Mutation) -> bool {
         self.kind == other.kind
