@@ -67,9 +67,6 @@ impl am_core::Tracer for Idle {
     fn id(&self) -> &str {
         "idle"
     }
-    fn wants_timing(&self) -> bool {
-        true
-    }
     fn interest(&self) -> am_core::Interest {
         am_core::Interest::TRANSITION_END | am_core::Interest::MUTATION_QUEUED
     }
@@ -81,6 +78,27 @@ fn ns_per_tx(m: &Machine, n: u64) -> f64 {
         let _ = m.toggle(&["A"]);
     }
     start.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// Like [`ns_per_tx`], at most `rate` transitions per second on average: bursts of 500,
+/// timed, with pauses (untimed, spinning, so the core stays awake) between them; a sender
+/// that keeps up with `rate` is measured sending, not dropping.
+fn ns_per_tx_paced(m: &Machine, n: u64, rate: f64) -> f64 {
+    let burst = 500;
+    let pause = Duration::from_secs_f64(burst as f64 / rate);
+    let mut busy = Duration::ZERO;
+    for _ in 0..n / burst {
+        let start = Instant::now();
+        for _ in 0..burst {
+            let _ = m.toggle(&["A"]);
+        }
+        let took = start.elapsed();
+        busy += took;
+        while start.elapsed() < pause {
+            std::hint::spin_loop();
+        }
+    }
+    busy.as_nanos() as f64 / (n / burst * burst) as f64
 }
 
 fn rss_kib() -> u64 {
@@ -117,6 +135,7 @@ fn table() {
         let (tq, tnq) = (tracer(&rt, addr.clone(), true, 10_000), tracer(&rt, addr, false, 10_000));
         let (mq, mnq) = (machine(Some(&tq)), machine(Some(&tnq)));
         // nothing listens on port 9: the sender sleeps in backoff, the hook alone is measured
+        // nothing listens on port 9: the outbox stays full and every push drops the oldest
         let off = tracer(&rt, "127.0.0.1:9".into(), true, 10_000);
         let (midle, moff) = (Machine::builder(schema()).tracer(Idle).build(), machine(Some(&off)));
         // the cores are shared: interleave short runs of every variant and take medians, so
@@ -144,23 +163,75 @@ fn table() {
         println!("(medians of {rounds} interleaved rounds of {n} transitions; ratio = median of per-round ratios)");
         println!("no tracer                      {base:8.0} ns/transition");
         println!("idle tracer, same hooks        {idle:8.0} ns/transition   ratio {r_idle:.2}x");
-        println!("dbg tracer, no server (hooks)  {hook_only:8.0} ns/transition   ratio {r_hook:.2}x");
+        println!(
+            "dbg tracer, server down        {hook_only:8.0} ns/transition   ratio {r_hook:.2}x (outbox full, oldest dropped)"
+        );
         println!("dbg tracer (queued msgs on)    {q:8.0} ns/transition   ratio {r_q:.2}x");
         println!("dbg tracer (queued msgs off)   {nq:8.0} ns/transition   ratio {r_nq:.2}x");
+        let (sq, snq) = (tq.stats(), tnq.stats());
+        println!(
+            "sent while measuring: queued on {}/{} (dropped {}), queued off {}/{} (dropped {})",
+            sq.sent, sq.enqueued, sq.dropped, snq.sent, snq.enqueued, snq.dropped
+        );
+    }
+    {
+        // at the stream rate, where the sender keeps up and nothing is dropped
+        let (server, _) = counting_server(&rt);
+        let addr = server.local_addr().to_string();
+        let (tq, tnq) = (tracer(&rt, addr.clone(), true, 10_000), tracer(&rt, addr, false, 10_000));
+        let (plain, mq, mnq) = (machine(None), machine(Some(&tq)), machine(Some(&tnq)));
+        let rate = 200_000.0;
+        let ms = [&plain, &mq, &mnq];
+        let mut ratios = vec![Vec::new(); ms.len()];
+        let mut ns = vec![Vec::new(); ms.len()];
+        for _ in 0..15 {
+            let r: Vec<f64> = ms.iter().map(|m| ns_per_tx_paced(m, 20_000, rate)).collect();
+            for (i, v) in r.iter().enumerate() {
+                ns[i].push(*v);
+                ratios[i].push(v / r[0]);
+            }
+        }
+        let med = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let [base, q, nq] = [0, 1, 2].map(|i| med(&mut ns[i]));
+        let [_, r_q, r_nq] = [0, 1, 2].map(|i| med(&mut ratios[i]));
+        tq.flush(Duration::from_secs(5));
+        tnq.flush(Duration::from_secs(5));
+        let (sq, snq) = (tq.stats(), tnq.stats());
+        println!("paced at {rate:.0} tx/s (bursts of 500), medians of 15 rounds:");
+        println!("no tracer                      {base:8.0} ns/transition");
+        println!(
+            "dbg tracer (queued msgs on)    {q:8.0} ns/transition   ratio {r_q:.2}x (target <= 1.5x)  sent {}/{} dropped {}",
+            sq.sent, sq.enqueued, sq.dropped
+        );
+        println!(
+            "dbg tracer (queued msgs off)   {nq:8.0} ns/transition   ratio {r_nq:.2}x                  sent {}/{} dropped {}",
+            snq.sent, snq.enqueued, snq.dropped
+        );
     }
     let dir = std::env::temp_dir().join(format!("am-dbg-bench-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
-    for (queued, label) in [(false, "transitions only"), (true, "transitions + queued msgs")] {
+    // the target rate, then more, to show the headroom
+    let runs = [(200_000.0, false), (200_000.0, true), (300_000.0, false), (300_000.0, true)];
+    for (target, queued) in runs {
+        let label = if queued { "transitions + queued msgs" } else { "transitions only" };
         let path = dir.join("bench.jsonl");
         let rec = rt.block_on(Recorder::start("127.0.0.1:0", &path, RecordOptions::default())).unwrap();
         let t = tracer(&rt, rec.local_addr().to_string(), queued, 10_000);
         let m = machine(Some(&t));
         let n = 500_000;
-        let (rate, total) = paced(&m, &t, n, 250_000.0);
+        let (rate, total) = paced(&m, &t, n, target);
         let st = t.stats();
+        let expected = if queued { 2 * n } else { n } + 1;
+        // acknowledged by the server is not yet written: wait for the writer
+        let until = Instant::now() + Duration::from_secs(10);
+        while rec.messages() < expected && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let got = rec.messages();
         let _ = rt.block_on(rec.stop());
-        let expected = if queued { 2 * n } else { n } + 1;
         println!(
             "to a local recorder ({label}): {rate:.0} tx/s produced, {:.0} tx/s end to end, recorded {got}/{expected} msgs, dropped {}",
             n as f64 / total,

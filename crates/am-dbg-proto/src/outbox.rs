@@ -19,13 +19,33 @@ const FREE_CHUNKS: usize = 4;
 /// A range of a chunk's arena.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Span {
-    off: usize,
-    len: usize,
+    off: u32,
+    len: u32,
 }
 
 impl Span {
+    fn new(off: usize, len: usize) -> Self {
+        Span { off: u32::try_from(off).unwrap_or(u32::MAX), len: u32::try_from(len).unwrap_or(0) }
+    }
     fn of(self, arena: &[u64]) -> &[u64] {
-        arena.get(self.off..self.off + self.len).unwrap_or(&[])
+        let off = self.off as usize;
+        arena.get(off..off + self.len as usize).unwrap_or(&[])
+    }
+}
+
+/// An optional u64 in 8 bytes (records stay small: they cross to the sender's core).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Opt(Option<std::num::NonZeroU64>);
+
+impl Opt {
+    pub(crate) fn some(v: u64) -> Self {
+        Opt(std::num::NonZeroU64::new(v.saturating_add(1)))
+    }
+    pub(crate) fn from(v: Option<u64>) -> Self {
+        v.map_or(Opt(None), Opt::some)
+    }
+    pub(crate) fn get(self) -> Option<u64> {
+        self.0.map(|v| v.get() - 1)
     }
 }
 
@@ -33,7 +53,7 @@ impl Span {
 #[derive(Clone, Debug)]
 pub(crate) enum RecId {
     Tx(TxId),
-    Queued(Option<TxId>, u64),
+    Queued(Option<TxId>, u32),
 }
 
 /// The fields most transitions leave empty, boxed so the common record stays small.
@@ -69,14 +89,17 @@ pub(crate) struct TxRecord {
     pub(crate) queue_tick: u64,
     pub(crate) mut_queue_token: u64,
     pub(crate) mut_queue_tick: u64,
-    pub(crate) time: Option<u64>,
-    pub(crate) duration_ns: Option<u64>,
-    pub(crate) queue: usize,
+    pub(crate) time: Opt,
+    pub(crate) duration_ns: Opt,
+    pub(crate) queue: u32,
     pub(crate) kind: MutationKind,
     pub(crate) auto: bool,
     pub(crate) accepted: bool,
     pub(crate) check: bool,
     pub(crate) queued: bool,
+    /// A queued mutation an idle machine ran at once: stamped with its transition's time
+    /// (one clock read per transition instead of two).
+    pub(crate) time_from_tx: bool,
     pub(crate) extra: Option<Box<Extra>>,
     pub(crate) slot: u32,
     pub(crate) clocks: Span,
@@ -158,8 +181,8 @@ impl MachineMeta {
                 .collect(),
             log_entries: log(x.log),
             pre_log_entries: log(x.pre_log),
-            queue: r.queue as i64,
-            time: r.time,
+            queue: i64::from(r.queue),
+            time: r.time.get(),
             is_auto: r.auto,
             accepted: r.accepted,
             is_check: r.check,
@@ -168,7 +191,7 @@ impl MachineMeta {
             queue_dump: Vec::new(),
             stack_trace: x.stack,
             seq: r.seq,
-            duration_ns: r.duration_ns,
+            duration_ns: r.duration_ns.get(),
             source: x.source.map(|s| TxSource {
                 machine_id: s.machine_id,
                 tx_id: s.tx_id,
@@ -239,7 +262,7 @@ pub(crate) struct MachineEntry {
     pub(crate) meta: Arc<MachineMeta>,
     seq: u64,
     last_tx: Option<TxId>,
-    queued_n: u64,
+    queued_n: u32,
     last_clocks: Vec<u64>,
     pending: usize,
     schema_pending: bool,
@@ -277,13 +300,45 @@ enum Record {
 
 /// A run of records and the arena their clocks and called states live in. No record before
 /// `scan` is a transition (where the next overflow drop looks); `live` counts the records
-/// not gone. A chunk with nothing live leaves the queue at once.
+/// not gone. A chunk with nothing live leaves the queue at once. `tally` counts the live
+/// records per machine, so taking a chunk costs one step per machine under the lock, not
+/// one per record.
 #[derive(Debug, Default)]
 pub(crate) struct Chunk {
     recs: Vec<Record>,
     arena: Vec<u64>,
     scan: usize,
     live: usize,
+    tally: Vec<Tally>,
+}
+
+/// A machine's live records in a chunk.
+#[derive(Debug, Clone, Copy)]
+struct Tally {
+    slot: u32,
+    txs: u32,
+    schemas: u32,
+}
+
+impl Chunk {
+    fn tally(&mut self, slot: u32) -> &mut Tally {
+        let i = match self.tally.iter().rposition(|t| t.slot == slot) {
+            Some(i) => i,
+            None => {
+                self.tally.push(Tally { slot, txs: 0, schemas: 0 });
+                self.tally.len() - 1
+            }
+        };
+        &mut self.tally[i]
+    }
+
+    fn clear(&mut self) {
+        self.recs.clear();
+        self.arena.clear();
+        self.tally.clear();
+        self.scan = 0;
+        self.live = 0;
+    }
 }
 
 /// One chunk popped for a batch, with what converting it needs.
@@ -295,6 +350,14 @@ pub(crate) struct Taken {
 }
 
 impl Taken {
+    /// Drops the records and machine references (call it outside the outbox lock, before
+    /// [`Outbox::done`], so the lock is not held while they are freed).
+    pub(crate) fn clear(&mut self) {
+        self.chunk.clear();
+        self.metas.clear();
+        self.notices.clear();
+    }
+
     /// Nothing to send.
     pub(crate) fn is_empty(&self) -> bool {
         self.notices.is_empty() && self.chunk.live == 0
@@ -318,7 +381,16 @@ impl Taken {
         let Chunk { recs, arena, .. } = &mut self.chunk;
         let mut hint = 0;
         let mut n = 0;
-        for r in recs.iter_mut() {
+        for i in 0..recs.len() {
+            if let Some(Record::Tx(rec)) = recs.get(i)
+                && rec.time_from_tx
+            {
+                let time = tx_time_after(recs, i);
+                if let Some(Record::Tx(rec)) = recs.get_mut(i) {
+                    rec.time = time;
+                }
+            }
+            let Some(r) = recs.get_mut(i) else { break };
             match r {
                 Record::Tx(rec) => {
                     if let Some(meta) = Self::meta(&self.metas, rec.slot, &mut hint) {
@@ -338,6 +410,18 @@ impl Taken {
     }
 }
 
+/// The time of the transition that ran the queued mutation at `i` right away: its machine's
+/// next transition record (normally the next record); the sender's clock when a chunk
+/// boundary split the two.
+fn tx_time_after(recs: &[Record], i: usize) -> Opt {
+    let Some(Record::Tx(q)) = recs.get(i) else { return Opt::default() };
+    let next = recs.get(i + 1..).unwrap_or(&[]).iter().find_map(|r| match r {
+        Record::Tx(t) if t.slot == q.slot && !t.queued => Some(t.time),
+        _ => None,
+    });
+    next.filter(|t| t.get().is_some()).unwrap_or_else(|| Opt::some(crate::tracer::unix_nanos()))
+}
+
 /// The bounded queue between the hooks and the sender: chunks of at most `chunk_cap`
 /// records (one batch each), a free-list of sent chunks, and the machine table (slots, plus
 /// an ID index consulted only when a hook's machine is not the last one seen).
@@ -348,6 +432,9 @@ pub(crate) struct Outbox {
     chunk_cap: usize,
     /// Transition records waiting.
     txs: usize,
+    /// Transition records ever accepted (a plain count under the lock: an atomic here
+    /// would share a cache line with the sender's counters).
+    enqueued: u64,
     /// Records waiting, schemas included.
     live: usize,
     capacity: usize,
@@ -372,6 +459,7 @@ impl Outbox {
             free: Vec::new(),
             chunk_cap: chunk_cap.max(1),
             txs: 0,
+            enqueued: 0,
             live: 0,
             capacity: capacity.max(1),
             slots: Vec::new(),
@@ -384,6 +472,11 @@ impl Outbox {
     /// Transition records waiting.
     pub(crate) fn len(&self) -> usize {
         self.txs
+    }
+
+    /// Transition records accepted so far.
+    pub(crate) fn enqueued(&self) -> u64 {
+        self.enqueued
     }
 
     /// Whether anything (schemas included) waits.
@@ -430,6 +523,7 @@ impl Outbox {
         if let Some(c) = self.chunks.back_mut() {
             c.recs.push(Record::Schema(slot));
             c.live += 1;
+            c.tally(slot).schemas += 1;
             self.live += 1;
         }
     }
@@ -513,6 +607,7 @@ impl Outbox {
         };
         e.seq += 1;
         rec.seq = e.seq;
+        self.enqueued += 1;
         rec.slot = slot;
         match rec.id {
             RecId::Tx(id) => {
@@ -525,17 +620,18 @@ impl Outbox {
             }
             RecId::Queued(..) => {
                 rec.id = RecId::Queued(e.last_tx, e.queued_n);
-                e.queued_n += 1;
+                e.queued_n = e.queued_n.saturating_add(1);
             }
         }
         let clocks = clocks.unwrap_or(&e.last_clocks);
-        rec.clocks = Span { off: chunk.arena.len(), len: clocks.len() };
+        rec.clocks = Span::new(chunk.arena.len(), clocks.len());
         chunk.arena.extend_from_slice(clocks);
-        rec.called = Span { off: chunk.arena.len(), len: called.len() };
+        rec.called = Span::new(chunk.arena.len(), called.len());
         chunk.arena.extend(called.iter().map(|&i| i as u64));
         e.pending += 1;
         chunk.recs.push(Record::Tx(rec));
         chunk.live += 1;
+        chunk.tally(slot).txs += 1;
         self.txs += 1;
         self.live += 1;
         let mut dropped = 0;
@@ -557,6 +653,8 @@ impl Outbox {
                     c.scan = p + 1;
                     if let Record::Tx(r) = std::mem::replace(&mut c.recs[p], Record::Gone) {
                         c.live -= 1;
+                        let t = c.tally(r.slot);
+                        t.txs = t.txs.saturating_sub(1);
                         found = Some((i, c.live == 0, r.slot, r.seq));
                     }
                     break;
@@ -577,10 +675,7 @@ impl Outbox {
     /// Takes a sent chunk back for reuse.
     pub(crate) fn recycle(&mut self, mut c: Chunk) {
         if self.free.len() < FREE_CHUNKS {
-            c.recs.clear();
-            c.arena.clear();
-            c.scan = 0;
-            c.live = 0;
+            c.clear();
             self.free.push(c);
         }
     }
@@ -629,12 +724,18 @@ impl Outbox {
     /// superseded (schemas only grow, so the latest one covers older transitions).
     pub(crate) fn take_schemas(&mut self) -> Vec<DbgMsg> {
         for c in self.chunks.iter_mut() {
+            let mut gone = Vec::new();
             for r in c.recs.iter_mut() {
-                if matches!(r, Record::Schema(_)) {
+                if let Record::Schema(slot) = *r {
                     *r = Record::Gone;
-                    c.live -= 1;
-                    self.live -= 1;
+                    gone.push(slot);
                 }
+            }
+            for slot in gone {
+                c.live -= 1;
+                self.live -= 1;
+                let t = c.tally(slot);
+                t.schemas = t.schemas.saturating_sub(1);
             }
         }
         let mut i = 0;
@@ -685,33 +786,21 @@ impl Outbox {
             }
         }
         t.notices.sort_by(|a, b| a.machine_id.cmp(&b.machine_id));
-        if let Some(mut chunk) = self.chunks.pop_front() {
-            for r in chunk.recs.iter_mut() {
-                let slot = match r {
-                    Record::Tx(rec) => rec.slot,
-                    Record::Schema(slot) => *slot,
-                    Record::Gone => continue,
-                };
-                let is_tx = matches!(r, Record::Tx(_));
-                self.live -= 1;
-                if is_tx {
-                    self.txs -= 1;
-                }
-                let Some(e) = self.entry(slot) else {
-                    *r = Record::Gone;
-                    chunk.live -= 1;
-                    continue;
-                };
-                if t.metas.last().is_none_or(|(s, _)| *s != slot) && !t.metas.iter().any(|(s, _)| *s == slot) {
+        if let Some(chunk) = self.chunks.pop_front() {
+            for &Tally { slot, txs, schemas } in &chunk.tally {
+                self.live -= (txs + schemas) as usize;
+                self.txs -= txs as usize;
+                // a machine without an entry has no meta: `write_messages` skips its records
+                let Some(e) = self.entry(slot) else { continue };
+                if txs + schemas > 0 {
                     t.metas.push((slot, e.meta.clone()));
                 }
-                if is_tx {
-                    self.settle(slot, None);
-                } else {
+                e.pending = e.pending.saturating_sub(txs as usize);
+                if schemas > 0 {
                     e.schema_pending = false;
-                    if e.disposed && e.pending == 0 {
-                        forget.push(slot);
-                    }
+                }
+                if e.disposed && e.pending == 0 && !e.schema_pending && e.dropped == 0 {
+                    forget.push(slot);
                 }
             }
             t.chunk = chunk;
@@ -736,14 +825,15 @@ mod tests {
             queue_tick: 0,
             mut_queue_token: 0,
             mut_queue_tick: 0,
-            time: None,
-            duration_ns: None,
+            time: Opt::default(),
+            duration_ns: Opt::default(),
             queue: 0,
             kind: MutationKind::Add,
             auto: false,
             accepted: true,
             check: false,
             queued,
+            time_from_tx: false,
             extra: None,
             slot: 0,
             clocks: Span::default(),

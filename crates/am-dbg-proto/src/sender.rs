@@ -29,7 +29,6 @@ pub(crate) struct SenderConfig {
 /// Counters shared by the hooks, the sender and [`DbgStats`](crate::DbgStats).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) enqueued: AtomicU64,
     pub(crate) sent: AtomicU64,
     pub(crate) dropped: AtomicU64,
     pub(crate) batches: AtomicU64,
@@ -169,6 +168,7 @@ async fn serve(shared: &Shared, client: &DbgServiceClient) -> Ended {
     loop {
         let mut taken = shared.outbox().take();
         if taken.is_empty() {
+            taken.clear();
             shared.outbox().done(taken);
             if shared.is_shutdown() {
                 return Ended::Shutdown;
@@ -194,6 +194,7 @@ async fn serve(shared: &Shared, client: &DbgServiceClient) -> Ended {
             Ok(()) => {
                 shared.counters.batches.fetch_add(1, Relaxed);
                 shared.counters.sent.fetch_add(n, Relaxed);
+                taken.clear();
                 shared.outbox().done(taken);
             }
             Err(e) => {

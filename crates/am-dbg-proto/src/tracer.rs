@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use crate::addr::{self, DEFAULT_ADDR};
 use crate::error::Error;
 use crate::messages::ClientIdentity;
-use crate::outbox::{Extra, Outbox, RecId, Span, TxRecord};
+use crate::outbox::{Extra, Opt, Outbox, RecId, Span, TxRecord};
 use crate::sender::{self, Counters, LogLimiter, SenderConfig, Shared};
 
 type Mapper = Arc<dyn Fn(&Args) -> Vec<(String, String)> + Send + Sync>;
@@ -29,6 +29,7 @@ pub struct DbgTracerBuilder {
     linger: Duration,
     queued: bool,
     timing: bool,
+    durations: bool,
     stack_traces: bool,
     args: Option<bool>,
     checks: Option<bool>,
@@ -55,6 +56,7 @@ impl Default for DbgTracerBuilder {
             linger: Duration::from_millis(2),
             queued: true,
             timing: true,
+            durations: false,
             stack_traces: false,
             args: None,
             checks: None,
@@ -109,9 +111,17 @@ impl DbgTracerBuilder {
         self.queued = on;
         self
     }
-    /// Stamp transitions with wall-clock time and duration (default on).
+    /// Stamp messages with the wall-clock time they were recorded at (default on; one clock
+    /// read per message). Go left this to the server's receive time, which batching blurs.
     pub fn timing(mut self, on: bool) -> Self {
         self.timing = on;
+        self
+    }
+    /// Also send each transition's duration (default off: the machine then reads the clock
+    /// twice more per transition). Implies [`timing`](Self::timing).
+    pub fn durations(mut self, on: bool) -> Self {
+        self.durations = on;
+        self.timing |= on;
         self
     }
     /// Capture a stack trace per queued mutation (default off: it is expensive).
@@ -199,6 +209,7 @@ impl DbgTracerBuilder {
             shared,
             queued: self.queued,
             timing: self.timing,
+            durations: self.durations,
             stack_traces: self.stack_traces,
             args: self.args,
             checks: self.checks,
@@ -224,7 +235,7 @@ fn session_id() -> u64 {
     h.finish()
 }
 
-fn unix_nanos() -> u64 {
+pub(crate) fn unix_nanos() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or_default()
 }
 
@@ -233,6 +244,7 @@ struct Inner {
     shared: Arc<Shared>,
     queued: bool,
     timing: bool,
+    durations: bool,
     stack_traces: bool,
     /// Builder overrides; `None` follows the machine's own setting.
     args: Option<bool>,
@@ -302,15 +314,15 @@ impl DbgTracer {
 
     /// Counters.
     pub fn stats(&self) -> DbgStats {
-        let (queued, machines) = {
+        let (queued, machines, enqueued) = {
             let o = self.0.shared.outbox();
-            (o.len(), o.machines())
+            (o.len(), o.machines(), o.enqueued())
         };
         let c = &self.0.shared.counters;
         DbgStats {
             queued,
             machines,
-            enqueued: c.enqueued.load(Relaxed),
+            enqueued,
             sent: c.sent.load(Relaxed),
             dropped: c.dropped.load(Relaxed),
             batches: c.batches.load(Relaxed),
@@ -325,7 +337,7 @@ impl DbgTracer {
     /// single-threaded runtime the sender runs on.
     pub fn flush(&self, timeout: Duration) -> bool {
         let s = &self.0.shared;
-        let target = s.counters.enqueued.load(Relaxed);
+        let target = s.outbox().enqueued();
         let until = Instant::now() + timeout;
         loop {
             if s.settled() >= target && s.outbox().is_empty() {
@@ -352,7 +364,6 @@ impl DbgTracer {
     fn push(&self, m: &Machine, rec: TxRecord, clocks: Option<&[u64]>, called: &[usize]) {
         let s = &self.0.shared;
         let p = s.outbox().push(m, rec, clocks, called);
-        s.counters.enqueued.fetch_add(1, Relaxed);
         if p.dropped > 0 {
             s.counters.dropped.fetch_add(p.dropped, Relaxed);
         }
@@ -417,7 +428,7 @@ impl Tracer for DbgTracer {
         true
     }
     fn wants_timing(&self) -> bool {
-        self.0.timing
+        self.0.durations
     }
     fn interest(&self) -> Interest {
         if self.0.queued { Interest::TRANSITION_END | Interest::MUTATION_QUEUED } else { Interest::TRANSITION_END }
@@ -463,9 +474,11 @@ impl Tracer for DbgTracer {
             queue_tick: mu.machine_queue_tick(),
             mut_queue_token: mu.queue_token(),
             mut_queue_tick: mu.queue_tick(),
-            time: self.0.timing.then(unix_nanos),
-            duration_ns: None,
-            queue: mu.queue_len(),
+            // run at once: the sender stamps it with its transition's time (no clock read)
+            time: if self.0.timing && !mu.runs_now() { Opt::some(unix_nanos()) } else { Opt::default() },
+            time_from_tx: self.0.timing && mu.runs_now(),
+            duration_ns: Opt::default(),
+            queue: u32::try_from(mu.queue_len()).unwrap_or(u32::MAX),
             kind: mu.kind(),
             auto: mu.is_auto(),
             accepted: true,
@@ -510,14 +523,19 @@ impl Tracer for DbgTracer {
             queue_tick: tx.queue_tick(),
             mut_queue_token: mu.queue_token(),
             mut_queue_tick: 0,
-            time: tx.ended_at().map(|t| self.0.epoch.1 + t.saturating_duration_since(self.0.epoch.0).as_nanos() as u64),
-            duration_ns: tx.duration().map(|d| d.as_nanos() as u64),
-            queue: tx.queue_len(),
+            // with durations on, the machine's own end time, with no extra clock read
+            time: Opt::from(match tx.ended_at() {
+                Some(t) => Some(self.0.epoch.1 + t.saturating_duration_since(self.0.epoch.0).as_nanos() as u64),
+                None => self.0.timing.then(unix_nanos),
+            }),
+            duration_ns: Opt::from(if self.0.durations { tx.duration().map(|d| d.as_nanos() as u64) } else { None }),
+            queue: u32::try_from(tx.queue_len()).unwrap_or(u32::MAX),
             kind: tx.kind(),
             auto: tx.is_auto(),
             accepted: tx.accepted(),
             check: tx.is_check(),
             queued: false,
+            time_from_tx: false,
             extra,
             slot: 0,
             clocks: Span::default(),

@@ -27,6 +27,7 @@ fn machine_and_submachine_round_trip() {
         .addr(server.local_addr().to_string())
         .runtime(rt.handle().clone())
         .args(true)
+        .durations(true)
         .checks(false)
         .client_name("round-trip")
         .build()
@@ -115,6 +116,7 @@ fn machine_and_submachine_round_trip() {
     assert_eq!(t.clocks[idx(&root, "A") as usize], 1);
     assert!(!t.steps.is_empty(), "steps are recorded");
     assert!(t.time.is_some() && t.duration_ns.is_some());
+    assert_eq!(q.time, t.time, "a mutation run at once carries its transition's time");
     assert!(!t.log_entries.is_empty());
     assert!(t.log_entries.iter().all(|e| !e.text.starts_with("[root]")), "prefix stripped: {:?}", t.log_entries);
 
@@ -177,4 +179,6 @@ fn errors_travel_as_err_arg_and_exceptions_are_transitions() {
     assert_eq!(txs.len(), 1, "queued messages off");
     assert_eq!(txs[0].args.get("err").map(String::as_str), Some("disk full"));
     assert_eq!(txs[0].clocks[m.schema().exception()], 1);
+    // by default: a wall-clock time on every message, no duration
+    assert!(txs[0].time.is_some_and(|t| t > 1_600_000_000_000_000_000) && txs[0].duration_ns.is_none());
 }
