@@ -185,11 +185,15 @@ impl OtelTracer {
     }
 
     /// Ends every open span, then flushes and shuts the provider down within `timeout`
-    /// (when built with one); returns whether the shutdown succeeded.
+    /// (when built with one); returns whether the shutdown succeeded (a provider someone
+    /// else already shut down counts as success).
     pub fn shutdown(&self, timeout: Duration) -> bool {
         self.end_all();
         match &self.0.shutdown {
-            Some((_, p)) => p.shutdown_with_timeout(timeout).is_ok(),
+            Some((_, p)) => match p.shutdown_with_timeout(timeout) {
+                Ok(()) | Err(opentelemetry_sdk::error::OTelSdkError::AlreadyShutdown) => true,
+                Err(_) => false,
+            },
             None => true,
         }
     }

@@ -52,7 +52,9 @@ fn collector_down() {
     // exports fail or time out after 1 s; no transition waited for one
     assert!(worst < Duration::from_millis(500), "slowest add/remove pair took {worst:?}");
     assert!(max_queued <= QUEUE as u64, "queue bounded: {max_queued}");
-    // every batch handed over has failed (counters settle once nothing is in flight)
+    // every span built (the tracer's buffers drained), then every batch failed: counters
+    // settle once nothing is in flight
+    p.force_flush();
     let t = Instant::now();
     while (p.span_stats().queued > 0 || p.span_stats().failed == 0) && t.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(20));

@@ -168,3 +168,16 @@ fn install_global_provider() {
     opentelemetry::global::get_text_map_propagator(|prop| prop.inject_context(&cx, &mut carrier));
     assert_eq!(carrier["traceparent"], "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
 }
+
+#[test]
+fn shutdown_twice_is_ok() {
+    let mem = Mem::default();
+    let p = OtlpPipeline::with_exporter(mem.clone(), "twice");
+    let t = p.tracer_builder().parent(None).build().unwrap();
+    let m = Machine::builder(schema()).id("tw").tracer(t.clone()).build();
+    m.add(&["Start"]).unwrap();
+    assert!(t.shutdown(Duration::from_secs(1)));
+    assert!(t.shutdown(Duration::from_secs(1)), "a provider already shut down is not a failure");
+    let spans = mem.0.lock().unwrap().clone();
+    assert!(spans.iter().any(|s| s.name == "0:Start"), "the open state span was ended and exported");
+}
