@@ -125,6 +125,25 @@ fn paced(m: &Machine, t: &DbgTracer, n: u64, rate: f64) -> (f64, f64) {
     (n as f64 / produced, start.elapsed().as_secs_f64())
 }
 
+/// Runs `f` on every machine, `rounds` times interleaved; returns per machine the median
+/// time and the median of its per-round ratio to the first machine.
+fn medians(ms: &[&Machine], rounds: usize, f: impl Fn(&Machine) -> f64) -> (Vec<f64>, Vec<f64>) {
+    let mut ns = vec![Vec::new(); ms.len()];
+    let mut ratios = vec![Vec::new(); ms.len()];
+    for _ in 0..rounds {
+        let r: Vec<f64> = ms.iter().map(|m| f(m)).collect();
+        for (i, v) in r.iter().enumerate() {
+            ns[i].push(*v);
+            ratios[i].push(v / r[0]);
+        }
+    }
+    let med = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (ns.into_iter().map(med).collect(), ratios.into_iter().map(med).collect())
+}
+
 fn table() {
     let rt = rt();
     println!("\n== am-dbg-proto: dbg tracer cost (one run) ==");
@@ -134,7 +153,6 @@ fn table() {
         let plain = machine(None);
         let (tq, tnq) = (tracer(&rt, addr.clone(), true, 10_000), tracer(&rt, addr, false, 10_000));
         let (mq, mnq) = (machine(Some(&tq)), machine(Some(&tnq)));
-        // nothing listens on port 9: the sender sleeps in backoff, the hook alone is measured
         // nothing listens on port 9: the outbox stays full and every push drops the oldest
         let off = tracer(&rt, "127.0.0.1:9".into(), true, 10_000);
         let (midle, moff) = (Machine::builder(schema()).tracer(Idle).build(), machine(Some(&off)));
@@ -145,21 +163,9 @@ fn table() {
         for m in ms {
             ns_per_tx(m, n);
         }
-        let mut ns = vec![Vec::new(); ms.len()];
-        let mut ratios = vec![Vec::new(); ms.len()];
-        for _ in 0..rounds {
-            let r: Vec<f64> = ms.iter().map(|m| ns_per_tx(m, n)).collect();
-            for (i, v) in r.iter().enumerate() {
-                ns[i].push(*v);
-                ratios[i].push(v / r[0]);
-            }
-        }
-        let med = |v: &mut Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let [base, idle, hook_only, q, nq] = [0, 1, 2, 3, 4].map(|i| med(&mut ns[i]));
-        let [_, r_idle, r_hook, r_q, r_nq] = [0, 1, 2, 3, 4].map(|i| med(&mut ratios[i]));
+        let (ns, ratios) = medians(&ms, rounds, |m| ns_per_tx(m, n));
+        let [base, idle, hook_only, q, nq] = [0, 1, 2, 3, 4].map(|i| ns[i]);
+        let [_, r_idle, r_hook, r_q, r_nq] = [0, 1, 2, 3, 4].map(|i| ratios[i]);
         println!("(medians of {rounds} interleaved rounds of {n} transitions; ratio = median of per-round ratios)");
         println!("no tracer                      {base:8.0} ns/transition");
         println!("idle tracer, same hooks        {idle:8.0} ns/transition   ratio {r_idle:.2}x");
@@ -182,21 +188,9 @@ fn table() {
         let (plain, mq, mnq) = (machine(None), machine(Some(&tq)), machine(Some(&tnq)));
         let rate = 200_000.0;
         let ms = [&plain, &mq, &mnq];
-        let mut ratios = vec![Vec::new(); ms.len()];
-        let mut ns = vec![Vec::new(); ms.len()];
-        for _ in 0..15 {
-            let r: Vec<f64> = ms.iter().map(|m| ns_per_tx_paced(m, 20_000, rate)).collect();
-            for (i, v) in r.iter().enumerate() {
-                ns[i].push(*v);
-                ratios[i].push(v / r[0]);
-            }
-        }
-        let med = |v: &mut Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let [base, q, nq] = [0, 1, 2].map(|i| med(&mut ns[i]));
-        let [_, r_q, r_nq] = [0, 1, 2].map(|i| med(&mut ratios[i]));
+        let (ns, ratios) = medians(&ms, 15, |m| ns_per_tx_paced(m, 20_000, rate));
+        let [base, q, nq] = [0, 1, 2].map(|i| ns[i]);
+        let [_, r_q, r_nq] = [0, 1, 2].map(|i| ratios[i]);
         tq.flush(Duration::from_secs(5));
         tnq.flush(Duration::from_secs(5));
         let (sq, snq) = (tq.stats(), tnq.stats());

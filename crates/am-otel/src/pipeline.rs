@@ -512,6 +512,29 @@ struct Export {
 mod transport {
     use super::*;
 
+    /// One signal's exporter over the chosen transport: the three signals' OTLP builders
+    /// share no trait for `with_tonic` / `with_http`, so the match is written once here.
+    macro_rules! exporter {
+        ($self:ident, $rt:ident, $builder:expr, $signal:literal) => {{
+            let b = $builder;
+            let built = match $self.protocol {
+                #[cfg(feature = "grpc")]
+                Protocol::Grpc => $self.grpc(b.with_tonic(), $signal).build(),
+                #[cfg(feature = "http")]
+                Protocol::HttpProtobuf => {
+                    $self.http(b.with_http(), opentelemetry_otlp::Protocol::HttpBinary, $signal).build()
+                }
+                #[cfg(feature = "http-json")]
+                Protocol::HttpJson => {
+                    $self.http(b.with_http(), opentelemetry_otlp::Protocol::HttpJson, $signal).build()
+                }
+                #[allow(unreachable_patterns)]
+                p => return Err(Error::TransportDisabled(p.feature())),
+            };
+            built.map(|e| KeepRuntime::new(e, $rt)).map_err(|e| Error::Exporter(e.to_string()))
+        }};
+    }
+
     /// An exporter holding the [`ExportRuntime`] its exports run on.
     #[derive(Debug)]
     pub(super) struct KeepRuntime<E> {
@@ -632,42 +655,14 @@ mod transport {
             &self,
             rt: &Arc<ExportRuntime>,
         ) -> Result<KeepRuntime<opentelemetry_otlp::SpanExporter>, Error> {
-            let b = opentelemetry_otlp::SpanExporter::builder();
-            let built = match self.protocol {
-                #[cfg(feature = "grpc")]
-                Protocol::Grpc => self.grpc(b.with_tonic(), "traces").build(),
-                #[cfg(feature = "http")]
-                Protocol::HttpProtobuf => {
-                    self.http(b.with_http(), opentelemetry_otlp::Protocol::HttpBinary, "traces").build()
-                }
-                #[cfg(feature = "http-json")]
-                Protocol::HttpJson => {
-                    self.http(b.with_http(), opentelemetry_otlp::Protocol::HttpJson, "traces").build()
-                }
-                #[allow(unreachable_patterns)]
-                p => return Err(Error::TransportDisabled(p.feature())),
-            };
-            built.map(|e| KeepRuntime::new(e, rt)).map_err(|e| Error::Exporter(e.to_string()))
+            exporter!(self, rt, opentelemetry_otlp::SpanExporter::builder(), "traces")
         }
 
         pub(super) fn log_exporter(
             &self,
             rt: &Arc<ExportRuntime>,
         ) -> Result<KeepRuntime<opentelemetry_otlp::LogExporter>, Error> {
-            let b = opentelemetry_otlp::LogExporter::builder();
-            let built = match self.protocol {
-                #[cfg(feature = "grpc")]
-                Protocol::Grpc => self.grpc(b.with_tonic(), "logs").build(),
-                #[cfg(feature = "http")]
-                Protocol::HttpProtobuf => {
-                    self.http(b.with_http(), opentelemetry_otlp::Protocol::HttpBinary, "logs").build()
-                }
-                #[cfg(feature = "http-json")]
-                Protocol::HttpJson => self.http(b.with_http(), opentelemetry_otlp::Protocol::HttpJson, "logs").build(),
-                #[allow(unreachable_patterns)]
-                p => return Err(Error::TransportDisabled(p.feature())),
-            };
-            built.map(|e| KeepRuntime::new(e, rt)).map_err(|e| Error::Exporter(e.to_string()))
+            exporter!(self, rt, opentelemetry_otlp::LogExporter::builder(), "logs")
         }
 
         #[cfg(feature = "metrics")]
@@ -675,22 +670,7 @@ mod transport {
             &self,
             rt: &Arc<ExportRuntime>,
         ) -> Result<KeepRuntime<opentelemetry_otlp::MetricExporter>, Error> {
-            let b = opentelemetry_otlp::MetricExporter::builder();
-            let built = match self.protocol {
-                #[cfg(feature = "grpc")]
-                Protocol::Grpc => self.grpc(b.with_tonic(), "metrics").build(),
-                #[cfg(feature = "http")]
-                Protocol::HttpProtobuf => {
-                    self.http(b.with_http(), opentelemetry_otlp::Protocol::HttpBinary, "metrics").build()
-                }
-                #[cfg(feature = "http-json")]
-                Protocol::HttpJson => {
-                    self.http(b.with_http(), opentelemetry_otlp::Protocol::HttpJson, "metrics").build()
-                }
-                #[allow(unreachable_patterns)]
-                p => return Err(Error::TransportDisabled(p.feature())),
-            };
-            built.map(|e| KeepRuntime::new(e, rt)).map_err(|e| Error::Exporter(e.to_string()))
+            exporter!(self, rt, opentelemetry_otlp::MetricExporter::builder(), "metrics")
         }
     }
 }
