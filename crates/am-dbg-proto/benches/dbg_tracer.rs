@@ -188,13 +188,13 @@ fn table() {
         let (plain, mq, mnq) = (machine(None), machine(Some(&tq)), machine(Some(&tnq)));
         let rate = 200_000.0;
         let ms = [&plain, &mq, &mnq];
-        let (ns, ratios) = medians(&ms, 15, |m| ns_per_tx_paced(m, 20_000, rate));
+        let (ns, ratios) = medians(&ms, 31, |m| ns_per_tx_paced(m, 20_000, rate));
         let [base, q, nq] = [0, 1, 2].map(|i| ns[i]);
         let [_, r_q, r_nq] = [0, 1, 2].map(|i| ratios[i]);
         tq.flush(Duration::from_secs(5));
         tnq.flush(Duration::from_secs(5));
         let (sq, snq) = (tq.stats(), tnq.stats());
-        println!("paced at {rate:.0} tx/s (bursts of 500), medians of 15 rounds:");
+        println!("paced at {rate:.0} tx/s (bursts of 500), medians of 31 rounds:");
         println!("no tracer                      {base:8.0} ns/transition");
         println!(
             "dbg tracer (queued msgs on)    {q:8.0} ns/transition   ratio {r_q:.2}x (target <= 1.5x)  sent {}/{} dropped {}",
