@@ -213,7 +213,7 @@ fn table() {
         let label = if queued { "transitions + queued msgs" } else { "transitions only" };
         let path = dir.join("bench.jsonl");
         let rec = rt.block_on(Recorder::start("127.0.0.1:0", &path, RecordOptions::default())).unwrap();
-        let t = tracer(&rt, rec.local_addr().to_string(), queued, 10_000);
+        let t = tracer(&rt, rec.local_addr().to_string(), queued, am_dbg_proto::DEFAULT_CAPACITY);
         let m = machine(Some(&t));
         let n = 500_000;
         let (rate, total) = paced(&m, &t, n, target);

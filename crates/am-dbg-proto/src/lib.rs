@@ -56,6 +56,7 @@
 mod addr;
 pub mod cli;
 mod error;
+mod json;
 mod messages;
 mod outbox;
 mod recording;
@@ -66,6 +67,7 @@ mod tracer;
 
 pub use addr::{AM_DBG_ADDR, DEFAULT_ADDR, env_addr, expand_addr};
 pub use error::Error;
+pub use json::write_json;
 pub use messages::{
     Batch, ClientIdentity, DbgLogEntry, DbgMsg, DbgMsgDropped, DbgMsgStruct, DbgMsgTx, DbgStep, Hello, MutationType,
     PROTOCOL_VERSION, Refusal, StateDef, TxSource, Welcome,
@@ -76,4 +78,4 @@ pub use service::{
     Ack, DbgService, DbgServiceClient, DbgServiceRequest, DbgServiceResponse, MAX_FRAME_LEN, RequestFrame,
     ResponseFrame, ServeDbgService, decode_request_frame, encode_request_frame,
 };
-pub use tracer::{DbgStats, DbgTracer, DbgTracerBuilder, bind_env};
+pub use tracer::{DEFAULT_CAPACITY, DbgStats, DbgTracer, DbgTracerBuilder, bind_env};

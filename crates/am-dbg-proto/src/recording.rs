@@ -15,6 +15,7 @@ use tarpc::client;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
+use crate::json::write_json;
 use crate::messages::{Batch, ClientIdentity, DbgMsg, Hello, PROTOCOL_VERSION};
 use crate::server::{Server, ServerEvent, Sink};
 use crate::service::{DbgServiceClient, MAX_FRAME_LEN};
@@ -128,6 +129,7 @@ async fn write_loop(
     live: Arc<Live>,
 ) -> Result<RecordStats, Error> {
     let io = |e| Error::io(format!("write {}", path.display()), e);
+    let mut line = Vec::with_capacity(1024);
     let mut stats = RecordStats::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let (mut last_n, mut last_t) = (0u64, Instant::now());
@@ -165,8 +167,10 @@ async fn write_loop(
                         stats.dropped_reported += d.count;
                         live.dropped.fetch_add(d.count, Relaxed);
                     }
-                    serde_json::to_writer(&mut out, &msg).map_err(|e| Error::Decode(e.to_string()))?;
-                    out.write_all(b"\n").map_err(io)?;
+                    line.clear();
+                    write_json(&msg, &mut line);
+                    line.push(b'\n');
+                    out.write_all(&line).map_err(io)?;
                     stats.messages += 1;
                     live.messages.fetch_add(1, Relaxed);
                 }

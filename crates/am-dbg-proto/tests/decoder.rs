@@ -111,3 +111,41 @@ proptest! {
         let _ = decode_request_frame(&bytes);
     }
 }
+
+/// Transitions with strings that need escaping (quotes, backslashes, control characters,
+/// non-ASCII) in every string field.
+fn tx_escapes() -> impl Strategy<Value = DbgMsg> {
+    (tx(), "\\PC{0,6}[\"\\\\\\x00-\\x1f\\x7f]?\\PC{0,4}", prop::option::of(any::<u64>())).prop_map(
+        |(m, s, dur)| match m {
+            DbgMsg::Tx(mut t) => {
+                t.machine_id.push_str(&s);
+                t.id = s.clone();
+                t.called_states = vec![s.clone(), "A".into()];
+                t.queue_dump = vec![s.clone()];
+                t.stack_trace = s.clone();
+                t.args.insert(s.clone(), s.clone());
+                t.duration_ns = dur;
+                t.time = dur.map(|d| d / 2);
+                t.source =
+                    dur.map(|d| am_dbg_proto::TxSource { machine_id: s.clone(), tx_id: "x".into(), machine_time: d });
+                DbgMsg::Tx(t)
+            }
+            other => other,
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// The recorder's hand-written lines are exactly serde_json's.
+    #[test]
+    fn json_lines_are_serde_json(m in prop_oneof![msg(), tx_escapes()]) {
+        let mut fast = Vec::new();
+        am_dbg_proto::write_json(&m, &mut fast);
+        let slow = serde_json::to_vec(&m).unwrap();
+        prop_assert_eq!(String::from_utf8_lossy(&fast), String::from_utf8_lossy(&slow));
+        let back: DbgMsg = serde_json::from_slice(&fast).unwrap();
+        prop_assert_eq!(back, m);
+    }
+}
