@@ -16,21 +16,56 @@ use crate::messages::{DbgLogEntry, DbgMsg, DbgMsgDropped, DbgMsgStruct, DbgMsgTx
 /// Chunks kept for reuse once sent.
 const FREE_CHUNKS: usize = 4;
 
-/// A range of a chunk's arena.
+/// Where a record's numbers live in its chunk's arena: the [`Ticks`] (`NUMS` words), then
+/// the clocks, then the called states.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Span {
+pub(crate) struct At {
     off: u32,
-    len: u32,
+    clocks: u16,
+    called: u16,
 }
 
-impl Span {
-    fn new(off: usize, len: usize) -> Self {
-        Span { off: u32::try_from(off).unwrap_or(u32::MAX), len: u32::try_from(len).unwrap_or(0) }
+/// Words of [`Ticks`] in the arena.
+const NUMS: usize = 5;
+
+impl At {
+    fn base(self) -> usize {
+        self.off as usize
     }
-    fn of(self, arena: &[u64]) -> &[u64] {
-        let off = self.off as usize;
-        arena.get(off..off + self.len as usize).unwrap_or(&[])
+    fn ticks(self, arena: &[u64]) -> Ticks {
+        let n = |i: usize| arena.get(self.base() + i).copied().unwrap_or(0);
+        Ticks {
+            queue_tick: n(0),
+            mut_queue_token: n(1),
+            mut_queue_tick: n(2),
+            time: Opt::from_raw(n(3)),
+            duration_ns: Opt::from_raw(n(4)),
+        }
     }
+    fn set_time(self, arena: &mut [u64], t: Opt) {
+        if let Some(w) = arena.get_mut(self.base() + 3) {
+            *w = t.raw();
+        }
+    }
+    fn clocks(self, arena: &[u64]) -> &[u64] {
+        let from = self.base() + NUMS;
+        arena.get(from..from + self.clocks as usize).unwrap_or(&[])
+    }
+    fn called(self, arena: &[u64]) -> &[u64] {
+        let from = self.base() + NUMS + self.clocks as usize;
+        arena.get(from..from + self.called as usize).unwrap_or(&[])
+    }
+}
+
+/// A record's numbers, kept in the chunk's arena rather than the record: the record stays
+/// one cache line, and every line it writes crosses to the sender's core.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Ticks {
+    pub(crate) queue_tick: u64,
+    pub(crate) mut_queue_token: u64,
+    pub(crate) mut_queue_tick: u64,
+    pub(crate) time: Opt,
+    pub(crate) duration_ns: Opt,
 }
 
 /// An optional u64 in 8 bytes (records stay small: they cross to the sender's core).
@@ -46,6 +81,12 @@ impl Opt {
     }
     pub(crate) fn get(self) -> Option<u64> {
         self.0.map(|v| v.get() - 1)
+    }
+    fn raw(self) -> u64 {
+        self.0.map_or(0, |v| v.get())
+    }
+    fn from_raw(v: u64) -> Self {
+        Opt(std::num::NonZeroU64::new(v))
     }
 }
 
@@ -83,14 +124,10 @@ impl Extra {
 /// What the hooks copy out of a transition or queued mutation. `slot`, `seq`, the queued
 /// ID and the arena spans are filled by [`Outbox::push`].
 #[derive(Debug)]
+#[repr(align(64))]
 pub(crate) struct TxRecord {
     pub(crate) id: RecId,
     pub(crate) seq: u64,
-    pub(crate) queue_tick: u64,
-    pub(crate) mut_queue_token: u64,
-    pub(crate) mut_queue_tick: u64,
-    pub(crate) time: Opt,
-    pub(crate) duration_ns: Opt,
     pub(crate) queue: u32,
     pub(crate) kind: MutationKind,
     pub(crate) auto: bool,
@@ -102,8 +139,7 @@ pub(crate) struct TxRecord {
     pub(crate) time_from_tx: bool,
     pub(crate) extra: Option<Box<Extra>>,
     pub(crate) slot: u32,
-    pub(crate) clocks: Span,
-    pub(crate) called: Span,
+    pub(crate) at: At,
 }
 
 /// What the sender needs about a machine to convert its records.
@@ -143,6 +179,7 @@ impl MachineMeta {
     /// Converts a record; its rare fields are moved out.
     pub(crate) fn convert(&self, r: &mut TxRecord, arena: &[u64]) -> DbgMsgTx {
         let x = r.extra.take().map(|b| *b).unwrap_or_default();
+        let n = r.at.ticks(arena);
         let log = |v: Vec<LogEntry>| {
             v.into_iter().map(|e| DbgLogEntry { level: e.level as u8, text: self.strip(&e.text).to_string() }).collect()
         };
@@ -153,13 +190,13 @@ impl MachineMeta {
         DbgMsgTx {
             machine_id: self.id.to_string(),
             id,
-            clocks: r.clocks.of(arena).to_vec(),
-            queue_tick: r.queue_tick,
-            mut_queue_token: r.mut_queue_token,
-            mut_queue_tick: r.mut_queue_tick,
+            clocks: r.at.clocks(arena).to_vec(),
+            queue_tick: n.queue_tick,
+            mut_queue_token: n.mut_queue_token,
+            mut_queue_tick: n.mut_queue_tick,
             mutation_type: r.kind.into(),
             called_states: Vec::new(),
-            called_states_idxs: r.called.of(arena).iter().map(|&i| i as i64).collect(),
+            called_states_idxs: r.at.called(arena).iter().map(|&i| i as i64).collect(),
             steps: x
                 .steps
                 .iter()
@@ -182,7 +219,7 @@ impl MachineMeta {
             log_entries: log(x.log),
             pre_log_entries: log(x.pre_log),
             queue: i64::from(r.queue),
-            time: r.time.get(),
+            time: n.time.get(),
             is_auto: r.auto,
             accepted: r.accepted,
             is_check: r.check,
@@ -191,7 +228,7 @@ impl MachineMeta {
             queue_dump: Vec::new(),
             stack_trace: x.stack,
             seq: r.seq,
-            duration_ns: r.duration_ns.get(),
+            duration_ns: n.duration_ns.get(),
             source: x.source.map(|s| TxSource {
                 machine_id: s.machine_id,
                 tx_id: s.tx_id,
@@ -385,10 +422,8 @@ impl Taken {
             if let Some(Record::Tx(rec)) = recs.get(i)
                 && rec.time_from_tx
             {
-                let time = tx_time_after(recs, i);
-                if let Some(Record::Tx(rec)) = recs.get_mut(i) {
-                    rec.time = time;
-                }
+                let time = tx_time_after(recs, arena, i);
+                rec.at.set_time(arena, time);
             }
             let Some(r) = recs.get_mut(i) else { break };
             match r {
@@ -413,10 +448,10 @@ impl Taken {
 /// The time of the transition that ran the queued mutation at `i` right away: its machine's
 /// next transition record (normally the next record); the sender's clock when a chunk
 /// boundary split the two.
-fn tx_time_after(recs: &[Record], i: usize) -> Opt {
+fn tx_time_after(recs: &[Record], arena: &[u64], i: usize) -> Opt {
     let Some(Record::Tx(q)) = recs.get(i) else { return Opt::default() };
     let next = recs.get(i + 1..).unwrap_or(&[]).iter().find_map(|r| match r {
-        Record::Tx(t) if t.slot == q.slot && !t.queued => Some(t.time),
+        Record::Tx(t) if t.slot == q.slot && !t.queued => Some(t.at.ticks(arena).time),
         _ => None,
     });
     next.filter(|t| t.get().is_some()).unwrap_or_else(|| Opt::some(crate::tracer::unix_nanos()))
@@ -598,7 +633,14 @@ impl Outbox {
     /// Appends a record (slot, seq, queued IDs and arena spans are filled here): `clocks`
     /// for a transition, `None` for a queued mutation (the machine's last known clocks).
     /// Drops the oldest transition record when over capacity.
-    pub(crate) fn push(&mut self, m: &Machine, mut rec: TxRecord, clocks: Option<&[u64]>, called: &[usize]) -> Pushed {
+    pub(crate) fn push(
+        &mut self,
+        m: &Machine,
+        mut rec: TxRecord,
+        n: Ticks,
+        clocks: Option<&[u64]>,
+        called: &[usize],
+    ) -> Pushed {
         let was_empty = self.live == 0;
         let slot = self.slot_of(m);
         self.ensure_tail();
@@ -624,10 +666,20 @@ impl Outbox {
             }
         }
         let clocks = clocks.unwrap_or(&e.last_clocks);
-        rec.clocks = Span::new(chunk.arena.len(), clocks.len());
-        chunk.arena.extend_from_slice(clocks);
-        rec.called = Span::new(chunk.arena.len(), called.len());
-        chunk.arena.extend(called.iter().map(|&i| i as u64));
+        rec.at = At {
+            off: u32::try_from(chunk.arena.len()).unwrap_or(u32::MAX),
+            clocks: u16::try_from(clocks.len()).unwrap_or(u16::MAX),
+            called: u16::try_from(called.len()).unwrap_or(u16::MAX),
+        };
+        chunk.arena.extend_from_slice(&[
+            n.queue_tick,
+            n.mut_queue_token,
+            n.mut_queue_tick,
+            n.time.raw(),
+            n.duration_ns.raw(),
+        ]);
+        chunk.arena.extend_from_slice(&clocks[..rec.at.clocks as usize]);
+        chunk.arena.extend(called[..rec.at.called as usize].iter().map(|&i| i as u64));
         e.pending += 1;
         chunk.recs.push(Record::Tx(rec));
         chunk.live += 1;
@@ -822,11 +874,6 @@ mod tests {
         TxRecord {
             id,
             seq: 0,
-            queue_tick: 0,
-            mut_queue_token: 0,
-            mut_queue_tick: 0,
-            time: Opt::default(),
-            duration_ns: Opt::default(),
             queue: 0,
             kind: MutationKind::Add,
             auto: false,
@@ -836,8 +883,7 @@ mod tests {
             time_from_tx: false,
             extra: None,
             slot: 0,
-            clocks: Span::default(),
-            called: Span::default(),
+            at: At::default(),
         }
     }
 
@@ -887,7 +933,7 @@ mod tests {
         let id = tx_id(0);
         let mut dropped = 0;
         for i in 0..1000u64 {
-            let p = o.push(&m, rec(RecId::Tx(id)), Some(&[i, i + 1]), &[0]);
+            let p = o.push(&m, rec(RecId::Tx(id)), Ticks::default(), Some(&[i, i + 1]), &[0]);
             dropped += p.dropped;
             assert!(o.len() <= 5);
             // the schema chunk, at most two full chunks and the tail
@@ -917,11 +963,11 @@ mod tests {
         let (a, b) = (machine("a"), machine("b"));
         let mut o = Outbox::new(100, 4);
         let id = tx_id(2);
-        o.push(&a, rec(RecId::Queued(None, 0)), None, &[1]);
-        o.push(&a, rec(RecId::Tx(id)), Some(&[3, 4]), &[1]);
-        o.push(&b, rec(RecId::Queued(None, 0)), None, &[0, 1]);
-        o.push(&a, rec(RecId::Queued(None, 0)), None, &[0]);
-        o.push(&a, rec(RecId::Queued(None, 0)), None, &[]);
+        o.push(&a, rec(RecId::Queued(None, 0)), Ticks::default(), None, &[1]);
+        o.push(&a, rec(RecId::Tx(id)), Ticks::default(), Some(&[3, 4]), &[1]);
+        o.push(&b, rec(RecId::Queued(None, 0)), Ticks::default(), None, &[0, 1]);
+        o.push(&a, rec(RecId::Queued(None, 0)), Ticks::default(), None, &[0]);
+        o.push(&a, rec(RecId::Queued(None, 0)), Ticks::default(), None, &[]);
         let msgs = drain(&mut o);
         let txs: Vec<&DbgMsgTx> = msgs
             .iter()
@@ -956,18 +1002,24 @@ mod tests {
         let mut o = Outbox::new(100, 8);
         let a = machine("a");
         let id = tx_id(0);
-        o.push(&a, rec(RecId::Tx(id)), Some(&[1, 0]), &[0]);
+        o.push(&a, rec(RecId::Tx(id)), Ticks::default(), Some(&[1, 0]), &[0]);
         o.dispose("a");
         assert_eq!(o.machines(), 1, "kept while its records wait");
         let mut t = o.take();
         assert_eq!(o.machines(), 0, "forgotten once taken");
         let b = machine("b");
-        o.push(&b, rec(RecId::Tx(id)), Some(&[0, 1]), &[1]);
+        o.push(&b, rec(RecId::Tx(id)), Ticks::default(), Some(&[0, 1]), &[1]);
         let mut out = Vec::new();
         t.write_messages(&mut out);
         assert!(matches!(&out[1], DbgMsg::Tx(t) if t.machine_id == "a"), "{out:?}");
         o.done(t);
         let msgs = drain(&mut o);
         assert!(matches!(&msgs[1], DbgMsg::Tx(t) if t.machine_id == "b" && t.seq == 1));
+    }
+
+    #[test]
+    fn a_record_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Record>(), 64);
+        assert_eq!(std::mem::align_of::<Record>(), 64);
     }
 }

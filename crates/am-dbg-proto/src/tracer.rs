@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use crate::addr::{self, DEFAULT_ADDR};
 use crate::error::Error;
 use crate::messages::ClientIdentity;
-use crate::outbox::{Extra, Opt, Outbox, RecId, Span, TxRecord};
+use crate::outbox::{At, Extra, Opt, Outbox, RecId, Ticks, TxRecord};
 use crate::sender::{self, Counters, LogLimiter, SenderConfig, Shared};
 
 /// Transition messages a tracer holds by default while the server is slow or away.
@@ -366,9 +366,9 @@ impl DbgTracer {
         self.machine_init(m);
     }
 
-    fn push(&self, m: &Machine, rec: TxRecord, clocks: Option<&[u64]>, called: &[usize]) {
+    fn push(&self, m: &Machine, rec: TxRecord, n: Ticks, clocks: Option<&[u64]>, called: &[usize]) {
         let s = &self.0.shared;
-        let p = s.outbox().push(m, rec, clocks, called);
+        let p = s.outbox().push(m, rec, n, clocks, called);
         if p.dropped > 0 {
             s.counters.dropped.fetch_add(p.dropped, Relaxed);
         }
@@ -473,16 +473,18 @@ impl Tracer for DbgTracer {
             }
             .boxed()
         };
-        let rec = TxRecord {
-            id: RecId::Queued(None, 0),
-            seq: 0,
+        let n = Ticks {
             queue_tick: mu.machine_queue_tick(),
             mut_queue_token: mu.queue_token(),
             mut_queue_tick: mu.queue_tick(),
             // run at once: the sender stamps it with its transition's time (no clock read)
             time: if self.0.timing && !mu.runs_now() { Opt::some(unix_nanos()) } else { Opt::default() },
-            time_from_tx: self.0.timing && mu.runs_now(),
             duration_ns: Opt::default(),
+        };
+        let rec = TxRecord {
+            id: RecId::Queued(None, 0),
+            seq: 0,
+            time_from_tx: self.0.timing && mu.runs_now(),
             queue: u32::try_from(mu.queue_len()).unwrap_or(u32::MAX),
             kind: mu.kind(),
             auto: mu.is_auto(),
@@ -491,10 +493,9 @@ impl Tracer for DbgTracer {
             queued: true,
             extra,
             slot: 0,
-            clocks: Span::default(),
-            called: Span::default(),
+            at: At::default(),
         };
-        self.push(m, rec, None, mu.called());
+        self.push(m, rec, n, None, mu.called());
     }
     fn transition_end(&self, tx: &Transition<'_>) {
         let m = tx.machine();
@@ -522,9 +523,7 @@ impl Tracer for DbgTracer {
             }
             .boxed()
         };
-        let rec = TxRecord {
-            id: RecId::Tx(tx.id()),
-            seq: 0,
+        let n = Ticks {
             queue_tick: tx.queue_tick(),
             mut_queue_token: mu.queue_token(),
             mut_queue_tick: 0,
@@ -534,6 +533,10 @@ impl Tracer for DbgTracer {
                 None => self.0.timing.then(unix_nanos),
             }),
             duration_ns: Opt::from(if self.0.durations { tx.duration().map(|d| d.as_nanos() as u64) } else { None }),
+        };
+        let rec = TxRecord {
+            id: RecId::Tx(tx.id()),
+            seq: 0,
             queue: u32::try_from(tx.queue_len()).unwrap_or(u32::MAX),
             kind: tx.kind(),
             auto: tx.is_auto(),
@@ -543,9 +546,8 @@ impl Tracer for DbgTracer {
             time_from_tx: false,
             extra,
             slot: 0,
-            clocks: Span::default(),
-            called: Span::default(),
+            at: At::default(),
         };
-        self.push(m, rec, Some(tx.time_after()), tx.called());
+        self.push(m, rec, n, Some(tx.time_after()), tx.called());
     }
 }
