@@ -37,10 +37,8 @@ impl TxId {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
         let mut out = [0u8; 16];
-        for (i, b) in out.iter_mut().enumerate() {
-            let nib = (z >> ((15 - i) * 4)) & 0xF;
-            *b = b"0123456789abcdef"[nib as usize];
-        }
+        out[..8].copy_from_slice(&hex8((z >> 32) as u32));
+        out[8..].copy_from_slice(&hex8(z as u32));
         TxId(out)
     }
     /// The ID as a string slice.
@@ -59,6 +57,19 @@ impl fmt::Debug for TxId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "TxId({})", self.as_str())
     }
+}
+
+/// `x` as 8 lower-case hex digits, most significant first, without a loop: each nibble is
+/// spread to its own byte, then all eight become ASCII at once (tracers ask for a
+/// transition's ID on every transition).
+fn hex8(x: u32) -> [u8; 8] {
+    let mut v = u64::from(x);
+    v = (v | (v << 16)) & 0x0000_FFFF_0000_FFFF;
+    v = (v | (v << 8)) & 0x00FF_00FF_00FF_00FF;
+    v = (v | (v << 4)) & 0x0F0F_0F0F_0F0F_0F0F;
+    // 0x01 in every byte whose nibble is 10 or more
+    let letters = ((v + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    (v + 0x3030_3030_3030_3030 + letters * (b'a' - b'0' - 10) as u64).to_be_bytes()
 }
 
 /// The runner's working data for one transition; reused between transitions.
@@ -286,5 +297,26 @@ impl<'a> Transition<'a> {
     /// Whether state `i` is active according to `time_after`.
     pub fn is_active_after(&self, i: StateIdx) -> bool {
         self.data.after.get(i).is_some_and(|t| t % 2 == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tx_ids_are_zero_padded_lower_hex() {
+        let mut z = 0x0123_4567_89ab_cdefu64;
+        for seq in 0..10_000u64 {
+            for v in [z, 0, u64::MAX, 0xa, 0x9000_0000_0000_000f] {
+                let hi: [u8; 8] = hex8((v >> 32) as u32);
+                let lo: [u8; 8] = hex8(v as u32);
+                assert_eq!([hi, lo].concat(), format!("{v:016x}").into_bytes(), "{v:#x}");
+            }
+            z = z.rotate_left(7) ^ seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+        let id = TxId::new(7, 3);
+        assert_eq!(id.as_str().len(), 16);
+        assert!(id.as_str().bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
     }
 }
