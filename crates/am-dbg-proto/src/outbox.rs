@@ -42,11 +42,6 @@ impl At {
             duration_ns: Opt::from_raw(n(4)),
         }
     }
-    fn set_time(self, arena: &mut [u64], t: Opt) {
-        if let Some(w) = arena.get_mut(self.base() + 3) {
-            *w = t.raw();
-        }
-    }
     fn clocks(self, arena: &[u64]) -> &[u64] {
         let from = self.base() + NUMS;
         arena.get(from..from + self.clocks as usize).unwrap_or(&[])
@@ -176,10 +171,15 @@ impl MachineMeta {
         }
     }
 
-    /// Converts a record; its rare fields are moved out.
-    pub(crate) fn convert(&self, r: &mut TxRecord, arena: &[u64]) -> DbgMsgTx {
-        let x = r.extra.take().map(|b| *b).unwrap_or_default();
-        let n = r.at.ticks(arena);
+    /// Converts a record; its rare fields are moved out. `time` replaces the recorded time.
+    /// The record is written to only when it has rare fields: the hooks reuse this memory,
+    /// and a line the sender dirtied costs the machine's thread a transfer between cores.
+    pub(crate) fn convert(&self, r: &mut TxRecord, arena: &[u64], time: Option<Opt>) -> DbgMsgTx {
+        let x = if r.extra.is_some() { r.extra.take().map(|b| *b).unwrap_or_default() } else { Extra::default() };
+        let mut n = r.at.ticks(arena);
+        if let Some(t) = time {
+            n.time = t;
+        }
         let log = |v: Vec<LogEntry>| {
             v.into_iter().map(|e| DbgLogEntry { level: e.level as u8, text: self.strip(&e.text).to_string() }).collect()
         };
@@ -416,20 +416,19 @@ impl Taken {
     pub(crate) fn write_messages(&mut self, out: &mut Vec<DbgMsg>) -> u64 {
         out.extend(self.notices.iter().cloned().map(DbgMsg::Dropped));
         let Chunk { recs, arena, .. } = &mut self.chunk;
+        let arena = &*arena;
         let mut hint = 0;
         let mut n = 0;
         for i in 0..recs.len() {
-            if let Some(Record::Tx(rec)) = recs.get(i)
-                && rec.time_from_tx
-            {
-                let time = tx_time_after(recs, arena, i);
-                rec.at.set_time(arena, time);
-            }
+            let time = match recs.get(i) {
+                Some(Record::Tx(rec)) if rec.time_from_tx => Some(tx_time_after(recs, arena, i)),
+                _ => None,
+            };
             let Some(r) = recs.get_mut(i) else { break };
             match r {
                 Record::Tx(rec) => {
                     if let Some(meta) = Self::meta(&self.metas, rec.slot, &mut hint) {
-                        out.push(DbgMsg::Tx(meta.convert(rec, arena)));
+                        out.push(DbgMsg::Tx(meta.convert(rec, arena, time)));
                         n += 1;
                     }
                 }
