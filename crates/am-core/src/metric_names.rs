@@ -36,6 +36,25 @@ pub const SCHEMA_REF_STATES: &str = "am_schema_ref_states";
 /// Info-style gauge (value 1) linking a machine to its parent, labels `mach_id`, `parent_id`.
 pub const MACHINE_INFO: &str = "am_machine_info";
 
+/// Every per-machine metric above, in the order `am-prom` exposes them.
+pub const ALL: [&str; 15] = [
+    MACHINE_INFO,
+    TRANSITIONS_TOTAL,
+    EXCEPTIONS_TOTAL,
+    STATES_ADDED_TOTAL,
+    STATES_REMOVED_TOTAL,
+    TRANSITION_DURATION_SECONDS,
+    TRANSITION_TICKS,
+    TRANSITION_STEPS,
+    TRANSITION_HANDLERS,
+    QUEUE_LENGTH,
+    STATES_ACTIVE,
+    STATE_ACTIVE,
+    SCHEMA_STATES,
+    SCHEMA_RELATIONS,
+    SCHEMA_REF_STATES,
+];
+
 /// Label: the machine ID.
 pub const LABEL_MACH_ID: &str = "mach_id";
 /// Label: the parent machine ID.

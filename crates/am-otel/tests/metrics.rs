@@ -26,23 +26,7 @@ fn metrics_over_grpc() {
     m.remove(&["A"]).unwrap();
     child.add(&["C"]).unwrap();
     m.add_err(err_msg("x")).unwrap();
-    let want = [
-        n::TRANSITIONS_TOTAL,
-        n::EXCEPTIONS_TOTAL,
-        n::TRANSITION_DURATION_SECONDS,
-        n::TRANSITION_TICKS,
-        n::TRANSITION_STEPS,
-        n::TRANSITION_HANDLERS,
-        n::STATES_ADDED_TOTAL,
-        n::STATES_REMOVED_TOTAL,
-        n::QUEUE_LENGTH,
-        n::STATES_ACTIVE,
-        n::STATE_ACTIVE,
-        n::SCHEMA_STATES,
-        n::SCHEMA_RELATIONS,
-        n::SCHEMA_REF_STATES,
-        n::MACHINE_INFO,
-    ];
+    let want = n::ALL;
     let t0 = Instant::now();
     let mut names = rx.metric_names();
     while !want.iter().all(|w| names.iter().any(|x| x == w)) && t0.elapsed() < Duration::from_secs(10) {

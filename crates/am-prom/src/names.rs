@@ -26,23 +26,7 @@ pub const REFUSED_MACHINES_TOTAL: &str = "am_prom_refused_machines_total";
 pub const MACHINES: &str = "am_prom_machines";
 
 /// Every machine family name as exposed, in exposition order.
-pub const MACHINE_FAMILIES: [&str; 15] = [
-    n::MACHINE_INFO,
-    n::TRANSITIONS_TOTAL,
-    n::EXCEPTIONS_TOTAL,
-    n::STATES_ADDED_TOTAL,
-    n::STATES_REMOVED_TOTAL,
-    n::TRANSITION_DURATION_SECONDS,
-    n::TRANSITION_TICKS,
-    n::TRANSITION_STEPS,
-    n::TRANSITION_HANDLERS,
-    n::QUEUE_LENGTH,
-    n::STATES_ACTIVE,
-    n::STATE_ACTIVE,
-    n::SCHEMA_STATES,
-    n::SCHEMA_RELATIONS,
-    n::SCHEMA_REF_STATES,
-];
+pub const MACHINE_FAMILIES: [&str; 15] = n::ALL;
 
 /// Every health family name as exposed.
 pub const HEALTH_FAMILIES: [&str; 8] = [
