@@ -56,7 +56,10 @@ fn collector_down() {
     // settle once nothing is in flight
     p.force_flush();
     let t = Instant::now();
-    while (p.span_stats().queued > 0 || p.span_stats().failed == 0) && t.elapsed() < Duration::from_secs(5) {
+    // (a build the span thread had started before the flush may still be finishing)
+    while (p.span_stats().queued > 0 || p.span_stats().failed == 0 || p.span_stats().ended < 6000)
+        && t.elapsed() < Duration::from_secs(5)
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
     let s = p.span_stats();
