@@ -55,6 +55,7 @@
 
 mod addr;
 pub mod cli;
+mod clock;
 mod error;
 mod json;
 mod messages;

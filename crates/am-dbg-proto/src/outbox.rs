@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use am_core::{LogEntry, Machine, MutationKind, Schema, Source, Step, TxId};
 
+use crate::clock::Anchor;
 use crate::messages::{DbgLogEntry, DbgMsg, DbgMsgDropped, DbgMsgStruct, DbgMsgTx, DbgStep, StateDef, TxSource};
 
 /// Chunks kept for reuse once sent.
@@ -86,7 +87,7 @@ impl Opt {
 }
 
 /// Which ID a record gets: a transition's own, or `<last tx>-<n>` for a queued mutation.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum RecId {
     Tx(TxId),
     Queued(Option<TxId>, u32),
@@ -117,8 +118,9 @@ impl Extra {
 }
 
 /// What the hooks copy out of a transition or queued mutation. `slot`, `seq`, the queued
-/// ID and the arena spans are filled by [`Outbox::push`].
-#[derive(Debug)]
+/// ID, the arena spans and `extra` are filled by [`Outbox::push`]. Plain data (no drop
+/// glue): clearing a sent chunk does not read its records back.
+#[derive(Clone, Copy, Debug)]
 #[repr(align(64))]
 pub(crate) struct TxRecord {
     pub(crate) id: RecId,
@@ -132,7 +134,8 @@ pub(crate) struct TxRecord {
     /// A queued mutation an idle machine ran at once: stamped with its transition's time
     /// (one clock read per transition instead of two).
     pub(crate) time_from_tx: bool,
-    pub(crate) extra: Option<Box<Extra>>,
+    /// The rare fields: 1 + their index in the chunk's `extras`, 0 for none.
+    pub(crate) extra: u32,
     pub(crate) slot: u32,
     pub(crate) at: At,
 }
@@ -171,11 +174,19 @@ impl MachineMeta {
         }
     }
 
-    /// Converts a record; its rare fields are moved out. `time` replaces the recorded time.
-    /// The record is written to only when it has rare fields: the hooks reuse this memory,
-    /// and a line the sender dirtied costs the machine's thread a transfer between cores.
-    pub(crate) fn convert(&self, r: &mut TxRecord, arena: &[u64], time: Option<Opt>) -> DbgMsgTx {
-        let x = if r.extra.is_some() { r.extra.take().map(|b| *b).unwrap_or_default() } else { Extra::default() };
+    /// Converts a record, with its rare fields when it has them. `time` (a raw clock
+    /// reading) replaces the recorded one; `anchor` turns it into Unix time. Nothing is
+    /// written to the record: the hooks reuse this memory, and a line the sender dirtied
+    /// costs the machine's thread a transfer between cores.
+    pub(crate) fn convert(
+        &self,
+        r: &TxRecord,
+        x: Option<Box<Extra>>,
+        arena: &[u64],
+        time: Option<Opt>,
+        anchor: &Anchor<'_>,
+    ) -> DbgMsgTx {
+        let x = x.map(|b| *b).unwrap_or_default();
         let mut n = r.at.ticks(arena);
         if let Some(t) = time {
             n.time = t;
@@ -219,7 +230,7 @@ impl MachineMeta {
             log_entries: log(x.log),
             pre_log_entries: log(x.pre_log),
             queue: i64::from(r.queue),
-            time: n.time.get(),
+            time: n.time.get().map(|raw| anchor.wall(raw)),
             is_auto: r.auto,
             accepted: r.accepted,
             is_check: r.check,
@@ -325,7 +336,7 @@ impl MachineEntry {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 #[allow(clippy::large_enum_variant)] // transitions are the common case
 enum Record {
     Tx(TxRecord),
@@ -344,6 +355,8 @@ enum Record {
 pub(crate) struct Chunk {
     recs: Vec<Record>,
     arena: Vec<u64>,
+    /// The rare fields of the records that have them (taken when converted or dropped).
+    extras: Vec<Option<Box<Extra>>>,
     scan: usize,
     live: usize,
     tally: Vec<Tally>,
@@ -372,6 +385,7 @@ impl Chunk {
     fn clear(&mut self) {
         self.recs.clear();
         self.arena.clear();
+        self.extras.clear();
         self.tally.clear();
         self.scan = 0;
         self.live = 0;
@@ -412,23 +426,27 @@ impl Taken {
     }
 
     /// Appends the wire messages (drop notices first); returns how many are transition
-    /// messages. Rare fields are moved out of the records.
-    pub(crate) fn write_messages(&mut self, out: &mut Vec<DbgMsg>) -> u64 {
+    /// messages. Rare fields are moved out of the chunk.
+    pub(crate) fn write_messages(&mut self, out: &mut Vec<DbgMsg>, anchor: &Anchor<'_>) -> u64 {
         out.extend(self.notices.iter().cloned().map(DbgMsg::Dropped));
-        let Chunk { recs, arena, .. } = &mut self.chunk;
-        let arena = &*arena;
+        let Chunk { recs, arena, extras, .. } = &mut self.chunk;
+        let (recs, arena) = (&*recs, &*arena);
         let mut hint = 0;
         let mut n = 0;
         for i in 0..recs.len() {
             let time = match recs.get(i) {
-                Some(Record::Tx(rec)) if rec.time_from_tx => Some(tx_time_after(recs, arena, i)),
+                Some(Record::Tx(rec)) if rec.time_from_tx => Some(tx_time_after(recs, arena, i, anchor)),
                 _ => None,
             };
-            let Some(r) = recs.get_mut(i) else { break };
+            let Some(r) = recs.get(i) else { break };
             match r {
                 Record::Tx(rec) => {
                     if let Some(meta) = Self::meta(&self.metas, rec.slot, &mut hint) {
-                        out.push(DbgMsg::Tx(meta.convert(rec, arena, time)));
+                        let x = match rec.extra {
+                            0 => None,
+                            i => extras.get_mut(i as usize - 1).and_then(Option::take),
+                        };
+                        out.push(DbgMsg::Tx(meta.convert(rec, x, arena, time, anchor)));
                         n += 1;
                     }
                 }
@@ -447,13 +465,13 @@ impl Taken {
 /// The time of the transition that ran the queued mutation at `i` right away: its machine's
 /// next transition record (normally the next record); the sender's clock when a chunk
 /// boundary split the two.
-fn tx_time_after(recs: &[Record], arena: &[u64], i: usize) -> Opt {
+fn tx_time_after(recs: &[Record], arena: &[u64], i: usize, anchor: &Anchor<'_>) -> Opt {
     let Some(Record::Tx(q)) = recs.get(i) else { return Opt::default() };
     let next = recs.get(i + 1..).unwrap_or(&[]).iter().find_map(|r| match r {
         Record::Tx(t) if t.slot == q.slot && !t.queued => Some(t.at.ticks(arena).time),
         _ => None,
     });
-    next.filter(|t| t.get().is_some()).unwrap_or_else(|| Opt::some(crate::tracer::unix_nanos()))
+    next.filter(|t| t.get().is_some()).unwrap_or_else(|| Opt::some(anchor.raw()))
 }
 
 /// The bounded queue between the hooks and the sender: chunks of at most `chunk_cap`
@@ -636,6 +654,7 @@ impl Outbox {
         &mut self,
         m: &Machine,
         mut rec: TxRecord,
+        extra: Option<Box<Extra>>,
         n: Ticks,
         clocks: Option<&[u64]>,
         called: &[usize],
@@ -680,6 +699,10 @@ impl Outbox {
         chunk.arena.extend_from_slice(&clocks[..rec.at.clocks as usize]);
         chunk.arena.extend(called[..rec.at.called as usize].iter().map(|&i| i as u64));
         e.pending += 1;
+        if let Some(x) = extra {
+            chunk.extras.push(Some(x));
+            rec.extra = u32::try_from(chunk.extras.len()).unwrap_or(0);
+        }
         chunk.recs.push(Record::Tx(rec));
         chunk.live += 1;
         chunk.tally(slot).txs += 1;
@@ -703,6 +726,11 @@ impl Outbox {
                     let p = from + p;
                     c.scan = p + 1;
                     if let Record::Tx(r) = std::mem::replace(&mut c.recs[p], Record::Gone) {
+                        if r.extra > 0
+                            && let Some(x) = c.extras.get_mut(r.extra as usize - 1)
+                        {
+                            *x = None;
+                        }
                         c.live -= 1;
                         let t = c.tally(r.slot);
                         t.txs = t.txs.saturating_sub(1);
@@ -723,9 +751,11 @@ impl Outbox {
         true
     }
 
-    /// Takes a sent chunk back for reuse.
+    /// Takes a sent chunk back for reuse. A chunk that never held anything (what an empty
+    /// [`take`](Self::take) hands out) is not kept: reusing it would make the hooks grow a
+    /// chunk from nothing again, a reallocation per push.
     pub(crate) fn recycle(&mut self, mut c: Chunk) {
-        if self.free.len() < FREE_CHUNKS {
+        if self.free.len() < FREE_CHUNKS && c.recs.capacity() > 0 {
             c.clear();
             self.free.push(c);
         }
@@ -866,6 +896,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
     use am_core::Machine;
 
     fn rec(id: RecId) -> TxRecord {
@@ -880,7 +911,7 @@ mod tests {
             check: false,
             queued,
             time_from_tx: false,
-            extra: None,
+            extra: 0,
             slot: 0,
             at: At::default(),
         }
@@ -892,13 +923,14 @@ mod tests {
     }
 
     fn drain(o: &mut Outbox) -> Vec<DbgMsg> {
+        let clock = Clock::new();
         let mut out = Vec::new();
         loop {
             let mut t = o.take();
             if t.is_empty() && o.is_empty() {
                 return out;
             }
-            t.write_messages(&mut out);
+            t.write_messages(&mut out, &clock.anchor());
             o.done(t);
         }
     }
@@ -932,7 +964,7 @@ mod tests {
         let id = tx_id(0);
         let mut dropped = 0;
         for i in 0..1000u64 {
-            let p = o.push(&m, rec(RecId::Tx(id)), Ticks::default(), Some(&[i, i + 1]), &[0]);
+            let p = o.push(&m, rec(RecId::Tx(id)), None, Ticks::default(), Some(&[i, i + 1]), &[0]);
             dropped += p.dropped;
             assert!(o.len() <= 5);
             // the schema chunk, at most two full chunks and the tail
@@ -962,11 +994,11 @@ mod tests {
         let (a, b) = (machine("a"), machine("b"));
         let mut o = Outbox::new(100, 4);
         let id = tx_id(2);
-        o.push(&a, rec(RecId::Queued(None, 0)), Ticks::default(), None, &[1]);
-        o.push(&a, rec(RecId::Tx(id)), Ticks::default(), Some(&[3, 4]), &[1]);
-        o.push(&b, rec(RecId::Queued(None, 0)), Ticks::default(), None, &[0, 1]);
-        o.push(&a, rec(RecId::Queued(None, 0)), Ticks::default(), None, &[0]);
-        o.push(&a, rec(RecId::Queued(None, 0)), Ticks::default(), None, &[]);
+        o.push(&a, rec(RecId::Queued(None, 0)), None, Ticks::default(), None, &[1]);
+        o.push(&a, rec(RecId::Tx(id)), None, Ticks::default(), Some(&[3, 4]), &[1]);
+        o.push(&b, rec(RecId::Queued(None, 0)), None, Ticks::default(), None, &[0, 1]);
+        o.push(&a, rec(RecId::Queued(None, 0)), None, Ticks::default(), None, &[0]);
+        o.push(&a, rec(RecId::Queued(None, 0)), None, Ticks::default(), None, &[]);
         let msgs = drain(&mut o);
         let txs: Vec<&DbgMsgTx> = msgs
             .iter()
@@ -1001,15 +1033,16 @@ mod tests {
         let mut o = Outbox::new(100, 8);
         let a = machine("a");
         let id = tx_id(0);
-        o.push(&a, rec(RecId::Tx(id)), Ticks::default(), Some(&[1, 0]), &[0]);
+        o.push(&a, rec(RecId::Tx(id)), None, Ticks::default(), Some(&[1, 0]), &[0]);
         o.dispose("a");
         assert_eq!(o.machines(), 1, "kept while its records wait");
+        let clock = Clock::new();
         let mut t = o.take();
         assert_eq!(o.machines(), 0, "forgotten once taken");
         let b = machine("b");
-        o.push(&b, rec(RecId::Tx(id)), Ticks::default(), Some(&[0, 1]), &[1]);
+        o.push(&b, rec(RecId::Tx(id)), None, Ticks::default(), Some(&[0, 1]), &[1]);
         let mut out = Vec::new();
-        t.write_messages(&mut out);
+        t.write_messages(&mut out, &clock.anchor());
         assert!(matches!(&out[1], DbgMsg::Tx(t) if t.machine_id == "a"), "{out:?}");
         o.done(t);
         let msgs = drain(&mut o);

@@ -9,6 +9,7 @@ use tarpc::client;
 use tarpc::tokio_serde::formats::Bincode;
 use tokio::sync::Notify;
 
+use crate::clock::Clock;
 use crate::error::Error;
 use crate::messages::{Batch, ClientIdentity, DbgMsg, Hello, PROTOCOL_VERSION};
 use crate::outbox::Outbox;
@@ -49,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     pub(crate) config: SenderConfig,
     pub(crate) log: LogLimiter,
+    /// Hooks read it; the sender turns the readings into Unix time.
+    pub(crate) clock: Clock,
 }
 
 impl Shared {
@@ -189,7 +192,7 @@ async fn serve(shared: &Shared, client: &DbgServiceClient) -> Ended {
             }
             continue;
         }
-        let n = taken.write_messages(&mut messages);
+        let n = taken.write_messages(&mut messages, &shared.clock.anchor());
         match push(cfg, client, std::mem::take(&mut messages)).await {
             Ok(()) => {
                 shared.counters.batches.fetch_add(1, Relaxed);

@@ -11,6 +11,7 @@ use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
 use crate::addr::{self, DEFAULT_ADDR};
+use crate::clock::Clock;
 use crate::error::Error;
 use crate::messages::ClientIdentity;
 use crate::outbox::{At, Extra, Opt, Outbox, RecId, Ticks, TxRecord};
@@ -118,8 +119,11 @@ impl DbgTracerBuilder {
     }
     /// Stamp messages with the wall-clock time they were recorded at (default on; one clock
     /// read per transition). Go left this to the server's receive time, which batching
-    /// blurs. The time is the wall clock at the tracer's start plus the monotonic time since:
-    /// cheaper to read, and a wall-clock step cannot put a message before an earlier one.
+    /// blurs. The hook reads the CPU's time-stamp counter where it is invariant (a few
+    /// nanoseconds; else the OS monotonic clock) and the sender converts the reading: the
+    /// wall-clock time at the tracer's start plus the monotonic time since, so a wall-clock
+    /// step cannot put a message before an earlier one. The first tracer in a process
+    /// calibrates the counter when built (typically a few milliseconds).
     pub fn timing(mut self, on: bool) -> Self {
         self.timing = on;
         self
@@ -197,6 +201,7 @@ impl DbgTracerBuilder {
                 linger: self.linger,
             },
             log: LogLimiter::new(Duration::from_secs(10)),
+            clock: Clock::new(),
         });
         match self.handle.or_else(|| Handle::try_current().ok()) {
             Some(h) => {
@@ -222,7 +227,6 @@ impl DbgTracerBuilder {
             checks: self.checks,
             mapper: self.mapper,
             dispose_flush: self.dispose_flush,
-            epoch: (Instant::now(), unix_nanos()),
         })))
     }
 }
@@ -242,10 +246,6 @@ fn session_id() -> u64 {
     h.finish()
 }
 
-pub(crate) fn unix_nanos() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or_default()
-}
-
 struct Inner {
     id: String,
     shared: Arc<Shared>,
@@ -258,21 +258,13 @@ struct Inner {
     checks: Option<bool>,
     mapper: Option<Mapper>,
     dispose_flush: Duration,
-    /// A monotonic instant and the wall-clock time it stands for: message times are this
-    /// wall-clock time plus the monotonic time since (about 30% cheaper to read than the wall
-    /// clock, and never stepping back), and with durations on, a transition's time is the
-    /// machine's own `ended_at`, with no extra clock read.
-    epoch: (Instant, u64),
 }
 
 impl Inner {
-    /// Unix nanoseconds of a monotonic instant.
-    fn wall(&self, t: Instant) -> u64 {
-        self.epoch.1.saturating_add(t.saturating_duration_since(self.epoch.0).as_nanos() as u64)
-    }
-    /// Unix nanoseconds now (one monotonic clock read).
+    /// A raw clock reading (see [`Clock`]): a few nanoseconds where the CPU's counter is
+    /// usable, converted to Unix time by the sender.
     fn now(&self) -> u64 {
-        self.wall(Instant::now())
+        self.shared.clock.raw()
     }
 }
 
@@ -381,9 +373,17 @@ impl DbgTracer {
         self.machine_init(m);
     }
 
-    fn push(&self, m: &Machine, rec: TxRecord, n: Ticks, clocks: Option<&[u64]>, called: &[usize]) {
+    fn push(
+        &self,
+        m: &Machine,
+        rec: TxRecord,
+        extra: Option<Box<Extra>>,
+        n: Ticks,
+        clocks: Option<&[u64]>,
+        called: &[usize],
+    ) {
         let s = &self.0.shared;
-        let p = s.outbox().push(m, rec, n, clocks, called);
+        let p = s.outbox().push(m, rec, extra, n, clocks, called);
         if p.dropped > 0 {
             s.counters.dropped.fetch_add(p.dropped, Relaxed);
         }
@@ -399,8 +399,16 @@ impl DbgTracer {
 
     /// Args as sent: mapped when arg logging is on (builder, else the machine's setting),
     /// with the builder's mapper, else the machine's; an error arg always goes as `err`.
+    /// Inlined for the common case of no args: no call, no allocation.
+    #[inline]
     fn map_args(&self, m: &Machine, args: Option<&Args>) -> Vec<(String, String)> {
-        let Some(args) = args.filter(|a| !a.is_empty()) else { return Vec::new() };
+        match args {
+            Some(a) if !a.is_empty() => self.map_some_args(m, a),
+            _ => Vec::new(),
+        }
+    }
+
+    fn map_some_args(&self, m: &Machine, args: &Args) -> Vec<(String, String)> {
         let mut out = if self.0.args.unwrap_or_else(|| m.log_args()) {
             match &self.0.mapper {
                 Some(f) => f(args),
@@ -506,11 +514,11 @@ impl Tracer for DbgTracer {
             accepted: true,
             check: mu.is_check(),
             queued: true,
-            extra,
+            extra: 0,
             slot: 0,
             at: At::default(),
         };
-        self.push(m, rec, n, None, mu.called());
+        self.push(m, rec, extra, n, None, mu.called());
     }
     fn transition_end(&self, tx: &Transition<'_>) {
         let m = tx.machine();
@@ -542,11 +550,7 @@ impl Tracer for DbgTracer {
             queue_tick: tx.queue_tick(),
             mut_queue_token: mu.queue_token(),
             mut_queue_tick: 0,
-            // with durations on, the machine's own end time, with no extra clock read
-            time: Opt::from(match tx.ended_at() {
-                Some(t) => Some(self.0.wall(t)),
-                None => self.0.timing.then(|| self.0.now()),
-            }),
+            time: Opt::from(self.0.timing.then(|| self.0.now())),
             duration_ns: Opt::from(if self.0.durations { tx.duration().map(|d| d.as_nanos() as u64) } else { None }),
         };
         let rec = TxRecord {
@@ -559,10 +563,10 @@ impl Tracer for DbgTracer {
             check: tx.is_check(),
             queued: false,
             time_from_tx: false,
-            extra,
+            extra: 0,
             slot: 0,
             at: At::default(),
         };
-        self.push(m, rec, n, Some(tx.time_after()), tx.called());
+        self.push(m, rec, extra, n, Some(tx.time_after()), tx.called());
     }
 }

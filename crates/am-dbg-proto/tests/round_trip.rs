@@ -2,7 +2,7 @@
 //! queued mutation with its fields, in order, with no sequence gaps.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use am_core::{Args, LogLevel, Machine, MutResult, Schema, State};
 use am_dbg_proto::{DbgMsg, DbgMsgTx, DbgTracer, MutationType, Server, ServerEvent};
@@ -49,6 +49,8 @@ fn machine_and_submachine_round_trip() {
     let sub = Machine::builder(sub_schema).id("sub").parent(&root).tags(["t:1"]).build();
     assert!(sub.tracers().iter().any(|t| t.id() == am_core::Tracer::id(&tracer)), "submachine inherits the tracer");
 
+    let unix = || SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let started = unix();
     assert_eq!(root.add(&["A"]).unwrap(), MutResult::Executed);
     assert_eq!(root.add(&["B"]).unwrap(), MutResult::Canceled);
     assert_eq!(
@@ -61,6 +63,7 @@ fn machine_and_submachine_round_trip() {
     assert_eq!(root.remove(&["A"]).unwrap(), MutResult::Executed);
     assert!(root.can_add(&["B"]).is_ok()); // a check: not sent (checks off)
 
+    let ended = unix();
     assert!(tracer.flush(Duration::from_secs(10)), "flushed: {:?}", tracer.stats());
     let events = drain(&mut rx);
     assert!(matches!(&events[0], ServerEvent::Connected { client, .. } if client.name == "round-trip"));
@@ -95,10 +98,17 @@ fn machine_and_submachine_round_trip() {
     };
     let root_txs = txs("root");
     let sub_txs = txs("sub");
-    // no gaps, in order
+    // no gaps, in order; stamped with when they happened (1 ms slack: the wall clock may be
+    // stepped or slewed while the test runs)
     for list in [&root_txs, &sub_txs] {
         let seqs: Vec<u64> = list.iter().map(|t| t.seq).collect();
         assert_eq!(seqs, (1..=list.len() as u64).collect::<Vec<_>>());
+        let times: Vec<u64> = list.iter().map(|t| t.time.unwrap_or(0)).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "times in order: {times:?}");
+        assert!(
+            times.iter().all(|&t| t + 1_000_000 >= started && t <= ended + 1_000_000),
+            "times within the test ({started}..{ended}): {times:?}"
+        );
     }
     // each mutation: a queued message, then its transition
     assert_eq!(root_txs.len(), 6, "{root_txs:#?}");
