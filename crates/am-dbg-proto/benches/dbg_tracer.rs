@@ -80,25 +80,43 @@ fn ns_per_tx(m: &Machine, n: u64) -> f64 {
     start.elapsed().as_nanos() as f64 / n as f64
 }
 
-/// Like [`ns_per_tx`], at most `rate` transitions per second on average: bursts of 500,
-/// timed, with pauses (untimed, spinning, so the core stays awake) between them; a sender
-/// that keeps up with `rate` is measured sending, not dropping.
-fn ns_per_tx_paced(m: &Machine, n: u64, rate: f64) -> f64 {
-    let burst = 500;
-    let pause = Duration::from_secs_f64(burst as f64 / rate);
-    let mut busy = Duration::ZERO;
-    for _ in 0..n / burst {
+/// Interleaved bursts at a paced rate: every `period`, one burst of `burst` transitions on
+/// each machine (the order rotating from round to round), then an idle spin (untimed; the
+/// core stays awake) until the period is over, so each machine runs at `burst / period`
+/// transitions per second and a sender that keeps up is measured sending, not dropping.
+/// Neighbouring bursts share the moment's machine speed (this VM's speed drifts over
+/// seconds), so the per-round ratio to the first machine is steady where whole-run times
+/// are not. Returns per machine the median ns per transition and the quartiles of its
+/// per-round ratio to the first machine.
+fn paced_rounds(ms: &[&Machine], rounds: usize, burst: usize, period: Duration) -> (Vec<f64>, Vec<[f64; 3]>) {
+    let mut ns = vec![Vec::with_capacity(rounds); ms.len()];
+    let mut ratios = vec![Vec::with_capacity(rounds); ms.len()];
+    for r in 0..rounds {
         let start = Instant::now();
-        for _ in 0..burst {
-            let _ = m.toggle(&["A"]);
+        let mut took = vec![0.0; ms.len()];
+        for k in 0..ms.len() {
+            let i = (k + r) % ms.len();
+            let t = Instant::now();
+            for _ in 0..burst {
+                let _ = ms[i].toggle(&["A"]);
+            }
+            took[i] = t.elapsed().as_nanos() as f64 / burst as f64;
         }
-        let took = start.elapsed();
-        busy += took;
-        while start.elapsed() < pause {
+        for (i, v) in took.iter().enumerate() {
+            ns[i].push(*v);
+            ratios[i].push(v / took[0]);
+        }
+        while start.elapsed() < period {
             std::hint::spin_loop();
         }
     }
-    busy.as_nanos() as f64 / (n / burst * burst) as f64
+    let q = |v: &mut Vec<f64>, f: f64| {
+        v.sort_by(f64::total_cmp);
+        v[((v.len() - 1) as f64 * f) as usize]
+    };
+    let med = ns.iter_mut().map(|v| q(v, 0.5)).collect();
+    let quart = ratios.iter_mut().map(|v| [q(v, 0.25), q(v, 0.5), q(v, 0.75)]).collect();
+    (med, quart)
 }
 
 fn rss_kib() -> u64 {
@@ -186,23 +204,39 @@ fn table() {
         let addr = server.local_addr().to_string();
         let (tq, tnq) = (tracer(&rt, addr.clone(), true, 10_000), tracer(&rt, addr, false, 10_000));
         let (plain, mq, mnq) = (machine(None), machine(Some(&tq)), machine(Some(&tnq)));
-        let rate = 200_000.0;
-        let ms = [&plain, &mq, &mnq];
-        let (ns, ratios) = medians(&ms, 31, |m| ns_per_tx_paced(m, 20_000, rate));
-        let [base, q, nq] = [0, 1, 2].map(|i| ns[i]);
-        let [_, r_q, r_nq] = [0, 1, 2].map(|i| ratios[i]);
+        let (burst, period, rounds) = (500, Duration::from_micros(2500), 2_000);
+        let rate = burst as f64 / period.as_secs_f64();
+        // one tracer per phase: both at once would be more than the one sender thread
+        // keeps up with, and a dropping tracer is a different measurement (above)
+        let phase = |m: &Machine| {
+            paced_rounds(&[&plain, m], 100, burst, period);
+            paced_rounds(&[&plain, m], rounds, burst, period)
+        };
+        let ((nsq, rq), (nsnq, rnq)) = (phase(&mq), phase(&mnq));
         tq.flush(Duration::from_secs(5));
         tnq.flush(Duration::from_secs(5));
         let (sq, snq) = (tq.stats(), tnq.stats());
-        println!("paced at {rate:.0} tx/s (bursts of 500), medians of 31 rounds:");
-        println!("no tracer                      {base:8.0} ns/transition");
+        let r = |q: &[f64; 3]| format!("ratio {:.2}x (quartiles {:.2}-{:.2})", q[1], q[0], q[2]);
         println!(
-            "dbg tracer (queued msgs on)    {q:8.0} ns/transition   ratio {r_q:.2}x (target <= 1.5x)  sent {}/{} dropped {}",
-            sq.sent, sq.enqueued, sq.dropped
+            "paced at {rate:.0} tx/s: every {period:?} a burst of {burst} on the plain machine and one on the traced one (order alternating), {rounds} rounds; medians:"
         );
+        println!("no tracer                      {:8.0} ns/transition", nsq[0]);
         println!(
-            "dbg tracer (queued msgs off)   {nq:8.0} ns/transition   ratio {r_nq:.2}x                  sent {}/{} dropped {}",
-            snq.sent, snq.enqueued, snq.dropped
+            "dbg tracer (queued msgs on)    {:8.0} ns/transition   {} target <= 1.5x; sent {}/{} dropped {}",
+            nsq[1],
+            r(&rq[1]),
+            sq.sent,
+            sq.enqueued,
+            sq.dropped
+        );
+        println!("no tracer                      {:8.0} ns/transition", nsnq[0]);
+        println!(
+            "dbg tracer (queued msgs off)   {:8.0} ns/transition   {}; sent {}/{} dropped {}",
+            nsnq[1],
+            r(&rnq[1]),
+            snq.sent,
+            snq.enqueued,
+            snq.dropped
         );
     }
     let dir = std::env::temp_dir().join(format!("am-dbg-bench-{}", std::process::id()));

@@ -17,13 +17,17 @@ use crate::messages::{DbgLogEntry, DbgMsg, DbgMsgDropped, DbgMsgStruct, DbgMsgTx
 /// Chunks kept for reuse once sent.
 const FREE_CHUNKS: usize = 4;
 
-/// Where a record's numbers live in its chunk's arena: the [`Ticks`] (`NUMS` words), then
-/// the clocks, then the called states.
+/// Where a record's numbers live in its chunk's arena: its [`Ticks`] (`NUMS` words), then
+/// its clocks (unless `shared_clocks`), then the called states.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct At {
     off: u32,
     clocks: u16,
     called: u16,
+    /// The clocks are not stored: they are the last ones stored for the same machine in
+    /// this chunk (a queued mutation's are its machine's last known clocks, which its
+    /// transitions store).
+    shared_clocks: bool,
 }
 
 /// Words of [`Ticks`] in the arena.
@@ -43,12 +47,16 @@ impl At {
             duration_ns: Opt::from_raw(n(4)),
         }
     }
+    fn clocks_from(self) -> usize {
+        self.base() + NUMS
+    }
+    /// The stored clocks (empty when shared).
     fn clocks(self, arena: &[u64]) -> &[u64] {
-        let from = self.base() + NUMS;
-        arena.get(from..from + self.clocks as usize).unwrap_or(&[])
+        let (from, n) = (self.clocks_from(), if self.shared_clocks { 0 } else { self.clocks as usize });
+        arena.get(from..from + n).unwrap_or(&[])
     }
     fn called(self, arena: &[u64]) -> &[u64] {
-        let from = self.base() + NUMS + self.clocks as usize;
+        let from = self.clocks_from() + if self.shared_clocks { 0 } else { self.clocks as usize };
         arena.get(from..from + self.called as usize).unwrap_or(&[])
     }
 }
@@ -134,6 +142,8 @@ pub(crate) struct TxRecord {
     /// A queued mutation an idle machine ran at once: stamped with its transition's time
     /// (one clock read per transition instead of two).
     pub(crate) time_from_tx: bool,
+    /// Dropped on overflow (the record stays: later records may share its clocks).
+    pub(crate) dropped: bool,
     /// The rare fields: 1 + their index in the chunk's `extras`, 0 for none.
     pub(crate) extra: u32,
     pub(crate) slot: u32,
@@ -174,15 +184,17 @@ impl MachineMeta {
         }
     }
 
-    /// Converts a record, with its rare fields when it has them. `time` (a raw clock
-    /// reading) replaces the recorded one; `anchor` turns it into Unix time. Nothing is
-    /// written to the record: the hooks reuse this memory, and a line the sender dirtied
-    /// costs the machine's thread a transfer between cores.
+    /// Converts a record, with its rare fields when it has them and its clocks (stored in
+    /// the record's own arena span, or shared: `clocks`). `time` (a raw clock reading)
+    /// replaces the recorded one; `anchor` turns it into Unix time. Nothing is written to
+    /// the record: the hooks reuse this memory, and a line the sender dirtied costs the
+    /// machine's thread a transfer between cores.
     pub(crate) fn convert(
         &self,
         r: &TxRecord,
         x: Option<Box<Extra>>,
         arena: &[u64],
+        clocks: &[u64],
         time: Option<Opt>,
         anchor: &Anchor<'_>,
     ) -> DbgMsgTx {
@@ -201,7 +213,7 @@ impl MachineMeta {
         DbgMsgTx {
             machine_id: self.id.to_string(),
             id,
-            clocks: r.at.clocks(arena).to_vec(),
+            clocks: clocks.to_vec(),
             queue_tick: n.queue_tick,
             mut_queue_token: n.mut_queue_token,
             mut_queue_tick: n.mut_queue_tick,
@@ -312,6 +324,9 @@ pub(crate) struct MachineEntry {
     last_tx: Option<TxId>,
     queued_n: u32,
     last_clocks: Vec<u64>,
+    /// The generation of the chunk `last_clocks` were last stored in (0: none): a queued
+    /// record in that chunk shares them instead of storing a copy.
+    clocks_in: u64,
     pending: usize,
     schema_pending: bool,
     disposed: bool,
@@ -360,6 +375,8 @@ pub(crate) struct Chunk {
     scan: usize,
     live: usize,
     tally: Vec<Tally>,
+    /// Tells this chunk from the ones before it (see `MachineEntry::clocks_in`).
+    generation: u64,
 }
 
 /// A machine's live records in a chunk.
@@ -431,32 +448,42 @@ impl Taken {
         out.extend(self.notices.iter().cloned().map(DbgMsg::Dropped));
         let Chunk { recs, arena, extras, .. } = &mut self.chunk;
         let (recs, arena) = (&*recs, &*arena);
+        // per machine, the clocks it last stored in this chunk (for records that share them)
+        let mut last: Vec<(u32, &[u64])> = Vec::new();
         let mut hint = 0;
         let mut n = 0;
-        for i in 0..recs.len() {
-            let time = match recs.get(i) {
-                Some(Record::Tx(rec)) if rec.time_from_tx => Some(tx_time_after(recs, arena, i, anchor)),
-                _ => None,
-            };
-            let Some(r) = recs.get(i) else { break };
-            match r {
-                Record::Tx(rec) => {
-                    if let Some(meta) = Self::meta(&self.metas, rec.slot, &mut hint) {
-                        let x = match rec.extra {
-                            0 => None,
-                            i => extras.get_mut(i as usize - 1).and_then(Option::take),
-                        };
-                        out.push(DbgMsg::Tx(meta.convert(rec, x, arena, time, anchor)));
-                        n += 1;
-                    }
-                }
+        for (i, r) in recs.iter().enumerate() {
+            let rec = match r {
+                Record::Tx(rec) => rec,
                 Record::Schema(slot) => {
                     if let Some(meta) = Self::meta(&self.metas, *slot, &mut hint) {
                         out.push(DbgMsg::Schema(meta.schema_msg.clone()));
                     }
+                    continue;
                 }
-                Record::Gone => {}
+                Record::Gone => continue,
+            };
+            let clocks = if rec.at.shared_clocks {
+                last.iter().rev().find(|(s, _)| *s == rec.slot).map_or(&[][..], |(_, c)| *c)
+            } else {
+                let c = rec.at.clocks(arena);
+                match last.iter_mut().find(|(s, _)| *s == rec.slot) {
+                    Some(l) => l.1 = c,
+                    None => last.push((rec.slot, c)),
+                }
+                c
+            };
+            if rec.dropped {
+                continue;
             }
+            let Some(meta) = Self::meta(&self.metas, rec.slot, &mut hint) else { continue };
+            let time = rec.time_from_tx.then(|| tx_time_after(recs, arena, i, anchor));
+            let x = match rec.extra {
+                0 => None,
+                i => extras.get_mut(i as usize - 1).and_then(Option::take),
+            };
+            out.push(DbgMsg::Tx(meta.convert(rec, x, arena, clocks, time, anchor)));
+            n += 1;
         }
         n
     }
@@ -494,6 +521,8 @@ pub(crate) struct Outbox {
     free_slots: Vec<u32>,
     index: HashMap<Arc<str>, u32, BuildHasherDefault<IdHasher>>,
     last: u32,
+    /// The last chunk generation handed out.
+    generation: u64,
 }
 
 /// What a push did, for the caller's counters.
@@ -518,6 +547,7 @@ impl Outbox {
             free_slots: Vec::new(),
             index: HashMap::default(),
             last: u32::MAX,
+            generation: 0,
         }
     }
 
@@ -565,7 +595,9 @@ impl Outbox {
     /// Makes sure the last chunk has room, reusing a sent chunk when there is one.
     fn ensure_tail(&mut self) {
         if self.chunks.back().is_none_or(|c| c.recs.len() >= self.chunk_cap) {
-            let c = self.free.pop().unwrap_or_default();
+            let mut c = self.free.pop().unwrap_or_default();
+            self.generation += 1;
+            c.generation = self.generation;
             self.chunks.push_back(c);
         }
     }
@@ -604,6 +636,7 @@ impl Outbox {
             seq: 0,
             last_tx: None,
             queued_n: 0,
+            clocks_in: 0,
             pending: 0,
             schema_pending: true,
             disposed: false,
@@ -683,11 +716,14 @@ impl Outbox {
                 e.queued_n = e.queued_n.saturating_add(1);
             }
         }
+        // a queued record shares the clocks its machine last stored in this chunk
+        let shared_clocks = clocks.is_none() && e.clocks_in == chunk.generation;
         let clocks = clocks.unwrap_or(&e.last_clocks);
         rec.at = At {
             off: u32::try_from(chunk.arena.len()).unwrap_or(u32::MAX),
             clocks: u16::try_from(clocks.len()).unwrap_or(u16::MAX),
             called: u16::try_from(called.len()).unwrap_or(u16::MAX),
+            shared_clocks,
         };
         chunk.arena.extend_from_slice(&[
             n.queue_tick,
@@ -696,7 +732,10 @@ impl Outbox {
             n.time.raw(),
             n.duration_ns.raw(),
         ]);
-        chunk.arena.extend_from_slice(&clocks[..rec.at.clocks as usize]);
+        if !shared_clocks {
+            chunk.arena.extend_from_slice(&clocks[..rec.at.clocks as usize]);
+            e.clocks_in = chunk.generation;
+        }
         chunk.arena.extend(called[..rec.at.called as usize].iter().map(|&i| i as u64));
         e.pending += 1;
         if let Some(x) = extra {
@@ -720,12 +759,15 @@ impl Outbox {
         let mut found = None;
         for (i, c) in self.chunks.iter_mut().enumerate() {
             let from = c.scan;
-            let pos = c.recs.get(from..).and_then(|r| r.iter().position(|r| matches!(r, Record::Tx(_))));
+            let pos = c.recs.get(from..).and_then(|r| r.iter().position(|r| matches!(r, Record::Tx(t) if !t.dropped)));
             match pos {
                 Some(p) => {
                     let p = from + p;
                     c.scan = p + 1;
-                    if let Record::Tx(r) = std::mem::replace(&mut c.recs[p], Record::Gone) {
+                    if let Record::Tx(r) = &mut c.recs[p] {
+                        // its arena span stays: later records may share its clocks
+                        r.dropped = true;
+                        let r = *r;
                         if r.extra > 0
                             && let Some(x) = c.extras.get_mut(r.extra as usize - 1)
                         {
@@ -792,6 +834,7 @@ impl Outbox {
         let mut hint = 0;
         for r in &t.chunk.recs {
             if let Record::Tx(rec) = r
+                && !rec.dropped
                 && let Some(meta) = Taken::meta(&t.metas, rec.slot, &mut hint)
                 && let Some(&s) = self.index.get(&meta.id)
                 && let Some(e) = self.entry(s)
@@ -911,6 +954,7 @@ mod tests {
             check: false,
             queued,
             time_from_tx: false,
+            dropped: false,
             extra: 0,
             slot: 0,
             at: At::default(),
@@ -1026,6 +1070,51 @@ mod tests {
         let schema_at = |id: &str| msgs.iter().position(|m| matches!(m, DbgMsg::Schema(s) if s.id == id));
         assert!(schema_at("a") < msgs.iter().position(|m| matches!(m, DbgMsg::Tx(_))));
         assert!(schema_at("b").is_some());
+    }
+
+    #[test]
+    fn queued_records_share_clocks_even_with_their_source_dropped() {
+        let m = machine("m");
+        // at most 3 transition messages, 4 records a chunk
+        let mut o = Outbox::new(3, 4);
+        let (id1, id2) = (tx_id(0), tx_id(1));
+        let mut dropped = 0;
+        for (r, clocks) in [
+            (rec(RecId::Tx(id1)), Some(&[1u64, 0][..])),
+            (rec(RecId::Queued(None, 0)), None),
+            (rec(RecId::Queued(None, 0)), None),
+            (rec(RecId::Tx(id2)), Some(&[2, 0][..])),
+            (rec(RecId::Queued(None, 0)), None),
+        ] {
+            dropped += o.push(&m, r, None, Ticks::default(), clocks, &[0]).dropped;
+        }
+        assert_eq!(dropped, 2);
+        let msgs = drain(&mut o);
+        assert!(matches!(&msgs[0], DbgMsg::Dropped(d) if d.count == 2 && d.first_seq == 1 && d.last_seq == 2));
+        let got: Vec<(u64, bool, Vec<u64>)> = msgs
+            .iter()
+            .filter_map(|m| match m {
+                DbgMsg::Tx(t) => Some((t.seq, t.is_queued, t.clocks.clone())),
+                _ => None,
+            })
+            .collect();
+        // the first queued message shares the clocks of the dropped transition before it
+        assert_eq!(got, [(3, true, vec![1, 0]), (4, false, vec![2, 0]), (5, true, vec![2, 0])]);
+
+        // the first record of a machine in a new chunk stores its own copy
+        let mut o = Outbox::new(3, 4);
+        o.push(&m, rec(RecId::Tx(id1)), None, Ticks::default(), Some(&[7, 1]), &[0]);
+        for _ in 0..6 {
+            o.push(&m, rec(RecId::Queued(None, 0)), None, Ticks::default(), None, &[1]);
+        }
+        let clocks: Vec<(u64, Vec<u64>)> = drain(&mut o)
+            .iter()
+            .filter_map(|m| match m {
+                DbgMsg::Tx(t) => Some((t.seq, t.clocks.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(clocks, [(5, vec![7, 1]), (6, vec![7, 1]), (7, vec![7, 1])]);
     }
 
     #[test]
