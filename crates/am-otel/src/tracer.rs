@@ -37,8 +37,8 @@ pub const DEFAULT_BUFFER: usize = 2048;
 /// processor. Transition span IDs are drawn up front, so the machine's trace context (log
 /// records, mutations from handlers) names the right span; a provider built by hand needs
 /// [`AmIdGenerator`](crate::AmIdGenerator) for that. [`flush`](Self::flush) builds what is
-/// buffered now; disposal and [`shutdown`](Self::shutdown) do it too. Cloning shares the
-/// tracer.
+/// buffered now; disposal, [`shutdown`](Self::shutdown) and dropping the last handle do it
+/// too. Cloning shares the tracer.
 #[derive(Clone, Debug)]
 pub struct OtelTracer(Arc<Shared>);
 
@@ -56,7 +56,11 @@ struct Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        // the span thread drains what is queued, then exits
+        // build what is still buffered here rather than leave it to the span thread: a flush
+        // of the pipeline right after the last handle is gone can no longer reach this tracer
+        // (its registration is a `Weak`), so it would not wait for those spans
+        self.drain();
+        // the span thread finishes what it has taken, then exits
         self.cx.queue.stop();
     }
 }
