@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use am_core::{Arg, Args, Interest, Machine, Mutation, Schema, Tracer, Transition};
 use tokio::runtime::Handle;
@@ -241,7 +241,7 @@ fn exe_name() -> String {
 fn session_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default());
+    h.write_u64(crate::clock::unix_nanos());
     h.write_u32(std::process::id());
     h.finish()
 }
