@@ -55,11 +55,6 @@ impl Anchor<'_> {
     pub(crate) fn wall(&self, raw: u64) -> u64 {
         self.wall.saturating_sub(self.clock.raw.delta_as_nanos(raw, self.raw))
     }
-
-    /// The anchor's own raw reading: "now" for a record that has no time of its own.
-    pub(crate) fn raw(&self) -> u64 {
-        self.raw
-    }
 }
 
 /// Unix nanoseconds now, from the wall clock.
@@ -92,7 +87,7 @@ mod tests {
         assert!(t2 > t1, "readings keep their order: {t1} {t2}");
         let gap = t2 - t1;
         assert!((19_000_000..200_000_000).contains(&gap), "20 ms sleep measured as {gap} ns");
-        assert!(a.wall(a.raw()) == a.wall, "the anchor's own reading is its time");
+        assert!(a.wall(a.raw) == a.wall, "the anchor's own reading is its time");
         assert!(a.wall(u64::MAX) == a.wall, "a reading after the anchor counts as the anchor");
     }
 }

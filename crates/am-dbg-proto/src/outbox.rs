@@ -139,9 +139,6 @@ pub(crate) struct TxRecord {
     pub(crate) accepted: bool,
     pub(crate) check: bool,
     pub(crate) queued: bool,
-    /// A queued mutation an idle machine ran at once: stamped with its transition's time
-    /// (one clock read per transition instead of two).
-    pub(crate) time_from_tx: bool,
     /// Dropped on overflow (the record stays: later records may share its clocks).
     pub(crate) dropped: bool,
     /// The rare fields: 1 + their index in the chunk's `extras`, 0 for none.
@@ -185,8 +182,8 @@ impl MachineMeta {
     }
 
     /// Converts a record, with its rare fields when it has them and its clocks (stored in
-    /// the record's own arena span, or shared: `clocks`). `time` (a raw clock reading)
-    /// replaces the recorded one; `anchor` turns it into Unix time. Nothing is written to
+    /// the record's own arena span, or shared: `clocks`); `anchor` turns its raw clock
+    /// reading into Unix time. Nothing is written to
     /// the record: the hooks reuse this memory, and a line the sender dirtied costs the
     /// machine's thread a transfer between cores.
     pub(crate) fn convert(
@@ -195,14 +192,10 @@ impl MachineMeta {
         x: Option<Box<Extra>>,
         arena: &[u64],
         clocks: &[u64],
-        time: Option<Opt>,
         anchor: &Anchor<'_>,
     ) -> DbgMsgTx {
         let x = x.map(|b| *b).unwrap_or_default();
-        let mut n = r.at.ticks(arena);
-        if let Some(t) = time {
-            n.time = t;
-        }
+        let n = r.at.ticks(arena);
         let log = |v: Vec<LogEntry>| {
             v.into_iter().map(|e| DbgLogEntry { level: e.level as u8, text: self.strip(&e.text).to_string() }).collect()
         };
@@ -452,7 +445,7 @@ impl Taken {
         let mut last: Vec<(u32, &[u64])> = Vec::new();
         let mut hint = 0;
         let mut n = 0;
-        for (i, r) in recs.iter().enumerate() {
+        for r in recs {
             let rec = match r {
                 Record::Tx(rec) => rec,
                 Record::Schema(slot) => {
@@ -477,28 +470,15 @@ impl Taken {
                 continue;
             }
             let Some(meta) = Self::meta(&self.metas, rec.slot, &mut hint) else { continue };
-            let time = rec.time_from_tx.then(|| tx_time_after(recs, arena, i, anchor));
             let x = match rec.extra {
                 0 => None,
                 i => extras.get_mut(i as usize - 1).and_then(Option::take),
             };
-            out.push(DbgMsg::Tx(meta.convert(rec, x, arena, clocks, time, anchor)));
+            out.push(DbgMsg::Tx(meta.convert(rec, x, arena, clocks, anchor)));
             n += 1;
         }
         n
     }
-}
-
-/// The time of the transition that ran the queued mutation at `i` right away: its machine's
-/// next transition record (normally the next record); the sender's clock when a chunk
-/// boundary split the two.
-fn tx_time_after(recs: &[Record], arena: &[u64], i: usize, anchor: &Anchor<'_>) -> Opt {
-    let Some(Record::Tx(q)) = recs.get(i) else { return Opt::default() };
-    let next = recs.get(i + 1..).unwrap_or(&[]).iter().find_map(|r| match r {
-        Record::Tx(t) if t.slot == q.slot && !t.queued => Some(t.at.ticks(arena).time),
-        _ => None,
-    });
-    next.filter(|t| t.get().is_some()).unwrap_or_else(|| Opt::some(anchor.raw()))
 }
 
 /// The bounded queue between the hooks and the sender: chunks of at most `chunk_cap`
@@ -953,7 +933,6 @@ mod tests {
             accepted: true,
             check: false,
             queued,
-            time_from_tx: false,
             dropped: false,
             extra: 0,
             slot: 0,

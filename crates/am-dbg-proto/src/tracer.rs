@@ -500,14 +500,12 @@ impl Tracer for DbgTracer {
             queue_tick: mu.machine_queue_tick(),
             mut_queue_token: mu.queue_token(),
             mut_queue_tick: mu.queue_tick(),
-            // run at once: the sender stamps it with its transition's time (no clock read)
-            time: if self.0.timing && !mu.runs_now() { Opt::some(self.0.now()) } else { Opt::default() },
+            time: Opt::from(self.0.timing.then(|| self.0.now())),
             duration_ns: Opt::default(),
         };
         let rec = TxRecord {
             id: RecId::Queued(None, 0),
             seq: 0,
-            time_from_tx: self.0.timing && mu.runs_now(),
             dropped: false,
             queue: u32::try_from(mu.queue_len()).unwrap_or(u32::MAX),
             kind: mu.kind(),
@@ -563,7 +561,6 @@ impl Tracer for DbgTracer {
             accepted: tx.accepted(),
             check: tx.is_check(),
             queued: false,
-            time_from_tx: false,
             dropped: false,
             extra: 0,
             slot: 0,

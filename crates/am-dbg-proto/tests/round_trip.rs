@@ -126,7 +126,7 @@ fn machine_and_submachine_round_trip() {
     assert_eq!(t.clocks[idx(&root, "A") as usize], 1);
     assert!(!t.steps.is_empty(), "steps are recorded");
     assert!(t.time.is_some() && t.duration_ns.is_some());
-    assert_eq!(q.time, t.time, "a mutation run at once carries its transition's time");
+    assert!(q.time.is_some() && q.time <= t.time, "queued before its transition ended: {:?} {:?}", q.time, t.time);
     assert!(!t.log_entries.is_empty());
     assert!(t.log_entries.iter().all(|e| !e.text.starts_with("[root]")), "prefix stripped: {:?}", t.log_entries);
 
