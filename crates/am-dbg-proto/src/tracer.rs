@@ -118,7 +118,7 @@ impl DbgTracerBuilder {
         self
     }
     /// Stamp messages with the wall-clock time they were recorded at (default on; one clock
-    /// read per transition). Go left this to the server's receive time, which batching
+    /// read per message). Go left this to the server's receive time, which batching
     /// blurs. The hook reads the CPU's time-stamp counter where it is invariant (a few
     /// nanoseconds; else the OS monotonic clock) and the sender converts the reading: the
     /// wall-clock time at the tracer's start plus the monotonic time since, so a wall-clock
