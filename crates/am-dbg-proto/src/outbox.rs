@@ -1,6 +1,6 @@
 //! The tracer's bounded outbox and per-machine bookkeeping. Hooks copy a transition into a
 //! compact [`TxRecord`] (borrowing nothing; clocks and called states go into the chunk's
-//! flat arena, rare fields behind one box) and push it here; the sender pops a whole chunk
+//! flat arena, rare fields boxed in its side table) and push it here; the sender pops a whole chunk
 //! at a time (constant time under the lock) and turns its records into wire messages off
 //! the machine's thread, then hands the chunk back for reuse, so a busy stream allocates
 //! nothing per transition on the machine's side.
@@ -457,7 +457,7 @@ impl Taken {
                 Record::Gone => continue,
             };
             let clocks = if rec.at.shared_clocks {
-                last.iter().rev().find(|(s, _)| *s == rec.slot).map_or(&[][..], |(_, c)| *c)
+                last.iter().find(|(s, _)| *s == rec.slot).map_or(&[][..], |(_, c)| *c)
             } else {
                 let c = rec.at.clocks(arena);
                 match last.iter_mut().find(|(s, _)| *s == rec.slot) {
