@@ -87,5 +87,5 @@ pub use schema::{ANY, EXCEPTION, HEALTHCHECK, HEARTBEAT, MACHINE_RESTORED, Schem
 pub use steps::{Relation, Step, StepKind};
 pub use trace_ctx::{SpanIdHex, TraceContext, TraceIdHex};
 pub use tracer::{Interest, NoopTracer, Tracer, Tracers};
-pub use transition::{CancelReason, Transition, TxId};
+pub use transition::{CancelReason, Transition, TxId, TxIds};
 pub use wait::{CancelToken, Wait, WaitError};

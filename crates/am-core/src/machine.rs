@@ -18,6 +18,7 @@ use crate::log::{LogEntry, LogLevel};
 use crate::mutation::{Arg, Args, ArgsMapper, MutResult, Mutation, MutationKind, Source, default_args_mapper};
 use crate::schema::{Schema, StateIdx};
 use crate::tracer::{Interest, Tracer};
+use crate::transition::TxIds;
 use crate::wait::{CancelToken, Wait, WaitCond, WaitError, Waiter, lock, states_ok, time_ok};
 
 pub(crate) type TracerList = Arc<[Arc<dyn Tracer>]>;
@@ -56,6 +57,7 @@ pub(crate) struct Inner {
     pub(crate) parent_id: Option<String>,
     pub(crate) tags: Vec<String>,
     pub(crate) seed: u64,
+    pub(crate) instance: u64,
     pub(crate) exception: StateIdx,
     pub(crate) schema: RwLock<Arc<Schema>>,
     pub(crate) st: Mutex<State>,
@@ -132,6 +134,12 @@ impl fmt::Debug for MachineBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MachineBuilder").field("id", &self.id).finish_non_exhaustive()
     }
+}
+
+/// The next machine instance number: 1, 2, … in the process.
+fn next_instance() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Relaxed)
 }
 
 fn random_u64() -> u64 {
@@ -275,6 +283,7 @@ impl MachineBuilder {
             parent_id: self.parent.as_ref().map(|p| p.id().to_string()),
             tags: self.tags,
             seed: random_u64(),
+            instance: next_instance(),
             exception,
             schema: RwLock::new(Arc::new(self.schema)),
             st: Mutex::new(st),
@@ -351,6 +360,47 @@ impl Machine {
     /// The machine ID.
     pub fn id(&self) -> &str {
         &self.0.id
+    }
+    /// A number unique to this machine instance in the process, never 0: a machine built
+    /// again with the same ID gets a new one. For tracers keeping per-machine state: one
+    /// compare tells their last machine from another, where IDs need a string compare.
+    ///
+    /// ```
+    /// use am_core::{Machine, Schema};
+    /// let schema = Schema::builder().states(["A"]).build().unwrap();
+    /// let a = Machine::builder(schema.clone()).id("m").build();
+    /// let b = Machine::builder(schema).id("m").build();
+    /// assert_ne!(a.instance(), b.instance());
+    /// assert_eq!(a.instance(), a.clone().instance());
+    /// ```
+    pub fn instance(&self) -> u64 {
+        self.0.instance
+    }
+    /// Makes this machine's transition IDs from their sequence numbers, without the machine:
+    /// a tracer can keep [`Transition::seq`](crate::Transition::seq) (8 bytes, no work on the
+    /// machine's thread) and make the [`TxId`](crate::TxId) later.
+    ///
+    /// ```
+    /// use am_core::{Machine, Schema, Tracer, Transition};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// #[derive(Default)]
+    /// struct Ids(Mutex<Vec<(u64, am_core::TxId)>>);
+    /// impl Tracer for Ids {
+    ///     fn id(&self) -> &str { "ids" }
+    ///     fn transition_end(&self, tx: &Transition<'_>) {
+    ///         self.0.lock().unwrap().push((tx.seq(), tx.id()));
+    ///     }
+    /// }
+    /// let ids = Arc::new(Ids::default());
+    /// let schema = Schema::builder().states(["A"]).build().unwrap();
+    /// let m = Machine::builder(schema).tracer(ids.clone()).build();
+    /// m.add(&["A"]);
+    /// let (seq, id) = ids.0.lock().unwrap()[0];
+    /// assert_eq!(m.tx_ids().id(seq), id);
+    /// ```
+    pub fn tx_ids(&self) -> TxIds {
+        TxIds(self.0.seed)
     }
     /// The parent's ID, for submachines.
     pub fn parent_id(&self) -> Option<&str> {

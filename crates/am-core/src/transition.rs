@@ -47,6 +47,19 @@ impl TxId {
     }
 }
 
+/// Makes one machine's transition IDs from their sequence numbers
+/// ([`Transition::seq`]); see [`Machine::tx_ids`](crate::Machine::tx_ids).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TxIds(pub(crate) u64);
+
+impl TxIds {
+    /// The ID of the machine's transition number `seq`: `tx.id()` for the transition whose
+    /// `tx.seq()` is `seq`.
+    pub fn id(self, seq: u64) -> TxId {
+        TxId::new(self.0, seq)
+    }
+}
+
 impl fmt::Display for TxId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -149,7 +162,7 @@ impl fmt::Debug for Transition<'_> {
 impl<'a> Transition<'a> {
     /// The transition ID.
     pub fn id(&self) -> TxId {
-        TxId::new(self.tx_seed, self.data.seq)
+        TxIds(self.tx_seed).id(self.data.seq)
     }
     /// A per-machine sequence number (1, 2, …) of transitions run.
     pub fn seq(&self) -> u64 {
