@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use am_core::{LogEntry, Machine, MutationKind, Schema, Source, Step, TxId};
+use am_core::{LogEntry, Machine, MutationKind, Schema, Source, Step, TxIds};
 
 use crate::clock::Anchor;
 use crate::messages::{DbgLogEntry, DbgMsg, DbgMsgDropped, DbgMsgStruct, DbgMsgTx, DbgStep, StateDef, TxSource};
@@ -95,10 +95,12 @@ impl Opt {
 }
 
 /// Which ID a record gets: a transition's own, or `<last tx>-<n>` for a queued mutation.
+/// Transitions are kept by their sequence number ([`Transition::seq`](am_core::Transition::seq),
+/// 0 for none); the sender makes the ID with the machine's [`TxIds`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum RecId {
-    Tx(TxId),
-    Queued(Option<TxId>, u32),
+    Tx(u64),
+    Queued(u64, u32),
 }
 
 /// The fields most transitions leave empty, boxed so the common record stays small.
@@ -151,6 +153,7 @@ pub(crate) struct TxRecord {
 #[derive(Debug)]
 pub(crate) struct MachineMeta {
     pub(crate) id: Arc<str>,
+    pub(crate) tx_ids: TxIds,
     pub(crate) schema: Arc<Schema>,
     /// `[<log prefix>] `, exactly as the machine starts its log lines.
     pub(crate) prefix: String,
@@ -162,6 +165,7 @@ impl MachineMeta {
         let schema = m.schema();
         MachineMeta {
             id: Arc::from(m.id()),
+            tx_ids: m.tx_ids(),
             schema_msg: schema_msg(m, &schema),
             schema,
             prefix: format!("[{}] ", m.log_prefix()),
@@ -199,9 +203,10 @@ impl MachineMeta {
         let log = |v: Vec<LogEntry>| {
             v.into_iter().map(|e| DbgLogEntry { level: e.level as u8, text: self.strip(&e.text).to_string() }).collect()
         };
-        let id = match &r.id {
-            RecId::Tx(id) => id.as_str().to_string(),
-            RecId::Queued(last, n) => format!("{}-{n}", last.as_ref().map(TxId::as_str).unwrap_or("")),
+        let id = match r.id {
+            RecId::Tx(seq) => self.tx_ids.id(seq).as_str().to_string(),
+            RecId::Queued(0, n) => format!("-{n}"),
+            RecId::Queued(last, n) => format!("{}-{n}", self.tx_ids.id(last)),
         };
         DbgMsgTx {
             machine_id: self.id.to_string(),
@@ -312,9 +317,12 @@ impl Hasher for IdHasher {
 #[derive(Debug)]
 pub(crate) struct MachineEntry {
     pub(crate) id: Arc<str>,
+    /// The machine instance ([`Machine::instance`]) the slot belongs to.
+    instance: u64,
     pub(crate) meta: Arc<MachineMeta>,
     seq: u64,
-    last_tx: Option<TxId>,
+    /// The sequence number of the machine's last transition (0: none yet).
+    last_tx: u64,
     queued_n: u32,
     last_clocks: Vec<u64>,
     /// The generation of the chunk `last_clocks` were last stored in (0: none): a queued
@@ -555,18 +563,27 @@ impl Outbox {
         self.slots.get_mut(slot as usize).and_then(Option::as_mut)
     }
 
-    /// The machine's slot: the last one seen when it is the same machine (an ID compare, no
-    /// hashing), else looked up, else registered.
+    /// The machine's slot: the last one seen when it is the same machine instance (one
+    /// compare), else looked up by ID, else registered.
     fn slot_of(&mut self, m: &Machine) -> u32 {
-        let id = m.id();
+        let instance = m.instance();
         if let Some(Some(e)) = self.slots.get(self.last as usize)
-            && *e.id == *id
+            && e.instance == instance
         {
             return self.last;
         }
-        let slot = match self.index.get(id) {
-            Some(&s) => s,
-            None => self.register(m).1,
+        // another live instance with the same ID shares the slot (as the debugger shows it);
+        // a new one after a disposed one is registered
+        let slot = match self.index.get(m.id()) {
+            Some(&s)
+                if self
+                    .slots
+                    .get(s as usize)
+                    .is_some_and(|e| e.as_ref().is_some_and(|e| e.instance == instance || !e.disposed)) =>
+            {
+                s
+            }
+            _ => self.register(m).1,
         };
         self.last = slot;
         slot
@@ -594,27 +611,45 @@ impl Outbox {
 
     /// Registers a machine (or re-registers it with a new schema) and queues its schema.
     /// Returns whether the outbox was empty, and the machine's slot.
+    ///
+    /// A new instance of a disposed machine whose records still wait gets a slot of its own
+    /// (carrying the sequence on): the waiting records keep the meta that makes their IDs.
     pub(crate) fn register(&mut self, m: &Machine) -> (bool, u32) {
         let meta = Arc::new(MachineMeta::new(m));
         let was_empty = self.live == 0;
+        let instance = m.instance();
+        let mut seq = 0;
         if let Some(&slot) = self.index.get(m.id())
             && let Some(e) = self.entry(slot)
         {
-            e.meta = meta;
-            e.disposed = false;
-            if !e.schema_pending {
-                e.schema_pending = true;
-                self.push_schema(slot);
+            if e.instance != instance && e.disposed && e.pending > 0 {
+                seq = e.seq;
+            } else {
+                if e.instance != instance {
+                    e.instance = instance;
+                    e.last_tx = 0;
+                    e.queued_n = 0;
+                    e.clocks_in = 0;
+                    e.last_clocks.clear();
+                    e.last_clocks.resize(meta.schema.len(), 0);
+                }
+                e.meta = meta;
+                e.disposed = false;
+                if !e.schema_pending {
+                    e.schema_pending = true;
+                    self.push_schema(slot);
+                }
+                return (was_empty, slot);
             }
-            return (was_empty, slot);
         }
         let id = meta.id.clone();
         let entry = MachineEntry {
             id: id.clone(),
+            instance,
             last_clocks: vec![0; meta.schema.len()],
             meta,
-            seq: 0,
-            last_tx: None,
+            seq,
+            last_tx: 0,
             queued_n: 0,
             clocks_in: 0,
             pending: 0,
@@ -641,7 +676,10 @@ impl Outbox {
 
     fn forget(&mut self, slot: u32) {
         if let Some(e) = self.slots.get_mut(slot as usize).and_then(Option::take) {
-            self.index.remove(&e.id);
+            // a newer instance may own the ID by now
+            if self.index.get(&e.id) == Some(&slot) {
+                self.index.remove(&e.id);
+            }
             self.free_slots.push(slot);
             if self.last == slot {
                 self.last = u32::MAX;
@@ -683,8 +721,8 @@ impl Outbox {
         self.enqueued += 1;
         rec.slot = slot;
         match rec.id {
-            RecId::Tx(id) => {
-                e.last_tx = Some(id);
+            RecId::Tx(seq) => {
+                e.last_tx = seq;
                 e.queued_n = 0;
                 if let Some(c) = clocks {
                     e.last_clocks.clear();
@@ -958,36 +996,13 @@ mod tests {
         }
     }
 
-    fn tx_id(n: u64) -> TxId {
-        // any TxId will do: take one from a real transition
-        let got = std::sync::Arc::new(std::sync::Mutex::new(None));
-        struct T(std::sync::Arc<std::sync::Mutex<Option<TxId>>>);
-        impl am_core::Tracer for T {
-            fn id(&self) -> &str {
-                "grab"
-            }
-            fn transition_end(&self, tx: &am_core::Transition<'_>) {
-                *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx.id());
-            }
-        }
-        let m = Machine::builder(Schema::builder().states(["A"]).build().unwrap_or_else(|e| panic!("{e}")))
-            .tracer(T(got.clone()))
-            .build();
-        for _ in 0..=n {
-            let _ = m.toggle(&["A"]);
-        }
-        let id = *got.lock().unwrap_or_else(|e| e.into_inner());
-        id.unwrap_or_else(|| panic!("no transition"))
-    }
-
     #[test]
     fn overflow_drops_oldest_across_chunks_and_stays_bounded() {
         let m = machine("m");
         let mut o = Outbox::new(5, 3);
-        let id = tx_id(0);
         let mut dropped = 0;
         for i in 0..1000u64 {
-            let p = o.push(&m, rec(RecId::Tx(id)), None, Ticks::default(), Some(&[i, i + 1]), &[0]);
+            let p = o.push(&m, rec(RecId::Tx(i + 1)), None, Ticks::default(), Some(&[i, i + 1]), &[0]);
             dropped += p.dropped;
             assert!(o.len() <= 5);
             // the schema chunk, at most two full chunks and the tail
@@ -1016,12 +1031,12 @@ mod tests {
         // before any transition: zero clocks (the schema has `Exception` too)
         let (a, b) = (machine("a"), machine("b"));
         let mut o = Outbox::new(100, 4);
-        let id = tx_id(2);
-        o.push(&a, rec(RecId::Queued(None, 0)), None, Ticks::default(), None, &[1]);
-        o.push(&a, rec(RecId::Tx(id)), None, Ticks::default(), Some(&[3, 4]), &[1]);
-        o.push(&b, rec(RecId::Queued(None, 0)), None, Ticks::default(), None, &[0, 1]);
-        o.push(&a, rec(RecId::Queued(None, 0)), None, Ticks::default(), None, &[0]);
-        o.push(&a, rec(RecId::Queued(None, 0)), None, Ticks::default(), None, &[]);
+        let id = a.tx_ids().id(3);
+        o.push(&a, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[1]);
+        o.push(&a, rec(RecId::Tx(3)), None, Ticks::default(), Some(&[3, 4]), &[1]);
+        o.push(&b, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[0, 1]);
+        o.push(&a, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[0]);
+        o.push(&a, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[]);
         let msgs = drain(&mut o);
         let txs: Vec<&DbgMsgTx> = msgs
             .iter()
@@ -1056,14 +1071,14 @@ mod tests {
         let m = machine("m");
         // at most 3 transition messages, 4 records a chunk
         let mut o = Outbox::new(3, 4);
-        let (id1, id2) = (tx_id(0), tx_id(1));
+        let (id1, id2) = (1, 2);
         let mut dropped = 0;
         for (r, clocks) in [
             (rec(RecId::Tx(id1)), Some(&[1u64, 0][..])),
-            (rec(RecId::Queued(None, 0)), None),
-            (rec(RecId::Queued(None, 0)), None),
+            (rec(RecId::Queued(0, 0)), None),
+            (rec(RecId::Queued(0, 0)), None),
             (rec(RecId::Tx(id2)), Some(&[2, 0][..])),
-            (rec(RecId::Queued(None, 0)), None),
+            (rec(RecId::Queued(0, 0)), None),
         ] {
             dropped += o.push(&m, r, None, Ticks::default(), clocks, &[0]).dropped;
         }
@@ -1084,7 +1099,7 @@ mod tests {
         let mut o = Outbox::new(3, 4);
         o.push(&m, rec(RecId::Tx(id1)), None, Ticks::default(), Some(&[7, 1]), &[0]);
         for _ in 0..6 {
-            o.push(&m, rec(RecId::Queued(None, 0)), None, Ticks::default(), None, &[1]);
+            o.push(&m, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[1]);
         }
         let clocks: Vec<(u64, Vec<u64>)> = drain(&mut o)
             .iter()
@@ -1100,21 +1115,52 @@ mod tests {
     fn disposed_machine_is_forgotten_once_sent_and_slot_reused() {
         let mut o = Outbox::new(100, 8);
         let a = machine("a");
-        let id = tx_id(0);
-        o.push(&a, rec(RecId::Tx(id)), None, Ticks::default(), Some(&[1, 0]), &[0]);
+        o.push(&a, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[1, 0]), &[0]);
         o.dispose("a");
         assert_eq!(o.machines(), 1, "kept while its records wait");
         let clock = Clock::new();
         let mut t = o.take();
         assert_eq!(o.machines(), 0, "forgotten once taken");
         let b = machine("b");
-        o.push(&b, rec(RecId::Tx(id)), None, Ticks::default(), Some(&[0, 1]), &[1]);
+        o.push(&b, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[0, 1]), &[1]);
         let mut out = Vec::new();
         t.write_messages(&mut out, &clock.anchor());
         assert!(matches!(&out[1], DbgMsg::Tx(t) if t.machine_id == "a"), "{out:?}");
         o.done(t);
         let msgs = drain(&mut o);
         assert!(matches!(&msgs[1], DbgMsg::Tx(t) if t.machine_id == "b" && t.seq == 1));
+    }
+
+    #[test]
+    fn a_machine_built_again_keeps_the_ids_of_the_disposed_ones_records() {
+        let mut o = Outbox::new(100, 8);
+        let old = machine("m");
+        o.push(&old, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[1, 0]), &[0]);
+        o.push(&old, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[0]);
+        o.dispose("m");
+        // the same ID, a new instance, while the old one's records wait
+        let new = machine("m");
+        o.register(&new);
+        o.push(&new, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[1]);
+        o.push(&new, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[1, 1]), &[1]);
+        assert_eq!(o.machines(), 1);
+        let txs: Vec<(u64, String)> = drain(&mut o)
+            .into_iter()
+            .filter_map(|m| match m {
+                DbgMsg::Tx(t) => Some((t.seq, t.id)),
+                _ => None,
+            })
+            .collect();
+        let (old1, new1) = (old.tx_ids().id(1).to_string(), new.tx_ids().id(1).to_string());
+        assert_ne!(old1, new1);
+        // the sequence carries on; queued IDs start over with the new instance
+        assert_eq!(txs, [(1, old1.clone()), (2, format!("{old1}-0")), (3, "-0".to_string()), (4, new1)]);
+        assert_eq!(o.machines(), 1, "the new instance stays");
+        // the old slot is gone, the new one is found by instance and by ID
+        o.push(&new, rec(RecId::Tx(2)), None, Ticks::default(), Some(&[2, 1]), &[1]);
+        o.dispose("m");
+        assert_eq!(drain(&mut o).len(), 1);
+        assert_eq!(o.machines(), 0);
     }
 
     #[test]

@@ -504,7 +504,7 @@ impl Tracer for DbgTracer {
             duration_ns: Opt::default(),
         };
         let rec = TxRecord {
-            id: RecId::Queued(None, 0),
+            id: RecId::Queued(0, 0),
             seq: 0,
             dropped: false,
             queue: u32::try_from(mu.queue_len()).unwrap_or(u32::MAX),
@@ -553,7 +553,7 @@ impl Tracer for DbgTracer {
             duration_ns: Opt::from(if self.0.durations { tx.duration().map(|d| d.as_nanos() as u64) } else { None }),
         };
         let rec = TxRecord {
-            id: RecId::Tx(tx.id()),
+            id: RecId::Tx(tx.seq()),
             seq: 0,
             queue: u32::try_from(tx.queue_len()).unwrap_or(u32::MAX),
             kind: tx.kind(),
