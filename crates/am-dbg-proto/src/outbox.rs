@@ -112,6 +112,9 @@ pub(crate) struct Extra {
     pub(crate) args: Vec<(String, String)>,
     pub(crate) source: Option<Source>,
     pub(crate) stack: String,
+    /// The machine's own ID maker, when another live machine has the same ID and owns the
+    /// slot (set by [`Outbox::push`]).
+    pub(crate) tx_ids: Option<TxIds>,
 }
 
 impl Extra {
@@ -199,14 +202,15 @@ impl MachineMeta {
         anchor: &Anchor<'_>,
     ) -> DbgMsgTx {
         let x = x.map(|b| *b).unwrap_or_default();
+        let tx_ids = x.tx_ids.unwrap_or(self.tx_ids);
         let n = r.at.ticks(arena);
         let log = |v: Vec<LogEntry>| {
             v.into_iter().map(|e| DbgLogEntry { level: e.level as u8, text: self.strip(&e.text).to_string() }).collect()
         };
         let id = match r.id {
-            RecId::Tx(seq) => self.tx_ids.id(seq).as_str().to_string(),
+            RecId::Tx(seq) => tx_ids.id(seq).as_str().to_string(),
             RecId::Queued(0, n) => format!("-{n}"),
-            RecId::Queued(last, n) => format!("{}-{n}", self.tx_ids.id(last)),
+            RecId::Queued(last, n) => format!("{}-{n}", tx_ids.id(last)),
         };
         DbgMsgTx {
             machine_id: self.id.to_string(),
@@ -716,6 +720,14 @@ impl Outbox {
         let (Some(chunk), Some(Some(e))) = (self.chunks.back_mut(), self.slots.get_mut(slot as usize)) else {
             return Pushed { dropped: 0, was_empty };
         };
+        // another live machine under the slot's ID: its records carry their own ID maker
+        let extra = if e.instance == m.instance() {
+            extra
+        } else {
+            let mut x = extra.unwrap_or_default();
+            x.tx_ids = Some(m.tx_ids());
+            Some(x)
+        };
         e.seq += 1;
         rec.seq = e.seq;
         self.enqueued += 1;
@@ -1161,6 +1173,27 @@ mod tests {
         o.dispose("m");
         assert_eq!(drain(&mut o).len(), 1);
         assert_eq!(o.machines(), 0);
+    }
+
+    #[test]
+    fn two_live_machines_with_one_id_share_a_stream_with_their_own_tx_ids() {
+        let mut o = Outbox::new(100, 8);
+        let (a, b) = (machine("m"), machine("m"));
+        o.register(&a);
+        o.register(&b);
+        o.push(&a, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[1, 0]), &[0]);
+        o.push(&b, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[1, 0]), &[0]);
+        o.push(&a, rec(RecId::Tx(2)), None, Ticks::default(), Some(&[2, 0]), &[0]);
+        let txs: Vec<(u64, String)> = drain(&mut o)
+            .into_iter()
+            .filter_map(|m| match m {
+                DbgMsg::Tx(t) => Some((t.seq, t.id)),
+                _ => None,
+            })
+            .collect();
+        let id = |m: &Machine, seq: u64| m.tx_ids().id(seq).to_string();
+        assert_eq!(txs, [(1, id(&a, 1)), (2, id(&b, 1)), (3, id(&a, 2))]);
+        assert_eq!(o.machines(), 1);
     }
 
     #[test]

@@ -542,6 +542,7 @@ impl Tracer for DbgTracer {
                 args,
                 source: mu.source().cloned(),
                 stack: String::new(),
+                tx_ids: None,
             }
             .boxed()
         };
