@@ -1143,6 +1143,16 @@ mod tests {
         assert!(matches!(&msgs[1], DbgMsg::Tx(t) if t.machine_id == "b" && t.seq == 1));
     }
 
+    /// The transition messages' sequence numbers and IDs.
+    fn seqs_and_ids(msgs: Vec<DbgMsg>) -> Vec<(u64, String)> {
+        msgs.into_iter()
+            .filter_map(|m| match m {
+                DbgMsg::Tx(t) => Some((t.seq, t.id)),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn a_machine_built_again_keeps_the_ids_of_the_disposed_ones_records() {
         let mut o = Outbox::new(100, 8);
@@ -1156,13 +1166,7 @@ mod tests {
         o.push(&new, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[1]);
         o.push(&new, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[1, 1]), &[1]);
         assert_eq!(o.machines(), 1);
-        let txs: Vec<(u64, String)> = drain(&mut o)
-            .into_iter()
-            .filter_map(|m| match m {
-                DbgMsg::Tx(t) => Some((t.seq, t.id)),
-                _ => None,
-            })
-            .collect();
+        let txs = seqs_and_ids(drain(&mut o));
         let (old1, new1) = (old.tx_ids().id(1).to_string(), new.tx_ids().id(1).to_string());
         assert_ne!(old1, new1);
         // the sequence carries on; queued IDs start over with the new instance
@@ -1184,13 +1188,7 @@ mod tests {
         o.push(&a, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[1, 0]), &[0]);
         o.push(&b, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[1, 0]), &[0]);
         o.push(&a, rec(RecId::Tx(2)), None, Ticks::default(), Some(&[2, 0]), &[0]);
-        let txs: Vec<(u64, String)> = drain(&mut o)
-            .into_iter()
-            .filter_map(|m| match m {
-                DbgMsg::Tx(t) => Some((t.seq, t.id)),
-                _ => None,
-            })
-            .collect();
+        let txs = seqs_and_ids(drain(&mut o));
         let id = |m: &Machine, seq: u64| m.tx_ids().id(seq).to_string();
         assert_eq!(txs, [(1, id(&a, 1)), (2, id(&b, 1)), (3, id(&a, 2))]);
         assert_eq!(o.machines(), 1);
