@@ -103,7 +103,7 @@ enum Slot {
 
 impl Machine {
     fn view<'a>(&'a self, schema: &'a Schema, tx: &'a TxData) -> Transition<'a> {
-        Transition { machine: self, schema, data: tx, tx_seed: self.0.seed }
+        Transition { machine: self, schema, data: tx, tx_ids: self.0.tx_ids }
     }
 
     fn tx_log(&self, tx: &mut TxData, level: LogLevel, text: impl FnOnce() -> String) {
@@ -111,9 +111,9 @@ impl Machine {
             return;
         }
         let entry = LogEntry { level, text: format!("[{}] {}", self.log_prefix(), text()) };
-        let id = tx.log_tracers.is_some().then(|| TxId::new(self.0.seed, tx.seq));
+        let id = tx.log_tracers.is_some().then(|| self.0.tx_ids.id(tx.seq));
         #[cfg(feature = "tracing")]
-        let id = id.or_else(|| Some(TxId::new(self.0.seed, tx.seq)));
+        let id = id.or_else(|| Some(self.0.tx_ids.id(tx.seq)));
         self.emit_log(
             id.as_ref().map(TxId::as_str),
             &entry,
@@ -520,7 +520,7 @@ impl Machine {
             .with("handler", err.handler.clone())
             .with("called", names(s, tx.mutation.called()))
             .with("states_before", names(s, &tx.states_before))
-            .with("tx_id", TxId::new(self.0.seed, tx.seq).to_string());
+            .with("tx_id", self.0.tx_ids.id(tx.seq).to_string());
         self.prepend(Mutation::new(MutationKind::Add, &[exc], Some(Arc::new(args))));
     }
 

@@ -56,7 +56,8 @@ pub(crate) struct Inner {
     pub(crate) id: String,
     pub(crate) parent_id: Option<String>,
     pub(crate) tags: Vec<String>,
-    pub(crate) seed: u64,
+    /// Makes the machine's transition IDs (a random seed).
+    pub(crate) tx_ids: TxIds,
     pub(crate) instance: u64,
     pub(crate) exception: StateIdx,
     pub(crate) schema: RwLock<Arc<Schema>>,
@@ -282,7 +283,7 @@ impl MachineBuilder {
             id,
             parent_id: self.parent.as_ref().map(|p| p.id().to_string()),
             tags: self.tags,
-            seed: random_u64(),
+            tx_ids: TxIds(random_u64()),
             instance: next_instance(),
             exception,
             schema: RwLock::new(Arc::new(self.schema)),
@@ -400,7 +401,7 @@ impl Machine {
     /// assert_eq!(m.tx_ids().id(seq), id);
     /// ```
     pub fn tx_ids(&self) -> TxIds {
-        TxIds(self.0.seed)
+        self.0.tx_ids
     }
     /// The parent's ID, for submachines.
     pub fn parent_id(&self) -> Option<&str> {

@@ -144,7 +144,7 @@ pub struct Transition<'a> {
     pub(crate) machine: &'a Machine,
     pub(crate) schema: &'a Schema,
     pub(crate) data: &'a TxData,
-    pub(crate) tx_seed: u64,
+    pub(crate) tx_ids: TxIds,
 }
 
 impl fmt::Debug for Transition<'_> {
@@ -162,7 +162,7 @@ impl fmt::Debug for Transition<'_> {
 impl<'a> Transition<'a> {
     /// The transition ID.
     pub fn id(&self) -> TxId {
-        TxIds(self.tx_seed).id(self.data.seq)
+        self.tx_ids.id(self.data.seq)
     }
     /// A per-machine sequence number (1, 2, …) of transitions run.
     pub fn seq(&self) -> u64 {

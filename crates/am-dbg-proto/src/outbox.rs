@@ -578,16 +578,13 @@ impl Outbox {
         }
         // another live instance with the same ID shares the slot (as the debugger shows it);
         // a new one after a disposed one is registered
-        let slot = match self.index.get(m.id()) {
-            Some(&s)
-                if self
-                    .slots
-                    .get(s as usize)
-                    .is_some_and(|e| e.as_ref().is_some_and(|e| e.instance == instance || !e.disposed)) =>
-            {
-                s
-            }
-            _ => self.register(m).1,
+        let found = self.index.get(m.id()).copied().filter(|&s| {
+            let e = self.slots.get(s as usize).and_then(Option::as_ref);
+            e.is_some_and(|e| e.instance == instance || !e.disposed)
+        });
+        let slot = match found {
+            Some(s) => s,
+            None => self.register(m).1,
         };
         self.last = slot;
         slot
