@@ -21,7 +21,7 @@ Installs what the tests need that is not a crate, skipping whatever is present:
       apt-get install --no-install-recommends prometheus prometheus-pushgateway
       (needs root; Debian/Ubuntu)
   cargo-deny
-      cargo install --locked cargo-deny  (skipped when AM_SKIP_CARGO_DENY is set)
+      cargo install --locked cargo-deny  (skipped when AM_SKIP_CARGO_DENY is set, outside CI)
   cargo-hack
       cargo install --locked cargo-hack  (for the feature-powerset check of am-telemetry)
 then checks each tool runs with `--version`.
@@ -33,10 +33,15 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
         return Ok(());
     }
     args.finish()?;
+    install_missing(sh)
+}
+
+/// Installs every missing tool; what is present is only checked. `cargo xtask ci` runs this
+/// first, so its one command works on a machine with only the Rust toolchain.
+pub(crate) fn install_missing(sh: &Shell) -> Result<()> {
     apt_tools(sh)?;
     cargo_deny(sh)?;
-    cargo_hack(sh)?;
-    Ok(())
+    cargo_hack(sh)
 }
 
 fn cargo_hack(sh: &Shell) -> Result<()> {
@@ -58,8 +63,8 @@ pub(crate) fn apt_tools(sh: &Shell) -> Result<()> {
         let list = packages.join(" ");
         if !is_root(sh) {
             return Err(format!(
-                "missing Debian packages: {list}; run `cargo xtask deps` as root \
-                 or `sudo apt-get install --no-install-recommends {list}`"
+                "missing Debian packages: {list}; run `sudo cargo xtask deps` \
+                 or `sudo apt-get install --no-install-recommends {list}`, then run this again"
             )
             .into());
         }
@@ -79,7 +84,7 @@ pub(crate) fn apt_tools(sh: &Shell) -> Result<()> {
 
 fn cargo_deny(sh: &Shell) -> Result<()> {
     if !cargo_has(sh, "deny") {
-        if std::env::var_os(SKIP_CARGO_DENY).is_some() {
+        if std::env::var_os(SKIP_CARGO_DENY).is_some() && std::env::var_os("CI").is_none() {
             eprintln!("cargo-deny: not installed, skipped because {SKIP_CARGO_DENY} is set");
             return Ok(());
         }

@@ -1,8 +1,8 @@
 //! Project automation, run as `cargo xtask <command>` (see `.cargo/config.toml`).
 //!
 //! Depends on `xshell` and `am-grafana-gen` (generation only, no network crates), so
-//! `.ci/setup` can build and run it in seconds on a fresh machine before anything else is
-//! installed.
+//! `cargo xtask ci` builds and starts in seconds on a fresh machine and installs what the
+//! tests need (`deps`) before anything else.
 
 mod backends;
 mod bench;
@@ -22,8 +22,9 @@ const HELP: &str = "\
 cargo xtask <COMMAND> [OPTIONS]
 
 Commands:
-  ci      Run every check CI runs: fmt, clippy, tests, doctests, cargo-deny
-  deps    Install the non-crate tools the tests need (Prometheus, cargo-deny)
+  ci      Install what is missing, then run every check CI runs: fmt, clippy, tests,
+          doctests, cargo-deny, dashboards, feature powerset, end-to-end
+  deps    Install the non-crate tools the tests need (Prometheus, cargo-deny, ...)
   bench   Run the workspace's benchmarks
   gen-dashboard
           Generate (or --check) Grafana dashboards and alert rules for machine IDs
