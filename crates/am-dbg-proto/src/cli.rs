@@ -33,12 +33,14 @@ USAGE:
 OPTIONS:
     -o, --out FILE          Recording to write (created or truncated)
     -l, --listen ADDR       Address to listen on [default: 127.0.0.1:6831]
-    -n, --max-messages N    Stop after N messages (default: run until Ctrl-C)
+    -n, --max-messages N    Stop after N messages (default: run until Ctrl-C or SIGTERM)
     -q, --quiet             No live progress line on stderr
     -h, --help              Print this help
 
 The progress line shows messages, messages/s, connected clients and messages the clients
-reported dropped. Schemas are written before the transitions of their machine.
+reported dropped. Schemas are written before the transitions of their machine. What arrives
+is in the file within a second; Ctrl-C or SIGTERM closes the connections, writes everything
+received and prints a summary (a second signal exits at once).
 ";
 
 /// `am-dbg replay --help`.
@@ -195,18 +197,25 @@ async fn execute(cmd: Command) -> Result<(), Error> {
     match cmd {
         Command::Help(t) => print!("{t}"),
         Command::Record { listen, out, max_messages, progress } => {
+            let mut signals = Signals::new()?;
             let rec = Recorder::start(&listen, &out, RecordOptions { progress, max_messages }).await?;
             eprintln!("am-dbg: listening on {}, recording to {}", rec.local_addr(), out.display());
             let limit = max_messages.unwrap_or(u64::MAX);
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                name = signals.next() => eprintln!("\nam-dbg: {name}: writing what was received (again to exit at once)"),
                 _ = async {
                     while rec.messages() < limit {
                         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                     }
                 } => {}
             }
-            let stats = rec.stop().await?;
+            let stats = tokio::select! {
+                stats = rec.stop() => stats?,
+                name = signals.next() => {
+                    eprintln!("am-dbg: {name} again: exiting without finishing the recording");
+                    std::process::exit(1);
+                }
+            };
             eprintln!(
                 "am-dbg: wrote {} messages from {} clients ({} reported dropped)",
                 stats.messages, stats.clients, stats.dropped_reported
@@ -219,4 +228,44 @@ async fn execute(cmd: Command) -> Result<(), Error> {
         Command::Summary { file } => print!("{}", Summary::from_file(&file)?),
     }
     Ok(())
+}
+
+/// The stop signals of a long-running command: SIGINT (Ctrl-C) and SIGTERM (what systemd,
+/// Docker and Kubernetes send) mean the same. Installed once, so a second signal is never
+/// missed and never kills the process half-way.
+struct Signals {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals, Error> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let io = |e| Error::io("install signal handlers", e);
+            Ok(Signals {
+                int: signal(SignalKind::interrupt()).map_err(io)?,
+                term: signal(SignalKind::terminate()).map_err(io)?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// Waits for the next stop signal; returns its name.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => "interrupted",
+            _ = self.term.recv() => "SIGTERM",
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "interrupted"
+        }
+    }
 }

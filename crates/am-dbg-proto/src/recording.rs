@@ -63,6 +63,12 @@ impl fmt::Debug for Recorder {
 }
 
 impl Recorder {
+    /// The longest a received message waits in the recorder's buffer before it is written to
+    /// the file while the stream goes on; a stop writes everything at once.
+    pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
+    /// How long [`stop`](Recorder::stop) waits for the closed connections' last batches.
+    pub const STOP_DEADLINE: Duration = Duration::from_secs(5);
+
     /// Listens on `listen` and records into `out` (created or truncated).
     pub async fn start(listen: &str, out: &Path, opts: RecordOptions) -> Result<Recorder, Error> {
         let file = std::fs::File::create(out).map_err(|e| Error::io(format!("create {}", out.display()), e))?;
@@ -95,8 +101,11 @@ impl Recorder {
         self.live.messages.load(Relaxed)
     }
 
-    /// Stops, writing whatever was already received, and closes the file.
+    /// Stops gracefully: closes the listener and every connection (a client's batch is
+    /// either acknowledged and written, or not acknowledged and still the client's), writes
+    /// everything received, and closes the file. At most [`Recorder::STOP_DEADLINE`].
     pub async fn stop(mut self) -> Result<RecordStats, Error> {
+        self.server.close();
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -132,17 +141,29 @@ async fn write_loop(
     let mut line = Vec::with_capacity(1024);
     let mut stats = RecordStats::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // what arrived is on disk within FLUSH_EVERY even while the stream goes on
+    let mut flush = tokio::time::interval(Recorder::FLUSH_EVERY);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut dirty = false;
     let (mut last_n, mut last_t) = (0u64, Instant::now());
     let tty = std::io::stderr().is_terminal();
     let limit = opts.max_messages.unwrap_or(u64::MAX);
+    // after a stop request the server is closed: receive until its connections' senders
+    // are gone (the channel ends), or the deadline
     let mut stopping = false;
+    let drained = tokio::time::sleep(Duration::MAX);
+    tokio::pin!(drained);
     while stats.messages < limit {
         let ev = tokio::select! {
             ev = rx.recv() => ev,
             _ = &mut stop, if !stopping => {
                 stopping = true;
-                if rx.is_empty() { break }
+                drained.as_mut().reset(tokio::time::Instant::now() + Recorder::STOP_DEADLINE);
                 continue
+            }
+            _ = &mut drained, if stopping => {
+                tracing::warn!(target: "am_dbg_proto", "am-dbg recorder: connections still open after {:?}; closing the file", Recorder::STOP_DEADLINE);
+                break
             }
             _ = tick.tick(), if opts.progress => {
                 let rate = (stats.messages - last_n) as f64 / last_t.elapsed().as_secs_f64().max(1e-3);
@@ -152,7 +173,11 @@ async fn write_loop(
                     stats.messages, live.clients.load(Relaxed), stats.dropped_reported
                 );
                 if tty { eprint!("\r\x1b[2K{line}") } else { eprintln!("{line}") }
+                continue;
+            }
+            _ = flush.tick(), if dirty => {
                 out.flush().map_err(io)?;
+                dirty = false;
                 continue;
             }
         };
@@ -171,6 +196,7 @@ async fn write_loop(
                     write_json(&msg, &mut line);
                     line.push(b'\n');
                     out.write_all(&line).map_err(io)?;
+                    dirty = true;
                     stats.messages += 1;
                     live.messages.fetch_add(1, Relaxed);
                 }
@@ -182,10 +208,6 @@ async fn write_loop(
                     let _ = live.clients.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
                 }
             }
-        }
-        // after a stop request: write what already arrived, then end
-        if stopping && rx.is_empty() {
-            break;
         }
     }
     if opts.progress && tty {

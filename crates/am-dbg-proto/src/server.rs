@@ -180,6 +180,11 @@ impl Server {
         }
     }
 
+    /// Stops listening and closes every connection, without waiting.
+    pub(crate) fn close(&self) {
+        self.task.abort();
+    }
+
     /// Stops listening and closes every connection.
     pub async fn shutdown(self) {
         self.task.abort();

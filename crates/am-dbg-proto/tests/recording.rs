@@ -139,3 +139,76 @@ fn cli_record_replay_summary() {
     assert!(text.contains("worker (parent app)"), "{text}");
     assert!(text.contains("exceptions 1"), "{text}");
 }
+
+/// `am-dbg record --quiet` on a free port: the child, its stderr, and the address it prints.
+fn spawn_recorder(out: &std::path::Path) -> (std::process::Child, BufReader<std::process::ChildStderr>, String) {
+    let mut child = am_dbg()
+        .args(["record", "--quiet", "--listen", "127.0.0.1:0", "--out"])
+        .arg(out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line.split("listening on ").nth(1).and_then(|r| r.split(',').next()).expect(&line).to_string();
+    (child, stderr, addr)
+}
+
+/// (lines, transition lines) of a recording: the tracer's `sent` counts transition
+/// messages, the file also holds each machine's schema.
+fn lines(file: &std::path::Path) -> (u64, u64) {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    (text.lines().count() as u64, text.lines().filter(|l| l.starts_with(r#"{"Tx""#)).count() as u64)
+}
+
+fn sigterm(child: &std::process::Child) {
+    let ok = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success();
+    assert!(ok, "kill -TERM failed");
+}
+
+#[test]
+fn recorder_writes_what_arrived_within_a_second_while_running() {
+    let rt = rt();
+    let out = tmp("flush.jsonl");
+    let (mut child, mut stderr, addr) = spawn_recorder(&out);
+    let tracer = DbgTracer::builder().addr(addr).runtime(rt.handle().clone()).build().unwrap();
+    drive(&tracer);
+    assert!(tracer.flush(Duration::from_secs(10)));
+    let n = tracer.stats().sent;
+    assert!(n > 10, "{n}");
+    // the stream (the connection) goes on; the file already holds everything
+    std::thread::sleep(Duration::from_millis(1500));
+    let (total, txs) = lines(&out);
+    assert_eq!(txs, n, "the recorder held messages back");
+    sigterm(&child);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(rest.contains("SIGTERM") && rest.contains(&format!("wrote {total} messages")), "{rest}");
+    assert_eq!(lines(&out), (total, n));
+    drop(tracer);
+}
+
+#[test]
+fn sigterm_right_after_a_stream_writes_every_acknowledged_message() {
+    let rt = rt();
+    let out = tmp("sigterm.jsonl");
+    let (mut child, mut stderr, addr) = spawn_recorder(&out);
+    let tracer = DbgTracer::builder().addr(addr).runtime(rt.handle().clone()).build().unwrap();
+    for _ in 0..20 {
+        drive(&tracer);
+    }
+    assert!(tracer.flush(Duration::from_secs(10)));
+    let n = tracer.stats().sent;
+    sigterm(&child); // no pause: the last batches may still be in the recorder's buffer
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let (total, txs) = lines(&out);
+    assert_eq!(txs, n, "every message the recorder acknowledged is in the file");
+    assert!(rest.contains(&format!("wrote {total} messages")), "{rest}");
+    drop(tracer);
+}
