@@ -13,18 +13,8 @@ use std::time::{Duration, Instant};
 use am_grafana_gen::Dashboard;
 use serde_json::Value;
 
-const PROMETHEUS: &str = "/usr/bin/prometheus";
-const PROMTOOL: &str = "/usr/bin/promtool";
-
-/// Whether `tool` is installed; in CI a missing tool fails the test.
-fn have(tool: &str) -> bool {
-    if Path::new(tool).is_file() {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "{tool} is missing: run `cargo xtask deps` (CI must install it)");
-    eprintln!("skipping: {tool} is not installed (`cargo xtask deps` installs it)");
-    false
-}
+/// The Debian package shipping `prometheus` and `promtool`.
+const INSTALL: &str = "apt-get install prometheus";
 
 struct TempDir(PathBuf);
 
@@ -58,21 +48,21 @@ impl Drop for Prometheus {
 }
 
 impl Prometheus {
-    fn start() -> Prometheus {
+    fn start(bin: &Path) -> Prometheus {
         let dir = TempDir::new("prom");
         let config = dir.0.join("prometheus.yml");
         std::fs::write(&config, "global:\n  scrape_interval: 15s\nscrape_configs: []\n")
             .unwrap_or_else(|e| panic!("write config: {e}"));
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
         let port = port.unwrap_or_else(|e| panic!("no free port: {e}"));
-        let child = Command::new(PROMETHEUS)
+        let child = Command::new(bin)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.tsdb.path={}", dir.0.join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("start {PROMETHEUS}: {e}"));
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
         let mut p = Prometheus { child, port, _dir: dir };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -145,14 +135,12 @@ fn prometheus_exprs(d: &Dashboard) -> Vec<String> {
 
 #[test]
 fn promtool_accepts_rules() {
-    if !have(PROMTOOL) {
-        return;
-    }
+    let Some(promtool) = am_testkit::tool("promtool", INSTALL) else { return };
     let dir = TempDir::new("rules");
     for (i, d) in dashboards().iter().enumerate() {
         let file = dir.0.join(format!("rules-{i}.yml"));
         std::fs::write(&file, d.alert_rules_yaml()).unwrap_or_else(|e| panic!("{e}"));
-        let out = Command::new(PROMTOOL).arg("check").arg("rules").arg(&file).output();
+        let out = Command::new(&promtool).arg("check").arg("rules").arg(&file).output();
         let out = out.unwrap_or_else(|e| panic!("run promtool: {e}"));
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(out.status.success(), "promtool check rules failed:\n{text}\n{}", d.alert_rules_yaml());
@@ -161,16 +149,14 @@ fn promtool_accepts_rules() {
     }
     // And the committed demo rules file.
     let committed = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../dashboards/am-demo.rules.yml");
-    let out = Command::new(PROMTOOL).arg("check").arg("rules").arg(&committed).output();
+    let out = Command::new(&promtool).arg("check").arg("rules").arg(&committed).output();
     assert!(out.is_ok_and(|o| o.status.success()), "promtool rejects {}", committed.display());
 }
 
 #[test]
 fn real_prometheus_parses_every_expression() {
-    if !have(PROMETHEUS) {
-        return;
-    }
-    let prom = Prometheus::start();
+    let Some(prometheus) = am_testkit::tool("prometheus", INSTALL) else { return };
+    let prom = Prometheus::start(&prometheus);
     // The check itself can fail: a broken expression is refused.
     let (status, body) =
         get(prom.port, &format!("/api/v1/query?query={}", encode("sum(rate(x[1m])"))).unwrap_or_default();

@@ -1,14 +1,12 @@
 //! `bind_env` and the env variables, builder > env > default. One test: it changes the
 //! process environment.
 
-mod common;
-
 use std::time::Duration;
 
 use am_core::{LogLevel, Machine, Schema};
 use am_loki::env::{AM_LOKI_ADDR, AM_LOKI_FORMAT, AM_LOKI_TENANT, AM_LOKI_TOKEN};
 use am_loki::{Error, LokiTracer, PushFormat, bind_env};
-use common::Receiver;
+use am_testkit::loki::Receiver;
 
 #[allow(unsafe_code)]
 fn set(k: &str, v: Option<&str>) {

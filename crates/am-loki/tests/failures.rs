@@ -1,14 +1,12 @@
 //! Loki down, slow, hung, throttling, failing or refusing: the machine never waits, nothing
 //! is lost while the queue has room, and every entry is accounted for.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use am_core::{LogLevel, Machine, Schema};
 use am_loki::{LokiTracer, LokiTracerBuilder};
-use common::Receiver;
+use am_testkit::loki::Receiver;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -49,7 +47,7 @@ fn wait(mut f: impl FnMut() -> bool) -> bool {
 
 #[test]
 fn receiver_down_then_up_loses_nothing() {
-    let addr = common::free_port();
+    let addr = am_testkit::free_port();
     let loki = builder(&addr.to_string()).max_retries(1000).build().unwrap();
     let m = machine("m", &loki);
     let expected = toggles(&m, 50);

@@ -1,15 +1,13 @@
 //! What reaches a Loki-compatible receiver: streams, labels, lines, order, metadata, in
 //! both push formats, from machines and their submachines.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use am_core::testing::Recorder;
 use am_core::{Handlers, LogLevel, Machine, Schema, TraceContext};
 use am_loki::{LokiTracer, PushFormat};
-use common::Receiver;
+use am_testkit::loki::Receiver;
 
 const WAIT: Duration = Duration::from_secs(10);
 

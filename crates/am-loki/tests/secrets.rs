@@ -1,15 +1,13 @@
 //! Credentials reach the server and nowhere else: not in `Debug` output, error messages or
 //! the crate's own log lines.
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use am_core::{LogLevel, Machine, Schema};
 use am_loki::LokiTracer;
-use common::Receiver;
+use am_testkit::loki::Receiver;
 
 const USER: &str = "loki-user";
 const PASSWORD: &str = "s3cr3t-Pa55";

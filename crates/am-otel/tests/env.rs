@@ -3,12 +3,10 @@
 //! machine with `bind_env`, and the parent asserts on what its receiver got.
 #![cfg(feature = "grpc")]
 
-mod common;
-
 use std::process::Command;
 
 use am_core::{Machine, Schema};
-use common::{Receiver, one};
+use am_testkit::otlp::{Receiver, one};
 
 const CHILD: &str = "AM_OTEL_TEST_CHILD";
 
@@ -79,6 +77,7 @@ fn bind_env_from_variables() {
 fn bind_env_off_without_switch() {
     // this process runs without AM_OTEL_TRACE (tests must not depend on the caller's env)
     if am_core::env::is_on(am_otel::env::AM_OTEL_TRACE) {
+        eprintln!("SKIPPED bind_env_off_without_switch: AM_OTEL_TRACE is set in this environment");
         return;
     }
     let m = Machine::builder(Schema::builder().states(["A"]).build().unwrap()).build();

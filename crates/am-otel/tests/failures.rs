@@ -2,13 +2,11 @@
 //! a panic.
 #![cfg(feature = "grpc")]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use am_core::{Machine, Schema};
 use am_otel::{OtlpPipeline, Protocol, SpanStats};
-use common::Receiver;
+use am_testkit::otlp::Receiver;
 
 const QUEUE: usize = 32;
 

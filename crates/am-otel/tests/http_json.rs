@@ -2,13 +2,11 @@
 //! HTTP receiver as OTLP/JSON bodies, checked against the encoding the OTLP specification
 //! gives (camelCase fields, hex IDs, `intValue` and timestamps as strings).
 
-mod common;
-
 use std::time::Duration;
 
 use am_core::{Machine, Schema};
 use am_otel::{OtlpPipeline, Protocol};
-use common::{Failure, Receiver};
+use am_testkit::otlp::{Failure, Receiver};
 use opentelemetry::trace::{Span as _, Tracer as _};
 use serde_json::Value;
 

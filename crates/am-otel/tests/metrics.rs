@@ -1,13 +1,11 @@
 //! Feature `metrics`: am-prom's quantities as OTel instruments, received over OTLP.
 #![cfg(feature = "grpc")]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use am_core::{Machine, Schema, err_msg, metric_names as n};
 use am_otel::OtlpPipeline;
-use common::Receiver;
+use am_testkit::otlp::Receiver;
 
 #[test]
 fn metrics_over_grpc() {

@@ -3,12 +3,10 @@
 //! OTLP spec calls permanent are not retried and `RetryInfo` sets the retry delay.
 #![cfg(any(feature = "grpc", feature = "http"))]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use am_otel::{OtlpPipeline, Protocol, Retry, SpanStats};
-use common::{Failure, Receiver};
+use am_testkit::otlp::{Failure, Receiver};
 use opentelemetry::trace::{Span as _, Tracer as _};
 
 const SPANS: u64 = 5;

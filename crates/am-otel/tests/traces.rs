@@ -1,13 +1,12 @@
 //! The span tree as an OTLP collector receives it, over gRPC and HTTP.
 #![cfg(any(feature = "grpc", feature = "http"))]
 
-mod common;
 mod scenario;
 
 use std::time::Duration;
 
 use am_otel::{OtlpPipeline, Protocol};
-use common::{RSpan, Receiver, one, render_tree};
+use am_testkit::otlp::{RSpan, Receiver, one, render_tree};
 
 const GOLDEN: &str = include_str!("golden/scenario_tree.txt");
 

@@ -1,8 +1,6 @@
 //! A Loki-compatible push receiver on loopback: decodes both push formats as Loki does
 //! (snappy block → `logproto.PushRequest`; the JSON schema), validates labels, records
 //! every request, and answers with scripted statuses, delays or a closed gate.
-#![allow(dead_code)]
-
 mod loki_proto;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -51,23 +49,53 @@ struct State {
     delay_ms: AtomicU64,
     gate: watch::Sender<bool>,
     reply_body: Mutex<Option<String>>,
+    /// Entries in accepted (2xx) pushes.
+    accepted: AtomicU64,
+    /// Count only; keep no request.
+    discard: bool,
 }
 
 /// The receiver; stops when dropped.
 pub struct Receiver {
+    /// Where it listens.
     pub addr: SocketAddr,
     state: Arc<State>,
     rt: Option<tokio::runtime::Runtime>,
 }
 
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver").field("addr", &self.addr).field("accepted", &self.entries_accepted()).finish()
+    }
+}
+
 impl Receiver {
+    /// A receiver on a free loopback port, keeping every request.
     pub fn start() -> Receiver {
         Receiver::start_on("127.0.0.1:0".parse().unwrap())
     }
 
+    /// A receiver on `addr`, keeping every request.
     pub fn start_on(addr: SocketAddr) -> Receiver {
+        Self::listen(addr, false)
+    }
+
+    /// A receiver on `addr` that keeps no request, only
+    /// [`entries_accepted`](Receiver::entries_accepted) (for long runs: `am-receiver loki`).
+    pub fn counting(addr: SocketAddr) -> Receiver {
+        Self::listen(addr, true)
+    }
+
+    /// Entries in the pushes it accepted (answered 2xx) so far.
+    pub fn entries_accepted(&self) -> u64 {
+        self.state.accepted.load(Relaxed)
+    }
+
+    fn listen(addr: SocketAddr, discard: bool) -> Receiver {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let listener = rt.block_on(tokio::net::TcpListener::bind(addr)).unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .unwrap_or_else(|e| panic!("Loki receiver cannot listen on {addr}: {e}"));
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State {
             requests: Mutex::new(Vec::new()),
@@ -76,6 +104,8 @@ impl Receiver {
             delay_ms: AtomicU64::new(0),
             gate: watch::Sender::new(true),
             reply_body: Mutex::new(None),
+            accepted: AtomicU64::new(0),
+            discard,
         });
         let st = state.clone();
         rt.spawn(async move {
@@ -100,9 +130,11 @@ impl Receiver {
     pub fn script(&self, statuses: &[u16]) {
         self.state.script.lock().unwrap().extend(statuses);
     }
+    /// The status of requests no script covers (default 204).
     pub fn set_default_status(&self, s: u16) {
         self.state.default_status.store(s, Relaxed);
     }
+    /// Answers every request after `d`.
     pub fn set_delay(&self, d: Duration) {
         self.state.delay_ms.store(d.as_millis() as u64, Relaxed);
     }
@@ -114,6 +146,7 @@ impl Receiver {
     pub fn set_gate(&self, open: bool) {
         self.state.gate.send_replace(open);
     }
+    /// Every request so far, as it arrived.
     pub fn requests(&self) -> Vec<Request> {
         self.state.requests.lock().unwrap().clone()
     }
@@ -184,7 +217,12 @@ async fn handle(st: Arc<State>, req: HttpRequest<Incoming>) -> Result<Response<F
         (Ok(_), None) => st.default_status.load(Relaxed),
     };
     let error = push.as_ref().err().cloned();
-    st.requests.lock().unwrap().push(Request { status, content_type, tenant, authorization, push });
+    if let (Ok(streams), 200..=299) = (&push, status) {
+        st.accepted.fetch_add(streams.iter().map(|s| s.entries.len() as u64).sum(), Relaxed);
+    }
+    if !st.discard {
+        st.requests.lock().unwrap().push(Request { status, content_type, tenant, authorization, push });
+    }
     let delay = st.delay_ms.load(Relaxed);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -367,10 +405,4 @@ pub fn parse_selector(s: &str) -> Result<BTreeMap<String, String>, String> {
         }
     }
     Ok(out)
-}
-
-/// A port nothing listens on (bound, then released).
-pub fn free_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
 }

@@ -2,10 +2,11 @@
 //! gRPC trace/logs/metrics collector services (tonic) and a tiny hyper HTTP server decoding
 //! protobuf `Export*ServiceRequest` bodies (and keeping OTLP/JSON bodies as JSON). Tests
 //! assert on what it decoded. It can be told to fail the next requests ([`Failure`]).
-#![allow(dead_code)]
+//! [`Receiver::counting`] only counts what it accepted, for long runs.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -114,13 +115,60 @@ impl Failure {
     }
 }
 
+/// What a receiver accepted, by signal: spans, log records, metric data points' metrics.
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// Spans accepted.
+    pub spans: AtomicU64,
+    /// Log records accepted.
+    pub logs: AtomicU64,
+    /// Metrics accepted.
+    pub metrics: AtomicU64,
+}
+
 #[derive(Clone, Default)]
 struct Shared {
     store: Arc<Mutex<Store>>,
+    counts: Arc<Counts>,
     delay: Duration,
+    /// Count only; keep no request.
+    discard: bool,
+}
+
+fn span_count(r: &ExportTraceServiceRequest) -> u64 {
+    r.resource_spans.iter().flat_map(|rs| &rs.scope_spans).map(|ss| ss.spans.len() as u64).sum()
+}
+
+fn log_count(r: &ExportLogsServiceRequest) -> u64 {
+    r.resource_logs.iter().flat_map(|rl| &rl.scope_logs).map(|sl| sl.log_records.len() as u64).sum()
+}
+
+fn metric_count(r: &ExportMetricsServiceRequest) -> u64 {
+    r.resource_metrics.iter().flat_map(|rm| &rm.scope_metrics).map(|sm| sm.metrics.len() as u64).sum()
 }
 
 impl Shared {
+    fn traces(&self, r: ExportTraceServiceRequest) {
+        self.counts.spans.fetch_add(span_count(&r), Relaxed);
+        if !self.discard {
+            self.store.lock().unwrap().traces.push(r);
+        }
+    }
+
+    fn logs(&self, r: ExportLogsServiceRequest) {
+        self.counts.logs.fetch_add(log_count(&r), Relaxed);
+        if !self.discard {
+            self.store.lock().unwrap().logs.push(r);
+        }
+    }
+
+    fn metrics(&self, r: ExportMetricsServiceRequest) {
+        self.counts.metrics.fetch_add(metric_count(&r), Relaxed);
+        if !self.discard {
+            self.store.lock().unwrap().metrics.push(r);
+        }
+    }
+
     async fn hold(&self) {
         self.store.lock().unwrap().requests += 1;
         if !self.delay.is_zero() {
@@ -144,7 +192,7 @@ impl TraceService for Shared {
         if let Some(f) = self.failure() {
             return Err(f.grpc());
         }
-        self.store.lock().unwrap().traces.push(r.into_inner());
+        self.traces(r.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
 }
@@ -159,7 +207,7 @@ impl LogsService for Shared {
         if let Some(f) = self.failure() {
             return Err(f.grpc());
         }
-        self.store.lock().unwrap().logs.push(r.into_inner());
+        self.logs(r.into_inner());
         Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
     }
 }
@@ -174,16 +222,23 @@ impl MetricsService for Shared {
         if let Some(f) = self.failure() {
             return Err(f.grpc());
         }
-        self.store.lock().unwrap().metrics.push(r.into_inner());
+        self.metrics(r.into_inner());
         Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
     }
 }
 
 /// A running receiver; stopped when dropped.
 pub struct Receiver {
+    /// Where it listens.
     pub addr: SocketAddr,
     shared: Shared,
     rt: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver").field("addr", &self.addr).field("counts", &self.shared.counts).finish()
+    }
 }
 
 impl Drop for Receiver {
@@ -206,9 +261,25 @@ impl Receiver {
 
     /// gRPC receiver answering each request after `delay`.
     pub fn grpc_with_delay(delay: Duration) -> Self {
+        Self::grpc_on("127.0.0.1:0".parse().unwrap(), Shared { delay, ..Default::default() })
+    }
+
+    /// gRPC receiver on `addr` that keeps no request, only [`Receiver::counts`] (for long
+    /// runs: `am-receiver otlp`).
+    pub fn counting(addr: SocketAddr) -> Self {
+        Self::grpc_on(addr, Shared { discard: true, ..Default::default() })
+    }
+
+    /// What it accepted so far (also in [`counting`](Receiver::counting) mode).
+    pub fn counts(&self) -> &Counts {
+        &self.shared.counts
+    }
+
+    fn grpc_on(addr: SocketAddr, shared: Shared) -> Self {
         let rt = runtime();
-        let shared = Shared { delay, ..Default::default() };
-        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .unwrap_or_else(|e| panic!("OTLP receiver cannot listen on {addr}: {e}"));
         let addr = listener.local_addr().unwrap();
         let s = shared.clone();
         rt.spawn(async move {
@@ -265,21 +336,17 @@ impl Receiver {
                                     .body(Full::new(Bytes::from_static(b"{}")))
                                     .unwrap());
                             }
-                            let ok = ct == "application/x-protobuf" && {
-                                let mut st = s.store.lock().unwrap();
-                                match path.as_str() {
+                            let ok = ct == "application/x-protobuf"
+                                && match path.as_str() {
                                     "/v1/traces" => {
-                                        ExportTraceServiceRequest::decode(body).map(|r| st.traces.push(r)).is_ok()
+                                        ExportTraceServiceRequest::decode(body).map(|r| s.traces(r)).is_ok()
                                     }
-                                    "/v1/logs" => {
-                                        ExportLogsServiceRequest::decode(body).map(|r| st.logs.push(r)).is_ok()
-                                    }
+                                    "/v1/logs" => ExportLogsServiceRequest::decode(body).map(|r| s.logs(r)).is_ok(),
                                     "/v1/metrics" => {
-                                        ExportMetricsServiceRequest::decode(body).map(|r| st.metrics.push(r)).is_ok()
+                                        ExportMetricsServiceRequest::decode(body).map(|r| s.metrics(r)).is_ok()
                                     }
                                     _ => false,
-                                }
-                            };
+                                };
                             let resp = if ok {
                                 Response::builder()
                                     .header("content-type", "application/x-protobuf")
@@ -298,10 +365,12 @@ impl Receiver {
         Receiver { addr, shared, rt: Some(rt) }
     }
 
+    /// `http://ADDR`, as an OTLP endpoint.
     pub fn grpc_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
+    /// Requests received (failed ones included).
     pub fn requests(&self) -> usize {
         self.shared.store.lock().unwrap().requests
     }

@@ -1,0 +1,49 @@
+//! Test support shared by the workspace's tests and `cargo xtask soak`: loopback receivers
+//! that decode what the exporters send with the backends' own formats ([`otlp`]: the
+//! official OTLP protobufs over gRPC and HTTP; [`loki`]: Loki's push API, snappy protobuf and
+//! JSON), free ports, and [`tool`], the one way a test asks for an external program.
+//!
+//! The `am-receiver` binary runs either receiver as a process of its own, counting what it
+//! accepted, so a soak run can kill and restart it.
+//!
+//! Not published; exporters use it only as a dev-dependency, so they still depend on
+//! `am-core` alone.
+
+pub mod loki;
+pub mod otlp;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A loopback address nothing listens on (bound, then released).
+pub fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("no free loopback port: {e}"));
+    l.local_addr().unwrap_or_else(|e| panic!("no local address: {e}"))
+}
+
+/// Finds an external program a test needs, on `PATH` (or as an absolute path). When it is
+/// missing, a test never passes silently: with `CI` set this panics with how to install it;
+/// elsewhere it prints that the calling test is skipped and returns `None`.
+///
+/// ```
+/// if let Some(sh) = am_testkit::tool("sh", "apt-get install dash") {
+///     assert!(sh.is_file());
+/// }
+/// ```
+pub fn tool(name: &str, install: &str) -> Option<PathBuf> {
+    let found = if name.contains('/') {
+        Some(PathBuf::from(name)).filter(|p| p.is_file())
+    } else {
+        std::env::var_os("PATH").iter().flat_map(std::env::split_paths).map(|d| d.join(name)).find(|p| p.is_file())
+    };
+    if found.is_none() {
+        let test = std::thread::current().name().unwrap_or("this test").to_string();
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "`{name}` is not installed, and CI must run {test}: install it with `{install}` \
+             (`cargo xtask deps` does)"
+        );
+        eprintln!("SKIPPED {test}: `{name}` is not installed (`{install}`, or `cargo xtask deps`)");
+    }
+    found
+}
