@@ -178,19 +178,42 @@ impl Outputs {
         parts.join("  ")
     }
 
-    /// Flushes and closes everything; returns a summary line per output.
-    pub async fn shutdown(self) -> Vec<String> {
+    /// Every exporter's counters, as `--stats-json` writes them: what the exporter produced
+    /// (accepted from the machines), sent, dropped and failed, and what is still queued.
+    pub fn counters(&self) -> serde_json::Value {
+        let mut o = serde_json::Map::new();
+        if let Some(p) = &self.prom {
+            o.insert("prom".into(), prom_json(&p.stats()));
+        }
+        if let Some((_, p)) = &self.otel {
+            o.insert("otel".into(), otel_json(&p.span_stats()));
+        }
+        if let Some((t, _)) = &self.dbg {
+            o.insert("dbg".into(), dbg_json(&t.stats()));
+        }
+        if let Some(l) = &self.loki {
+            o.insert("loki".into(), loki_json(&l.stats()));
+        }
+        serde_json::Value::Object(o)
+    }
+
+    /// Flushes and closes everything; returns a summary line per output and the final
+    /// [`counters`](Outputs::counters).
+    pub async fn shutdown(self) -> (Vec<String>, serde_json::Value) {
+        let mut counters = serde_json::Map::new();
         let mut out = Vec::new();
         if let Some(p) = self.prom {
             let stopped = p.shutdown_async().await;
             let s = p.stats();
             out.push(format!(
-                "prometheus: {} scrapes, {} pushes, {} push failures{}",
+                "prometheus: {} scrapes, {} pushes, {} push failures, {} machines refused{}",
                 s.scrapes,
                 s.pushes,
                 s.push_failures,
+                s.refused_machines,
                 if stopped { "" } else { " (shutdown timed out)" }
             ));
+            counters.insert("prom".into(), prom_json(&s));
         }
         if let Some((t, p)) = self.otel {
             let done = tokio::task::spawn_blocking(move || {
@@ -203,12 +226,14 @@ impl Outputs {
             .await;
             if let Ok((ok, s)) = done {
                 out.push(format!(
-                    "otel: {} spans exported, {} dropped, {} failed{}",
+                    "otel: {} spans ended, {} exported, {} dropped, {} failed{}",
+                    s.ended,
                     s.exported,
                     s.dropped,
                     s.failed,
                     if ok { "" } else { " (shutdown timed out)" }
                 ));
+                counters.insert("otel".into(), otel_json(&s));
             }
         }
         if let Some((writer, handle)) = self.logs_file {
@@ -229,11 +254,14 @@ impl Outputs {
             .await;
             if let Ok((ok, s)) = done {
                 out.push(format!(
-                    "loki: {} sent, {} dropped{}",
+                    "loki: {} entries, {} sent, {} dropped, {} failed{}",
+                    s.enqueued,
                     s.sent,
                     s.dropped,
+                    s.failed + s.rejected,
                     if ok { "" } else { " (shutdown timed out)" }
                 ));
+                counters.insert("loki".into(), loki_json(&s));
             }
         }
         if let Some((t, rec)) = self.dbg {
@@ -244,11 +272,13 @@ impl Outputs {
             .await;
             if let Ok((ok, s)) = flushed {
                 out.push(format!(
-                    "dbg: {} sent, {} dropped{}",
+                    "dbg: {} messages, {} sent, {} dropped{}",
+                    s.enqueued,
                     s.sent,
                     s.dropped,
                     if ok { "" } else { " (flush timed out)" }
                 ));
+                counters.insert("dbg".into(), dbg_json(&s));
             }
             if let Some(rec) = rec {
                 match rec.stop().await {
@@ -257,6 +287,34 @@ impl Outputs {
                 }
             }
         }
-        out
+        (out, serde_json::Value::Object(counters))
     }
+}
+
+fn prom_json(s: &am_telemetry::prom::PromStats) -> serde_json::Value {
+    serde_json::json!({
+        "machines": s.machines, "scrapes": s.scrapes, "pushes": s.pushes, "push_failures": s.push_failures,
+        "refused_machines": s.refused_machines, "refused_series": s.refused_series, "dropped_updates": s.dropped_updates,
+    })
+}
+
+fn otel_json(s: &am_telemetry::otel::SpanStats) -> serde_json::Value {
+    serde_json::json!({
+        "produced": s.ended, "sent": s.exported, "dropped": s.dropped, "failed": s.failed,
+        "queued": s.queued, "overflow": s.overflow, "discarded": s.discarded,
+    })
+}
+
+fn dbg_json(s: &am_telemetry::dbg::DbgStats) -> serde_json::Value {
+    serde_json::json!({
+        "produced": s.enqueued, "sent": s.sent, "dropped": s.dropped, "failed": 0, "queued": s.queued,
+        "connected": s.connected, "connects": s.connects,
+    })
+}
+
+fn loki_json(s: &am_telemetry::loki::LokiStats) -> serde_json::Value {
+    serde_json::json!({
+        "produced": s.enqueued, "sent": s.sent, "dropped": s.dropped, "failed": s.failed + s.rejected,
+        "queued": s.queued, "dropped_machines": s.dropped_machines,
+    })
 }

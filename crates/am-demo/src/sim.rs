@@ -84,9 +84,20 @@ impl Sim {
         Ok(Sim { pool, workers: list, stop: Arc::new(AtomicBool::new(false)), threads: Vec::new() })
     }
 
-    /// Starts one driver thread per worker and one for the pool.
-    pub fn start(&mut self, seed: u64) -> Result<(), Error> {
+    /// Starts the drivers: without a rate, one thread per worker mutating it every 20–100 ms;
+    /// with `rate` (mutations per second over all workers), [`PACED_THREADS`] threads taking
+    /// the workers in turn at that pace. Plus one thread for the pool.
+    pub fn start(&mut self, seed: u64, rate: Option<f64>) -> Result<(), Error> {
         self.pool.add(&["Start"])?;
+        match rate {
+            None => self.start_random(seed),
+            Some(rate) => self.start_paced(seed, rate),
+        }
+        self.start_pool();
+        Ok(())
+    }
+
+    fn start_random(&mut self, seed: u64) {
         for (i, w) in self.workers.iter().enumerate() {
             let (w, stop) = (w.clone(), self.stop.clone());
             let mut rng = Rng(seed.wrapping_add(i as u64 * 7919) | 1);
@@ -94,10 +105,45 @@ impl Sim {
                 let _ = w.add(&["Start", "Connecting"]);
                 while !stop.load(Relaxed) {
                     std::thread::sleep(Duration::from_millis(20 + rng.below(80)));
-                    drive_worker(&w, &mut rng);
+                    drive_worker(&w, &mut rng, Duration::from_millis(10));
                 }
             }));
         }
+    }
+
+    fn start_paced(&mut self, seed: u64, rate: f64) {
+        let threads = PACED_THREADS.min(self.workers.len());
+        for t in 0..threads {
+            let mine: Vec<Machine> = self.workers.iter().skip(t).step_by(threads).cloned().collect();
+            let stop = self.stop.clone();
+            let mut rng = Rng(seed.wrapping_add(t as u64 * 7919) | 1);
+            let per_thread = rate / threads as f64;
+            self.threads.push(std::thread::spawn(move || {
+                for w in &mine {
+                    let _ = w.add(&["Start", "Connecting"]);
+                }
+                let started = std::time::Instant::now();
+                let (mut done, mut next) = (0u64, 0usize);
+                while !stop.load(Relaxed) {
+                    let due = (started.elapsed().as_secs_f64() * per_thread) as u64;
+                    if done >= due {
+                        std::thread::sleep(Duration::from_millis(1));
+                        continue;
+                    }
+                    // catch up at most one second's worth at once, so a stall does not
+                    // turn into a burst
+                    done = done.max(due.saturating_sub(per_thread as u64));
+                    while done < due && !stop.load(Relaxed) {
+                        drive_worker(&mine[next], &mut rng, Duration::ZERO);
+                        next = (next + 1) % mine.len();
+                        done += 1;
+                    }
+                }
+            }));
+        }
+    }
+
+    fn start_pool(&mut self) {
         let (pool, workers, stop) = (self.pool.clone(), self.workers.clone(), self.stop.clone());
         self.threads.push(std::thread::spawn(move || {
             let mut n = 0u64;
@@ -113,7 +159,6 @@ impl Sim {
                 }
             }
         }));
-        Ok(())
     }
 
     /// Stops the drivers, waits for them, and disposes the machines.
@@ -129,10 +174,16 @@ impl Sim {
     }
 }
 
-fn drive_worker(w: &Machine, rng: &mut Rng) {
+/// Driver threads of a paced run (`--rate`).
+pub const PACED_THREADS: usize = 2;
+
+/// One random step of a worker; a network error lasts `outage`.
+fn drive_worker(w: &Machine, rng: &mut Rng, outage: Duration) {
     let r = match rng.below(20) {
         0 => w.add_err_state("ErrNetwork", err_msg("connection reset by peer"), None).and_then(|_| {
-            std::thread::sleep(Duration::from_millis(10));
+            if !outage.is_zero() {
+                std::thread::sleep(outage);
+            }
             w.remove(&["Exception"])
         }),
         1..=5 if w.is1("Connecting") => w.add(&["Connected"]),
@@ -151,12 +202,24 @@ mod tests {
     #[test]
     fn workers_connect_and_work() {
         let mut sim = Sim::build(3, |b| b).unwrap();
-        sim.start(42).unwrap();
+        sim.start(42, None).unwrap();
         std::thread::sleep(Duration::from_millis(1500));
         let ticks: u64 = sim.workers.iter().map(|w| w.tick("Connected").unwrap() + w.tick("Working").unwrap()).sum();
         sim.stop();
         assert!(ticks > 3, "the workers made transitions ({ticks})");
         assert!(sim.workers.iter().all(|w| w.is_disposed()));
         assert_eq!(machine_ids(2), ["worker-pool", "worker-1", "worker-2"]);
+    }
+
+    #[test]
+    fn paced_workers_follow_the_rate() {
+        let mut sim = Sim::build(50, |b| b).unwrap();
+        sim.start(7, Some(2000.0)).unwrap();
+        std::thread::sleep(Duration::from_millis(1000));
+        let ticks: u64 = sim.workers.iter().map(|w| w.machine_time()).sum();
+        sim.stop();
+        // ~2,000 mutations in a second, each one transition or more (auto Idle)
+        assert!(ticks > 1000, "too slow: {ticks}");
+        assert!(ticks < 20_000, "not paced: {ticks}");
     }
 }
