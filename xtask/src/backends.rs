@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,46 +13,128 @@ pub(crate) fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// A started process, killed on drop.
+/// A started process, killed on drop; it can be stopped and started again on its port.
 pub(crate) struct Proc {
     name: &'static str,
-    child: Child,
+    child: Option<Child>,
     pub(crate) port: u16,
+    bin: String,
+    args: Vec<String>,
+    dir: PathBuf,
+    ready: Ready,
+    /// Runs so far; run `n` logs to `<dir>/<name>.<n>.log`.
+    runs: u32,
+}
+
+/// How a started process shows it is ready.
+#[derive(Clone, Copy)]
+pub(crate) enum Ready {
+    /// `GET /-/ready` answers 200 (Prometheus, the Pushgateway).
+    PromReady,
+    /// Its port accepts connections.
+    Listening,
 }
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
 impl Proc {
-    fn start(name: &'static str, bin: &str, args: &[String], port: u16, log: &Path) -> Result<Proc> {
-        let out = std::fs::File::create(log)?;
-        let child = Command::new(bin)
-            .args(args)
+    pub(crate) fn start(
+        name: &'static str,
+        bin: &str,
+        args: &[String],
+        port: u16,
+        dir: &Path,
+        ready: Ready,
+    ) -> Result<Proc> {
+        let mut p = Proc {
+            name,
+            child: None,
+            port,
+            bin: bin.to_string(),
+            args: args.to_vec(),
+            dir: dir.to_path_buf(),
+            ready,
+            runs: 0,
+        };
+        p.restart()?;
+        Ok(p)
+    }
+
+    /// The log (stdout and stderr) of the current or last run.
+    pub(crate) fn log(&self) -> PathBuf {
+        self.log_of(self.runs)
+    }
+
+    /// The log of run `n` (1-based).
+    pub(crate) fn log_of(&self, n: u32) -> PathBuf {
+        self.dir.join(format!("{}.{n}.log", self.name))
+    }
+
+    /// Runs so far.
+    pub(crate) fn runs(&self) -> u32 {
+        self.runs
+    }
+
+    /// Starts it (again), with the same arguments (`{run}` in one becomes the run number) and
+    /// port, and waits until it is ready.
+    pub(crate) fn restart(&mut self) -> Result<()> {
+        self.runs += 1;
+        let log = self.log();
+        let out = std::fs::File::create(&log)?;
+        let run = self.runs.to_string();
+        let child = Command::new(&self.bin)
+            .args(self.args.iter().map(|a| a.replace("{run}", &run)))
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)
             .spawn()
-            .map_err(|e| format!("cannot start {bin}: {e} (run `cargo xtask deps` as root to install it)"))?;
-        let mut p = Proc { name, child, port };
-        p.wait_ready(log)?;
-        Ok(p)
+            .map_err(|e| format!("cannot start {}: {e} (run `cargo xtask deps` as root to install it)", self.bin))?;
+        self.child = Some(child);
+        self.wait_ready()
     }
 
-    fn wait_ready(&mut self, log: &Path) -> Result<()> {
+    /// Stops it: SIGTERM and up to 10 s for it to exit when `graceful`, SIGKILL otherwise
+    /// (or when it does not exit).
+    pub(crate) fn stop(&mut self, graceful: bool) -> Result<()> {
+        let Some(mut child) = self.child.take() else { return Ok(()) };
+        if graceful {
+            Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+            let until = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < until {
+                if child.try_wait()?.is_some() {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            eprintln!("{} did not exit within 10 s of SIGTERM; killing it", self.name);
+        }
+        let _ = child.kill();
+        child.wait()?;
+        Ok(())
+    }
+
+    fn wait_ready(&mut self) -> Result<()> {
         let until = Instant::now() + Duration::from_secs(20);
         while Instant::now() < until {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let tail = std::fs::read_to_string(log).unwrap_or_default();
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                let tail = std::fs::read_to_string(self.log()).unwrap_or_default();
                 return Err(format!("{} exited ({status}):\n{tail}", self.name).into());
             }
-            if http_get(self.port, "/-/ready").is_ok_and(|(code, _)| code == 200) {
+            let ready = match self.ready {
+                Ready::PromReady => http_get(self.port, "/-/ready").is_ok_and(|(code, _)| code == 200),
+                Ready::Listening => TcpStream::connect(("127.0.0.1", self.port)).is_ok(),
+            };
+            if ready {
                 return Ok(());
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(50));
         }
         Err(format!("{} did not become ready on port {}", self.name, self.port).into())
     }
@@ -75,14 +157,14 @@ pub(crate) fn prometheus(dir: &Path, scrape: &[(&str, u16)]) -> Result<Proc> {
         format!("--storage.tsdb.path={}", data.display()),
         format!("--web.listen-address=127.0.0.1:{port}"),
     ];
-    Proc::start("prometheus", "prometheus", &args, port, &dir.join("prometheus.log"))
+    Proc::start("prometheus", "prometheus", &args, port, dir, Ready::PromReady)
 }
 
 /// A Pushgateway without persistence.
 pub(crate) fn pushgateway(dir: &Path) -> Result<Proc> {
     let port = free_port()?;
     let args = vec![format!("--web.listen-address=127.0.0.1:{port}"), "--persistence.file=".to_string()];
-    Proc::start("pushgateway", "prometheus-pushgateway", &args, port, &dir.join("pushgateway.log"))
+    Proc::start("pushgateway", "prometheus-pushgateway", &args, port, dir, Ready::PromReady)
 }
 
 /// A plain HTTP/1.0 GET on loopback: (status, body).

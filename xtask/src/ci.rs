@@ -21,6 +21,7 @@ Runs, in order, stopping at the first failure:
   dashboards  cargo xtask gen-dashboard --check (committed dashboards are up to date)
   features  cargo hack check --feature-powerset -p am-telemetry (every feature combination)
   itest     cargo xtask itest: the demo against local backends, checked end to end
+  soak      cargo xtask soak --secs 60: 1,000 machines, every backend killed and restarted
 then prints how long each step took.
 
 On a machine with only the Rust toolchain this is the one command to run: the `deps`
@@ -50,6 +51,7 @@ const STEPS: &[Step] = &[
     Step { name: "dashboards", run: dashboards },
     Step { name: "features", run: features },
     Step { name: "itest", run: itest },
+    Step { name: "soak", run: soak },
 ];
 
 pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
@@ -134,6 +136,11 @@ fn features(sh: &Shell) -> Result<Outcome> {
 
 fn itest(sh: &Shell) -> Result<Outcome> {
     cmd!(sh, "cargo xtask itest").run()?;
+    Ok(Outcome::Passed)
+}
+
+fn soak(sh: &Shell) -> Result<Outcome> {
+    cmd!(sh, "cargo xtask soak --secs 60").run()?;
     Ok(Outcome::Passed)
 }
 

@@ -10,6 +10,7 @@ mod ci;
 mod dashboard;
 mod deps;
 mod itest;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -29,6 +30,8 @@ Commands:
   gen-dashboard
           Generate (or --check) Grafana dashboards and alert rules for machine IDs
   itest   Run the demo against local backends and check every exporter's output
+  soak    Run the demo at scale while each backend is killed and restarted; check rates,
+          memory and that every exporter accounts for what it produced
 
 Run `cargo xtask <COMMAND> --help` for the options of one command.
 ";
@@ -57,6 +60,7 @@ fn run(args: &mut Args) -> Result<()> {
         "bench" => bench::run(&sh, args),
         "gen-dashboard" => dashboard::run(&sh, args),
         "itest" => itest::run(&sh, args),
+        "soak" => soak::run(&sh, args),
         "help" => {
             print!("{HELP}");
             Ok(())

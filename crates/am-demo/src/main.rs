@@ -251,6 +251,7 @@ async fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
 fn stats_line(started: Instant, stats: &Stats, rate: f64, exporters: serde_json::Value, last: bool) -> String {
     serde_json::json!({
         "secs": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        "unix_ms": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
         "transitions": stats.accepted.load(Relaxed) + stats.canceled.load(Relaxed),
         "rate": rate.round(),
         "rss_kib": rss_kib(),
