@@ -58,6 +58,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod binding;
 mod bits;
 pub mod env;
 mod error;
@@ -78,6 +79,7 @@ mod tracer;
 mod transition;
 mod wait;
 
+pub use binding::{Binding, ExporterGuard, Skip, env_gate};
 pub use error::{AnyError, Error, HandlerError, HandlerErrorKind, MessageError, err_msg};
 pub use handlers::{Event, FinalFn, Handlers, NegotiationFn, TxValidity};
 pub use log::{LogEntry, LogLevel};

@@ -236,13 +236,13 @@ impl MachineBuilder {
     /// Builds the machine: parent tracers get `new_submachine`, then the machine's tracers
     /// get `machine_init` and `verify_states`.
     pub fn build(self) -> Machine {
-        let debug = env::value(env::AM_DEBUG).is_some();
-        let test_runner = env::value(env::AM_TEST_RUNNER).is_some();
+        let debug = env::is_on(env::AM_DEBUG);
+        let test_runner = env::is_test_runner();
         let full = env::is_on(env::AM_LOG_FULL);
         let flag = |b: Option<bool>, name| b.unwrap_or_else(|| full || env::is_on(name));
         let log_level = self
             .log_level
-            .or_else(|| env::value(env::AM_LOG).and_then(|v| v.trim().parse::<u8>().ok()).map(LogLevel::from_u8))
+            .or_else(|| env::parse(env::AM_LOG, env::parse_log_level).ok().flatten())
             .or_else(|| self.parent.as_ref().map(Machine::log_level))
             .unwrap_or_default();
         let handler_timeout = self.handler_timeout.unwrap_or(if debug {
