@@ -25,8 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let rt = tokio::runtime::Runtime::new()?;
     let root = Machine::builder(schema).id("conn").build();
-    let (tracer, local) = match bind_env(&root)? {
-        Some(t) => (t, None),
+    let (tracer, local) = match bind_env(&root)?.guard() {
+        Some(g) => (g.tracer().clone(), None),
         None => {
             // no AM_DBG_ADDR: a local server that prints what it gets
             let server = rt.block_on(Server::bind("127.0.0.1:0", |ev| match ev {

@@ -10,46 +10,39 @@ pub const AM_DBG_ADDR: &str = "AM_DBG_ADDR";
 /// The default server address (Go: `localhost:6831`; loopback IPv4 here, as Go dials IPv4).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:6831";
 
-/// Expands an `AM_DBG_ADDR` value: `None` when it means "off".
+/// Expands an `AM_DBG_ADDR` value by the rule of every address variable
+/// ([`am_core::env::parse_host_port`]): `None` when it means "off", an error (naming
+/// `AM_DBG_ADDR`) when it is no address.
 ///
 /// ```
 /// use am_dbg_proto::expand_addr;
-/// assert_eq!(expand_addr("1").as_deref(), Some("127.0.0.1:6831"));
-/// assert_eq!(expand_addr(":7000").as_deref(), Some("127.0.0.1:7000"));
-/// assert_eq!(expand_addr("dbg.local:6831").as_deref(), Some("dbg.local:6831"));
-/// assert_eq!(expand_addr("off"), None);
-/// assert_eq!(expand_addr(""), None);
+/// assert_eq!(expand_addr("1").unwrap().as_deref(), Some("127.0.0.1:6831"));
+/// assert_eq!(expand_addr("on").unwrap().as_deref(), Some("127.0.0.1:6831"));
+/// assert_eq!(expand_addr(":7000").unwrap().as_deref(), Some("127.0.0.1:7000"));
+/// assert_eq!(expand_addr("dbg.local:6831").unwrap().as_deref(), Some("dbg.local:6831"));
+/// assert_eq!(expand_addr("off").unwrap(), None);
+/// let e = expand_addr("dbg.local").unwrap_err().to_string();
+/// assert!(e.starts_with("AM_DBG_ADDR=\"dbg.local\""), "{e}");
 /// ```
-pub fn expand_addr(value: &str) -> Option<String> {
-    let v = value.trim();
-    if !am_core::env::switch_value(v) {
-        return None;
-    }
-    if v == "1" || v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("yes") {
-        return Some(DEFAULT_ADDR.to_string());
-    }
-    if let Some(port) = v.strip_prefix(':') {
-        return Some(format!("127.0.0.1:{port}"));
-    }
-    Some(v.to_string())
+pub fn expand_addr(value: &str) -> Result<Option<String>, Error> {
+    am_core::env::parse_host_port(value, DEFAULT_ADDR)
+        .map_err(|reason| Error::Env(am_core::env::EnvError::new(AM_DBG_ADDR, value, reason)))
 }
 
-/// The address from the environment, when the debugger is enabled there: `AM_TEST_RUNNER`
-/// off and `AM_DBG_ADDR` set to something that is not "off".
-pub fn env_addr() -> Option<String> {
-    if am_core::env::value(am_core::env::AM_TEST_RUNNER).is_some() {
-        return None;
+/// The address from the environment: `AM_DBG_ADDR` expanded, `None` when unset or off. Does
+/// not look at `AM_TEST_RUNNER` (the shared gate of [`bind_env`](crate::bind_env) does).
+pub fn env_addr() -> Result<Option<String>, Error> {
+    match am_core::env::value(AM_DBG_ADDR) {
+        Some(v) => expand_addr(&v),
+        None => Ok(None),
     }
-    am_core::env::value(AM_DBG_ADDR).and_then(|v| expand_addr(&v))
 }
 
 /// Checks that an address has the `host:port` form with a numeric port.
 pub(crate) fn validate(addr: &str) -> Result<(), Error> {
-    let bad = |reason: &str| Error::Address { addr: addr.to_string(), reason: reason.to_string() };
-    let (host, port) = addr.rsplit_once(':').ok_or_else(|| bad("expected host:port"))?;
-    if host.is_empty() {
-        return Err(bad("empty host"));
+    match am_core::env::parse_host_port(addr, DEFAULT_ADDR) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(Error::Address { addr: addr.to_string(), reason: "expected host:port, not a switch".into() }),
+        Err(reason) => Err(Error::Address { addr: addr.to_string(), reason }),
     }
-    port.parse::<u16>().map_err(|_| bad("port is not a number in 0..=65535"))?;
-    Ok(())
 }

@@ -3,6 +3,7 @@
 /// Errors of configuration, binding, the server and the CLI. Run-time send failures of the
 /// tracer are never returned: they are counted (see [`DbgStats`](crate::DbgStats)).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// An address could not be parsed or resolved.
     #[error("bad debugger address {addr:?}: {reason}")]
@@ -12,11 +13,14 @@ pub enum Error {
         /// Why it is bad.
         reason: String,
     },
+    /// `AM_DBG_ADDR` has a value that is no address.
+    #[error(transparent)]
+    Env(#[from] am_core::env::EnvError),
     /// No tokio runtime was given or current, and starting a background one failed.
-    #[error("cannot start the background runtime: {0}")]
-    Runtime(std::io::Error),
+    #[error("cannot start the background runtime")]
+    Runtime(#[source] std::io::Error),
     /// A socket or file operation failed.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// What was being done.
         context: String,

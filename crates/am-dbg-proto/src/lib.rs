@@ -79,4 +79,4 @@ pub use service::{
     Ack, DbgService, DbgServiceClient, DbgServiceRequest, DbgServiceResponse, MAX_FRAME_LEN, RequestFrame,
     ResponseFrame, ServeDbgService, decode_request_frame, encode_request_frame,
 };
-pub use tracer::{DEFAULT_CAPACITY, DbgStats, DbgTracer, DbgTracerBuilder, bind_env};
+pub use tracer::{DEFAULT_CAPACITY, DbgGuard, DbgStats, DbgTracer, DbgTracerBuilder, bind_env};

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use am_core::{Arg, Args, Interest, Machine, Mutation, Schema, Tracer, Transition};
+use am_core::{Arg, Args, Binding, ExporterGuard, Interest, Machine, Mutation, Schema, Skip, Tracer, Transition};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
@@ -173,13 +173,14 @@ impl DbgTracerBuilder {
     /// Starts the sender and returns the tracer. Fails on a malformed address or when no
     /// runtime can be found or started.
     pub fn build(self) -> Result<DbgTracer, Error> {
-        let addr = self.addr.or_else(addr::env_addr).unwrap_or_else(|| DEFAULT_ADDR.to_string());
+        let addr = match self.addr {
+            Some(a) => a,
+            None => addr::env_addr()?.unwrap_or_else(|| DEFAULT_ADDR.to_string()),
+        };
         addr::validate(&addr)?;
         let client = ClientIdentity {
             name: self.name.unwrap_or_else(exe_name),
-            host: am_core::env::value(am_core::env::AM_HOSTNAME)
-                .or_else(|| am_core::env::value("HOSTNAME"))
-                .unwrap_or_default(),
+            host: am_core::env::hostname(),
             pid: std::process::id(),
             session: session_id(),
             library: env!("CARGO_PKG_VERSION").to_string(),
@@ -426,12 +427,25 @@ impl DbgTracer {
     }
 }
 
-/// Binds a debugger tracer to `m` when the environment asks for one: `AM_DBG_ADDR` set
-/// (see [`expand_addr`](crate::expand_addr)) and `AM_TEST_RUNNER` off. One tracer is shared
-/// per address in the process; binding a machine twice is a no-op. Returns the tracer when
-/// bound. Submachines built later with `m` as parent inherit it.
-pub fn bind_env(m: &Machine) -> Result<Option<DbgTracer>, Error> {
-    let Some(addr) = addr::env_addr() else { return Ok(None) };
+/// Binds the process's debugger tracer for `AM_DBG_ADDR` to a root machine when that
+/// variable is on (see [`expand_addr`](crate::expand_addr)); skipped (and why) by the shared
+/// [`env_gate`](am_core::env_gate). One tracer is shared per address in the process; each
+/// [`DbgGuard`] holds a share. Submachines built later inherit it.
+///
+/// ```
+/// use am_core::{Machine, Schema};
+/// let m = Machine::new(Schema::builder().states(["A"]).build()?);
+/// // AM_DBG_ADDR is not set here
+/// assert!(!am_dbg_proto::bind_env(&m)?.is_bound());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn bind_env(m: &Machine) -> Result<Binding<DbgGuard>, Error> {
+    if let Err(skip) = am_core::env_gate(m) {
+        return Ok(Binding::Skipped(skip));
+    }
+    let Some(addr) = addr::env_addr()? else {
+        return Ok(Binding::Skipped(Skip::Off { vars: &[addr::AM_DBG_ADDR] }));
+    };
     static SHARED: OnceLock<Mutex<HashMap<String, Weak<Inner>>>> = OnceLock::new();
     let tracer = {
         let mut reg = SHARED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
@@ -445,7 +459,28 @@ pub fn bind_env(m: &Machine) -> Result<Option<DbgTracer>, Error> {
         }
     };
     tracer.bind(m);
-    Ok(Some(tracer))
+    Ok(Binding::bound(DbgGuard(tracer)))
+}
+
+/// One share of an env-bound [`DbgTracer`] ([`bind_env`]): flushing sends what waits; the
+/// sender stops when the last share and the last machine holding the tracer are gone.
+#[derive(Clone, Debug)]
+pub struct DbgGuard(DbgTracer);
+
+impl DbgGuard {
+    /// The tracer.
+    pub fn tracer(&self) -> &DbgTracer {
+        &self.0
+    }
+}
+
+impl ExporterGuard for DbgGuard {
+    fn flush(&self, timeout: Duration) -> bool {
+        self.0.flush(timeout)
+    }
+    fn shutdown(self: Box<Self>, timeout: Duration) -> bool {
+        self.0.flush(timeout)
+    }
 }
 
 impl Tracer for DbgTracer {

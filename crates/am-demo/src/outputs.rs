@@ -47,7 +47,7 @@ impl Outputs {
     }
 
     async fn start_dbg(&mut self, dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
-        let (addr, recorder) = match am_telemetry::dbg::env_addr() {
+        let (addr, recorder) = match am_telemetry::dbg::env_addr()? {
             Some(addr) => {
                 self.plan.push(format!("dbg        → am-dbg server at {addr} (AM_DBG_ADDR)"));
                 (addr, None)

@@ -91,6 +91,9 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// An `AM_GRAFANA_*` variable's value cannot be used (the token is never shown).
+    #[error(transparent)]
+    Env(#[from] am_core::env::EnvError),
     /// The background upload thread or runtime could not be started.
     #[error("cannot start the Grafana upload worker: {0}")]
     Worker(String),

@@ -53,7 +53,7 @@ pub use rules::AlertRules;
 #[cfg(feature = "upload")]
 pub use client::{GrafanaClient, GrafanaClientBuilder, Uploaded};
 #[cfg(feature = "upload")]
-pub use tracer::{GrafanaTracer, GrafanaTracerBuilder, SyncStats, bind_env};
+pub use tracer::{GrafanaGuard, GrafanaTracer, GrafanaTracerBuilder, SyncStats, bind_env};
 
 impl Dashboard {
     /// Every PromQL expression of the dashboard's Prometheus panels, in panel order, with

@@ -5,7 +5,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use am_core::{Interest, Machine, Tracer};
+use am_core::{Binding, ExporterGuard, Interest, Machine, Skip, Tracer};
 
 use crate::rules::AlertRules;
 use crate::{Dashboard, Error, GrafanaClient, GrafanaClientBuilder};
@@ -305,32 +305,49 @@ impl Worker {
     }
 }
 
-/// Binds a [`GrafanaTracer`] to a root machine when `AM_GRAFANA_URL`, `AM_GRAFANA_TOKEN`
-/// and `AM_SERVICE` are all set (and `AM_TEST_RUNNER` is not). The dashboard is named after
-/// the machine; submachines join it as they are built. Returns the tracer when bound.
+/// Binds a [`GrafanaTracer`] to a root machine when `AM_GRAFANA_URL` is set (it also needs
+/// `AM_GRAFANA_TOKEN`, else it is an error naming the variable); skipped (and why) by the
+/// shared [`env_gate`](am_core::env_gate). The dashboard is named after the machine;
+/// submachines join it as they are built.
 ///
 /// ```
 /// let m = am_core::Machine::new(am_core::Schema::builder().states(["A"]).build()?);
 /// // Without the env variables nothing is bound.
 /// if std::env::var_os("AM_GRAFANA_URL").is_none() {
-///     assert!(am_grafana_gen::bind_env(&m)?.is_none());
+///     assert!(!am_grafana_gen::bind_env(&m)?.is_bound());
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn bind_env(m: &Machine) -> Result<Option<Arc<GrafanaTracer>>, Error> {
-    use am_core::env::{AM_SERVICE, AM_TEST_RUNNER, value};
-    if value(AM_TEST_RUNNER).is_some()
-        || m.parent_id().is_some()
-        || !GrafanaTracer::accepts(m)
-        || value(crate::env::AM_GRAFANA_URL).is_none()
-        || value(crate::env::AM_GRAFANA_TOKEN).is_none()
-        || value(AM_SERVICE).is_none()
-    {
-        return Ok(None);
+pub fn bind_env(m: &Machine) -> Result<Binding<GrafanaGuard>, Error> {
+    if let Err(skip) = am_core::env_gate(m) {
+        return Ok(Binding::Skipped(skip));
+    }
+    if crate::env::check()?.is_none() {
+        return Ok(Binding::Skipped(Skip::Off { vars: &[crate::env::AM_GRAFANA_URL] }));
     }
     let t = Arc::new(GrafanaTracer::builder().name(m.id()).build()?);
     // `bind_tracer` does not call `machine_init`: register the root here.
     t.register(m.id());
     m.bind_tracer(t.clone());
-    Ok(Some(t))
+    Ok(Binding::bound(GrafanaGuard(t)))
+}
+
+/// The tracer [`bind_env`] bound: flushing waits for the pending dashboard upload.
+#[derive(Clone, Debug)]
+pub struct GrafanaGuard(Arc<GrafanaTracer>);
+
+impl GrafanaGuard {
+    /// The tracer.
+    pub fn tracer(&self) -> &GrafanaTracer {
+        &self.0
+    }
+}
+
+impl ExporterGuard for GrafanaGuard {
+    fn flush(&self, timeout: Duration) -> bool {
+        self.0.flush(timeout)
+    }
+    fn shutdown(self: Box<Self>, timeout: Duration) -> bool {
+        self.0.flush(timeout)
+    }
 }

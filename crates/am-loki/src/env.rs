@@ -16,6 +16,40 @@ pub const AM_LOKI_TOKEN: &str = "AM_LOKI_TOKEN";
 /// send) or `json`.
 pub const AM_LOKI_FORMAT: &str = "AM_LOKI_FORMAT";
 
+/// Checks every `AM_LOKI_*` value: an address `base_url` accepts, a known format, a header-
+/// safe tenant, and basic auth either whole (user and password) or absent. Returns the
+/// address when one is set and on.
+pub(crate) fn check() -> Result<Option<String>, crate::Error> {
+    use am_core::env::{EnvError, parse, parse_url, value};
+    let addr = parse(AM_LOKI_ADDR, |v| {
+        let url = parse_url(v, Some(crate::DEFAULT_ADDR))?;
+        if let Some(u) = &url {
+            base_url(u).map_err(|e| match e {
+                crate::Error::InvalidAddr { reason, .. } => reason,
+                other => other.to_string(),
+            })?;
+        }
+        Ok(url)
+    })?
+    .flatten();
+    parse(AM_LOKI_FORMAT, |v| {
+        crate::PushFormat::parse(v).ok_or_else(|| format!("{v:?} is neither `protobuf` nor `json`"))
+    })?;
+    parse(AM_LOKI_TENANT, |v| {
+        reqwest::header::HeaderValue::from_str(v).map(drop).map_err(|_| "not a valid header value".to_string())
+    })?;
+    match (value(AM_LOKI_USERNAME), value(AM_LOKI_PASSWORD)) {
+        (Some(u), None) => {
+            return Err(EnvError::new(AM_LOKI_USERNAME, &u, format!("basic auth also needs {AM_LOKI_PASSWORD}")).into());
+        }
+        (None, Some(p)) => {
+            return Err(EnvError::new(AM_LOKI_PASSWORD, &p, format!("basic auth also needs {AM_LOKI_USERNAME}")).into());
+        }
+        _ => {}
+    }
+    Ok(addr)
+}
+
 /// Turns an address into the push URL's base: prepends `http://` when there is no scheme,
 /// accepts only `http` and `https`, refuses user info (credentials belong in
 /// [`basic_auth`](crate::LokiTracerBuilder::basic_auth), where they are kept out of logs),
@@ -23,7 +57,10 @@ pub const AM_LOKI_FORMAT: &str = "AM_LOKI_FORMAT";
 pub(crate) fn base_url(addr: &str) -> Result<reqwest::Url, crate::Error> {
     let addr = addr.trim();
     let with_scheme = if addr.contains("://") { addr.to_string() } else { format!("http://{addr}") };
-    let invalid = |reason: &str| crate::Error::InvalidAddr { addr: redact(&with_scheme), reason: reason.into() };
+    let invalid = |reason: &str| crate::Error::InvalidAddr {
+        addr: am_core::env::redact_url(&with_scheme),
+        reason: reason.into(),
+    };
     let url = reqwest::Url::parse(&with_scheme).map_err(|e| invalid(&e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid("the scheme must be http or https"));
@@ -38,16 +75,6 @@ pub(crate) fn base_url(addr: &str) -> Result<reqwest::Url, crate::Error> {
         return Err(invalid("a query or fragment is not accepted"));
     }
     Ok(url)
-}
-
-/// The address with everything between `://` and the last `@` of the authority removed.
-fn redact(addr: &str) -> String {
-    let (scheme, rest) = addr.split_once("://").unwrap_or(("", addr));
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let at = if host.len() == authority.len() { "" } else { "***@" };
-    if scheme.is_empty() { format!("{at}{host}{tail}") } else { format!("{scheme}://{at}{host}{tail}") }
 }
 
 /// The push URL under a base URL.

@@ -13,10 +13,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// Neither [`LokiTracerBuilder::service`](crate::LokiTracerBuilder::service) nor
-    /// `AM_SERVICE` gave a service name.
-    #[error("no service name: call service() or set AM_SERVICE")]
-    MissingService,
+    /// An `AM_LOKI_*` variable's value cannot be used (secrets are never shown).
+    #[error(transparent)]
+    Env(#[from] am_core::env::EnvError),
     /// An option has a value that cannot work (e.g. an unknown format name).
     #[error("invalid {option}: {reason}")]
     InvalidOption {
@@ -29,6 +28,6 @@ pub enum Error {
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
     /// The background sender thread or runtime could not be started.
-    #[error("cannot start the background sender: {0}")]
+    #[error("cannot start the background sender")]
     Runtime(#[source] std::io::Error),
 }

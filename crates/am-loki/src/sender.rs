@@ -92,8 +92,11 @@ impl Shared {
     pub(crate) fn queue(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
-    fn shutdown_deadline(&self) -> Option<Instant> {
+    pub(crate) fn shutdown_deadline(&self) -> Option<Instant> {
         *self.deadline.borrow()
+    }
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutdown_deadline().is_some()
     }
     /// Starts shutdown (once): no new records, flush the rest before `deadline`.
     pub(crate) fn begin_shutdown(&self, deadline: Instant) {

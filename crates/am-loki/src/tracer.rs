@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use am_core::{Interest, LogEntry, Machine, Tracer};
+use std::sync::{Mutex, OnceLock, Weak};
+
+use am_core::{Binding, ExporterGuard, Interest, LogEntry, Machine, Skip, Tracer};
 use tokio::runtime::Handle;
 
 use crate::encode::PushFormat;
@@ -186,18 +188,13 @@ impl LokiTracerBuilder {
     pub fn build(self) -> Result<LokiTracer, Error> {
         let addr = self.addr.or_else(|| am_core::env::value(AM_LOKI_ADDR)).unwrap_or_else(|| DEFAULT_ADDR.into());
         let base = env::base_url(&addr)?;
-        let service =
-            self.service.or_else(|| am_core::env::value(am_core::env::AM_SERVICE)).ok_or(Error::MissingService)?;
-        let service = am_core::env::normalize_id(&service);
+        let service = am_core::env::normalize_id(&self.service.unwrap_or_else(|| am_core::env::service().name));
         let format = match self.format {
             Some(f) => f,
-            None => match am_core::env::value(AM_LOKI_FORMAT) {
-                Some(v) => PushFormat::parse(&v).ok_or_else(|| Error::InvalidOption {
-                    option: AM_LOKI_FORMAT,
-                    reason: format!("{v:?} is neither `protobuf` nor `json`"),
-                })?,
-                None => PushFormat::Protobuf,
-            },
+            None => am_core::env::parse(AM_LOKI_FORMAT, |v| {
+                PushFormat::parse(v).ok_or_else(|| format!("{v:?} is neither `protobuf` nor `json`"))
+            })?
+            .unwrap_or(PushFormat::Protobuf),
         };
         let basic = self.basic.or_else(|| {
             let user = am_core::env::value(AM_LOKI_USERNAME)?;
@@ -207,11 +204,14 @@ impl LokiTracerBuilder {
             Some((user, password)) => Some(Auth::Basic { user, password }),
             None => self.bearer.or_else(|| am_core::env::value(AM_LOKI_TOKEN).map(Secret)).map(Auth::Bearer),
         };
-        let tenant = self.tenant.or_else(|| am_core::env::value(AM_LOKI_TENANT));
+        let (tenant, option) = match self.tenant {
+            Some(t) => (Some(t), "tenant"),
+            None => (am_core::env::value(AM_LOKI_TENANT), AM_LOKI_TENANT),
+        };
         if let Some(t) = &tenant
             && reqwest::header::HeaderValue::from_str(t).is_err()
         {
-            return Err(Error::InvalidOption { option: AM_LOKI_TENANT, reason: "not a valid header value".into() });
+            return Err(Error::InvalidOption { option, reason: "not a valid header value".into() });
         }
         let client = reqwest::Client::builder()
             .user_agent(concat!("am-loki/", env!("CARGO_PKG_VERSION")))
@@ -380,8 +380,14 @@ impl LokiTracer {
     /// On a current-thread runtime it only starts the shutdown, since waiting there would
     /// stall a sender running on that runtime.
     pub fn shutdown(&self) -> bool {
-        let until = Instant::now() + self.0.shutdown_timeout;
-        self.0.shared.begin_shutdown(until);
+        self.shutdown_within(self.0.shutdown_timeout)
+    }
+    /// [`shutdown`](Self::shutdown), waiting at most `timeout` instead of the builder's
+    /// `shutdown_timeout`. The first shutdown's deadline holds for every later call, so
+    /// shutting down twice never waits twice.
+    pub fn shutdown_within(&self, timeout: Duration) -> bool {
+        self.0.shared.begin_shutdown(Instant::now() + timeout);
+        let until = self.0.shared.shutdown_deadline().unwrap_or_else(Instant::now);
         match Handle::try_current() {
             Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
                 tokio::task::block_in_place(|| self.0.shared.wait_done(until))
@@ -392,14 +398,14 @@ impl LokiTracer {
     }
     /// [`shutdown`](Self::shutdown) for async code.
     pub async fn shutdown_async(&self) -> bool {
-        let until = Instant::now() + self.0.shutdown_timeout;
-        self.0.shared.begin_shutdown(until);
+        self.0.shared.begin_shutdown(Instant::now() + self.0.shutdown_timeout);
+        let until = self.0.shared.shutdown_deadline().unwrap_or_else(Instant::now);
         let mut rx = self.0.shared.done_async.subscribe();
         tokio::time::timeout_at(until.into(), rx.wait_for(|d| *d)).await.is_ok_and(|r| r.is_ok())
     }
-    /// A guard that shuts the tracer down when dropped.
+    /// A guard that shuts the tracer down when its last clone is dropped.
     pub fn guard(&self) -> LokiGuard {
-        LokiGuard(self.clone())
+        LokiGuard(Arc::new(GuardInner(self.clone())))
     }
 }
 
@@ -468,46 +474,88 @@ fn unix_nanos() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
 }
 
-/// Shuts its tracer down (flushing with the deadline) when dropped; returned by
-/// [`bind_env`] and [`LokiTracer::guard`]. Keep it alive as long as machines log.
-#[must_use = "dropping the guard shuts the Loki tracer down at once"]
+/// Shuts its tracer down (flushing with the deadline) when its last clone is dropped;
+/// returned by [`bind_env`] (one share of the process's env tracer) and
+/// [`LokiTracer::guard`]. Keep it alive as long as machines log.
+#[must_use = "dropping the last guard shuts the Loki tracer down at once"]
+#[derive(Clone, Debug)]
+pub struct LokiGuard(Arc<GuardInner>);
+
 #[derive(Debug)]
-pub struct LokiGuard(LokiTracer);
+struct GuardInner(LokiTracer);
+
+impl Drop for GuardInner {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
+}
 
 impl LokiGuard {
     /// The tracer.
     pub fn tracer(&self) -> &LokiTracer {
-        &self.0
+        &self.0.0
+    }
+    /// Shuts the tracer down now (see [`LokiTracer::shutdown`]), whoever else holds a clone.
+    pub fn shutdown(&self) -> bool {
+        self.0.0.shutdown()
     }
 }
 
 impl std::ops::Deref for LokiGuard {
     type Target = LokiTracer;
     fn deref(&self) -> &LokiTracer {
-        &self.0
+        &self.0.0
     }
 }
 
-impl Drop for LokiGuard {
-    fn drop(&mut self) {
-        self.0.shutdown();
+impl ExporterGuard for LokiGuard {
+    fn flush(&self, timeout: Duration) -> bool {
+        self.0.0.flush(timeout)
+    }
+    /// The last share stops the sender after pushing what is queued, within `timeout`.
+    fn shutdown(self: Box<Self>, timeout: Duration) -> bool {
+        match Arc::try_unwrap(self.0) {
+            Ok(last) => last.0.shutdown_within(timeout),
+            Err(shared) => shared.0.flush(timeout),
+        }
     }
 }
 
-/// Binds a Loki tracer configured from the env to `m` (as Go's `BindLokiEnv`), when
-/// `AM_LOKI_ADDR` and `AM_SERVICE` are set and `AM_TEST_RUNNER` is off; `Ok(None)`
-/// otherwise. `AM_LOKI_ADDR` follows the switch rule: `0`, `false`, `off`, `no` turn it
-/// off. Submachines built later inherit the tracer.
-pub fn bind_env(m: &Machine) -> Result<Option<LokiGuard>, Error> {
-    if am_core::env::is_on(am_core::env::AM_TEST_RUNNER) || !am_core::env::is_on(AM_LOKI_ADDR) {
-        return Ok(None);
+/// Binds the process's env-configured Loki tracer to a root machine (as Go's
+/// `BindLokiEnv`) when [`AM_LOKI_ADDR`] is on; the service is [`am_core::env::service`].
+/// Skipped (and why) by the shared [`env_gate`](am_core::env_gate). Every machine bound this
+/// way shares one tracer and one sender; each [`LokiGuard`] holds a share, and the sender stops
+/// when the last one is dropped. An unusable value of any `AM_LOKI_*` variable, or basic auth
+/// with only one of user and password, is an error naming the variable.
+///
+/// ```
+/// use am_core::{Machine, Schema};
+/// let m = Machine::new(Schema::builder().states(["A"]).build()?);
+/// // AM_LOKI_ADDR is not set here
+/// assert!(!am_loki::bind_env(&m)?.is_bound());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn bind_env(m: &Machine) -> Result<Binding<LokiGuard>, Error> {
+    if let Err(skip) = am_core::env_gate(m) {
+        return Ok(Binding::Skipped(skip));
     }
-    if am_core::env::value(am_core::env::AM_SERVICE).is_none() {
-        return Ok(None);
-    }
-    let t = LokiTracer::builder().build()?;
-    t.bind(m);
-    Ok(Some(t.guard()))
+    let Some(addr) = env::check()? else {
+        return Ok(Binding::Skipped(Skip::Off { vars: &[AM_LOKI_ADDR] }));
+    };
+    static SHARED: OnceLock<Mutex<Weak<GuardInner>>> = OnceLock::new();
+    let guard = {
+        let mut slot = SHARED.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+        match slot.upgrade() {
+            Some(g) if !g.0.0.shared.is_shutting_down() => LokiGuard(g),
+            _ => {
+                let g = LokiTracer::builder().addr(addr).build()?.guard();
+                *slot = Arc::downgrade(&g.0);
+                g
+            }
+        }
+    };
+    guard.tracer().bind(m);
+    Ok(Binding::bound(guard))
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use am_core::{LogLevel, Machine, Schema};
-use am_loki::env::{AM_LOKI_ADDR, AM_LOKI_FORMAT, AM_LOKI_TENANT, AM_LOKI_TOKEN};
+use am_core::{LogLevel, Machine, Schema, Skip};
+use am_loki::env::{AM_LOKI_ADDR, AM_LOKI_FORMAT, AM_LOKI_PASSWORD, AM_LOKI_TENANT, AM_LOKI_TOKEN, AM_LOKI_USERNAME};
 use am_loki::{Error, LokiTracer, PushFormat, bind_env};
 use am_testkit::loki::Receiver;
 
@@ -30,16 +30,19 @@ fn bind_env_reads_the_env_and_the_builder_wins() {
     let r = Receiver::start();
     set(am_core::env::AM_TEST_RUNNER, None);
     set(am_core::env::AM_SERVICE, None);
+    assert_eq!(bind_env(&machine("x")).unwrap().skipped(), Some(&Skip::Off { vars: &[AM_LOKI_ADDR] }));
     set(AM_LOKI_ADDR, Some(&r.addr()));
-    // no service: off
-    assert!(bind_env(&machine("x")).unwrap().is_none());
+    // no AM_SERVICE: the executable's name is the service
+    let g = bind_env(&machine("x")).unwrap().guard().expect("bound without AM_SERVICE");
+    assert!(g.service().starts_with("env"), "{}", g.service());
+    drop(g);
 
     set(am_core::env::AM_SERVICE, Some("Env-Service"));
     set(AM_LOKI_TENANT, Some("acme"));
     set(AM_LOKI_TOKEN, Some("env-token"));
     set(AM_LOKI_FORMAT, Some("json"));
     let m = machine("env-mach");
-    let guard = bind_env(&m).unwrap().expect("bound");
+    let guard = bind_env(&m).unwrap().guard().expect("bound");
     assert_eq!(guard.service(), "env_service");
     m.add(&["A"]).unwrap();
     let child = Machine::builder(Schema::builder().states(["A"]).build().unwrap()).id("env-child").parent(&m).build();
@@ -75,16 +78,38 @@ fn bind_env_reads_the_env_and_the_builder_wins() {
     assert_eq!(q.tenant.as_deref(), Some("other"));
     assert_eq!(r2.entries_of("b")[0].0["service_name"], "builder");
 
-    // switched off, test runner, bad format
+    // switched off, test runner, submachines
     set(AM_LOKI_ADDR, Some("off"));
-    assert!(bind_env(&machine("y")).unwrap().is_none());
+    assert!(!bind_env(&machine("y")).unwrap().is_bound());
     set(AM_LOKI_ADDR, Some(&r.addr()));
     set(am_core::env::AM_TEST_RUNNER, Some("1"));
-    assert!(bind_env(&machine("y")).unwrap().is_none());
+    assert_eq!(bind_env(&machine("y")).unwrap().skipped(), Some(&Skip::TestRunner));
     set(am_core::env::AM_TEST_RUNNER, None);
+    let root = machine("root");
+    let sub = Machine::builder(Schema::builder().states(["A"]).build().unwrap()).parent(&root).build();
+    assert_eq!(bind_env(&sub).unwrap().skipped(), Some(&Skip::Submachine { parent: "root".into() }));
+
+    // unusable values name the variable, and never show a secret
+    let env_error = |r: Result<am_core::Binding<am_loki::LokiGuard>, Error>| match r {
+        Err(Error::Env(e)) => e,
+        other => panic!("expected an env error, got {other:?}"),
+    };
     set(AM_LOKI_FORMAT, Some("xml"));
-    assert!(matches!(bind_env(&machine("y")), Err(Error::InvalidOption { option: "AM_LOKI_FORMAT", .. })));
+    assert_eq!(env_error(bind_env(&machine("y"))).name, AM_LOKI_FORMAT);
     set(AM_LOKI_FORMAT, None);
-    set(am_core::env::AM_SERVICE, None);
-    assert!(matches!(LokiTracer::builder().addr(r.addr()).build(), Err(Error::MissingService)));
+    set(AM_LOKI_USERNAME, Some("123"));
+    assert_eq!(env_error(bind_env(&machine("y"))).name, AM_LOKI_USERNAME);
+    set(AM_LOKI_USERNAME, None);
+    set(AM_LOKI_PASSWORD, Some("hunter2"));
+    let e = env_error(bind_env(&machine("y")));
+    assert_eq!(e.name, AM_LOKI_PASSWORD);
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+    set(AM_LOKI_PASSWORD, None);
+    for bad in ["ftp://loki:3100", "http://user:pw@loki:3100", "loki:port"] {
+        set(AM_LOKI_ADDR, Some(bad));
+        let e = env_error(bind_env(&machine("y")));
+        assert_eq!(e.name, AM_LOKI_ADDR, "{bad}");
+        assert!(!e.to_string().contains("pw@"), "{e}");
+    }
+    set(AM_LOKI_ADDR, None);
 }

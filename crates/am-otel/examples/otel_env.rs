@@ -19,16 +19,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .state("Order", State::new().multi())
         .build()?;
     let shop = Machine::builder(schema).id("shop").build();
-    let tracer = am_otel::bind_env(&shop)?;
-    match &tracer {
-        Some(t) => {
-            println!("tracing with {:?}", t.options());
+    let binding = am_otel::bind_env(&shop)?;
+    match &binding {
+        am_core::Binding::Bound { guard, .. } => {
+            println!("tracing with {:?}", guard.tracer().options());
             // a child process would join this trace with these variables
-            for (k, v) in t.child_env() {
+            for (k, v) in guard.tracer().child_env() {
                 println!("  child env {k}={v}");
             }
         }
-        None => println!("not tracing: set AM_SERVICE and AM_OTEL_TRACE"),
+        am_core::Binding::Skipped(why) => println!("not tracing: {why}"),
     }
     let cart = Machine::builder(Schema::builder().states(["Item", "Paid"]).build()?).id("cart").parent(&shop).build();
     shop.bind_handlers(Handlers::new("shop").state("Ready", |e| e.machine().log("open for orders")))?;

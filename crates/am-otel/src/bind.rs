@@ -1,10 +1,11 @@
-//! [`bind_env`]: env-only activation (`AM_OTEL_TRACE`, `AM_SERVICE`), one pipeline per
-//! process shared by every root machine bound this way (as Go's process-wide provider).
+//! [`bind_env`]: env-only activation (`AM_OTEL_TRACE`), one pipeline per process shared by
+//! every root machine bound this way (as Go's process-wide provider), held in shares.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use am_core::Machine;
+use am_core::{Binding, ExporterGuard, Machine, Skip};
 
 use crate::env;
 use crate::error::Error;
@@ -12,7 +13,8 @@ use crate::logs::OtelLogTracer;
 use crate::pipeline::OtlpPipeline;
 use crate::tracer::OtelTracer;
 
-/// How long the env pipeline may take to flush when its last root machine is disposed.
+/// How long the env pipeline may take to flush when its last share is released by a root
+/// machine's disposal or a dropped [`OtelGuard`].
 pub const ENV_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct EnvState {
@@ -21,7 +23,8 @@ struct EnvState {
     logs: Option<OtelLogTracer>,
     #[cfg(feature = "metrics")]
     metrics: Option<crate::OtelMetricsTracer>,
-    roots: usize,
+    /// Root machines bound and not yet released.
+    shares: usize,
 }
 
 static ENV: Mutex<Option<EnvState>> = Mutex::new(None);
@@ -30,35 +33,34 @@ fn env_lock() -> std::sync::MutexGuard<'static, Option<EnvState>> {
     ENV.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Binds the OTel tracer (and, with `AM_OTEL_LOG`, the log tracer; with `AM_OTEL_METRICS`
-/// and feature `metrics`, the metrics tracer) to a root machine when
-/// `AM_OTEL_TRACE` is on and a service name is set (`AM_SERVICE` / `OTEL_SERVICE_NAME`).
-/// Submachines built later inherit it. Returns `Ok(None)` when off, under
-/// `AM_TEST_RUNNER`, for submachines (they inherit), for `rpc-*` / `relay` machines
-/// (unless `AM_RPC_DBG`), and without a service name (with a warning).
+/// Binds the env pipeline's tracer (and, with `AM_OTEL_LOG`, the log tracer; with
+/// `AM_OTEL_METRICS` and feature `metrics`, the metrics tracer) to a root machine when
+/// `AM_OTEL_TRACE` is on. The service is [`am_core::env::service`]. Skipped (and why) by the
+/// shared [`env_gate`](am_core::env_gate): submachines (built later, they inherit),
+/// `rpc-*`/`relay` machines unless `AM_RPC_DBG`, `AM_TEST_RUNNER`. An unusable value of any
+/// `AM_OTEL_*` or `OTEL_*` variable is an error naming it ([`env::check`]).
 ///
 /// Every option comes from the env (`AM_OTEL_TRACE_*`, `OTEL_EXPORTER_OTLP_*`,
-/// `OTEL_BSP_*`). The pipeline is created by the first call and shared; when the last root
-/// machine bound here is disposed, the pipeline is flushed and shut down (within
-/// [`ENV_SHUTDOWN_TIMEOUT`]), and a later call starts a new one.
+/// `OTEL_BSP_*`). The pipeline is created by the first call and shared; each bound root holds
+/// one share, released when the returned [`OtelGuard`] is shut down or dropped, or when the
+/// machine is disposed, whichever comes first. Releasing ends that machine's spans (and its
+/// submachines') and exports them; the last share flushes and shuts the pipeline down, and a
+/// later call starts a new one.
 ///
 /// ```
 /// use am_core::{Machine, Schema};
 /// let m = Machine::builder(Schema::builder().states(["A"]).build()?).build();
 /// // AM_OTEL_TRACE is not set here
-/// assert!(am_otel::bind_env(&m)?.is_none());
+/// assert!(!am_otel::bind_env(&m)?.is_bound());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn bind_env(m: &Machine) -> Result<Option<OtelTracer>, Error> {
-    if am_core::env::is_on(am_core::env::AM_TEST_RUNNER) || !am_core::env::is_on(env::AM_OTEL_TRACE) {
-        return Ok(None);
+pub fn bind_env(m: &Machine) -> Result<Binding<OtelGuard>, Error> {
+    if let Err(skip) = am_core::env_gate(m) {
+        return Ok(Binding::Skipped(skip));
     }
-    if m.parent_id().is_some() || am_core::env::is_rpc_machine(m.tags()) {
-        return Ok(None);
-    }
-    if env::service_name().is_none() {
-        tracing::warn!(target: "am_otel", "{} is set but AM_SERVICE / OTEL_SERVICE_NAME is not: not tracing", env::AM_OTEL_TRACE);
-        return Ok(None);
+    env::check()?;
+    if !am_core::env::is_on(env::AM_OTEL_TRACE) {
+        return Ok(Binding::Skipped(Skip::Off { vars: &[env::AM_OTEL_TRACE] }));
     }
     let (tracer, logs) = {
         let mut g = env_lock();
@@ -76,11 +78,11 @@ pub fn bind_env(m: &Machine) -> Result<Option<OtelTracer>, Error> {
                 logs,
                 #[cfg(feature = "metrics")]
                 metrics,
-                roots: 0,
+                shares: 0,
             });
         }
-        let Some(st) = g.as_mut() else { return Ok(None) };
-        st.roots += 1;
+        let Some(st) = g.as_mut() else { return Err(Error::Exporter("the env pipeline vanished".into())) };
+        st.shares += 1;
         #[cfg(feature = "metrics")]
         if let Some(mt) = &st.metrics {
             mt.bind(m);
@@ -91,27 +93,96 @@ pub fn bind_env(m: &Machine) -> Result<Option<OtelTracer>, Error> {
     if let Some(l) = logs {
         l.bind(m);
     }
-    m.on_dispose(|_| {
-        let done = {
-            let mut g = env_lock();
-            match g.as_mut() {
-                Some(st) if st.roots <= 1 => g.take(),
-                Some(st) => {
-                    st.roots -= 1;
-                    None
-                }
-                None => None,
-            }
-        };
-        if let Some(st) = done {
-            st.tracer.shutdown(ENV_SHUTDOWN_TIMEOUT);
-            st.pipeline.shutdown(ENV_SHUTDOWN_TIMEOUT);
-        }
+    let share =
+        Arc::new(Share { machine: m.id().to_string(), tracer: tracer.clone(), released: AtomicBool::new(false) });
+    let on_dispose = share.clone();
+    m.on_dispose(move |_| {
+        on_dispose.release(ENV_SHUTDOWN_TIMEOUT);
     });
-    Ok(Some(tracer))
+    Ok(Binding::bound(OtelGuard { share }))
 }
 
 /// The env pipeline's span counts, while one is running.
 pub fn env_span_stats() -> Option<crate::SpanStats> {
     env_lock().as_ref().map(|st| st.pipeline.span_stats())
+}
+
+/// One root machine's share of the env pipeline, from [`bind_env`]. Shutting it down (or
+/// dropping it) ends the machine's spans and exports them; the last share also shuts the
+/// pipeline down. Keep it as long as the machine should be traced.
+#[must_use = "dropping the guard stops tracing the machine at once"]
+#[derive(Debug)]
+pub struct OtelGuard {
+    share: Arc<Share>,
+}
+
+impl OtelGuard {
+    /// The tracer (shared by every machine bound from the env).
+    pub fn tracer(&self) -> &OtelTracer {
+        &self.share.tracer
+    }
+}
+
+#[derive(Debug)]
+struct Share {
+    machine: String,
+    tracer: OtelTracer,
+    released: AtomicBool,
+}
+
+impl Share {
+    /// Releases the share once: the last one shuts the pipeline down, the others end this
+    /// machine's spans and export what is queued. True when done within `timeout`.
+    fn release(&self, timeout: Duration) -> bool {
+        if self.released.swap(true, SeqCst) {
+            return true;
+        }
+        let last = {
+            let mut g = env_lock();
+            match g.as_mut() {
+                Some(st) if st.shares <= 1 => g.take(),
+                Some(st) => {
+                    st.shares -= 1;
+                    None
+                }
+                None => None,
+            }
+        };
+        match last {
+            Some(st) => {
+                let ended = st.tracer.shutdown(timeout);
+                st.pipeline.shutdown(timeout) && ended
+            }
+            None => {
+                self.tracer.release_machine(&self.machine);
+                flush_env(timeout)
+            }
+        }
+    }
+}
+
+impl Drop for OtelGuard {
+    fn drop(&mut self) {
+        self.share.release(ENV_SHUTDOWN_TIMEOUT);
+    }
+}
+
+/// Exports what the env pipeline holds, waiting at most `timeout` (the SDK's own flush has
+/// its own, longer bound; past `timeout` it finishes in the background).
+fn flush_env(timeout: Duration) -> bool {
+    let Some(flush) = env_lock().as_ref().map(|st| st.pipeline.flusher()) else { return true };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new().name("am-otel-flush".into()).spawn(move || {
+        let _ = tx.send(flush());
+    });
+    spawned.is_ok() && rx.recv_timeout(timeout).unwrap_or(false)
+}
+
+impl ExporterGuard for OtelGuard {
+    fn flush(&self, timeout: Duration) -> bool {
+        flush_env(timeout)
+    }
+    fn shutdown(self: Box<Self>, timeout: Duration) -> bool {
+        self.share.release(timeout)
+    }
 }

@@ -43,10 +43,19 @@ pub const AM_OTEL_LOG: &str = "AM_OTEL_LOG";
 /// over OTLP (new name).
 pub const AM_OTEL_METRICS: &str = "AM_OTEL_METRICS";
 
-/// Standard OTel service name, used when `AM_SERVICE` is unset.
-pub const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+/// Standard OTel service name, used when `AM_SERVICE` is unset (am-core's, see
+/// [`am_core::env::service`]).
+pub use am_core::env::OTEL_SERVICE_NAME;
 /// Standard OTLP endpoint (for HTTP a base URL to which `/v1/<signal>` is appended).
 pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// Standard OTLP endpoint of traces only, used as is.
+pub const OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+/// Standard OTLP endpoint of logs only, used as is.
+pub const OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT";
+/// Standard OTLP endpoint of metrics only, used as is.
+pub const OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT";
+/// Standard OTLP export timeout, in milliseconds (SDK default 10,000).
+pub const OTEL_EXPORTER_OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
 /// Standard OTLP protocol: `grpc`, `http/protobuf` or `http/json` (each needs its cargo
 /// feature: `grpc`, `http`, `http-json`).
 pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
@@ -58,16 +67,47 @@ pub const OTEL_BSP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE
 pub const OTEL_BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
 
 pub(crate) fn list(name: &str) -> Vec<String> {
-    am_core::env::value(name)
-        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
-        .unwrap_or_default()
+    am_core::env::value(name).map(|v| am_core::env::parse_list(&v)).unwrap_or_default()
 }
 
-pub(crate) fn number<T: std::str::FromStr>(name: &str) -> Option<T> {
-    am_core::env::value(name).and_then(|v| v.trim().parse().ok())
-}
-
-/// The service name from `AM_SERVICE`, else `OTEL_SERVICE_NAME`.
-pub fn service_name() -> Option<String> {
-    am_core::env::value(am_core::env::AM_SERVICE).or_else(|| am_core::env::value(OTEL_SERVICE_NAME))
+/// Checks every `AM_OTEL_*` and `OTEL_*` value am-otel or the OpenTelemetry SDK reads, so
+/// a bad one is an error naming it at bind time, not a silent default (the SDK falls back
+/// on its own) or a stream of failed exports.
+pub fn check() -> Result<(), crate::Error> {
+    use am_core::env::{EnvError, parse, parse_count, parse_hex_id, parse_url, value};
+    for name in [
+        OTEL_EXPORTER_OTLP_ENDPOINT,
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+        OTEL_EXPORTER_OTLP_LOGS_ENDPOINT,
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
+    ] {
+        parse(name, |v| parse_url(v, None)?.map(drop).ok_or_else(|| "expected a URL such as http://host:4317".into()))?;
+    }
+    parse(OTEL_EXPORTER_OTLP_PROTOCOL, |v| crate::Protocol::parse(v).map_err(|e| e.to_string()))?;
+    parse(OTEL_EXPORTER_OTLP_TIMEOUT, |v| parse_count(v, 1))?;
+    parse(OTEL_BSP_SCHEDULE_DELAY, |v| parse_count(v, 0))?;
+    parse(OTEL_BSP_MAX_EXPORT_BATCH_SIZE, |v| parse_count(v, 1))?;
+    parse(OTEL_BSP_MAX_QUEUE_SIZE, |v| parse_count(v, 1))?;
+    let trace = parse(AM_OTEL_TRACE_ID, |v| parse_hex_id(v, 16))?;
+    let span = parse(AM_OTEL_SPAN_ID, |v| parse_hex_id(v, 8))?;
+    match (trace, span) {
+        (Some(_), None) => {
+            let v = value(AM_OTEL_TRACE_ID).unwrap_or_default();
+            return Err(
+                EnvError::new(AM_OTEL_TRACE_ID, &v, format!("joining a trace also needs {AM_OTEL_SPAN_ID}")).into()
+            );
+        }
+        (None, Some(_)) => {
+            let v = value(AM_OTEL_SPAN_ID).unwrap_or_default();
+            return Err(
+                EnvError::new(AM_OTEL_SPAN_ID, &v, format!("joining a trace also needs {AM_OTEL_TRACE_ID}")).into()
+            );
+        }
+        _ => {}
+    }
+    parse(TRACEPARENT, |v| {
+        crate::parse_traceparent(v).map(drop).ok_or_else(|| "expected 00-<32 hex>-<16 hex>-<2 hex flags>".into())
+    })?;
+    crate::StateFilter::from_env()?;
+    Ok(())
 }

@@ -14,9 +14,9 @@ pub enum Error {
         #[source]
         source: regex::Error,
     },
-    /// No service name: set `AM_SERVICE`, `OTEL_SERVICE_NAME` or the builder's `service`.
-    #[error("no service name (set AM_SERVICE or OTEL_SERVICE_NAME)")]
-    NoService,
+    /// An `AM_OTEL_*` or `OTEL_*` variable's value cannot be used.
+    #[error(transparent)]
+    Env(#[from] am_core::env::EnvError),
     /// The transport asked for is not compiled in.
     #[error("OTLP transport {0} needs the `{0}` cargo feature of am-otel")]
     TransportDisabled(&'static str),
@@ -27,6 +27,6 @@ pub enum Error {
     #[error("building the OTLP exporter: {0}")]
     Exporter(String),
     /// The background runtime could not start.
-    #[error("starting the export runtime: {0}")]
+    #[error("starting the export runtime")]
     Runtime(#[from] std::io::Error),
 }

@@ -114,7 +114,7 @@ mod spans;
 mod stats;
 mod tracer;
 
-pub use bind::{ENV_SHUTDOWN_TIMEOUT, bind_env, env_span_stats};
+pub use bind::{ENV_SHUTDOWN_TIMEOUT, OtelGuard, bind_env, env_span_stats};
 pub use error::Error;
 pub use filter::StateFilter;
 pub use ids::AmIdGenerator;

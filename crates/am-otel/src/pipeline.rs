@@ -185,7 +185,8 @@ fn resource(service: &str) -> Resource {
 }
 
 impl OtlpPipelineBuilder {
-    /// `service.name` (else `AM_SERVICE`, else `OTEL_SERVICE_NAME`; required).
+    /// `service.name` (else [`am_core::env::service`]: `AM_SERVICE`, `OTEL_SERVICE_NAME`, the
+    /// executable's name).
     pub fn service(mut self, s: impl Into<String>) -> Self {
         self.service = Some(s.into());
         self
@@ -252,8 +253,9 @@ impl OtlpPipelineBuilder {
         if let Some(n) = self.batch_size.or((!set(env::OTEL_BSP_MAX_EXPORT_BATCH_SIZE)).then_some(DEFAULT_BATCH_SIZE)) {
             b = b.with_max_export_batch_size(n);
         }
-        let queue =
-            self.queue_size.or_else(|| env::number(env::OTEL_BSP_MAX_QUEUE_SIZE)).unwrap_or(DEFAULT_QUEUE_SIZE).max(1);
+        let from_env =
+            || am_core::env::parse(env::OTEL_BSP_MAX_QUEUE_SIZE, |v| am_core::env::parse_count(v, 1)).ok().flatten();
+        let queue = self.queue_size.or_else(|| from_env().map(|n| n as usize)).unwrap_or(DEFAULT_QUEUE_SIZE).max(1);
         (b.with_max_queue_size(queue).build(), queue)
     }
 
@@ -261,13 +263,13 @@ impl OtlpPipelineBuilder {
     /// outside a tokio runtime. Nothing connects yet: an absent collector shows up as
     /// failed exports in [`OtlpPipeline::span_stats`].
     pub fn build(self) -> Result<OtlpPipeline, Error> {
-        let service = self.service.clone().or_else(env::service_name).ok_or(Error::NoService)?;
+        let service = self.service.clone().unwrap_or_else(|| am_core::env::service().name);
         let protocol = match self.protocol {
             Some(p) => p,
-            None => match am_core::env::value(env::OTEL_EXPORTER_OTLP_PROTOCOL) {
-                Some(v) => Protocol::parse(&v)?,
-                None => Protocol::Grpc,
-            },
+            None => am_core::env::parse(env::OTEL_EXPORTER_OTLP_PROTOCOL, |v| {
+                Protocol::parse(v).map_err(|e| e.to_string())
+            })?
+            .unwrap_or(Protocol::Grpc),
         };
         let rt = Arc::new(ExportRuntime::start()?);
         let handle = rt.handle.clone();
@@ -418,8 +420,17 @@ impl OtlpPipeline {
     /// Builds the spans tracers over this pipeline have buffered, then exports what is
     /// queued (bounded by the SDK's flush timeout).
     pub fn force_flush(&self) -> bool {
-        let logs = self.logs.as_ref().is_none_or(|l| l.force_flush().is_ok());
-        self.traces.force_flush().is_ok() && logs
+        self.flusher()()
+    }
+
+    /// [`force_flush`](Self::force_flush) as a closure over the providers, to run without
+    /// holding whatever holds the pipeline.
+    pub(crate) fn flusher(&self) -> impl FnOnce() -> bool + Send + 'static {
+        let (traces, logs) = (self.traces.clone(), self.logs.clone());
+        move || {
+            let logs = logs.as_ref().is_none_or(|l| l.force_flush().is_ok());
+            traces.force_flush().is_ok() && logs
+        }
     }
     /// Flushes and shuts every provider down within `timeout`, then stops the runtime.
     pub fn shutdown(mut self, timeout: Duration) -> bool {

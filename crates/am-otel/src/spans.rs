@@ -312,6 +312,8 @@ pub(crate) struct Mach {
     pub(crate) tree: Mutex<Tree>,
     /// Not a submachine of a traced machine.
     pub(crate) top_level: bool,
+    /// The traced parent's ID (`None` when top-level).
+    pub(crate) parent: Option<String>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -350,6 +352,7 @@ impl Mach {
                 ended: false,
             }),
             top_level: false,
+            parent: None,
         }
     }
 

@@ -202,6 +202,40 @@ impl OtelTracer {
         }
     }
 
+    /// Ends the spans of machine `id` and of every machine traced under it, as their
+    /// disposal would; those machines go on untraced by this tracer.
+    pub(crate) fn release_machine(&self, id: &str) {
+        let gone: Vec<Arc<Mach>> = {
+            let mut map = write(&self.0.machines);
+            let ids: Vec<String> = map
+                .keys()
+                .filter(|k| {
+                    // bounded: a machine rebuilt under a reused ID could close a cycle
+                    let mut at: &str = k;
+                    for _ in 0..=map.len() {
+                        if at == id {
+                            return true;
+                        }
+                        match map.get(at).and_then(|m| m.parent.as_deref()) {
+                            Some(p) => at = p,
+                            None => return false,
+                        }
+                    }
+                    false
+                })
+                .cloned()
+                .collect();
+            ids.iter().filter_map(|k| map.remove(k)).collect()
+        };
+        let now = SystemTime::now();
+        for m in gone {
+            if m.top_level {
+                self.0.top_level.fetch_sub(1, Relaxed);
+            }
+            self.finish(&m, now);
+        }
+    }
+
     fn end_all(&self) {
         let all: Vec<_> = write(&self.0.machines).drain().map(|(_, m)| m).collect();
         let now = SystemTime::now();
@@ -348,6 +382,7 @@ impl Tracer for OtelTracer {
         m.set_trace_context(Some(trace_ctx(mach_sc.trace_id(), mach_sc.span_id())));
         let mut mach = Mach::new(index, m.id().to_string(), m.schema(), &mach_sc, states_cx, txs_cx, open);
         mach.top_level = top_level;
+        mach.parent = if top_level { None } else { m.parent_id().map(String::from) };
         if top_level {
             self.0.top_level.fetch_add(1, Relaxed);
         }

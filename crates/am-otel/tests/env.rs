@@ -13,12 +13,12 @@ const CHILD: &str = "AM_OTEL_TEST_CHILD";
 fn child() {
     let schema = Schema::builder().states(["Start", "Heartbeat", "Noise"]).build().unwrap();
     let root = Machine::builder(schema).id("envroot").build();
-    let tracer = am_otel::bind_env(&root).unwrap().expect("bound from env");
-    assert!(tracer.options().transitions);
+    let guard = am_otel::bind_env(&root).unwrap().guard().expect("bound from env");
+    assert!(guard.tracer().options().transitions);
     let sub = Machine::builder(Schema::builder().states(["Work"]).build().unwrap()).id("envsub").parent(&root).build();
-    assert!(am_otel::bind_env(&sub).unwrap().is_none(), "submachines inherit instead");
+    assert!(!am_otel::bind_env(&sub).unwrap().is_bound(), "submachines inherit instead");
     let rpc = Machine::builder(Schema::builder().states(["X"]).build().unwrap()).id("rpc").tags(["rpc-client"]).build();
-    assert!(am_otel::bind_env(&rpc).unwrap().is_none(), "rpc machines are skipped");
+    assert!(!am_otel::bind_env(&rpc).unwrap().is_bound(), "rpc machines are skipped");
     root.add(&["Start"]).unwrap();
     root.add(&["Noise"]).unwrap();
     sub.add(&["Work"]).unwrap();
@@ -81,6 +81,6 @@ fn bind_env_off_without_switch() {
         return;
     }
     let m = Machine::builder(Schema::builder().states(["A"]).build().unwrap()).build();
-    assert!(am_otel::bind_env(&m).unwrap().is_none());
+    assert!(!am_otel::bind_env(&m).unwrap().is_bound());
     assert!(m.tracers().is_empty());
 }

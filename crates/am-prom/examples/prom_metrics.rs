@@ -52,7 +52,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The guard shuts the tracer down (with a final push) when dropped.
     let guard: PromGuard = if args.iter().any(|a| a == "--env") {
         // everything from AM_SERVICE / AM_PROM_ADDR / AM_PROM_PUSH_URL / AM_PROM_PUSH_INTERVAL
-        am_prom::bind_env(&root)?.ok_or("set AM_SERVICE and AM_PROM_ADDR or AM_PROM_PUSH_URL")?
+        match am_prom::bind_env(&root)? {
+            am_core::Binding::Bound { guard, notes } => {
+                notes.iter().for_each(|n| eprintln!("note: {n}"));
+                guard
+            }
+            am_core::Binding::Skipped(why) => return Err(format!("not bound: {why}").into()),
+        }
     } else {
         let addr = if seconds > 0 { "127.0.0.1:9464" } else { "127.0.0.1:0" };
         let mut b = PromTracer::builder().listen(addr).service("shop-api").state_allow_list(["Idle", "Busy"]);

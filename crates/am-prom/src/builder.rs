@@ -4,11 +4,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use am_core::env::{is_on, normalize_id, value};
+use am_core::env::{is_on, normalize_id, parse, parse_count, parse_duration, parse_list, parse_url, value};
 use prometheus_client::registry::Registry;
 
 use crate::collect::PromCollector;
-use crate::env::{self, parsed};
+use crate::env;
 use crate::error::Error;
 use crate::hist::{DEFAULT_DURATION_BUCKETS, Layout};
 use crate::machine::SeriesRules;
@@ -54,7 +54,7 @@ impl std::fmt::Debug for PromTracerBuilder<'_> {
         f.debug_struct("PromTracerBuilder")
             .field("id", &self.id)
             .field("listen", &self.listen)
-            .field("push", &self.push.as_ref().map(|(u, i)| (crate::redact_url(u), i)))
+            .field("push", &self.push.as_ref().map(|(u, i)| (am_core::env::redact_url(u), i)))
             .field("service", &self.service)
             .finish_non_exhaustive()
     }
@@ -195,21 +195,22 @@ impl<'r> PromTracerBuilder<'r> {
     }
 
     /// Builds the tracer and starts the endpoint and pusher it is configured for. Fails on
-    /// an invalid setting, an address it cannot listen on, or pushing without a service.
+    /// an invalid setting or variable (naming it), or an address it cannot listen on.
     pub fn build(self) -> Result<PromTracer, Error> {
-        let service = self.service.or_else(|| value(am_core::env::AM_SERVICE)).map(|s| normalize_id(&s));
+        // the job: the builder's, else AM_SERVICE, else OTEL_SERVICE_NAME, else the executable
+        let service = normalize_id(&self.service.unwrap_or_else(|| am_core::env::service().name));
         let allow = match self.allow {
             Some(a) => Some(a),
-            None => value(env::AM_PROM_STATES)
-                .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()),
+            None => value(env::AM_PROM_STATES).map(|v| parse_list(&v)),
         };
+        let count = |name: &str, min: u64| parse(name, |v| parse_count(v, min)).map(|n| n.map(|n| n as usize));
         let max_states = match self.max_states {
             Some(n) => n,
-            None => parsed(env::AM_PROM_MAX_STATES, |v| v.trim().parse().ok())?.unwrap_or(DEFAULT_MAX_STATE_SERIES),
+            None => count(env::AM_PROM_MAX_STATES, 0)?.unwrap_or(DEFAULT_MAX_STATE_SERIES),
         };
         let max_machines = match self.max_machines {
             Some(n) => n,
-            None => parsed(env::AM_PROM_MAX_MACHINES, |v| v.trim().parse().ok())?.unwrap_or(DEFAULT_MAX_MACHINES),
+            None => count(env::AM_PROM_MAX_MACHINES, 1)?.unwrap_or(DEFAULT_MAX_MACHINES),
         };
         let buckets = self.duration_buckets.unwrap_or_else(|| DEFAULT_DURATION_BUCKETS.to_vec());
         if buckets.is_empty() || buckets.iter().any(|b| !b.is_finite() || *b <= 0.0) {
@@ -221,7 +222,7 @@ impl<'r> PromTracerBuilder<'r> {
         }
         let every = match self.timing_every {
             Some(n) => n,
-            None => parsed(env::AM_PROM_TIMING_EVERY, |v| v.trim().parse().ok())?.unwrap_or(DEFAULT_TIMING_EVERY),
+            None => count(env::AM_PROM_TIMING_EVERY, 1)?.map_or(DEFAULT_TIMING_EVERY, |n| n as u64),
         };
         let rules = SeriesRules {
             timing_mask: every.max(1).next_power_of_two() - 1,
@@ -240,18 +241,19 @@ impl<'r> PromTracerBuilder<'r> {
         registry.register_collector(Box::new(collector.clone()));
         let registry = Arc::new(registry);
 
-        let (listen, push) = if self.activation_env {
-            let listen = self.listen.or_else(|| value(env::AM_PROM_ADDR));
-            let push = self.push.or_else(|| value(env::AM_PROM_PUSH_URL).map(|u| (u, None)));
-            (listen, push)
-        } else {
-            (self.listen, self.push)
-        };
-        let listen = match listen {
-            Some(a) => env::parse_addr(&a)?,
+        let listen = match self.listen {
+            Some(a) => env::resolve("listen", &a)?,
+            None if self.activation_env => env::activation()?.0,
             None => None,
         };
-        let instance = self.instance.unwrap_or_else(env::hostname);
+        let push = match self.push {
+            Some(p) => Some(p),
+            None if self.activation_env => parse(env::AM_PROM_PUSH_URL, |v| parse_url(v, Some(env::DEFAULT_PUSH_URL)))?
+                .flatten()
+                .map(|u| (u, None)),
+            None => None,
+        };
+        let instance = self.instance.unwrap_or_else(am_core::env::hostname);
         #[allow(unused_mut)] // without `server` and `push` nothing more is set
         let mut inner = Inner {
             shared: shared.clone(),
@@ -279,17 +281,17 @@ impl<'r> PromTracerBuilder<'r> {
             }
             #[cfg(feature = "push")]
             if let Some((url, interval)) = push {
-                let job = service.clone().ok_or(Error::NoService)?;
+                let job = service.clone();
                 let interval = match interval {
                     Some(i) => i,
-                    None => parsed(env::AM_PROM_PUSH_INTERVAL, env::parse_duration)?.unwrap_or(DEFAULT_PUSH_INTERVAL),
+                    None => parse(env::AM_PROM_PUSH_INTERVAL, parse_duration)?.unwrap_or(DEFAULT_PUSH_INTERVAL),
                 };
                 let target = crate::push::PushTarget {
                     url: crate::push::group_url(&url, &job, &instance)?,
                     method: self.push_method,
                     interval,
                 };
-                inner.push_url = Some(crate::redact_url(target.url.as_str()));
+                inner.push_url = Some(am_core::env::redact_url(target.url.as_str()));
                 let mut push_reg =
                     Registry::with_labels(std::iter::once((am_core::metric_names::LABEL_SERVICE.into(), job.into())));
                 push_reg.register_collector(Box::new(collector));

@@ -7,9 +7,8 @@
 //! [`bind_env`](crate::bind_env) and [`PromTracerBuilder::from_env`](crate::PromTracerBuilder::from_env).
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use am_core::env::{switch_value, value};
+use am_core::env::{EnvError, parse, parse_count, parse_duration, parse_host_port, parse_list, parse_url, value};
 
 use crate::error::Error;
 
@@ -36,24 +35,32 @@ pub const AM_PROM_MAX_MACHINES: &str = "AM_PROM_MAX_MACHINES";
 /// Default 8.
 pub const AM_PROM_TIMING_EVERY: &str = "AM_PROM_TIMING_EVERY";
 
-/// The scrape address `AM_PROM_ADDR=1` means.
+/// The scrape address `AM_PROM_ADDR=1` (or `on`, `true`, `yes`) means.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9464";
 
-/// The scrape address a value means; `None` when it switches the endpoint off.
+/// The Pushgateway `AM_PROM_PUSH_URL=1` (or `on`, `true`, `yes`) means.
+pub const DEFAULT_PUSH_URL: &str = "http://127.0.0.1:9091";
+
+/// The scrape address an `AM_PROM_ADDR` value means (the rule of
+/// [`am_core::env::parse_host_port`], then resolved); `None` when it switches the endpoint
+/// off.
+///
+/// ```
+/// use am_prom::env::parse_addr;
+/// assert_eq!(parse_addr(":9999").unwrap(), Some("127.0.0.1:9999".parse().unwrap()));
+/// assert_eq!(parse_addr("off").unwrap(), None);
+/// let e = parse_addr("nohost").unwrap_err().to_string();
+/// assert!(e.starts_with("AM_PROM_ADDR=\"nohost\""), "{e}");
+/// ```
 pub fn parse_addr(v: &str) -> Result<Option<SocketAddr>, Error> {
-    let v = v.trim();
-    if !switch_value(v) {
-        return Ok(None);
-    }
-    let full = if ["1", "true", "yes", "on"].iter().any(|s| v.eq_ignore_ascii_case(s)) {
-        DEFAULT_ADDR.to_string()
-    } else if v.starts_with(':') {
-        format!("127.0.0.1{v}")
-    } else {
-        v.to_string()
-    };
+    resolve(AM_PROM_ADDR, v)
+}
+
+/// [`parse_addr`] for a value named `name` (a variable, or a builder setting).
+pub(crate) fn resolve(name: &str, v: &str) -> Result<Option<SocketAddr>, Error> {
+    let invalid = |reason: String| Error::Env(EnvError::new(name, v, reason));
+    let Some(full) = parse_host_port(v, DEFAULT_ADDR).map_err(invalid)? else { return Ok(None) };
     use std::net::ToSocketAddrs;
-    let invalid = |reason: String| Error::Invalid { name: AM_PROM_ADDR, value: v.into(), reason };
     full.to_socket_addrs()
         .map_err(|e| invalid(e.to_string()))?
         .next()
@@ -61,48 +68,36 @@ pub fn parse_addr(v: &str) -> Result<Option<SocketAddr>, Error> {
         .ok_or_else(|| invalid("resolves to no address".into()))
 }
 
-/// A duration: `250ms`, `15s`, `2m`, `1h`, or plain (fractional) seconds.
-///
-/// ```
-/// use std::time::Duration;
-/// assert_eq!(am_prom::env::parse_duration("500ms"), Some(Duration::from_millis(500)));
-/// assert_eq!(am_prom::env::parse_duration("2m"), Some(Duration::from_secs(120)));
-/// assert_eq!(am_prom::env::parse_duration("1.5"), Some(Duration::from_millis(1500)));
-/// assert_eq!(am_prom::env::parse_duration("soon"), None);
-/// ```
-pub fn parse_duration(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    let split = v.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let secs = match unit.trim() {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return None,
+/// The `AM_PROM_ADDR` and `AM_PROM_PUSH_URL` values, parsed: what [`bind_env`](crate::bind_env)
+/// starts.
+pub(crate) fn activation() -> Result<(Option<SocketAddr>, Option<String>), Error> {
+    let listen = match value(AM_PROM_ADDR) {
+        Some(v) => parse_addr(&v)?,
+        None => None,
     };
-    (secs.is_finite() && secs > 0.0).then(|| Duration::from_secs_f64(secs))
+    let push = parse(AM_PROM_PUSH_URL, |v| parse_url(v, Some(DEFAULT_PUSH_URL)))?.flatten();
+    Ok((listen, push))
 }
 
-/// Reads a variable through a parser; an unparsable value is an error.
-pub(crate) fn parsed<T>(name: &'static str, parse: impl FnOnce(&str) -> Option<T>) -> Result<Option<T>, Error> {
-    match value(name) {
-        None => Ok(None),
-        Some(v) => parse(&v).map(Some).ok_or_else(|| Error::Invalid { name, value: v, reason: "cannot parse".into() }),
-    }
+/// Checks every `AM_PROM_*` value, whether or not the setting is used now (a shared tracer
+/// may already run, a push interval may wait for a push URL): a bad value is an error at
+/// bind time rather than a surprise later.
+pub fn check() -> Result<(), Error> {
+    activation()?;
+    parse(AM_PROM_PUSH_INTERVAL, parse_duration)?;
+    parse(AM_PROM_TIMING_EVERY, |v| parse_count(v, 1))?;
+    parse(AM_PROM_MAX_STATES, |v| parse_count(v, 0))?;
+    parse(AM_PROM_MAX_MACHINES, |v| parse_count(v, 1))?;
+    Ok(())
 }
 
-/// The host name for the `instance` grouping label: `AM_HOSTNAME`, else the system's.
-pub(crate) fn hostname() -> String {
-    value(am_core::env::AM_HOSTNAME)
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
+/// A note when [`AM_PROM_STATES`] names states the machine does not have.
+pub(crate) fn states_note(m: &am_core::Machine) -> Option<String> {
+    let listed = parse_list(&value(AM_PROM_STATES)?);
+    let schema = m.schema();
+    let unknown: Vec<&str> = listed.iter().map(String::as_str).filter(|s| schema.index(s).is_err()).collect();
+    (!unknown.is_empty())
+        .then(|| format!("{AM_PROM_STATES} names {}, which machine `{}` does not have", unknown.join(", "), m.id()))
 }
 
 #[cfg(test)]
@@ -112,16 +107,10 @@ mod tests {
     #[test]
     fn addresses() {
         assert_eq!(parse_addr("1").unwrap(), Some(DEFAULT_ADDR.parse().unwrap()));
+        assert_eq!(parse_addr("on").unwrap(), Some(DEFAULT_ADDR.parse().unwrap()));
         assert_eq!(parse_addr(":9999").unwrap(), Some("127.0.0.1:9999".parse().unwrap()));
         assert_eq!(parse_addr("0.0.0.0:80").unwrap(), Some("0.0.0.0:80".parse().unwrap()));
         assert_eq!(parse_addr("off").unwrap(), None);
         assert!(parse_addr("nohost").is_err());
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("15s"), Some(Duration::from_secs(15)));
-        assert_eq!(parse_duration("0"), None);
-        assert_eq!(parse_duration("3x"), None);
     }
 }

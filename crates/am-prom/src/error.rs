@@ -5,7 +5,7 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// An `AM_PROM_*` variable (or a builder value) could not be parsed.
+    /// A builder setting could not be used.
     #[error("invalid {name} value {value:?}: {reason}")]
     Invalid {
         /// The variable or setting.
@@ -23,9 +23,9 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
-    /// Pushing needs a job name.
-    #[error("pushing to a Pushgateway needs a service name for the job: set AM_SERVICE or call service()")]
-    NoService,
+    /// An `AM_PROM_*` variable's value cannot be used.
+    #[error(transparent)]
+    Env(#[from] am_core::env::EnvError),
     /// In Go-compatible mode, two machine IDs that normalise to the same metric names (or
     /// to a labelled family's name).
     #[error(
@@ -41,8 +41,8 @@ pub enum Error {
         name: String,
     },
     /// The background thread or runtime could not be started.
-    #[error("cannot start the am-prom background runtime: {0}")]
-    Runtime(std::io::Error),
+    #[error("cannot start the am-prom background runtime")]
+    Runtime(#[source] std::io::Error),
     /// A cargo feature the setting needs is not compiled in.
     #[error("{0} needs am-prom's cargo feature `{1}`")]
     Feature(&'static str, &'static str),

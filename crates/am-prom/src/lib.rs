@@ -104,23 +104,3 @@ pub use hist::DEFAULT_DURATION_BUCKETS;
 #[cfg(feature = "push")]
 pub use push::PushMethod;
 pub use tracer::{PromGuard, PromStats, PromTracer, bind_env};
-
-/// The URL without user info, for logs and errors.
-pub(crate) fn redact_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    match authority.rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}://***@{host}{tail}"),
-        None => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn redacts_credentials() {
-        assert_eq!(super::redact_url("http://u:secret@gw:9091/x"), "http://***@gw:9091/x");
-        assert_eq!(super::redact_url("http://gw:9091"), "http://gw:9091");
-    }
-}

@@ -35,11 +35,8 @@ pub(crate) struct PushTarget {
 pub(crate) fn group_url(base: &str, job: &str, instance: &str) -> Result<reqwest::Url, Error> {
     let base = base.trim();
     let with_scheme = if base.contains("://") { base.to_string() } else { format!("http://{base}") };
-    let invalid = |reason: String| Error::Invalid {
-        name: crate::env::AM_PROM_PUSH_URL,
-        value: crate::redact_url(&with_scheme),
-        reason,
-    };
+    let invalid =
+        |reason: String| Error::Env(am_core::env::EnvError::new(crate::env::AM_PROM_PUSH_URL, &with_scheme, reason));
     let url = reqwest::Url::parse(&with_scheme).map_err(|e| invalid(e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("needs an http(s) URL with a host".into()));
@@ -136,7 +133,7 @@ async fn push_once(t: &PushTarget, registry: &Registry, shared: &Shared, client:
         }
         Some(e) => {
             h.push_failures.fetch_add(1, Relaxed);
-            let url = crate::redact_url(t.url.as_str());
+            let url = am_core::env::redact_url(t.url.as_str());
             if std::mem::replace(failing, true) {
                 tracing::debug!("am-prom: push to {url} failed: {e}");
             } else {

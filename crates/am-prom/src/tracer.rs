@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use am_core::{Interest, Machine, Schema, Tracer, Transition};
+use am_core::{Binding, ExporterGuard, Interest, Machine, Schema, Skip, Tracer, Transition};
 use prometheus_client::registry::Registry;
 
 use crate::error::Error;
@@ -28,7 +28,7 @@ pub(crate) struct Inner {
     pub(crate) registry: Arc<Registry>,
     pub(crate) local_addr: Option<SocketAddr>,
     pub(crate) push_url: Option<String>,
-    pub(crate) service: Option<String>,
+    pub(crate) service: String,
     #[cfg_attr(not(any(feature = "server", feature = "push")), allow(dead_code))]
     pub(crate) shutdown_timeout: Duration,
     #[cfg(any(feature = "server", feature = "push"))]
@@ -77,9 +77,10 @@ impl PromTracer {
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.0.local_addr
     }
-    /// The normalised service name (the Pushgateway job), when set.
-    pub fn service(&self) -> Option<&str> {
-        self.0.service.as_deref()
+    /// The normalised service name: the Pushgateway job and the `service` label of pushed
+    /// series.
+    pub fn service(&self) -> &str {
+        &self.0.service
     }
     /// The grouping URL pushes go to (user info redacted), when pushing.
     pub fn push_url(&self) -> Option<&str> {
@@ -128,10 +129,16 @@ impl PromTracer {
     /// current-thread runtime it only starts the shutdown, since waiting there would stall
     /// the tasks it waits for.
     pub fn shutdown(&self) -> bool {
+        self.shutdown_within(self.0.shutdown_timeout)
+    }
+
+    /// [`shutdown`](Self::shutdown), waiting at most `timeout` instead of the builder's
+    /// `shutdown_timeout`.
+    pub fn shutdown_within(&self, timeout: Duration) -> bool {
         #[cfg(any(feature = "server", feature = "push"))]
         if let Some(bg) = &self.0.background {
             bg.stop();
-            let until = std::time::Instant::now() + self.0.shutdown_timeout;
+            let until = std::time::Instant::now() + timeout;
             use tokio::runtime::{Handle, RuntimeFlavor};
             return match Handle::try_current() {
                 Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
@@ -309,23 +316,32 @@ impl PromGuard {
     }
 }
 
-/// Binds the process's env-configured tracer to a root machine: on when `AM_SERVICE` and
+/// Binds the process's env-configured tracer to a root machine when
 /// [`AM_PROM_ADDR`](crate::env::AM_PROM_ADDR) or [`AM_PROM_PUSH_URL`](crate::env::AM_PROM_PUSH_URL)
-/// are set; off (`Ok(None)`) for submachines (they inherit), for machines tagged `rpc-*`
-/// or `relay` (unless `AM_RPC_DBG`), and when `AM_TEST_RUNNER` is on. Every machine bound
-/// this way shares one tracer, one endpoint and one pusher; it shuts down when the last
-/// returned guard is dropped.
-pub fn bind_env(m: &Machine) -> Result<Option<PromGuard>, Error> {
-    use am_core::env::{self as core_env, value};
-    if core_env::is_on(core_env::AM_TEST_RUNNER) || m.parent_id().is_some() || core_env::is_rpc_machine(m.tags()) {
-        return Ok(None);
+/// is on; the service (the push job) is [`am_core::env::service`]. Skipped (and why) by the
+/// shared [`env_gate`](am_core::env_gate): submachines (they inherit), `rpc-*`/`relay`
+/// machines unless `AM_RPC_DBG`, `AM_TEST_RUNNER`. Every machine bound this way shares one
+/// tracer, one endpoint and one pusher; each [`PromGuard`] holds a share, and the exporter
+/// stops when the last one is dropped. An unusable value of any `AM_PROM_*` variable is an
+/// error naming it; the binding notes [`AM_PROM_STATES`](crate::env::AM_PROM_STATES) names the
+/// machine lacks.
+///
+/// ```
+/// use am_core::{Machine, Schema};
+/// let m = Machine::new(Schema::builder().states(["A"]).build()?);
+/// // AM_PROM_ADDR and AM_PROM_PUSH_URL are not set here
+/// let b = am_prom::bind_env(&m)?;
+/// assert_eq!(b.skipped().map(|s| s.to_string()).as_deref(), Some("off: AM_PROM_ADDR and AM_PROM_PUSH_URL unset"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn bind_env(m: &Machine) -> Result<Binding<PromGuard>, Error> {
+    if let Err(skip) = am_core::env_gate(m) {
+        return Ok(Binding::Skipped(skip));
     }
-    let addr_on = match value(crate::env::AM_PROM_ADDR) {
-        Some(v) => crate::env::parse_addr(&v)?.is_some(),
-        None => false,
-    };
-    if value(core_env::AM_SERVICE).is_none() || (!addr_on && value(crate::env::AM_PROM_PUSH_URL).is_none()) {
-        return Ok(None);
+    crate::env::check()?;
+    let (listen, push) = crate::env::activation()?;
+    if listen.is_none() && push.is_none() {
+        return Ok(Binding::Skipped(Skip::Off { vars: &[crate::env::AM_PROM_ADDR, crate::env::AM_PROM_PUSH_URL] }));
     }
     static SHARED: OnceLock<Mutex<Weak<GuardInner>>> = OnceLock::new();
     let guard = {
@@ -340,5 +356,20 @@ pub fn bind_env(m: &Machine) -> Result<Option<PromGuard>, Error> {
         }
     };
     guard.tracer().bind(m)?;
-    Ok(Some(guard))
+    let notes = crate::env::states_note(m).into_iter().collect();
+    Ok(Binding::Bound { guard, notes })
+}
+
+impl ExporterGuard for PromGuard {
+    /// Nothing waits in a buffer: series are read at scrape and push time.
+    fn flush(&self, _timeout: Duration) -> bool {
+        true
+    }
+    /// The last share stops the endpoint and the pusher after a final push.
+    fn shutdown(self: Box<Self>, timeout: Duration) -> bool {
+        match Arc::try_unwrap(self.0) {
+            Ok(last) => last.0.shutdown_within(timeout),
+            Err(_) => true,
+        }
+    }
 }

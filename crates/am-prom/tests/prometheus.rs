@@ -96,7 +96,7 @@ fn pushgateway_round_trip_read_back_by_prometheus() {
         .instance("test-host/1")
         .build()
         .unwrap();
-    assert_eq!(prom.service(), Some("itest_push"));
+    assert_eq!(prom.service(), "itest_push");
     let m = machine("pushed");
     prom.bind(&m).unwrap();
     let until = Instant::now() + WAIT;
