@@ -1,22 +1,127 @@
-//! Binding exporters from the environment.
+//! Binding exporters from the environment, and the report of what happened.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use am_core::Machine;
+use am_core::env::Service;
+use am_core::{Binding, ExporterGuard, Machine, Skip};
 
-/// An exporter failed to start from its env configuration.
-#[derive(Debug)]
+/// An exporter `am-telemetry` can bind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Exporter {
+    /// The live debugger (`am-dbg-proto`), feature `dbg`.
+    Dbg,
+    /// Prometheus metrics (`am-prom`), feature `prom`.
+    Prom,
+    /// OpenTelemetry traces and logs (`am-otel`), feature `otel`.
+    Otel,
+    /// Machine logs to Loki (`am-loki`), feature `loki`.
+    Loki,
+    /// Grafana dashboards (`am-grafana-gen`), feature `grafana`.
+    Grafana,
+}
+
+impl Exporter {
+    /// Every exporter, in the order [`bind_env`] binds them.
+    pub const ALL: [Exporter; 5] = [Exporter::Dbg, Exporter::Loki, Exporter::Grafana, Exporter::Prom, Exporter::Otel];
+
+    /// Its short name, which is also its cargo feature: `dbg`, `prom`, `otel`, `loki`,
+    /// `grafana`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Exporter::Dbg => "dbg",
+            Exporter::Prom => "prom",
+            Exporter::Otel => "otel",
+            Exporter::Loki => "loki",
+            Exporter::Grafana => "grafana",
+        }
+    }
+
+    /// The variables that switch it on. Kept as strings so they can be checked when the
+    /// exporter is not compiled in; a test compares them with the exporters' own constants.
+    pub fn activation(self) -> &'static [&'static str] {
+        match self {
+            Exporter::Dbg => &["AM_DBG_ADDR"],
+            Exporter::Prom => &["AM_PROM_ADDR", "AM_PROM_PUSH_URL"],
+            Exporter::Otel => &["AM_OTEL_TRACE", "AM_OTEL_LOG"],
+            Exporter::Loki => &["AM_LOKI_ADDR"],
+            Exporter::Grafana => &["AM_GRAFANA_URL"],
+        }
+    }
+
+    /// Whether this build of `am-telemetry` has it.
+    pub fn compiled(self) -> bool {
+        match self {
+            Exporter::Dbg => cfg!(feature = "dbg"),
+            Exporter::Prom => cfg!(feature = "prom"),
+            Exporter::Otel => cfg!(feature = "otel"),
+            Exporter::Loki => cfg!(feature = "loki"),
+            Exporter::Grafana => cfg!(feature = "grafana"),
+        }
+    }
+}
+
+impl fmt::Display for Exporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An exporter failed to start from its env configuration: a variable with an unusable
+/// value (named in the source), an address it cannot listen on, a transport not compiled in.
+/// `Display` names the exporter, [`source`](std::error::Error::source) says why; `Debug`
+/// prints the whole chain on one line (what `main` returning `Err` shows).
 pub struct Error {
-    /// The exporter (`dbg`, `prom`, …).
-    pub exporter: &'static str,
+    /// The exporter; `None` for am-core's own variables (`AM_LOG`).
+    pub exporter: Option<Exporter>,
     /// What went wrong.
     pub source: Box<dyn std::error::Error + Send + Sync>,
+    /// The `am-telemetry` feature that would fix it, when a missing feature is the cause.
+    pub feature: Option<&'static str>,
+}
+
+impl Error {
+    fn new(exporter: Exporter, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+        let feature = feature_hint(exporter, &source.to_string());
+        Error { exporter: Some(exporter), source: Box::new(source), feature }
+    }
+}
+
+/// The `am-telemetry` feature an exporter error asks for, by the exporter's own feature name.
+fn feature_hint(exporter: Exporter, msg: &str) -> Option<&'static str> {
+    match exporter {
+        Exporter::Otel if msg.contains("`http-json`") => Some("otel-http-json"),
+        Exporter::Otel if msg.contains("`http`") => Some("otel-http"),
+        Exporter::Otel if msg.contains("`grpc`") => Some("otel"),
+        Exporter::Prom if msg.contains("`push`") => Some("prom-push"),
+        Exporter::Prom if msg.contains("`server`") => Some("prom"),
+        _ => None,
+    }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} exporter: {}", self.exporter, self.source)
+        match self.exporter {
+            Some(e) => write!(f, "the {e} exporter cannot start")?,
+            None => write!(f, "a machine setting in the environment is invalid")?,
+        }
+        if let Some(feat) = self.feature {
+            write!(f, " (enable am-telemetry's feature `{feat}`)")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")?;
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&*self.source);
+        while let Some(e) = next {
+            write!(f, ": {e}")?;
+            next = e.source();
+        }
+        Ok(())
     }
 }
 
@@ -31,176 +136,251 @@ impl std::error::Error for Error {
 pub struct IgnoredVar {
     /// The variable.
     pub var: &'static str,
-    /// The cargo feature of `am-telemetry` that would read it.
-    pub feature: &'static str,
+    /// The exporter that would read it; its name is the `am-telemetry` feature.
+    pub exporter: Exporter,
 }
 
 impl fmt::Display for IgnoredVar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} is set but ignored: am-telemetry was built without feature `{}`", self.var, self.feature)
+        write!(f, "{} is set but ignored: am-telemetry was built without feature `{}`", self.var, self.exporter)
     }
 }
 
-/// Activation variables of every exporter, by feature. Kept as strings so they can be
-/// checked when the exporter is not compiled in; a test compares them with the
-/// exporters' own constants.
-pub(crate) const ACTIVATION: &[(&str, &[&str])] = &[
-    ("dbg", &["AM_DBG_ADDR"]),
-    ("prom", &["AM_PROM_PUSH_URL", "AM_PROM_ADDR"]),
-    ("otel", &["AM_OTEL_TRACE", "AM_OTEL_LOG"]),
-    ("loki", &["AM_LOKI_ADDR"]),
-    ("grafana", &["AM_GRAFANA_URL"]),
-];
+/// What [`bind_env`] did for one machine, in one place: the service, what it bound, what it
+/// skipped and why, what it ignored, and what deserves a look. `Display` prints it for
+/// people (one line per item); every item is also logged through `tracing` (target
+/// `am_telemetry`) when bound.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The machine's ID.
+    pub machine: String,
+    /// The service the exporters report as, and where its name came from.
+    pub service: Service,
+    /// Exporters bound.
+    pub bound: Vec<Exporter>,
+    /// Exporters compiled in but not bound, and why.
+    pub skipped: Vec<(Exporter, Skip)>,
+    /// Variables set for exporters that are not compiled in.
+    pub ignored: Vec<IgnoredVar>,
+    /// Things worth a look about a binding (e.g. a list naming states the machine lacks),
+    /// and about the setup (e.g. `AM_LOG` set with nothing that prints machine logs).
+    pub notes: Vec<String>,
+}
 
-#[allow(clippy::match_like_matches_macro)] // one arm per exporter feature, more to come
-fn compiled(feature: &str) -> bool {
-    match feature {
-        "dbg" => cfg!(feature = "dbg"),
-        "loki" => cfg!(feature = "loki"),
-        "grafana" => cfg!(feature = "grafana"),
-        "prom" => cfg!(feature = "prom"),
-        "otel" => cfg!(feature = "otel"),
-        _ => false,
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "am-telemetry: machine `{}`, service {}", self.machine, self.service)?;
+        let names: Vec<&str> = self.bound.iter().map(|e| e.name()).collect();
+        writeln!(f, "  bound:   {}", if names.is_empty() { "nothing".to_string() } else { names.join(", ") })?;
+        for (e, why) in &self.skipped {
+            writeln!(f, "  skipped: {e}: {why}")?;
+        }
+        for i in &self.ignored {
+            writeln!(f, "  ignored: {i}")?;
+        }
+        for n in &self.notes {
+            writeln!(f, "  note:    {n}")?;
+        }
+        Ok(())
     }
 }
 
-/// One bound exporter: flushes and stops on shutdown.
-trait Exporter: Send {
-    fn shutdown(&mut self, deadline: Duration);
-}
-
-#[cfg(feature = "loki")]
-impl Exporter for am_loki::LokiGuard {
-    fn shutdown(&mut self, _deadline: Duration) {
-        // the tracer's own shutdown deadline applies (`shutdown_timeout`)
-        self.tracer().shutdown();
-    }
-}
-
-#[cfg(feature = "grafana")]
-impl Exporter for std::sync::Arc<am_grafana_gen::GrafanaTracer> {
-    fn shutdown(&mut self, deadline: Duration) {
-        self.flush(deadline);
-    }
-}
-
-#[cfg(feature = "prom")]
-impl Exporter for am_prom::PromGuard {
-    fn shutdown(&mut self, _deadline: Duration) {
-        // final push, within the tracer's own `shutdown_timeout`
-        self.tracer().shutdown();
-    }
-}
-
-#[cfg(feature = "otel")]
-impl Exporter for am_otel::OtelTracer {
-    fn shutdown(&mut self, deadline: Duration) {
-        // ends open spans; the env pipeline itself flushes when its last root is disposed
-        am_otel::OtelTracer::shutdown(self, deadline);
-    }
-}
-
-#[cfg(feature = "dbg")]
-impl Exporter for am_dbg_proto::DbgTracer {
-    fn shutdown(&mut self, deadline: Duration) {
-        self.flush(deadline);
-    }
-}
-
-/// The exporters [`bind_env`] bound. Dropping it flushes and shuts them down (at most
-/// [`Telemetry::SHUTDOWN_DEADLINE`] each).
+/// The exporters [`bind_env`] bound to one root machine, and the [`Report`] of it. Each
+/// exporter bound from the env is shared by every root machine of the process; this holds
+/// one share of each. [`shutdown`](Telemetry::shutdown) — or dropping it — ends this
+/// machine's telemetry: everything it produced is flushed (at most
+/// [`Telemetry::SHUTDOWN_DEADLINE`] for all exporters together), and an exporter no other
+/// machine holds stops.
+#[must_use = "dropping Telemetry flushes and releases the exporters at once"]
 pub struct Telemetry {
-    bound: Vec<&'static str>,
-    ignored: Vec<IgnoredVar>,
-    exporters: Vec<Box<dyn Exporter>>,
+    report: Report,
+    guards: Vec<(Exporter, Box<dyn ExporterGuard>)>,
 }
 
 impl fmt::Debug for Telemetry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Telemetry").field("bound", &self.bound).field("ignored", &self.ignored).finish()
+        f.debug_struct("Telemetry").field("report", &self.report).finish_non_exhaustive()
     }
 }
 
 impl Telemetry {
-    /// How long shutdown waits for each exporter to flush.
+    /// How long shutdown (or drop) waits, for every exporter together.
     pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(2);
 
-    /// Names of the exporters bound (`dbg`, `prom`, `otel`, `loki`, `grafana`).
-    pub fn bound(&self) -> &[&'static str] {
-        &self.bound
+    /// What was bound, skipped and ignored, and why.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+    /// The exporters bound.
+    pub fn bound(&self) -> &[Exporter] {
+        &self.report.bound
     }
     /// Variables that are set but whose exporter is not compiled in.
     pub fn ignored(&self) -> &[IgnoredVar] {
-        &self.ignored
+        &self.report.ignored
     }
-    /// Flushes and shuts every exporter down now.
-    pub fn shutdown(mut self) {
-        self.stop();
-    }
-    fn stop(&mut self) {
-        for e in &mut self.exporters {
-            e.shutdown(Self::SHUTDOWN_DEADLINE);
+    /// Sends what every bound exporter holds now, within `timeout` for all of them; true
+    /// when everything went out.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let until = Instant::now() + timeout;
+        let mut ok = true;
+        for (_, g) in &self.guards {
+            ok &= g.flush(until.saturating_duration_since(Instant::now()));
         }
-        self.exporters.clear();
+        ok
+    }
+    /// Flushes and releases every exporter within [`SHUTDOWN_DEADLINE`](Self::SHUTDOWN_DEADLINE);
+    /// true when all finished in time.
+    pub fn shutdown(self) -> bool {
+        self.shutdown_within(Self::SHUTDOWN_DEADLINE)
+    }
+    /// [`shutdown`](Self::shutdown) with a deadline of your own, for all exporters together.
+    pub fn shutdown_within(mut self, timeout: Duration) -> bool {
+        self.stop(timeout)
+    }
+    fn stop(&mut self, timeout: Duration) -> bool {
+        let until = Instant::now() + timeout;
+        let mut ok = true;
+        for (e, g) in self.guards.drain(..) {
+            let done = g.shutdown(until.saturating_duration_since(Instant::now()));
+            if !done {
+                tracing::warn!(target: "am_telemetry", exporter = e.name(), "shutdown deadline passed before the exporter finished");
+            }
+            ok &= done;
+        }
+        ok
     }
 }
 
 impl Drop for Telemetry {
     fn drop(&mut self) {
-        self.stop();
+        self.stop(Self::SHUTDOWN_DEADLINE);
     }
 }
 
 /// Variables set (per `lookup`) for exporters that are not compiled in.
 fn ignored_vars(lookup: impl Fn(&str) -> Option<String>) -> Vec<IgnoredVar> {
     let mut out = Vec::new();
-    for (feature, vars) in ACTIVATION.iter().filter(|(f, _)| !compiled(f)) {
-        for var in vars.iter().filter(|v| lookup(v).is_some_and(|x| !x.trim().is_empty())) {
-            out.push(IgnoredVar { var, feature });
+    for exporter in Exporter::ALL.into_iter().filter(|e| !e.compiled()) {
+        for var in exporter.activation().iter().filter(|v| lookup(v).is_some_and(|x| !x.trim().is_empty())) {
+            out.push(IgnoredVar { var, exporter });
         }
     }
     out
 }
 
-/// Binds every compiled-in exporter that its `AM_*` variable switches on. Variables set for
-/// exporters that are not compiled in are listed in [`Telemetry::ignored`] and logged as
-/// `tracing` warnings.
-pub fn bind_env(machine: &Machine) -> Result<Telemetry, Error> {
-    #[allow(unused_mut)] // no exporter feature: nothing is bound
-    let mut t =
-        Telemetry { bound: Vec::new(), ignored: ignored_vars(|v| std::env::var(v).ok()), exporters: Vec::new() };
-    for i in &t.ignored {
-        tracing::warn!("{i}");
-    }
-    #[cfg(feature = "dbg")]
-    if let Some(tracer) = am_dbg_proto::bind_env(machine).map_err(|e| Error { exporter: "dbg", source: Box::new(e) })? {
-        t.bound.push("dbg");
-        t.exporters.push(Box::new(tracer));
-    }
-    #[cfg(feature = "loki")]
-    if let Some(guard) = am_loki::bind_env(machine).map_err(|e| Error { exporter: "loki", source: Box::new(e) })? {
-        t.bound.push("loki");
-        t.exporters.push(Box::new(guard));
-    }
-    #[cfg(feature = "grafana")]
-    if let Some(g) =
-        am_grafana_gen::bind_env(machine).map_err(|e| Error { exporter: "grafana", source: Box::new(e) })?
+/// Notes about the setup as a whole.
+fn setup_notes(report: &Report) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(level) = am_core::env::parse(am_core::env::AM_LOG, am_core::env::parse_log_level).ok().flatten()
+        && level != am_core::LogLevel::Nothing
+        && !cfg!(feature = "log")
+        && !report.bound.iter().any(|e| matches!(e, Exporter::Otel | Exporter::Loki | Exporter::Dbg))
     {
-        t.bound.push("grafana");
-        t.exporters.push(Box::new(g));
+        notes.push(format!(
+            "{}={} but nothing shows machine logs: enable am-telemetry's feature `log` (machine logs as \
+             `tracing` events, with a subscriber installed), or bind otel (AM_OTEL_LOG), loki or dbg",
+            am_core::env::AM_LOG,
+            level.as_str()
+        ));
     }
+    if report.bound.is_empty()
+        && report.ignored.is_empty()
+        && report.skipped.iter().all(|(_, s)| matches!(s, Skip::Off { .. }))
+    {
+        let vars: Vec<&str> =
+            Exporter::ALL.iter().filter(|e| e.compiled()).flat_map(|e| e.activation().iter().copied()).collect();
+        if !vars.is_empty() {
+            notes.push(format!("no exporter is switched on: set one of {}", vars.join(", ")));
+        }
+    }
+    notes
+}
+
+/// Binds every compiled-in exporter its variables switch on to a root machine, and reports
+/// what it did ([`Telemetry::report`]): bound, skipped and why (a variable unset, a
+/// submachine — bind its root, later submachines inherit —, `AM_TEST_RUNNER`), variables
+/// set for exporters not compiled in, and notes. An unusable value of any variable an
+/// exporter reads is an [`Error`] naming it. am-core's own variables (`AM_LOG`) are checked
+/// too.
+///
+/// ```
+/// use am_telemetry::am_core::{Machine, Schema};
+/// let m = Machine::new(Schema::builder().states(["A"]).build()?);
+/// let telemetry = am_telemetry::bind_env(&m)?;
+/// print!("{}", telemetry.report());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn bind_env(machine: &Machine) -> Result<Telemetry, Error> {
+    am_core::env::check().map_err(|e| Error { exporter: None, source: Box::new(e), feature: None })?;
+    let mut t = Telemetry {
+        report: Report {
+            machine: machine.id().to_string(),
+            service: am_core::env::service(),
+            bound: Vec::new(),
+            skipped: Vec::new(),
+            ignored: ignored_vars(|v| std::env::var(v).ok()),
+            notes: Vec::new(),
+        },
+        guards: Vec::new(),
+    };
+    #[cfg(feature = "dbg")]
+    t.take(Exporter::Dbg, boxed(Exporter::Dbg, am_dbg_proto::bind_env(machine))?);
+    #[cfg(feature = "loki")]
+    t.take(Exporter::Loki, boxed(Exporter::Loki, am_loki::bind_env(machine))?);
+    #[cfg(feature = "grafana")]
+    t.take(Exporter::Grafana, boxed(Exporter::Grafana, am_grafana_gen::bind_env(machine))?);
     #[cfg(feature = "prom")]
-    if let Some(g) = am_prom::bind_env(machine).map_err(|e| Error { exporter: "prom", source: Box::new(e) })? {
-        t.bound.push("prom");
-        t.exporters.push(Box::new(g));
-    }
+    t.take(Exporter::Prom, boxed(Exporter::Prom, am_prom::bind_env(machine))?);
     #[cfg(feature = "otel")]
-    if let Some(o) = am_otel::bind_env(machine).map_err(|e| Error { exporter: "otel", source: Box::new(e) })? {
-        t.bound.push("otel");
-        t.exporters.push(Box::new(o));
-    }
-    let _ = machine;
+    t.take(Exporter::Otel, boxed(Exporter::Otel, am_otel::bind_env(machine))?);
+    let notes = setup_notes(&t.report);
+    t.report.notes.extend(notes);
+    log(&t.report);
     Ok(t)
+}
+
+impl Telemetry {
+    /// Files one exporter's binding into the report (and keeps its guard).
+    #[allow(dead_code)] // no exporter feature
+    fn take(&mut self, e: Exporter, b: Binding<Box<dyn ExporterGuard>>) {
+        match b {
+            Binding::Bound { guard, notes } => {
+                self.report.bound.push(e);
+                self.report.notes.extend(notes.into_iter().map(|n| format!("{e}: {n}")));
+                self.guards.push((e, guard));
+            }
+            Binding::Skipped(why) => self.report.skipped.push((e, why)),
+        }
+    }
+}
+
+/// An exporter's binding with its guard boxed and its error wrapped.
+#[allow(dead_code)] // no exporter feature
+fn boxed<G: ExporterGuard + 'static, E: std::error::Error + Send + Sync + 'static>(
+    exporter: Exporter,
+    r: Result<Binding<G>, E>,
+) -> Result<Binding<Box<dyn ExporterGuard>>, Error> {
+    match r {
+        Ok(Binding::Bound { guard, notes }) => Ok(Binding::Bound { guard: Box::new(guard), notes }),
+        Ok(Binding::Skipped(s)) => Ok(Binding::Skipped(s)),
+        Err(e) => Err(Error::new(exporter, e)),
+    }
+}
+
+fn log(r: &Report) {
+    for e in &r.bound {
+        tracing::info!(target: "am_telemetry", machine = %r.machine, exporter = e.name(), "bound");
+    }
+    for (e, why) in &r.skipped {
+        tracing::debug!(target: "am_telemetry", machine = %r.machine, exporter = e.name(), "skipped: {why}");
+    }
+    for i in &r.ignored {
+        tracing::warn!(target: "am_telemetry", "{i}");
+    }
+    for n in &r.notes {
+        tracing::warn!(target: "am_telemetry", machine = %r.machine, "{n}");
+    }
 }
 
 #[cfg(test)]
@@ -215,43 +395,37 @@ mod tests {
             _ => None,
         };
         let ignored = ignored_vars(env);
-        assert_eq!(ignored.contains(&IgnoredVar { var: "AM_PROM_PUSH_URL", feature: "prom" }), !cfg!(feature = "prom"));
+        let prom = IgnoredVar { var: "AM_PROM_PUSH_URL", exporter: Exporter::Prom };
+        assert_eq!(ignored.contains(&prom), !cfg!(feature = "prom"));
         assert!(!ignored.iter().any(|i| i.var == "AM_LOKI_ADDR"), "empty values are unset");
         assert_eq!(ignored.iter().any(|i| i.var == "AM_DBG_ADDR"), !cfg!(feature = "dbg"));
         assert_eq!(
-            IgnoredVar { var: "AM_PROM_PUSH_URL", feature: "prom" }.to_string(),
+            prom.to_string(),
             "AM_PROM_PUSH_URL is set but ignored: am-telemetry was built without feature `prom`"
         );
     }
 
-    #[cfg(feature = "dbg")]
     #[test]
     fn activation_names_match_the_exporters() {
-        assert!(ACTIVATION.iter().any(|(f, v)| *f == "dbg" && v.contains(&am_dbg_proto::AM_DBG_ADDR)));
+        #[cfg(feature = "dbg")]
+        assert_eq!(Exporter::Dbg.activation(), [am_dbg_proto::AM_DBG_ADDR]);
+        #[cfg(feature = "grafana")]
+        assert_eq!(Exporter::Grafana.activation(), [am_grafana_gen::env::AM_GRAFANA_URL]);
+        #[cfg(feature = "prom")]
+        assert_eq!(Exporter::Prom.activation(), [am_prom::env::AM_PROM_ADDR, am_prom::env::AM_PROM_PUSH_URL]);
+        #[cfg(feature = "otel")]
+        assert_eq!(Exporter::Otel.activation(), [am_otel::env::AM_OTEL_TRACE, am_otel::env::AM_OTEL_LOG]);
+        #[cfg(feature = "loki")]
+        assert_eq!(Exporter::Loki.activation(), [am_loki::env::AM_LOKI_ADDR]);
+        assert!(Exporter::ALL.iter().all(|e| !e.activation().is_empty()));
     }
 
-    #[cfg(feature = "grafana")]
     #[test]
-    fn grafana_activation_name_matches() {
-        assert!(ACTIVATION.iter().any(|(f, v)| *f == "grafana" && v.contains(&am_grafana_gen::env::AM_GRAFANA_URL)));
-    }
-
-    #[cfg(feature = "prom")]
-    #[test]
-    fn prom_activation_names_match() {
-        let prom = ACTIVATION.iter().find(|(f, _)| *f == "prom").map(|(_, v)| *v).unwrap_or_default();
-        assert!(prom.contains(&am_prom::env::AM_PROM_ADDR) && prom.contains(&am_prom::env::AM_PROM_PUSH_URL));
-    }
-
-    #[cfg(feature = "otel")]
-    #[test]
-    fn otel_activation_name_matches() {
-        assert!(ACTIVATION.iter().any(|(f, v)| *f == "otel" && v.contains(&am_otel::env::AM_OTEL_TRACE)));
-    }
-
-    #[cfg(feature = "loki")]
-    #[test]
-    fn loki_activation_name_matches() {
-        assert!(ACTIVATION.iter().any(|(f, v)| *f == "loki" && v.contains(&am_loki::env::AM_LOKI_ADDR)));
+    fn errors_print_each_message_once_and_name_features() {
+        let e = Error::new(Exporter::Otel, std::io::Error::other("OTLP transport http needs the `http` cargo feature"));
+        assert_eq!(e.to_string(), "the otel exporter cannot start (enable am-telemetry's feature `otel-http`)");
+        let chain = format!("{e:?}");
+        assert_eq!(chain.matches("cargo feature").count(), 1, "{chain}");
+        assert!(std::error::Error::source(&e).is_some());
     }
 }

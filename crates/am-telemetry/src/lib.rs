@@ -1,5 +1,6 @@
 //! `am-telemetry`: every `am` exporter behind a cargo feature, and [`bind_env`], which
-//! binds each compiled-in exporter that its `AM_*` variable switches on.
+//! binds each compiled-in exporter that its `AM_*` variable switches on and reports what it
+//! did.
 //!
 //! Pick exporters in one of two ways:
 //!
@@ -11,24 +12,57 @@
 //!
 //! # or the umbrella, with features
 //! [dependencies]
-//! am-telemetry = { version = "0.1", features = ["dbg"] }   # or "full"
+//! am-telemetry = { version = "0.1", features = ["prom", "otel"] }   # or "full"
 //! ```
 //!
 //! ```
 //! use am_telemetry::am_core::{Machine, Schema};
 //!
-//! let m = Machine::new(Schema::builder().states(["A"]).build()?);
-//! let telemetry = am_telemetry::bind_env(&m)?; // reads AM_DBG_ADDR, AM_PROM_*, …
-//! for name in telemetry.bound() {
-//!     println!("exporter bound: {name}");
-//! }
-//! for var in telemetry.ignored() {
-//!     eprintln!("warning: {var}");
-//! }
+//! let m = Machine::builder(Schema::builder().states(["A"]).build()?).id("worker").build();
+//! let telemetry = am_telemetry::bind_env(&m)?; // reads AM_PROM_*, AM_OTEL_*, AM_DBG_ADDR, …
+//! print!("{}", telemetry.report()); // bound, skipped and why, ignored, notes
 //! m.add(&["A"])?;
-//! drop(telemetry); // flushes and shuts the exporters down
+//! telemetry.shutdown(); // flushes what this machine produced and releases the exporters
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # The lifecycle
+//!
+//! 1. **Build**: each exporter reads its variables (builder > env > default); an unusable
+//!    value is an [`Error`] naming the variable.
+//! 2. **Bind**: [`bind_env`] binds a *root* machine; submachines built after that inherit
+//!    every exporter. Called on a submachine it binds nothing and the report says why.
+//!    Exporters bound from the env are shared by every root machine of the process.
+//! 3. **Shutdown**: [`Telemetry::shutdown`] (or dropping it) flushes what the machine
+//!    produced within [`Telemetry::SHUTDOWN_DEADLINE`] and releases its share of each
+//!    exporter; an exporter stops when its last share is released (or its last root machine
+//!    is disposed).
+//!
+//! # Service name
+//!
+//! Every exporter reports as one service: `AM_SERVICE`, else `OTEL_SERVICE_NAME`, else the
+//! executable's name ([`am_core::env::service`]). The report shows which.
+//!
+//! # Diagnostics
+//!
+//! [`Telemetry::report`] needs no logging setup. Warnings also go through `tracing` (target
+//! `am_telemetry` and each exporter's crate name); to see them, install a subscriber, e.g.
+//! `tracing_subscriber::fmt().init()`.
+//!
+//! # Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `prom` | Prometheus scrape endpoint (`AM_PROM_ADDR`) |
+//! | `prom-push` | the Pushgateway pusher too (`AM_PROM_PUSH_URL`) |
+//! | `otel` | OpenTelemetry traces and logs over OTLP/gRPC (`AM_OTEL_TRACE`, `AM_OTEL_LOG`) |
+//! | `otel-http`, `otel-http-json` | OTLP over HTTP with protobuf or JSON bodies (`OTEL_EXPORTER_OTLP_PROTOCOL`) |
+//! | `otel-metrics` | machine metrics over OTLP (`AM_OTEL_METRICS`) |
+//! | `loki` | machine logs pushed to Loki (`AM_LOKI_ADDR`) |
+//! | `dbg` | the live debugger client (`AM_DBG_ADDR`) |
+//! | `grafana` | dashboards uploaded to Grafana (`AM_GRAFANA_URL`) |
+//! | `log` | machine log entries (`AM_LOG`) as `tracing` events, for any subscriber |
+//! | `full` | all of the above |
 #![warn(missing_docs)]
 
 mod bind;
@@ -44,4 +78,4 @@ pub use am_loki as loki;
 pub use am_otel as otel;
 #[cfg(feature = "prom")]
 pub use am_prom as prom;
-pub use bind::{Error, IgnoredVar, Telemetry, bind_env};
+pub use bind::{Error, Exporter, IgnoredVar, Report, Telemetry, bind_env};
