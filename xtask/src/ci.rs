@@ -21,6 +21,7 @@ Runs, in order, stopping at the first failure:
   dashboards  cargo xtask gen-dashboard --check (committed dashboards are up to date)
   features  cargo hack check --feature-powerset -p am-telemetry (every feature combination)
   itest     cargo xtask itest: the demo against local backends, checked end to end
+  readme    cargo xtask readme: the README example, verbatim, in a fresh crate
   soak      cargo xtask soak --secs 60: 1,000 machines, every backend killed and restarted
 then prints how long each step took.
 
@@ -51,6 +52,7 @@ const STEPS: &[Step] = &[
     Step { name: "dashboards", run: dashboards },
     Step { name: "features", run: features },
     Step { name: "itest", run: itest },
+    Step { name: "readme", run: readme },
     Step { name: "soak", run: soak },
 ];
 
@@ -136,6 +138,11 @@ fn features(sh: &Shell) -> Result<Outcome> {
 
 fn itest(sh: &Shell) -> Result<Outcome> {
     cmd!(sh, "cargo xtask itest").run()?;
+    Ok(Outcome::Passed)
+}
+
+fn readme(sh: &Shell) -> Result<Outcome> {
+    cmd!(sh, "cargo xtask readme").run()?;
     Ok(Outcome::Passed)
 }
 

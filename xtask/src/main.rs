@@ -10,6 +10,7 @@ mod ci;
 mod dashboard;
 mod deps;
 mod itest;
+mod readme;
 mod soak;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ Commands:
   gen-dashboard
           Generate (or --check) Grafana dashboards and alert rules for machine IDs
   itest   Run the demo against local backends and check every exporter's output
+  readme  Run the README's binding example verbatim in a fresh crate against local backends
   soak    Run the demo at scale while each backend is killed and restarted; check rates,
           memory and that every exporter accounts for what it produced
 
@@ -61,6 +63,7 @@ fn run(args: &mut Args) -> Result<()> {
         "gen-dashboard" => dashboard::run(&sh, args),
         "itest" => itest::run(&sh, args),
         "soak" => soak::run(&sh, args),
+        "readme" => readme::run(&sh, args),
         "help" => {
             print!("{HELP}");
             Ok(())
