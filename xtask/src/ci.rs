@@ -19,7 +19,8 @@ Runs, in order, stopping at the first failure:
   deny      cargo deny check bans licenses sources (skipped only when AM_SKIP_CARGO_DENY
             is set outside CI)
   dashboards  cargo xtask gen-dashboard --check (committed dashboards are up to date)
-  features  cargo hack check --feature-powerset -p am-telemetry (every feature combination)
+  features  cargo hack check -p am-telemetry: every combination of the five exporters, and
+            each feature alone
   itest     cargo xtask itest: the demo against local backends, checked end to end
   readme    cargo xtask readme: the README example, verbatim, in a fresh crate
   soak      cargo xtask soak --secs 60: 1,000 machines, every backend killed and restarted
@@ -132,7 +133,10 @@ fn features(sh: &Shell) -> Result<Outcome> {
     if !cargo_has(sh, "hack") {
         return Err("cargo-hack is not installed; `cargo xtask deps` installs it".into());
     }
-    cmd!(sh, "cargo hack check --feature-powerset --no-dev-deps -p am-telemetry").run()?;
+    // every combination of the five exporters, and each feature (transports, log) alone
+    let exporters = "dbg,loki,grafana,prom,otel";
+    cmd!(sh, "cargo hack check --feature-powerset --include-features {exporters} --no-dev-deps -p am-telemetry").run()?;
+    cmd!(sh, "cargo hack check --each-feature --no-dev-deps -p am-telemetry").run()?;
     Ok(Outcome::Passed)
 }
 
