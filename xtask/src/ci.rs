@@ -15,6 +15,7 @@ Runs, in order, stopping at the first failure:
   fmt       cargo fmt --all --check
   clippy    cargo clippy --workspace --all-targets --all-features -- -D warnings
   test      cargo nextest run --workspace --all-features (cargo test without nextest)
+  fuzz      every stable fuzz target (`fuzz_*` tests) for 6 s each, 54 s in all
   doctest   cargo test --workspace --all-features --doc
   deny      cargo deny check bans licenses sources (skipped only when AM_SKIP_CARGO_DENY
             is set outside CI)
@@ -48,6 +49,7 @@ const STEPS: &[Step] = &[
     Step { name: "fmt", run: fmt },
     Step { name: "clippy", run: clippy },
     Step { name: "test", run: test },
+    Step { name: "fuzz", run: fuzz },
     Step { name: "doctest", run: doctest },
     Step { name: "deny", run: deny },
     Step { name: "dashboards", run: dashboards },
@@ -135,13 +137,19 @@ fn features(sh: &Shell) -> Result<Outcome> {
     }
     // every combination of the five exporters, and each feature (transports, log) alone
     let exporters = "dbg,loki,grafana,prom,otel";
-    cmd!(sh, "cargo hack check --feature-powerset --include-features {exporters} --no-dev-deps -p am-telemetry").run()?;
+    cmd!(sh, "cargo hack check --feature-powerset --include-features {exporters} --no-dev-deps -p am-telemetry")
+        .run()?;
     cmd!(sh, "cargo hack check --each-feature --no-dev-deps -p am-telemetry").run()?;
     Ok(Outcome::Passed)
 }
 
 fn itest(sh: &Shell) -> Result<Outcome> {
     cmd!(sh, "cargo xtask itest").run()?;
+    Ok(Outcome::Passed)
+}
+
+fn fuzz(sh: &Shell) -> Result<Outcome> {
+    cmd!(sh, "cargo xtask fuzz --ms 6000").run()?;
     Ok(Outcome::Passed)
 }
 

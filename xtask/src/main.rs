@@ -9,6 +9,7 @@ mod bench;
 mod ci;
 mod dashboard;
 mod deps;
+mod fuzz;
 mod itest;
 mod readme;
 mod soak;
@@ -28,6 +29,7 @@ Commands:
           doctests, cargo-deny, dashboards, feature powerset, end-to-end
   deps    Install the non-crate tools the tests need (Prometheus, cargo-deny, ...)
   bench   Run the workspace's benchmarks
+  fuzz    Run every stable fuzz target for a time budget each
   gen-dashboard
           Generate (or --check) Grafana dashboards and alert rules for machine IDs
   itest   Run the demo against local backends and check every exporter's output
@@ -60,6 +62,7 @@ fn run(args: &mut Args) -> Result<()> {
         "ci" => ci::run(&sh, args),
         "deps" => deps::run(&sh, args),
         "bench" => bench::run(&sh, args),
+        "fuzz" => fuzz::run(&sh, args),
         "gen-dashboard" => dashboard::run(&sh, args),
         "itest" => itest::run(&sh, args),
         "soak" => soak::run(&sh, args),

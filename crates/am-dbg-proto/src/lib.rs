@@ -73,7 +73,9 @@ pub use messages::{
     Batch, ClientIdentity, DbgLogEntry, DbgMsg, DbgMsgDropped, DbgMsgStruct, DbgMsgTx, DbgStep, Hello, MutationType,
     PROTOCOL_VERSION, Refusal, StateDef, TxSource, Welcome,
 };
-pub use recording::{MachineSummary, RecordOptions, RecordStats, Recorder, Summary, read_recording, replay};
+pub use recording::{
+    MachineSummary, RecordOptions, RecordStats, Recorder, Summary, parse_recording, read_recording, replay,
+};
 pub use server::{ConnId, Server, ServerEvent, ServerStats};
 pub use service::{
     Ack, DbgService, DbgServiceClient, DbgServiceRequest, DbgServiceResponse, MAX_FRAME_LEN, RequestFrame,

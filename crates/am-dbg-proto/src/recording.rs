@@ -220,14 +220,26 @@ async fn write_loop(
 /// Reads a recording.
 pub fn read_recording(path: &Path) -> Result<Vec<DbgMsg>, Error> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+    parse_recording(BufReader::new(f), &path.display().to_string())
+}
+
+/// Reads a recording from `reader`; `name` goes into errors (`name:line: why`). Any bytes
+/// give messages or an error, never a panic.
+///
+/// ```
+/// let msgs = am_dbg_proto::parse_recording(&b"\n"[..], "empty").unwrap();
+/// assert!(msgs.is_empty());
+/// let e = am_dbg_proto::parse_recording(&b"{\"Tx\":"[..], "cut").unwrap_err();
+/// assert!(e.to_string().contains("cut:1"), "{e}");
+/// ```
+pub fn parse_recording(reader: impl BufRead, name: &str) -> Result<Vec<DbgMsg>, Error> {
     let mut out = Vec::new();
-    for (i, line) in BufReader::new(f).lines().enumerate() {
-        let line = line.map_err(|e| Error::io(format!("read {}", path.display()), e))?;
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| Error::io(format!("read {name}"), e))?;
         if line.trim().is_empty() {
             continue;
         }
-        let msg =
-            serde_json::from_str(&line).map_err(|e| Error::Decode(format!("{}:{}: {e}", path.display(), i + 1)))?;
+        let msg = serde_json::from_str(&line).map_err(|e| Error::Decode(format!("{name}:{}: {e}", i + 1)))?;
         out.push(msg);
     }
     Ok(out)

@@ -104,4 +104,22 @@ mod tests {
         let e = base_url("user:hunter2@loki:3100").unwrap_err().to_string();
         assert!(!e.contains("hunter2"), "{e}");
     }
+
+    /// Any address parses or fails, never panics, and an error never shows a password.
+    #[test]
+    fn fuzz_addresses() {
+        am_testkit::fuzz("Loki addresses", |u| {
+            let (a, b): (&str, &str) = (u.arbitrary()?, u.arbitrary()?);
+            for addr in [a.to_string(), format!("http://{a}:S3CRET@{b}"), format!("{a}:S3CRET@{b}")] {
+                match base_url(&addr) {
+                    Ok(url) => assert!(push_url(&url).ends_with("/loki/api/v1/push")),
+                    Err(e) => assert!(
+                        !e.to_string().contains("S3CRET") || a.contains("S3CRET") || b.contains("S3CRET"),
+                        "{addr:?}: {e}"
+                    ),
+                }
+            }
+            Ok(())
+        });
+    }
 }

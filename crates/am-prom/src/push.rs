@@ -52,7 +52,9 @@ pub(crate) fn group_url(base: &str, job: &str, instance: &str) -> Result<reqwest
 
 /// `label/value`, or `label@base64/<urlsafe base64>` for a value a path cannot carry.
 fn segment(label: &str, value: &str) -> String {
-    let plain = !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-~".contains(&b));
+    // `.` and `..` are path steps a URL parser resolves away: they go as base64 too
+    let plain =
+        !matches!(value, "" | "." | "..") && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-~".contains(&b));
     if plain { format!("{label}/{value}") } else { format!("{label}@base64/{}", base64_url(value.as_bytes())) }
 }
 
@@ -163,5 +165,41 @@ mod tests {
         assert_eq!(base64_url(b"fo"), "Zm8=");
         assert_eq!(base64_url(b"foo"), "Zm9v");
         assert_eq!(base64_url(&[0xfb, 0xff]), "-_8=");
+    }
+
+    /// Any job and instance give a URL, and each segment carries its value back: as is, or
+    /// in URL-safe base64 (decoded here independently of the encoder).
+    #[test]
+    fn fuzz_group_urls() {
+        fn decode(s: &str) -> Vec<u8> {
+            const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let bits: Vec<u8> =
+                s.bytes().take_while(|b| *b != b'=').map(|b| A.iter().position(|a| *a == b).unwrap() as u8).collect();
+            let mut out = Vec::new();
+            for c in bits.chunks(4) {
+                let n = c.iter().enumerate().fold(0u32, |n, (i, v)| n | (u32::from(*v) << (18 - 6 * i)));
+                out.extend(n.to_be_bytes()[1..c.len()].iter());
+            }
+            out
+        }
+        am_testkit::fuzz("Pushgateway group URLs", |u| {
+            let (job, instance): (String, String) = (u.arbitrary()?, u.arbitrary()?);
+            let url = group_url("http://gw:9091/base/", &job, &instance).expect("every job and instance fit a URL");
+            let path = url.path();
+            let rest = path.strip_prefix("/base/metrics/").unwrap_or_else(|| panic!("{path}"));
+            let parts: Vec<&str> = rest.split('/').collect();
+            assert_eq!(parts.len(), 4, "{path}");
+            for ((label, value), want) in
+                [(parts[0], parts[1]), (parts[2], parts[3])].into_iter().zip([&job, &instance])
+            {
+                let got = if label.ends_with("@base64") {
+                    String::from_utf8(decode(value)).unwrap()
+                } else {
+                    value.to_string()
+                };
+                assert_eq!(&got, want, "{path}");
+            }
+            Ok(())
+        });
     }
 }

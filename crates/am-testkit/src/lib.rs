@@ -61,3 +61,37 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> 
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Ok((status, body))
 }
+
+/// The fuzz budget of one [`fuzz`] target, in milliseconds, when `AM_FUZZ_MS` is unset: a
+/// short run in every test run; CI's `fuzz` step sets a longer one.
+pub const DEFAULT_FUZZ_MS: u64 = 300;
+
+/// Stable-toolchain fuzzing: runs `prop` on random inputs (from [`arbtest`], which shrinks a
+/// failing input and prints its seed) for `AM_FUZZ_MS` milliseconds (default
+/// [`DEFAULT_FUZZ_MS`]), then prints `fuzz NAME: N runs in S s`. `prop` panics when the
+/// property does not hold. Reproduce a failure with `ARBTEST_SEED`.
+///
+/// ```
+/// am_testkit::fuzz("doc", |u| {
+///     let s: &str = u.arbitrary()?;
+///     assert_eq!(s.len(), s.as_bytes().len());
+///     Ok(())
+/// });
+/// ```
+pub fn fuzz(
+    name: &str,
+    mut prop: impl FnMut(&mut arbtest::arbitrary::Unstructured<'_>) -> arbtest::arbitrary::Result<()>,
+) {
+    let budget = std::env::var("AM_FUZZ_MS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_FUZZ_MS);
+    let runs = std::cell::Cell::new(0u64);
+    let start = std::time::Instant::now();
+    arbtest::arbtest(|u| {
+        runs.set(runs.get() + 1);
+        prop(u)
+    })
+    .budget_ms(budget)
+    .size_max(64 * 1024);
+    println!("fuzz {name}: {} runs in {:.1} s", runs.get(), start.elapsed().as_secs_f64());
+}
+
+pub use arbtest::arbitrary;

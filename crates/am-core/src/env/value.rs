@@ -170,13 +170,17 @@ pub fn parse_url(v: &str, default: Option<&str>) -> Result<Option<String>, Strin
     Ok(Some(full.trim_end_matches('/').to_string()))
 }
 
-/// The URL with the user info (`user:password@`) of its authority replaced by `***@`:
-/// what goes into logs and errors.
+/// The URL with its credentials replaced by `***`: the user info of the authority
+/// (`user:password@`), and anything else of the `name:secret@` shape (a mistyped URL can
+/// leave credentials outside the authority). What goes into logs and errors.
 ///
 /// ```
-/// assert_eq!(am_core::env::redact_url("https://u:p@host:1/x"), "https://***@host:1/x");
-/// assert_eq!(am_core::env::redact_url("u:p@host/a@b"), "***@host/a@b");
-/// assert_eq!(am_core::env::redact_url("http://host"), "http://host");
+/// use am_core::env::redact_url;
+/// assert_eq!(redact_url("https://u:p@host:1/x"), "https://***@host:1/x");
+/// assert_eq!(redact_url("u:p@host/a@b"), "***@host/a@b");
+/// assert_eq!(redact_url("http://?u:p@host"), "http://?***@host");
+/// assert_eq!(redact_url("http://gw/metrics/job@base64/Zm9v"), "http://gw/metrics/job@base64/Zm9v");
+/// assert_eq!(redact_url("http://host"), "http://host");
 /// ```
 pub fn redact_url(url: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {
@@ -185,11 +189,30 @@ pub fn redact_url(url: &str) -> String {
     };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
-    let Some((_, host)) = authority.rsplit_once('@') else { return url.to_string() };
-    match scheme {
-        Some(s) => format!("{s}://***@{host}{tail}"),
-        None => format!("***@{host}{tail}"),
+    let mut out = String::with_capacity(url.len());
+    if let Some(s) = scheme {
+        out.push_str(s);
+        out.push_str("://");
     }
+    match authority.rsplit_once('@') {
+        Some((_, host)) => {
+            out.push_str("***@");
+            out.push_str(host);
+        }
+        None => out.push_str(authority),
+    }
+    // outside the authority, a `name:secret@` run goes too
+    let mut from = 0;
+    for (at, _) in tail.match_indices('@') {
+        let start = tail[..at].rfind(['/', '?', '#', '&', '=', '@']).map_or(0, |i| i + 1).max(from);
+        if tail[start..at].contains(':') {
+            out.push_str(&tail[from..start]);
+            out.push_str("***");
+            from = at;
+        }
+    }
+    out.push_str(&tail[from..]);
+    out
 }
 
 /// A duration: `250ms`, `15s`, `2m`, `1h`, or plain (fractional) seconds; above zero.
@@ -287,4 +310,81 @@ pub fn parse_log_level(v: &str) -> Result<crate::LogLevel, String> {
 /// ```
 pub fn parse_list(v: &str) -> Vec<String> {
     v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    /// A value made of pieces that steer the parsers into their branches, and random text.
+    fn value(u: &mut am_testkit::arbitrary::Unstructured<'_>) -> am_testkit::arbitrary::Result<String> {
+        const PIECES: &[&str] = &[
+            "http://",
+            "https://",
+            "ftp://",
+            "://",
+            "localhost",
+            "127.0.0.1",
+            "[::1]",
+            "::1",
+            ":",
+            "@",
+            "/",
+            "?",
+            "#",
+            "9464",
+            "65536",
+            "0",
+            "1",
+            "on",
+            "off",
+            "ms",
+            "s",
+            "m",
+            "h",
+            ".",
+            "-",
+            " ",
+            "user:pw@",
+            "é",
+            "\u{0}",
+        ];
+        let mut s = String::new();
+        for _ in 0..u.int_in_range(0..=8)? {
+            if u.ratio(3, 4)? {
+                s.push_str(u.choose(PIECES)?);
+            } else {
+                s.push_str(u.arbitrary::<&str>()?);
+            }
+        }
+        Ok(s)
+    }
+
+    #[test]
+    fn fuzz_env_values() {
+        am_testkit::fuzz("am-core env values", |u| {
+            let v = value(u)?;
+            if let Ok(Some(a)) = parse_host_port(&v, "127.0.0.1:1") {
+                assert_eq!(parse_host_port(&a, "127.0.0.1:1"), Ok(Some(a.clone())), "{v:?} → {a:?} is not stable");
+            }
+            if let Ok(Some(url)) = parse_url(&v, None) {
+                assert_eq!(parse_url(&url, None), Ok(Some(url.clone())), "{v:?} → {url:?} is not stable");
+                let scheme = url.split("://").next().unwrap_or_default().to_ascii_lowercase();
+                assert!(scheme == "http" || scheme == "https", "{url:?}");
+            }
+            if let Ok(d) = parse_duration(&v) {
+                assert!(!d.is_zero(), "{v:?}");
+            }
+            let _ = (parse_count(&v, 1), parse_hex_id(&v, 8), parse_log_level(&v), parse_list(&v));
+            // credentials in the authority never survive redaction, whatever the host is
+            let host: String = v.chars().filter(|c| !"/?#@".contains(*c)).collect();
+            for url in [format!("http://user:S3CRET@{host}/{v}"), format!("user:S3CRET@{host}")] {
+                let redacted = redact_url(&url);
+                assert!(!redacted.contains("S3CRET") || v.contains("S3CRET"), "{url:?} → {redacted:?}");
+            }
+            let e = EnvError::new("AM_X_PASSWORD", &v, "r").to_string();
+            assert!(v.is_empty() || !e.contains(&v) || "AM_X_PASSWORD=\"***\": r".contains(&v), "{e:?}");
+            Ok(())
+        });
+    }
 }
