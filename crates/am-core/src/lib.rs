@@ -10,8 +10,9 @@
 //! With no tracer bound, a transition builds no telemetry data: the machine checks one
 //! relaxed atomic, and the views tracers receive are borrowed from the runner's own buffers.
 //!
-//! The behaviour is specified in the workspace's `shared/spec/core.md`; divergences from the
-//! Go original are deliberate and listed there.
+//! What a machine does — relations, results, handlers, auto states, failures, waits,
+//! disposal, and where the port deliberately differs from Go — is written down for users in
+//! [`semantics`] (the repository's `docs/semantics.md`).
 //!
 //! # Example
 //!
@@ -50,6 +51,25 @@
 //! returns blocks its machine's queue (other threads still get `Queued`, never block).
 //! A handler that panics, or returns after the handler timeout, turns into `Exception`.
 //!
+//! # Errors
+//!
+//! Two kinds, kept apart. **API errors** are [`Error`] values returned to the caller: an
+//! unknown state name (nothing is queued), a schema mistake at construction, a disposed
+//! machine ([`Error::Disposed`], so "disposed" is never confused with a canceled transition).
+//! **Machine errors** are states: a handler that panics or times out, or your own
+//! [`Machine::add_err`] / [`Machine::add_err_state`] (with [`err_msg`] for plain text), make
+//! `Exception` active and [`Machine::last_error`] return the error.
+//!
+//! ```
+//! use am_core::{Machine, Schema, State, err_msg};
+//! let m = Machine::new(Schema::builder().state("ErrNetwork", State::new().require(["Exception"])).build()?);
+//! m.add_err_state("ErrNetwork", err_msg("connection reset"), None)?;
+//! assert!(m.is_err() && m.is1("ErrNetwork"));
+//! assert_eq!(m.last_error().unwrap().to_string(), "connection reset");
+//! assert_eq!(m.add(&["Nope"]), Err(am_core::Error::UnknownState("Nope".into())));
+//! # Ok::<(), am_core::Error>(())
+//! ```
+//!
 //! # Features
 //!
 //! - `testing`: [`testing::Recorder`], a tracer that records every hook, for exporter tests.
@@ -70,6 +90,8 @@ mod machine;
 pub mod metric_names;
 mod mutation;
 mod relations;
+#[doc = include_str!("../../../docs/semantics.md")]
+pub mod semantics {}
 mod schema;
 mod steps;
 #[cfg(any(test, feature = "testing"))]

@@ -83,6 +83,56 @@ pub(crate) struct Inner {
     pub(crate) no_tracers: TracerList,
 }
 
+impl Inner {
+    /// Steps 3 and 4 of disposal (spec §7.3), once: tracers, contexts, waits, handlers,
+    /// callbacks.
+    fn finish_dispose(&self) {
+        if self.dispose_started.swap(true, Relaxed) {
+            return;
+        }
+        let tracers = self.tracers.read().unwrap_or_else(|e| e.into_inner()).clone();
+        for t in tracers.iter() {
+            t.machine_dispose(&self.id);
+        }
+        let (ctxs, waiters) = {
+            let mut st = lock(&self.st);
+            st.queue.clear();
+            (std::mem::take(&mut st.ctxs), std::mem::take(&mut st.waiters))
+        };
+        ctxs.into_iter().flatten().for_each(|c| c.cancel());
+        *self.trace_ctx.write().unwrap_or_else(|e| e.into_inner()) = None;
+        let mut disposed_waits = Vec::new();
+        for w in waiters {
+            if matches!(w.cond, WaitCond::Disposed) {
+                disposed_waits.push(w.shared);
+            } else {
+                w.shared.complete(Err(WaitError::Disposed));
+            }
+        }
+        *self.handlers.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(HandlerTable::default());
+        self.has_handlers.store(false, Relaxed);
+        self.bind_version.fetch_add(1, Release);
+        let callbacks = std::mem::take(&mut *lock(&self.on_dispose));
+        for cb in callbacks {
+            cb(&self.id);
+        }
+        self.disposed.store(true, Relaxed);
+        for w in disposed_waits {
+            w.complete(Ok(()));
+        }
+    }
+}
+
+/// The last handle of a machine that was never disposed goes: it is disposed now, so its
+/// pending waits complete with `Disposed` (rather than never), its tracers hear of it and
+/// its `on_dispose` callbacks run.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.disposing.store(true, Relaxed);
+        self.finish_dispose();
+    }
+}
+
 /// A state machine. Cheap to clone (a shared handle), `Send + Sync`; mutations may come
 /// from any thread.
 ///
@@ -450,7 +500,11 @@ impl Machine {
         self.0.tracers.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
     /// Binds a tracer now (no `machine_init` call). A tracer with the same `id` is replaced.
+    /// On a disposed machine this does nothing.
     pub fn bind_tracer(&self, t: Arc<dyn Tracer>) {
+        if self.0.disposing.load(Relaxed) {
+            return;
+        }
         let mut g = self.0.tracers.write().unwrap_or_else(|e| e.into_inner());
         let mut v: Vec<_> = g.iter().filter(|x| x.id() != t.id()).cloned().collect();
         v.push(t);
@@ -470,9 +524,11 @@ impl Machine {
         self.0.bind_version.fetch_add(1, Release);
         g.len() != before
     }
-    /// Binds a handler set. Fails with `UnknownState` when a name does not fit the schema;
-    /// nothing is bound then. Takes effect from the next transition.
+    /// Binds a handler set. Fails with `UnknownState` when a name does not fit the schema
+    /// (nothing is bound then), and with `Disposed` on a disposed machine. Takes effect from
+    /// the next transition.
     pub fn bind_handlers(&self, h: Handlers) -> Result<(), Error> {
+        self.alive()?;
         let schema = self.schema();
         let mut g = self.0.handlers.write().unwrap_or_else(|e| e.into_inner());
         let mut table = HandlerTable::clone(&g);
@@ -616,6 +672,12 @@ impl Machine {
         lock(&self.0.st).running
     }
 
+    /// `Err(Disposed)` once [`dispose`](Self::dispose) was called: what every mutation,
+    /// dry run, binding and schema change answers from then on.
+    fn alive(&self) -> Result<(), Error> {
+        if self.0.disposing.load(Relaxed) { Err(Error::Disposed) } else { Ok(()) }
+    }
+
     // ---- mutations ----
 
     fn call(
@@ -625,6 +687,7 @@ impl Machine {
         args: Option<Args>,
         source: Option<Source>,
     ) -> Result<MutResult, Error> {
+        self.alive()?;
         let schema = self.0.schema.read().unwrap_or_else(|e| e.into_inner());
         let mut buf = [0usize; 4];
         let mut heap = Vec::new();
@@ -715,6 +778,7 @@ impl Machine {
     pub fn add_err_state(&self, state: &str, err: AnyError, args: Option<Args>) -> Result<MutResult, Error> {
         let states: &[&str] =
             if state == crate::schema::EXCEPTION { &[state] } else { &[state, crate::schema::EXCEPTION] };
+        self.alive()?;
         self.schema().indexes(states)?;
         lock(&self.0.st).last_error = Some(err.clone());
         let mut args = args.unwrap_or_default();
@@ -928,12 +992,10 @@ impl Machine {
         self.check(MutationKind::Remove, states)
     }
     fn check(&self, kind: MutationKind, states: &[&str]) -> Result<MutResult, Error> {
+        self.alive()?;
         let called = self.idx(states)?;
         let mut mu = Mutation::new(kind, &called, None);
         mu.check = true;
-        if self.0.disposing.load(Relaxed) {
-            return Ok(MutResult::Canceled);
-        }
         let scratch = {
             let mut st = lock(&self.0.st);
             if st.running {
@@ -1148,38 +1210,7 @@ impl Machine {
         }
     }
     fn finish_dispose(&self) {
-        if self.0.dispose_started.swap(true, Relaxed) {
-            return;
-        }
-        for t in self.tracers().iter() {
-            t.machine_dispose(&self.0.id);
-        }
-        let (ctxs, waiters) = {
-            let mut st = lock(&self.0.st);
-            st.queue.clear();
-            (std::mem::take(&mut st.ctxs), std::mem::take(&mut st.waiters))
-        };
-        ctxs.into_iter().flatten().for_each(|c| c.cancel());
-        self.set_trace_context(None);
-        let mut disposed_waits = Vec::new();
-        for w in waiters {
-            if matches!(w.cond, WaitCond::Disposed) {
-                disposed_waits.push(w.shared);
-            } else {
-                w.shared.complete(Err(WaitError::Disposed));
-            }
-        }
-        *self.0.handlers.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(HandlerTable::default());
-        self.0.has_handlers.store(false, Relaxed);
-        self.0.bind_version.fetch_add(1, Release);
-        let callbacks = std::mem::take(&mut *lock(&self.0.on_dispose));
-        for cb in callbacks {
-            cb(&self.0.id);
-        }
-        self.0.disposed.store(true, Relaxed);
-        for w in disposed_waits {
-            w.complete(Ok(()));
-        }
+        self.0.finish_dispose();
     }
 
     // ---- schema change, export, import ----
@@ -1187,6 +1218,7 @@ impl Machine {
     /// Replaces the schema with a larger one keeping existing states at their indexes;
     /// new states start at tick 0. Refused during a transition.
     pub fn set_schema(&self, new: Schema) -> Result<(), Error> {
+        self.alive()?;
         let old = self.schema();
         old.check_growth(&new)?;
         let n = new.len();
@@ -1229,6 +1261,7 @@ impl Machine {
     /// Restores a snapshot into this (fresh) machine with the same ID and schema; adds
     /// `MachineRestored` when the schema has it.
     pub fn import(&self, snap: &Snapshot) -> Result<(), Error> {
+        self.alive()?;
         if snap.id != self.0.id {
             return Err(Error::ImportMismatch(format!("ID `{}` is not `{}`", snap.id, self.0.id)));
         }

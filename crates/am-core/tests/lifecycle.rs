@@ -235,3 +235,47 @@ fn decision_log_lines() {
         assert!(texts.iter().any(|t| t == want), "missing {want:?} in {texts:#?}");
     }
 }
+
+/// A disposed machine answers `Err(Disposed)` to everything that would change it, so a
+/// caller can tell it from a canceled transition; binding handlers no longer panics.
+#[test]
+fn a_disposed_machine_says_so() {
+    let m = Machine::new(plain());
+    m.add(&["A"]).unwrap();
+    m.dispose();
+    let d = Err(Error::Disposed);
+    assert_eq!(m.bind_handlers(Handlers::new("late").state("A", |_| {})), d);
+    assert_eq!(m.add(&["B"]), Err(Error::Disposed));
+    assert_eq!(m.remove(&["A"]), Err(Error::Disposed));
+    assert_eq!(m.set(&["B"]), Err(Error::Disposed));
+    assert_eq!(m.toggle(&["B"]), Err(Error::Disposed));
+    assert_eq!(m.add_err(err_msg("late")), Err(Error::Disposed));
+    assert_eq!(m.add_err_state("A", err_msg("late"), None), Err(Error::Disposed));
+    assert!(m.last_error().is_none(), "a refused add_err stores nothing");
+    assert_eq!(m.can_add(&["B"]), Err(Error::Disposed));
+    assert_eq!(m.set_schema(Schema::builder().states(["A", "B", "C"]).build().unwrap()), d);
+    assert_eq!(m.import(&m.export()), d);
+    // documented no-ops and answers
+    m.bind_tracer(Arc::new(Recorder::new("late")));
+    assert!(m.tracers().is_empty());
+    m.unbind_handlers("late");
+    assert!(!m.is1("A"), "queries see no active state");
+}
+
+/// The last handle of a machine that was never disposed goes: pending waits complete with
+/// `Disposed`, tracers hear of it, callbacks run.
+#[test]
+fn dropping_the_last_handle_disposes() {
+    let rec = Recorder::new("rec");
+    let m = Machine::builder(plain()).id("dropped").tracer(rec.clone()).build();
+    let w = m.when(&["A"]).unwrap();
+    let gone = m.when_disposed();
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let c = calls.clone();
+    m.on_dispose(move |id| c.lock().unwrap().push(id.to_string()));
+    drop(m);
+    assert_eq!(w.wait_timeout(std::time::Duration::from_secs(1)), Err(am_core::WaitError::Disposed));
+    assert_eq!(gone.wait_timeout(std::time::Duration::from_secs(1)), Ok(()));
+    assert_eq!(*calls.lock().unwrap(), ["dropped"]);
+    assert_eq!(rec.hooks().iter().filter(|h| matches!(h, Hook::MachineDispose(_))).count(), 1);
+}

@@ -669,7 +669,9 @@ fn dispose() {
     let disposals = rec.hooks().iter().filter(|h| matches!(h, Hook::MachineDispose(_))).count();
     assert_eq!(disposals, 1);
     assert_eq!(w.wait_timeout(Duration::from_secs(1)), Err(am_core::WaitError::Disposed));
-    assert_eq!(m.add(&["A"]).unwrap(), C);
+    // the spec (and Go) answer Canceled; Rust answers Err(Disposed), so a caller can tell
+    // "disposed" from "relations said no" (docs/semantics.md, R1)
+    assert_eq!(m.add(&["A"]), Err(am_core::Error::Disposed));
     assert!(!m.is1("A"));
     m.dispose();
     assert_eq!(calls.lock().unwrap().len(), 1);
