@@ -17,6 +17,7 @@ Runs, in order, stopping at the first failure:
   test      cargo nextest run --workspace --all-features (cargo test without nextest)
   fuzz      every stable fuzz target (`fuzz_*` tests) for 6 s each, 54 s in all
   doctest   cargo test --workspace --all-features --doc
+  doc       cargo doc --no-deps --workspace --all-features, warnings (broken links) are errors
   deny      cargo deny check bans licenses sources (skipped only when AM_SKIP_CARGO_DENY
             is set outside CI)
   dashboards  cargo xtask gen-dashboard --check (committed dashboards are up to date)
@@ -51,6 +52,7 @@ const STEPS: &[Step] = &[
     Step { name: "test", run: test },
     Step { name: "fuzz", run: fuzz },
     Step { name: "doctest", run: doctest },
+    Step { name: "doc", run: doc },
     Step { name: "deny", run: deny },
     Step { name: "dashboards", run: dashboards },
     Step { name: "features", run: features },
@@ -165,6 +167,12 @@ fn soak(sh: &Shell) -> Result<Outcome> {
 
 fn doctest(sh: &Shell) -> Result<Outcome> {
     cmd!(sh, "cargo test --workspace --all-features --doc").run()?;
+    Ok(Outcome::Passed)
+}
+
+fn doc(sh: &Shell) -> Result<Outcome> {
+    let _flags = sh.push_env("RUSTDOCFLAGS", "-D warnings");
+    cmd!(sh, "cargo doc --no-deps --workspace --all-features").run()?;
     Ok(Outcome::Passed)
 }
 

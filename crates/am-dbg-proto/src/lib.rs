@@ -1,11 +1,11 @@
 //! The asyncmachine live-debugger protocol: plain serde message types that keep every field
-//! of the Go `DbgMsgStruct` / `DbgMsgTx`, a versioned [tarpc](tarpc) service over TCP
+//! of the Go `DbgMsgStruct` / `DbgMsgTx`, a versioned [tarpc] service over TCP
 //! (bincode codec, see [`service`](crate::DbgService)), a client [`DbgTracer`] that never
 //! blocks a transition, a [`Server`] library, and the `am-dbg` recorder CLI
 //! (`record`, `replay`, `summary`).
 //!
-//! The Go debugger protocol and its defects are specified in the workspace's
-//! `shared/spec/telemetry.md` §2; this crate is the native Rust protocol described there.
+//! This is the native Rust protocol; it keeps the Go debugger's message fields so either
+//! world's tools can read the other's messages.
 //!
 //! # Protocol
 //!

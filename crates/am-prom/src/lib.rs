@@ -19,8 +19,9 @@
 //! successful push, scrapes, dropped updates, refused series and machines. Pushed series
 //! also carry `service`. With [`go_compat`](PromTracerBuilder::go_compat) the Go
 //! exporter's label-less `am_<metric>_<normalised id>` gauges are exported too, with float
-//! averages per collection interval (see the spec's Prometheus section for the Go defects
-//! this fixes).
+//! averages per collection interval, with the Go exporter's counting defects fixed (float
+//! averages, every queue sample counted, no inflated first `tx_ticks` sample, handler calls
+//! counted without step logging; an interval without transitions reports 0).
 //!
 //! - **Hot path**: a machine bound directly gets its own small tracer holding its metric
 //!   handles; a transition updates atomics (plain loads and stores, since one machine's
