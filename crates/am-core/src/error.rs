@@ -43,6 +43,14 @@ pub enum Error {
     AfterCycle(Vec<String>),
     /// A mutation, query or wait names a state the machine does not have.
     UnknownState(String),
+    /// A handler name that names no handler of this schema, or a handler registered as the
+    /// wrong kind (a negotiation closure under a final name, or the reverse).
+    InvalidHandler {
+        /// The name given.
+        name: String,
+        /// What is wrong, and what a valid name looks like.
+        reason: String,
+    },
     /// `set_schema` was given a schema that drops or reorders existing states.
     SchemaShrink(String),
     /// The operation cannot run while a transition is in progress.
@@ -74,6 +82,7 @@ impl fmt::Display for Error {
                 write!(f, "`after` relations form a cycle: {}", states.join(" -> "))
             }
             Error::UnknownState(s) => write!(f, "unknown state `{s}`"),
+            Error::InvalidHandler { name, reason } => write!(f, "handler `{name}`: {reason}"),
             Error::SchemaShrink(why) => write!(f, "a schema can only grow: {why}"),
             Error::Busy => write!(f, "not possible while a transition is running"),
             Error::Disposed => write!(f, "the machine is disposed"),
@@ -136,4 +145,41 @@ impl std::error::Error for MessageError {}
 /// Builds an [`AnyError`] from a message.
 pub fn err_msg(msg: impl Into<String>) -> AnyError {
     Arc::new(MessageError(msg.into()))
+}
+
+/// Shows an error with its whole chain of causes on one line, `outer: inner: root` — what a
+/// program prints for a user. Each error's own message appears once: errors here (and in the
+/// exporters) leave their cause out of their own message and return it as `source()`.
+///
+/// ```
+/// use am_core::ErrorChain;
+/// let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "address in use");
+/// #[derive(Debug)]
+/// struct Listen(std::io::Error);
+/// impl std::fmt::Display for Listen {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("cannot listen on 127.0.0.1:9464")
+///     }
+/// }
+/// impl std::error::Error for Listen {
+///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+/// let e = Listen(io);
+/// assert_eq!(ErrorChain(&e).to_string(), "cannot listen on 127.0.0.1:9464: address in use");
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            write!(f, ": {e}")?;
+            next = e.source();
+        }
+        Ok(())
+    }
 }

@@ -222,26 +222,19 @@ impl Machine {
         let mut payload: Option<Box<dyn Any + Send>> = None;
 
         // negotiation
+        sc.dropped.clear();
         if tx.accepted
             && let Some(h) = handlers
         {
-            sc.dropped.clear();
             let (ok, fail) =
                 self.negotiate(s, h, tx, hooks.get(Interest::HANDLERS), &mut sc.dropped, &mut payload, record_steps);
             failure = fail;
             if !ok {
                 tx.accepted = false;
-            } else if auto && !sc.dropped.is_empty() {
-                let keep: Vec<StateIdx> =
-                    tx.mutation.called().iter().copied().filter(|c| !sc.dropped.contains(c)).collect();
-                tx.mutation.called = crate::mutation::Called::from_slice(&keep);
-                if keep.is_empty() {
-                    tx.accepted = false;
-                    tx.cancel = Some(CancelReason::Relations(sc.dropped.clone()));
-                } else {
-                    tx.accepted = self.resolve_into(s, tx, &mut sc.resolver, &sc.active, &mut sc.rejected, false);
-                }
             }
+        }
+        if auto && tx.accepted {
+            self.reresolve_auto(s, tx, &mut sc.resolver, &sc.active, &mut sc.rejected, &sc.dropped);
         }
 
         let mut ticks_changed = false;
@@ -364,6 +357,38 @@ impl Machine {
             }
             _ => String::new(),
         }
+    }
+
+    /// Auto re-resolution (spec §5.5): when the target of an accepted auto transition lacks a
+    /// called state — rejected by relations or dropped by a handler — it is resolved once
+    /// more from the called states that made it, so nothing is activated only because a
+    /// rejected auto state implied it. Applied whatever that pass gives; handlers do not run
+    /// again. Every called state dropped by handlers cancels it instead.
+    fn reresolve_auto(
+        &self,
+        s: &Schema,
+        tx: &mut TxData,
+        resolver: &mut Resolver,
+        active: &BitSet,
+        rejected: &mut Vec<StateIdx>,
+        dropped: &[StateIdx],
+    ) {
+        let called = tx.mutation.called();
+        if !called.iter().any(|c| !tx.target.contains(c) || dropped.contains(c)) {
+            return;
+        }
+        if !dropped.is_empty() && called.iter().all(|c| dropped.contains(c)) {
+            tx.accepted = false;
+            tx.cancel = Some(CancelReason::Relations(dropped.to_vec()));
+            return;
+        }
+        let keep: Vec<StateIdx> =
+            called.iter().copied().filter(|c| tx.target.contains(c) && !dropped.contains(c)).collect();
+        // the transition still shows what it called; only this pass uses the survivors
+        let all = std::mem::replace(&mut tx.mutation.called, crate::mutation::Called::from_slice(&keep));
+        self.resolve_into(s, tx, resolver, active, rejected, false);
+        tx.mutation.called = all;
+        tx.accepted = true;
     }
 
     /// Resolves the target, enters, exits and the predicted `time_after`.
@@ -509,12 +534,14 @@ impl Machine {
             HandlerErrorKind::Panic => CancelReason::Panic(err.handler.clone()),
             HandlerErrorKind::Timeout => CancelReason::Timeout(err.handler.clone()),
         });
-        let err: Arc<HandlerError> = Arc::new(err);
-        lock(&self.0.st).last_error = Some(err.clone());
         let exc = self.0.exception;
         if tx.mutation.called().contains(&exc) {
+            // no Exception for a failing Exception transition (no loops), and the error that
+            // mutation carried stays the last one (spec §5.6, case 40)
             return;
         }
+        let err: Arc<HandlerError> = Arc::new(err);
+        lock(&self.0.st).last_error = Some(err.clone());
         let args = Args::new()
             .with("err", Arg::Error(err.clone()))
             .with("handler", err.handler.clone())

@@ -241,7 +241,19 @@ fn parse_name(schema: &Schema, name: &str) -> Result<Resolved, Error> {
             }
         }
     }
-    Err(Error::UnknownState(name.to_string()))
+    let states = schema.names();
+    let some: Vec<&str> = states.iter().take(6).map(String::as_str).collect();
+    let more = if states.len() > some.len() { ", …" } else { "" };
+    Err(Error::InvalidHandler {
+        name: name.to_string(),
+        reason: format!(
+            "a handler name is a state and `Enter`, `Exit`, `State` or `End` (e.g. `{0}Enter`), two states \
+             (`{0}{0}`, `{0}{1}`), or `AnyEnter` / `AnyState`; states here: {2}{more}",
+            some.first().copied().unwrap_or("Foo"),
+            some.get(1).copied().unwrap_or("Bar"),
+            some.join(", "),
+        ),
+    })
 }
 
 impl HandlerTable {
@@ -282,20 +294,25 @@ impl HandlerTable {
                 }
                 Key::AnyEnter => Resolved::AnyEnter,
                 Key::AnyState => Resolved::AnyState,
-                Key::Named(n) => parse_name(schema, &n)?,
-            };
-            let is_final = matches!(r, Resolved::State(_) | Resolved::End(_) | Resolved::AnyState);
-            let f = match (f, is_final) {
-                (HandlerFn::Negotiation(f), false) => HandlerFn::Negotiation(f),
-                (HandlerFn::Final(f), true) => HandlerFn::Final(f),
-                // a bool-returning closure bound to a final name, or the reverse
-                (HandlerFn::Negotiation(f), true) => HandlerFn::Final(Arc::new(move |e| {
-                    f(e);
-                })),
-                (HandlerFn::Final(f), false) => HandlerFn::Negotiation(Arc::new(move |e| {
-                    f(e);
-                    true
-                })),
+                Key::Named(n) => {
+                    let r = parse_name(schema, &n)?;
+                    let is_final = matches!(r, Resolved::State(_) | Resolved::End(_) | Resolved::AnyState);
+                    let wrong = match (&f, is_final) {
+                        (HandlerFn::Negotiation(_), true) => Some(
+                            "is a final handler (it runs after the states changed and cannot cancel): \
+                             register it with `final_handler`, `state` or `end`",
+                        ),
+                        (HandlerFn::Final(_), false) => Some(
+                            "is a negotiation handler (it may cancel, so it returns bool): register it with \
+                             `negotiation`, `enter`, `exit`, `pair` or `any_enter`",
+                        ),
+                        _ => None,
+                    };
+                    if let Some(reason) = wrong {
+                        return Err(Error::InvalidHandler { name: n, reason: reason.into() });
+                    }
+                    r
+                }
             };
             resolved.push((r, f));
         }

@@ -102,7 +102,7 @@ mod transition;
 mod wait;
 
 pub use binding::{Binding, ExporterGuard, Skip, env_gate};
-pub use error::{AnyError, Error, HandlerError, HandlerErrorKind, MessageError, err_msg};
+pub use error::{AnyError, Error, ErrorChain, HandlerError, HandlerErrorKind, MessageError, err_msg};
 pub use handlers::{Event, FinalFn, Handlers, NegotiationFn, TxValidity};
 pub use log::{LogEntry, LogLevel};
 pub use machine::{Machine, MachineBuilder, Snapshot};

@@ -213,7 +213,7 @@ impl Schema {
                     relation,
                     target: t.clone(),
                 })?;
-                if t == state && relation != "require" && relation != "add" {
+                if t == state && relation != "add" {
                     return Err(Error::SelfRelation { state: state.to_string(), relation });
                 }
                 if t != state && !out.contains(&i) {
@@ -469,9 +469,14 @@ mod tests {
             Error::AfterCycle(_)
         ));
         assert!(matches!(e(Schema::builder().group("g", ["X"])), Error::UnknownRelationTarget { .. }));
-        // self add/require are harmless; require cycles are valid
+        // a state requiring itself is a mistake like removing or ordering after itself
+        assert!(matches!(
+            e(Schema::builder().state("A", State::new().require(["A"]))),
+            Error::SelfRelation { relation: "require", .. }
+        ));
+        // a self add is harmless; require cycles are valid
         Schema::builder()
-            .state("A", State::new().add(["A"]).require(["A", "B"]))
+            .state("A", State::new().add(["A"]).require(["B"]))
             .state("B", State::new().require(["A"]))
             .build()
             .unwrap();

@@ -86,7 +86,14 @@ fn bad_handler_names_bind_nothing() {
     let r = m.bind_handlers(Handlers::new("h").state("A", |_| {}).enter("Nope", |_| true));
     assert_eq!(r, Err(Error::UnknownState("Nope".into())));
     let r = m.bind_handlers(Handlers::new("h").negotiation("AZ", |_| true));
-    assert!(r.is_err());
+    let Err(Error::InvalidHandler { name, reason }) = r else { panic!("{r:?}") };
+    assert_eq!(name, "AZ");
+    assert!(reason.contains("`AEnter`") && reason.contains("states here: A, B"), "{reason}");
+    // a closure of the wrong kind for its name
+    let r = m.bind_handlers(Handlers::new("h").negotiation("AState", |_| true));
+    assert!(matches!(&r, Err(Error::InvalidHandler { reason, .. }) if reason.contains("final handler")), "{r:?}");
+    let r = m.bind_handlers(Handlers::new("h").final_handler("AEnter", |_| {}));
+    assert!(matches!(&r, Err(Error::InvalidHandler { reason, .. }) if reason.contains("negotiation handler")), "{r:?}");
     // nothing from the failed sets was bound: a transition runs no handler
     let rec = Recorder::new("rec");
     m.bind_tracer(Arc::new(rec.clone()));

@@ -30,6 +30,8 @@ fn schema_strategy() -> impl Strategy<Value = Vec<Rels>> {
             proptest::bool::weighted(0.2),
         )
             .prop_map(move |(require, add, remove, after, auto, multi)| {
+                // a state requiring itself is a schema error
+                let require: Vec<usize> = require.into_iter().filter(|r| *r != i).collect();
                 let add = if i < 4 { add } else { vec![] };
                 let after = if i == 0 { vec![] } else { after };
                 let remove: Vec<usize> =
@@ -99,12 +101,98 @@ impl Tracer for Invariants {
                 }
             }
         }
+        // the target is the spec's (§4.1, and for auto transitions §5.5's second pass), by an
+        // independent reference below; and nothing is entered only because a called state the
+        // first pass rejected implied it
+        let before = tx.states_before();
+        let kind = tx.kind();
+        let first = reference_target(s, kind, tx.called(), before);
+        let want = if tx.is_auto() && tx.called().iter().any(|c| !first.contains(c)) {
+            let survivors: Vec<usize> = tx.called().iter().copied().filter(|c| first.contains(c)).collect();
+            reference_target(s, kind, &survivors, before)
+        } else {
+            first.clone()
+        };
+        let mut got = tx.target().to_vec();
+        got.sort_unstable();
+        let mut want_sorted = want.clone();
+        want_sorted.sort_unstable();
+        if got != want_sorted {
+            errs.push(format!("target {got:?}, the spec gives {want_sorted:?} (first pass {first:?})"));
+        }
+        if tx.is_auto() {
+            let rejected: Vec<usize> = tx.called().iter().copied().filter(|c| !first.contains(c)).collect();
+            for &i in tx.enters().iter().filter(|i| !tx.called().contains(i)) {
+                let by_rejected = rejected.iter().any(|&c| s.adds(c).contains(&i));
+                let other = tx.target().iter().chain(before).any(|&k| s.adds(k).contains(&i));
+                if by_rejected && !other {
+                    errs.push(format!("auto: {} entered only because a rejected auto state implied it", s.name(i)));
+                }
+            }
+        }
         for (b, a) in tx.time_before().iter().zip(after) {
             if a < b {
                 errs.push("a tick decreased".into());
             }
         }
     }
+}
+
+/// The spec's §4.1 resolution, written from the spec independently of the crate's resolver:
+/// the target of a mutation of `kind` calling `called` (caller order) with `active` (canonical
+/// order) active before.
+fn reference_target(s: &Schema, kind: MutationKind, called: &[usize], active: &[usize]) -> Vec<usize> {
+    let dedup = |v: Vec<usize>| {
+        let mut out: Vec<usize> = Vec::new();
+        for x in v {
+            if !out.contains(&x) {
+                out.push(x);
+            }
+        }
+        out
+    };
+    let expand = |list: &[usize]| -> Vec<usize> {
+        let mut out = Vec::new();
+        for &st in list {
+            if active.contains(&st) && !s.is_multi(st) {
+                continue;
+            }
+            for &a in s.adds(st) {
+                if kind == MutationKind::Remove && called.contains(&a) {
+                    continue;
+                }
+                out.push(a);
+            }
+        }
+        out
+    };
+    let require_filter = |mut list: Vec<usize>| -> Vec<usize> {
+        loop {
+            let keep: Vec<usize> =
+                list.iter().copied().filter(|&x| s.requires(x).iter().all(|r| list.contains(r))).collect();
+            if keep.len() == list.len() {
+                return keep;
+            }
+            list = keep;
+        }
+    };
+    let s1: Vec<usize> = match kind {
+        MutationKind::Add => dedup(called.iter().chain(active).copied().collect()),
+        MutationKind::Remove => active.iter().copied().filter(|x| !called.contains(x)).collect(),
+        MutationKind::Set => called.to_vec(),
+    };
+    let r1 = require_filter(dedup(s1.iter().copied().chain(expand(&s1)).collect()));
+    let (mut blocked, mut kept): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
+    for &st in r1.iter().rev() {
+        if r1.iter().any(|&b| s.removes(b).contains(&st) && !blocked.contains(&b)) {
+            blocked.push(st);
+        } else {
+            kept.push(st);
+        }
+    }
+    let removed: Vec<usize> = kept.iter().flat_map(|&k| s.removes(k).iter().copied()).collect();
+    let grown = dedup(kept.iter().copied().chain(expand(&kept)).collect());
+    require_filter(grown.into_iter().filter(|x| !removed.contains(x)).collect())
 }
 
 fn run(rels: &[Rels], ops: &[(u8, Vec<usize>)]) -> (Vec<u64>, Vec<MutResult>, Vec<String>) {

@@ -833,7 +833,9 @@ fn steps() {
 }
 
 /// Not a §13 case: pins the spec's §4.1 behaviour that a blocked implied state comes back
-/// through `expand(kept)` (found by the property tests).
+/// through `expand(kept)` (found by the property tests). The auto re-resolution of §5.5
+/// (case 39) does not apply here — `add([A])` is no auto transition — so the spec still gives
+/// `[A, X]`.
 #[test]
 fn blocked_implied_state_is_re_added() {
     let s = Schema::builder()
@@ -846,4 +848,70 @@ fn blocked_implied_state_is_re_added() {
     m.set(&["B"]).unwrap();
     assert_eq!(m.add(&["A"]).unwrap(), E);
     assert_eq!(m.active_states(), ["A", "X"]);
+}
+
+/// The auto transition's accepted end record.
+fn auto_end(rec: &Recorder) -> am_core::testing::TxRecord {
+    let ends: Vec<_> = rec
+        .hooks()
+        .into_iter()
+        .filter_map(|h| match h {
+            Hook::TransitionEnd(t) if t.auto => Some(t),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ends.len(), 1, "{ends:?}");
+    ends[0].clone()
+}
+
+#[test]
+fn auto_reresolution() {
+    // (a) D is blocked by A; A, implied only by D, must not be activated
+    let a = || {
+        Schema::builder()
+            .state("A", State::new().remove(["D"]))
+            .state("B", State::new())
+            .state("C", State::new().auto())
+            .state("D", State::new().auto().add(["A"]))
+            .build()
+            .unwrap()
+    };
+    for handlers in [false, true] {
+        let rec = Recorder::new("rec");
+        let m = Machine::builder(a()).tracer(rec.clone()).build();
+        if handlers {
+            // (c) a bound handler set with no handler for these states changes nothing
+            m.bind_handlers(Handlers::new("unrelated").state("B", |_| {})).unwrap();
+        }
+        assert_eq!(m.add(&["B"]).unwrap(), E);
+        assert_eq!(m.active_states(), ["B", "C"], "handlers bound: {handlers}");
+        assert_eq!(ticks(&m, &["A", "B", "C", "D"]), [0, 1, 1, 0]);
+        let auto = auto_end(&rec);
+        assert!(auto.accepted);
+        assert_eq!(auto.called, ["C", "D"], "the transition still shows what it called");
+    }
+    // (b) B came only from the rejected A, and C needs B
+    let s = Schema::builder()
+        .state("A", State::new().auto().require(["D"]).add(["B"]))
+        .state("B", State::new())
+        .state("C", State::new().auto().require(["B"]))
+        .state("D", State::new())
+        .state("E", State::new())
+        .build()
+        .unwrap();
+    let m = machine(s);
+    assert_eq!(m.add(&["E"]).unwrap(), E);
+    assert_eq!(m.active_states(), ["E"]);
+}
+
+#[test]
+fn exception_failure_keeps_error() {
+    let m = machine(plain().build().unwrap());
+    m.bind_handlers(Handlers::new("h").state("Exception", |_| panic!("ExceptionState panic"))).unwrap();
+    let e = err_msg("the carried error");
+    assert_eq!(m.add_err(e.clone()).unwrap(), C, "rolled back");
+    assert_eq!(m.queue_len(), 0, "no new Exception mutation");
+    assert_eq!(m.last_error().unwrap().to_string(), "the carried error");
+    assert!(Arc::ptr_eq(&m.last_error().unwrap(), &e));
+    assert_eq!(m.add(&["A"]).unwrap(), E);
 }

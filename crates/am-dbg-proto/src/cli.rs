@@ -169,7 +169,7 @@ pub fn run(args: Vec<String>) -> i32 {
     let cmd = match parse(args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("am-dbg: {e}");
+            eprintln!("am-dbg: {}", am_core::ErrorChain(&e));
             return 2;
         }
     };
@@ -187,7 +187,7 @@ pub fn run(args: Vec<String>) -> i32 {
     match rt.block_on(execute(cmd)) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("am-dbg: {e}");
+            eprintln!("am-dbg: {}", am_core::ErrorChain(&e));
             1
         }
     }

@@ -31,7 +31,7 @@ pub enum Error {
     #[error("cannot decode: {0}")]
     Decode(String),
     /// The server refused the handshake or a call.
-    #[error("refused by the server: {0}")]
+    #[error("refused by the server")]
     Refused(#[from] crate::messages::Refusal),
     /// An RPC failed.
     #[error("rpc failed: {0}")]

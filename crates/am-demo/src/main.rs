@@ -142,7 +142,7 @@ fn main() {
         }
     };
     if let Err(e) = rt.block_on(run(opts)) {
-        eprintln!("am-demo: {e}");
+        eprintln!("am-demo: {}", am_core::ErrorChain(&*e));
         std::process::exit(1);
     }
 }

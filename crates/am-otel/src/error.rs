@@ -6,7 +6,7 @@
 #[non_exhaustive]
 pub enum Error {
     /// A state filter regex did not compile.
-    #[error("invalid regex in {name}: {source}")]
+    #[error("invalid regex in {name}")]
     Regex {
         /// Where it came from (an env variable or builder method).
         name: String,

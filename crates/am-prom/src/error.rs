@@ -16,7 +16,7 @@ pub enum Error {
         reason: String,
     },
     /// The scrape endpoint could not bind its address.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Listen {
         /// The address.
         addr: String,

@@ -115,13 +115,7 @@ impl fmt::Display for Error {
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self}")?;
-        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&*self.source);
-        while let Some(e) = next {
-            write!(f, ": {e}")?;
-            next = e.source();
-        }
-        Ok(())
+        write!(f, "{}", am_core::ErrorChain(self))
     }
 }
 
