@@ -23,7 +23,7 @@ Options:
   -f, --folder FOLDER     Grafana folder title (default: asyncmachine)
   -s, --source SERVICE    service (AM_SERVICE): default of the `service` variable
       --out PATH          dashboard file (default: dashboards/<uid>.json)
-      --rules PATH        alert rules file (default: dashboards/<uid>.rules.yml)
+      --rules PATH        alert rules file (default: beside the dashboard, <stem>.rules.yml)
       --check             write nothing; fail if the files differ from what would be written
       --upload            also upload the dashboard to Grafana (via the am-grafana-gen
                           `upload` example); needs AM_GRAFANA_TOKEN (or GRAFANA_TOKEN)
@@ -81,7 +81,8 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
             }
             let dashboard = b.build()?;
             let out = out.map(PathBuf::from).unwrap_or_else(|| default_path(&root, &dashboard, "json"));
-            let rules = rules.map(PathBuf::from).unwrap_or_else(|| default_path(&root, &dashboard, "rules.yml"));
+            // beside the dashboard, never in the repository's dashboards/ unless it goes there
+            let rules = rules.map(PathBuf::from).unwrap_or_else(|| rules_beside(&out));
             vec![Job { dashboard, out, rules }]
         }
         None => {
@@ -174,5 +175,23 @@ fn check_jobs(root: &Path, jobs: &[Job]) -> Result<()> {
             stale.join(", ")
         )
         .into())
+    }
+}
+
+/// The rules file beside a dashboard file: `dir/name.json` → `dir/name.rules.yml`.
+fn rules_beside(out: &Path) -> PathBuf {
+    let stem = out.file_stem().map_or_else(|| "dashboard".into(), |s| s.to_string_lossy().into_owned());
+    out.with_file_name(format!("{stem}.rules.yml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_go_beside_the_dashboard() {
+        assert_eq!(rules_beside(Path::new("/tmp/x/checkout.json")), Path::new("/tmp/x/checkout.rules.yml"));
+        assert_eq!(rules_beside(Path::new("out.json")), Path::new("out.rules.yml"));
+        assert_eq!(rules_beside(Path::new("dir/plain")), Path::new("dir/plain.rules.yml"));
     }
 }

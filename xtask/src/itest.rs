@@ -13,8 +13,9 @@ cargo xtask itest [--duration SECS] [--keep]
 Builds the demo and runs it for SECS seconds (default 10, at least 8) against a real
 Prometheus and Pushgateway started on loopback ports, then checks end to end:
   prom  Prometheus scraped every demo machine's series from the demo's /metrics, and read
-        the pushed ones back from the Pushgateway; every query of the generated dashboard
-        returns data and every alert expression evaluates
+        the pushed ones back from the Pushgateway; every query of the generated dashboard,
+        at the dashboard's default variable values, returns data and every alert expression
+        evaluates
   otel  the span file holds the asyncmachine tree: a `mach:` span per machine, workers
         under the pool's `submachines` span, every parent present; the log file holds
         lines of every machine whose trace IDs belong to the exported spans
@@ -92,9 +93,26 @@ fn run_in(sh: &Shell, dir: &Path, duration: &str) -> Result<()> {
     Ok(())
 }
 
-/// Grafana's values for the dashboard's variables ("All").
-fn interpolate(expr: &str) -> String {
-    expr.replace("$__rate_interval", "1m").replace("$service", ".*").replace("$mach_id", ".+")
+/// What Grafana sends for `expr` when the dashboard opens: each variable at its default
+/// (`current`; "All" becomes the variable's `allValue`), as a user first sees it.
+fn interpolate(dashboard: &serde_json::Value, expr: &str) -> String {
+    let mut out = expr.replace("$__rate_interval", "1m");
+    for v in dashboard["templating"]["list"].as_array().into_iter().flatten() {
+        let Some(name) = v["name"].as_str() else { continue };
+        // a single value, or a list (multi-select)
+        let current: Vec<&str> = match &v["current"]["value"] {
+            serde_json::Value::String(s) => vec![s.as_str()],
+            serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
+            _ => continue,
+        };
+        let value = if current.contains(&"$__all") {
+            v["allValue"].as_str().unwrap_or(".*").to_string()
+        } else {
+            current.join("|")
+        };
+        out = out.replace(&format!("${name}"), &value);
+    }
+    out
 }
 
 /// The demo's series reached Prometheus (scraped and pushed), and the dashboard's queries
@@ -115,14 +133,34 @@ fn check_prometheus(port: u16) -> Result<()> {
     let dashboard =
         am_grafana_gen::Dashboard::for_machines(&DEMO_MACHINES).name("am-demo").source("am-demo").build()?;
     let queries = dashboard.prometheus_queries();
+    let json: serde_json::Value = serde_json::from_str(&dashboard.to_json_string())?;
     let mut empty = Vec::new();
     for q in &queries {
-        if backends::prom_query(port, &interpolate(q))? == 0 {
+        if backends::prom_query(port, &interpolate(&json, q))? == 0 {
             empty.push(q.clone());
         }
     }
+    // the scraped series alone (no `service` label) match the dashboards' selectors at their
+    // defaults too, not only the pushed ones
+    let selector = queries
+        .iter()
+        .find_map(|q| {
+            let start = q.find(&format!("{TRANSITIONS_TOTAL}{{"))? + TRANSITIONS_TOTAL.len();
+            Some(q[start..start + q[start..].find('}')? + 1].to_string())
+        })
+        .ok_or("prom check: no dashboard query selects am_transitions_total")?;
+    let scraped = interpolate(&json, &format!("{TRANSITIONS_TOTAL}{}", selector.replacen('{', "{job=\"am-demo\",", 1)));
+    if backends::prom_query(port, &scraped)? == 0 {
+        return Err(
+            format!("prom check: the dashboard's default selection misses the scraped series: {scraped}").into()
+        );
+    }
     if !empty.is_empty() {
-        return Err(format!("prom check: dashboard queries returned no data:\n  {}", empty.join("\n  ")).into());
+        return Err(format!(
+            "prom check: dashboard queries at the dashboard's default variable values returned no data:\n  {}",
+            empty.join("\n  ")
+        )
+        .into());
     }
     let alerts = dashboard.alert_expressions();
     for a in &alerts {

@@ -208,7 +208,7 @@ impl Dashboard {
             query_var(
                 LABEL_MACH_ID,
                 "Machine",
-                format!("label_values({TRANSITIONS_TOTAL}{{{LABEL_SERVICE}=~\"$service\"}}, {LABEL_MACH_ID})"),
+                format!("label_values({TRANSITIONS_TOTAL}{{{}}}, {LABEL_MACH_ID})", crate::promql::service_matcher()),
                 ".+",
                 true,
                 all,

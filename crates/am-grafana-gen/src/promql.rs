@@ -38,14 +38,22 @@ pub(crate) fn alternation(ids: &[String]) -> String {
     ids.iter().map(|id| regex_escape(id)).collect::<Vec<_>>().join("|")
 }
 
-/// The label filter of one machine's panels: `mach_id="<id>",service=~"$service"`.
+/// The `service` matcher of every Prometheus query: the selected service, or no `service`
+/// label at all — scraped series have none unless the scrape adds one (a ServiceMonitor adds
+/// the Kubernetes Service's name), pushed series always do. So the default selection (the
+/// generator's `--source`) shows a scraped service too.
+pub(crate) fn service_matcher() -> String {
+    format!("{LABEL_SERVICE}=~\"$service|\"")
+}
+
+/// The label filter of one machine's panels: `mach_id="<id>",service=~"$service|"`.
 pub(crate) fn machine_filter(id: &str) -> String {
-    format!("{LABEL_MACH_ID}={},{LABEL_SERVICE}=~\"$service\"", quote(id))
+    format!("{LABEL_MACH_ID}={},{}", quote(id), service_matcher())
 }
 
 /// The label filter of the overview panels, driven by the `mach_id` variable.
 pub(crate) fn overview_filter() -> String {
-    format!("{LABEL_MACH_ID}=~\"$mach_id\",{LABEL_SERVICE}=~\"$service\"")
+    format!("{LABEL_MACH_ID}=~\"$mach_id\",{}", service_matcher())
 }
 
 /// `sum by (<by>) (rate(<metric>{<filter>}[<window>]))`; no `by` clause when `by` is empty.
