@@ -75,6 +75,7 @@
 //! - `testing`: [`testing::Recorder`], a tracer that records every hook, for exporter tests.
 //! - `tracing`: log entries are also emitted as `tracing` events (target `am_core`).
 //! - `serde`: `Serialize`/`Deserialize` for the plain data types.
+//! - `exporter`: plumbing shared by exporter crates ([`exporter::LogLimiter`]).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -83,6 +84,8 @@ mod bits;
 pub mod env;
 mod error;
 mod exec;
+#[cfg(feature = "exporter")]
+pub mod exporter;
 mod handlers;
 mod log;
 pub mod log_labels;

@@ -49,7 +49,7 @@ pub(crate) struct Shared {
     pub(crate) parked: AtomicBool,
     pub(crate) counters: Counters,
     pub(crate) config: SenderConfig,
-    pub(crate) log: LogLimiter,
+    pub(crate) log: am_core::exporter::LogLimiter,
     /// Hooks read it; the sender turns the readings into Unix time.
     pub(crate) clock: Clock,
 }
@@ -74,26 +74,9 @@ impl Shared {
     }
 }
 
-/// Logs a warning at most once per interval, counting the ones it held back.
-#[derive(Debug)]
-pub(crate) struct LogLimiter {
-    last: Mutex<Option<Instant>>,
-    held: AtomicU64,
-    interval: Duration,
-}
-
-impl LogLimiter {
-    pub(crate) fn new(interval: Duration) -> Self {
-        LogLimiter { last: Mutex::new(None), held: AtomicU64::new(0), interval }
-    }
-    pub(crate) fn warn(&self, addr: &str, msg: &dyn std::fmt::Display) {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        if last.is_some_and(|t| t.elapsed() < self.interval) {
-            self.held.fetch_add(1, Relaxed);
-            return;
-        }
-        *last = Some(Instant::now());
-        let held = self.held.swap(0, Relaxed);
+/// Logs a warning about `addr`, at most once per interval (the rest are counted).
+fn warn(shared: &Shared, addr: &str, msg: &dyn std::fmt::Display) {
+    if let Some(held) = shared.log.allow() {
         tracing::warn!(target: "am_dbg_proto", addr, held_back = held, "am-dbg: {msg}");
     }
 }
@@ -120,11 +103,11 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     Ended::Shutdown => return,
                     Ended::Failed(e) => {
                         shared.counters.send_errors.fetch_add(1, Relaxed);
-                        shared.log.warn(&cfg.addr, &format_args!("connection lost, reconnecting: {e}"));
+                        warn(&shared, &cfg.addr, &format_args!("connection lost, reconnecting: {e}"));
                     }
                 }
             }
-            Err(e) => shared.log.warn(&cfg.addr, &format_args!("cannot connect: {e}")),
+            Err(e) => warn(&shared, &cfg.addr, &format_args!("cannot connect: {e}")),
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}

@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::error::Error;
 use crate::messages::ClientIdentity;
 use crate::outbox::{At, Extra, Opt, Outbox, RecId, Ticks, TxRecord};
-use crate::sender::{self, Counters, LogLimiter, SenderConfig, Shared};
+use crate::sender::{self, Counters, SenderConfig, Shared};
 
 /// Transition messages a tracer holds by default while the server is slow or away.
 pub const DEFAULT_CAPACITY: usize = 65_536;
@@ -201,7 +201,7 @@ impl DbgTracerBuilder {
                 call_timeout: self.call_timeout,
                 linger: self.linger,
             },
-            log: LogLimiter::new(Duration::from_secs(10)),
+            log: am_core::exporter::LogLimiter::default(),
             clock: Clock::new(),
         });
         match self.handle.or_else(|| Handle::try_current().ok()) {

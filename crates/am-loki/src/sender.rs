@@ -72,7 +72,7 @@ pub(crate) struct Shared {
     pub(crate) done_async: watch::Sender<bool>,
     pub(crate) counters: Counters,
     pub(crate) config: SenderConfig,
-    pub(crate) log: LogLimiter,
+    pub(crate) log: am_core::exporter::LogLimiter,
 }
 
 impl Shared {
@@ -86,7 +86,7 @@ impl Shared {
             done_async: watch::Sender::new(false),
             counters: Counters::default(),
             config,
-            log: LogLimiter::new(Duration::from_secs(10)),
+            log: am_core::exporter::LogLimiter::default(),
         }
     }
     pub(crate) fn queue(&self) -> MutexGuard<'_, Queue> {
@@ -141,26 +141,9 @@ impl Shared {
     }
 }
 
-/// Logs a warning at most once per interval, counting the ones it held back.
-#[derive(Debug)]
-pub(crate) struct LogLimiter {
-    last: Mutex<Option<Instant>>,
-    held: AtomicU64,
-    interval: Duration,
-}
-
-impl LogLimiter {
-    fn new(interval: Duration) -> Self {
-        LogLimiter { last: Mutex::new(None), held: AtomicU64::new(0), interval }
-    }
-    fn warn(&self, url: &str, msg: &dyn std::fmt::Display) {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        if last.is_some_and(|t| t.elapsed() < self.interval) {
-            self.held.fetch_add(1, Relaxed);
-            return;
-        }
-        *last = Some(Instant::now());
-        let held = self.held.swap(0, Relaxed);
+/// Logs a warning about `url`, at most once per interval (the rest are counted).
+fn warn(shared: &Shared, url: &str, msg: &dyn std::fmt::Display) {
+    if let Some(held) = shared.log.allow() {
         tracing::warn!(target: "am_loki", url, held_back = held, "am-loki: {msg}");
     }
 }
@@ -229,7 +212,7 @@ async fn push(shared: &Shared, client: &reqwest::Client, batch: &mut [Record]) {
         Ok(b) => b,
         Err(e) => {
             shared.counters.failed.fetch_add(n, Relaxed);
-            shared.log.warn(&cfg.url, &format_args!("cannot encode a batch of {n}: {e}"));
+            warn(shared, &cfg.url, &format_args!("cannot encode a batch of {n}: {e}"));
             return;
         }
     };
@@ -243,7 +226,7 @@ async fn push(shared: &Shared, client: &reqwest::Client, batch: &mut [Record]) {
             let left = d.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 shared.counters.failed.fetch_add(n, Relaxed);
-                shared.log.warn(&cfg.url, &format_args!("shutdown deadline passed, {n} entries not sent"));
+                warn(shared, &cfg.url, &format_args!("shutdown deadline passed, {n} entries not sent"));
                 return;
             }
             timeout = timeout.min(left);
@@ -256,7 +239,7 @@ async fn push(shared: &Shared, client: &reqwest::Client, batch: &mut [Record]) {
             }
             Ok(Outcome::Reject(why)) => {
                 shared.counters.rejected.fetch_add(n, Relaxed);
-                shared.log.warn(&cfg.url, &format_args!("push rejected, {n} entries dropped: {why}"));
+                warn(shared, &cfg.url, &format_args!("push rejected, {n} entries dropped: {why}"));
                 return;
             }
             Ok(Outcome::Retry(why)) => why,
@@ -266,10 +249,10 @@ async fn push(shared: &Shared, client: &reqwest::Client, batch: &mut [Record]) {
         if attempt > cfg.max_retries {
             shared.counters.failed.fetch_add(n, Relaxed);
             let retries = cfg.max_retries;
-            shared.log.warn(&cfg.url, &format_args!("push failed after {retries} retries, {n} entries dropped: {why}"));
+            warn(shared, &cfg.url, &format_args!("push failed after {retries} retries, {n} entries dropped: {why}"));
             return;
         }
-        shared.log.warn(&cfg.url, &format_args!("push failed, retrying: {why}"));
+        warn(shared, &cfg.url, &format_args!("push failed, retrying: {why}"));
         shared.counters.retries.fetch_add(1, Relaxed);
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}

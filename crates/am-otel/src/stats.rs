@@ -28,6 +28,8 @@ pub(crate) struct Counters {
     discarded: AtomicU64,
     queued: AtomicU64,
     pub(crate) overflow: AtomicU64,
+    /// One warning per interval about failed exports and drops.
+    pub(crate) log: am_core::exporter::LogLimiter,
     /// Tracers whose buffered records a flush turns into spans first.
     tracers: Mutex<Vec<Weak<dyn Drain>>>,
 }
@@ -128,8 +130,9 @@ impl<P: SpanProcessor> SpanProcessor for SpanGate<P> {
         c.ended.fetch_add(1, Relaxed);
         // never above the limit, not even for a moment: spans end on several threads
         if c.queued.fetch_update(Relaxed, Relaxed, |q| (q < self.limit).then_some(q + 1)).is_err() {
-            if c.dropped.fetch_add(1, Relaxed) == 0 {
-                tracing::warn!(target: "am_otel", "span export queue full: dropping spans (counted in SpanStats::dropped)");
+            c.dropped.fetch_add(1, Relaxed);
+            if let Some(held) = c.log.allow() {
+                tracing::warn!(target: "am_otel", held_back = held, "span export queue full: dropping spans (counted in SpanStats::dropped)");
             }
             return;
         }
@@ -176,8 +179,9 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
         match &res {
             Ok(()) => c.exported.fetch_add(n, Relaxed),
             Err(e) => {
-                if c.failed.fetch_add(n, Relaxed) == 0 {
-                    tracing::warn!(target: "am_otel", error = %e, "span export failed (counted in SpanStats::failed)");
+                c.failed.fetch_add(n, Relaxed);
+                if let Some(held) = c.log.allow() {
+                    tracing::warn!(target: "am_otel", error = %e, held_back = held, "span export failed (counted in SpanStats::failed)");
                 }
                 0
             }

@@ -135,25 +135,30 @@ fn bind_env_reads_the_env_and_the_builder_wins() {
     // tuning variables: builder > env > default
     set(AM_PROM_MAX_STATES, Some("1"));
     let p = PromTracer::builder().build().unwrap();
-    p.bind(&machine("capped")).unwrap();
+    let _m1 = machine("capped");
+    p.bind(&_m1).unwrap();
     assert_eq!(state_series(&p), 1);
     let p = PromTracer::builder().max_state_series(2).build().unwrap();
-    p.bind(&machine("capped")).unwrap();
+    let _m2 = machine("capped");
+    p.bind(&_m2).unwrap();
     assert_eq!(state_series(&p), 2);
     set(AM_PROM_MAX_STATES, Some("many"));
     assert_eq!(env_error(PromTracer::builder().build()), AM_PROM_MAX_STATES);
     set(AM_PROM_MAX_STATES, None);
     set(AM_PROM_STATES, Some("B, C"));
     let p = PromTracer::builder().build().unwrap();
-    p.bind(&machine("listed")).unwrap();
+    let _m3 = machine("listed");
+    p.bind(&_m3).unwrap();
     assert_eq!(state_series(&p), 2);
     set(AM_PROM_STATES, None);
     set(AM_PROM_GO_COMPAT, Some("1"));
     let p = PromTracer::builder().build().unwrap();
-    p.bind(&machine("Go-1")).unwrap();
+    let _m4 = machine("Go-1");
+    p.bind(&_m4).unwrap();
     assert!(p.encode(Format::Text).contains("\nam_transitions_go_1 0"));
     let p = PromTracer::builder().go_compat(false).build().unwrap();
-    p.bind(&machine("Go-1")).unwrap();
+    let _m5 = machine("Go-1");
+    p.bind(&_m5).unwrap();
     assert!(!p.encode(Format::Text).contains("am_transitions_go_1"));
     set(AM_PROM_GO_COMPAT, None);
 }
