@@ -65,6 +65,18 @@ impl<'a> Event<'a> {
     }
 }
 
+/// The event's transition as the source of a mutation (`ev_*` calls).
+impl From<&Event<'_>> for crate::mutation::Source {
+    fn from(ev: &Event<'_>) -> Self {
+        let tx = ev.transition();
+        crate::mutation::Source {
+            machine_id: tx.machine_id().to_string(),
+            tx_id: tx.id().to_string(),
+            machine_time: tx.machine_time_before(),
+        }
+    }
+}
+
 /// See [`Event::validity`].
 #[derive(Clone, Debug)]
 pub struct TxValidity {

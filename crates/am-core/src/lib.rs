@@ -86,12 +86,15 @@ mod error;
 mod exec;
 #[cfg(feature = "exporter")]
 pub mod exporter;
+mod forms;
 mod handlers;
+mod inspect;
 mod log;
 pub mod log_labels;
 mod machine;
 pub mod metric_names;
 mod mutation;
+mod queue;
 mod relations;
 #[doc = include_str!("../../../docs/semantics.md")]
 pub mod semantics {}
@@ -107,9 +110,11 @@ mod wait;
 pub use binding::{Binding, ExporterGuard, Skip, env_gate};
 pub use error::{AnyError, Error, ErrorChain, HandlerError, HandlerErrorKind, MessageError, err_msg};
 pub use handlers::{Event, FinalFn, Handlers, NegotiationFn, TxValidity};
+pub use inspect::RelationsBetween;
 pub use log::{LogEntry, LogLevel};
 pub use machine::{Machine, MachineBuilder, Snapshot};
 pub use mutation::{Arg, Args, ArgsMapper, MutResult, Mutation, MutationKind, Source, default_args_mapper};
+pub use queue::{Position, QueueQuery, Queued};
 pub use schema::{ANY, EXCEPTION, HEALTHCHECK, HEARTBEAT, MACHINE_RESTORED, Schema, SchemaBuilder, State, StateIdx};
 pub use steps::{Relation, Step, StepKind};
 pub use trace_ctx::{SpanIdHex, TraceContext, TraceIdHex};

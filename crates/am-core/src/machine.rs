@@ -675,12 +675,22 @@ impl Machine {
     /// `Err(Disposed)` once [`dispose`](Self::dispose) was called: what every mutation,
     /// dry run, binding and schema change answers from then on.
     fn alive(&self) -> Result<(), Error> {
-        if self.0.disposing.load(Relaxed) { Err(Error::Disposed) } else { Ok(()) }
+        if self.is_disposing() { Err(Error::Disposed) } else { Ok(()) }
+    }
+
+    /// Whether handler (and [`panic_to_err`](Self::panic_to_err)) panics become `Exception`.
+    pub(crate) fn panics_to_exception(&self) -> bool {
+        self.0.opts.panic_to_exception
+    }
+
+    /// Whether [`dispose`](Self::dispose) was called (disposal may still be finishing).
+    pub(crate) fn is_disposing(&self) -> bool {
+        self.0.disposing.load(Relaxed)
     }
 
     // ---- mutations ----
 
-    fn call(
+    pub(crate) fn call(
         &self,
         kind: MutationKind,
         states: &[&str],
@@ -754,21 +764,16 @@ impl Machine {
     pub fn toggle(&self, states: &[&str]) -> Result<MutResult, Error> {
         if self.is(states)? { self.remove(states) } else { self.add(states) }
     }
-    /// A mutation caused by a handler's event: records the event's transition as source.
+    /// A mutation caused by a handler's event (or any [`Source`]): records it as the
+    /// mutation's source. See also [`ev_add`](Self::ev_add) and its siblings.
     pub fn ev_mutate(
         &self,
-        ev: &crate::Event<'_>,
+        ev: impl Into<Source>,
         kind: MutationKind,
         states: &[&str],
         args: Option<Args>,
     ) -> Result<MutResult, Error> {
-        let tx = ev.transition();
-        let source = Source {
-            machine_id: tx.machine_id().to_string(),
-            tx_id: tx.id().to_string(),
-            machine_time: tx.machine_time_before(),
-        };
-        self.call(kind, states, args, Some(source))
+        self.call(kind, states, args, Some(ev.into()))
     }
     /// Stores `err` as the last error and adds `Exception` (with the error in args as `err`).
     pub fn add_err(&self, err: AnyError) -> Result<MutResult, Error> {
@@ -776,6 +781,16 @@ impl Machine {
     }
     /// Stores `err` as the last error and adds `[state, Exception]`.
     pub fn add_err_state(&self, state: &str, err: AnyError, args: Option<Args>) -> Result<MutResult, Error> {
+        self.err_state(state, err, args, None)
+    }
+
+    pub(crate) fn err_state(
+        &self,
+        state: &str,
+        err: AnyError,
+        args: Option<Args>,
+        source: Option<Source>,
+    ) -> Result<MutResult, Error> {
         let states: &[&str] =
             if state == crate::schema::EXCEPTION { &[state] } else { &[state, crate::schema::EXCEPTION] };
         self.alive()?;
@@ -783,7 +798,7 @@ impl Machine {
         lock(&self.0.st).last_error = Some(err.clone());
         let mut args = args.unwrap_or_default();
         args.insert("err", Arg::Error(err));
-        self.call(MutationKind::Add, states, Some(args), None)
+        self.call(MutationKind::Add, states, Some(args), source)
     }
 
     /// Appends a mutation and runs the queue when idle.
@@ -1211,6 +1226,20 @@ impl Machine {
     }
     fn finish_dispose(&self) {
         self.0.finish_dispose();
+    }
+
+    /// Disposes the machine now, on this thread, even while another thread runs its queue
+    /// (Go: `DisposeForce`). Before it returns, everything [`dispose`](Self::dispose) does has
+    /// happened: the machine answers as disposed, the queue is cleared (queued mutations never
+    /// run; a `when_queue` wait on one ends with `Disposed`), every pending wait ends with
+    /// `Disposed`, state contexts are cancelled, tracers hear `machine_dispose`, handlers are
+    /// dropped, `on_dispose` callbacks run and `when_disposed` completes. A transition already
+    /// running on another thread still completes — its running handler returns, the handlers
+    /// it has left run from the set it started with — and its tracers may hear its end after
+    /// `machine_dispose`; then that run stops.
+    pub fn dispose_force(&self) {
+        self.0.disposing.store(true, Relaxed);
+        self.finish_dispose();
     }
 
     // ---- schema change, export, import ----

@@ -286,3 +286,45 @@ fn dropping_the_last_handle_disposes() {
     assert_eq!(*calls.lock().unwrap(), ["dropped"]);
     assert_eq!(rec.hooks().iter().filter(|h| matches!(h, Hook::MachineDispose(_))).count(), 1);
 }
+
+/// `dispose_force` finishes disposal at once while another thread's transition is still in a
+/// handler: waits and queued mutations end, callbacks run, and the running transition
+/// completes afterwards without resuming the queue.
+#[test]
+fn dispose_force_mid_queue() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let m = Machine::new(Schema::builder().states(["A", "B", "C"]).build().unwrap());
+    let (entered_tx, entered) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    m.bind_handlers(Handlers::new("h").state("A", move |_| {
+        entered_tx.send(()).unwrap();
+        released.lock().unwrap().recv().unwrap();
+    }))
+    .unwrap();
+    let runner = {
+        let m = m.clone();
+        std::thread::spawn(move || m.add(&["A"]))
+    };
+    entered.recv().unwrap();
+    // the runner is inside AState: a mutation from here is queued
+    let MutResult::Queued(t) = m.add(&["B"]).unwrap() else { panic!("not queued") };
+    let queued = m.when_queue(t);
+    let waiting = m.when(&["C"]).unwrap();
+    let calls = Arc::new(Mutex::new(0));
+    let c = calls.clone();
+    m.on_dispose(move |_| *c.lock().unwrap() += 1);
+    m.dispose_force();
+    assert!(m.is_disposed() && m.when_disposed().is_ready(), "disposed before returning");
+    assert_eq!(m.queue_len(), 0, "queued mutations are dropped");
+    assert_eq!(queued.wait_timeout(Duration::from_secs(1)), Err(am_core::WaitError::Disposed));
+    assert_eq!(waiting.wait_timeout(Duration::from_secs(1)), Err(am_core::WaitError::Disposed));
+    assert_eq!(*calls.lock().unwrap(), 1);
+    assert_eq!(m.add(&["C"]), Err(Error::Disposed));
+    // the running transition completes; the queue does not resume
+    release.send(()).unwrap();
+    assert_eq!(runner.join().unwrap(), Ok(MutResult::Executed));
+    m.dispose();
+    assert_eq!(*calls.lock().unwrap(), 1, "callbacks ran once");
+}
