@@ -126,7 +126,7 @@ impl Machine {
     pub(crate) fn refresh_cache(&self, sc: &mut Scratch) {
         let v = self.0.bind_version.load(Acquire);
         if v != sc.cache_version {
-            sc.tracers = self.0.has_tracers.load(Relaxed).then(|| self.tracers());
+            sc.tracers = self.0.has_tracers.load(Relaxed).then(|| self.hooks());
             sc.interest = sc.tracers.iter().flat_map(|l| l.iter()).fold(Interest::NONE, |a, t| a | t.interest());
             let logs: Vec<_> = sc
                 .tracers

@@ -118,6 +118,6 @@ pub use queue::{Position, QueueQuery, Queued};
 pub use schema::{ANY, EXCEPTION, HEALTHCHECK, HEARTBEAT, MACHINE_RESTORED, Schema, SchemaBuilder, State, StateIdx};
 pub use steps::{Relation, Step, StepKind};
 pub use trace_ctx::{SpanIdHex, TraceContext, TraceIdHex};
-pub use tracer::{Interest, NoopTracer, Tracer, Tracers};
+pub use tracer::{Attach, Interest, NoopTracer, Tracer, TracerId, Tracers};
 pub use transition::{CancelReason, Transition, TxId, TxIds};
 pub use wait::{CancelToken, Wait, WaitError};

@@ -17,11 +17,33 @@ use crate::handlers::{HandlerTable, Handlers};
 use crate::log::{LogEntry, LogLevel};
 use crate::mutation::{Arg, Args, ArgsMapper, MutResult, Mutation, MutationKind, Source, default_args_mapper};
 use crate::schema::{Schema, StateIdx};
-use crate::tracer::{Interest, Tracer};
+use crate::tracer::{Attach, Interest, Tracer, TracerId};
 use crate::transition::TxIds;
 use crate::wait::{CancelToken, Wait, WaitCond, WaitError, Waiter, lock, states_ok, time_ok};
 
 pub(crate) type TracerList = Arc<[Arc<dyn Tracer>]>;
+
+/// A tracer bound to a machine: what was bound (passed to submachines, detached by key) and
+/// what it attached for this machine (gets the hooks; `None` when it declined).
+#[derive(Clone)]
+pub(crate) struct BoundTracer {
+    pub(crate) tracer: Arc<dyn Tracer>,
+    pub(crate) hooks: Option<Arc<dyn Tracer>>,
+    pub(crate) key: TracerId,
+}
+
+/// The machine's bound tracers, and the list every hook is dispatched to (derived).
+#[derive(Clone)]
+pub(crate) struct Bound {
+    pub(crate) tracers: Arc<[BoundTracer]>,
+    pub(crate) hooks: TracerList,
+}
+
+impl Default for Bound {
+    fn default() -> Self {
+        Bound { tracers: Arc::from(Vec::new()), hooks: Arc::from(Vec::new()) }
+    }
+}
 type DisposeFn = Box<dyn FnOnce(&str) + Send>;
 
 /// Options fixed at construction.
@@ -64,7 +86,7 @@ pub(crate) struct Inner {
     pub(crate) st: Mutex<State>,
     pub(crate) handlers: RwLock<Arc<HandlerTable>>,
     pub(crate) has_handlers: AtomicBool,
-    pub(crate) tracers: RwLock<TracerList>,
+    pub(crate) tracers: RwLock<Bound>,
     pub(crate) has_tracers: AtomicBool,
     /// Bumped whenever tracers or handlers change; runners re-read their cached lists then.
     pub(crate) bind_version: AtomicU64,
@@ -90,8 +112,8 @@ impl Inner {
         if self.dispose_started.swap(true, Relaxed) {
             return;
         }
-        let tracers = self.tracers.read().unwrap_or_else(|e| e.into_inner()).clone();
-        for t in tracers.iter() {
+        let hooks = self.tracers.read().unwrap_or_else(|e| e.into_inner()).hooks.clone();
+        for t in hooks.iter() {
             t.machine_dispose(&self.id);
         }
         let (ctxs, waiters) = {
@@ -310,6 +332,7 @@ impl MachineBuilder {
                 }
             }
         }
+        // bound (and attached) once the machine exists, below
         let n = self.schema.len();
         let seed = random_u64();
         let id = self.id.unwrap_or_else(|| format!("{seed:016x}"));
@@ -340,10 +363,10 @@ impl MachineBuilder {
             st: Mutex::new(st),
             handlers: RwLock::new(Arc::new(HandlerTable::new(n))),
             has_handlers: AtomicBool::new(false),
-            has_tracers: AtomicBool::new(!tracers.is_empty()),
+            has_tracers: AtomicBool::new(false),
             bind_version: AtomicU64::new(0),
-            timing: AtomicBool::new(tracers.iter().any(|t| t.wants_timing())),
-            tracers: RwLock::new(tracers.into()),
+            timing: AtomicBool::new(false),
+            tracers: RwLock::new(Bound::default()),
             log_level: AtomicU8::new(log_level as u8),
             steps: AtomicBool::new(flag(self.steps, env::AM_LOG_STEPS)),
             opts: Opts {
@@ -365,15 +388,17 @@ impl MachineBuilder {
             no_tracers: Arc::from(Vec::new()),
         }));
         if let Some(p) = &self.parent {
-            for t in p.tracers().iter() {
+            for t in p.hooks().iter() {
                 t.new_submachine(p, &m);
             }
         }
-        let tracers = m.tracers();
-        for t in tracers.iter() {
+        let bound: Vec<BoundTracer> = tracers.into_iter().map(|t| m.attach(t)).collect();
+        m.set_bound(bound);
+        let hooks = m.hooks();
+        for t in hooks.iter() {
             t.machine_init(&m);
         }
-        for t in tracers.iter() {
+        for t in hooks.iter() {
             t.verify_states(&m);
         }
         m
@@ -495,34 +520,106 @@ impl Machine {
 
     // ---- tracers and handlers ----
 
-    /// Bound tracers, in call order.
+    /// Bound tracers, in call order: what was bound (by the builder, `bind_tracer` or
+    /// inheritance), not what each attached.
     pub fn tracers(&self) -> TracerList {
-        self.0.tracers.read().unwrap_or_else(|e| e.into_inner()).clone()
+        let g = self.0.tracers.read().unwrap_or_else(|e| e.into_inner());
+        g.tracers.iter().map(|b| b.tracer.clone()).collect::<Vec<_>>().into()
     }
-    /// Binds a tracer now (no `machine_init` call). A tracer with the same `id` is replaced.
-    /// On a disposed machine this does nothing.
-    pub fn bind_tracer(&self, t: Arc<dyn Tracer>) {
-        if self.0.disposing.load(Relaxed) {
-            return;
+
+    /// What receives this machine's hooks: each bound tracer's answer to `attach`. Every hook
+    /// is dispatched from this list (the runner caches it per bind).
+    pub(crate) fn hooks(&self) -> TracerList {
+        self.0.tracers.read().unwrap_or_else(|e| e.into_inner()).hooks.clone()
+    }
+
+    /// Asks `t` what receives this machine's hooks ([`Tracer::attach`]).
+    fn attach(&self, t: Arc<dyn Tracer>) -> BoundTracer {
+        let hooks = match t.attach(self) {
+            Attach::Itself => Some(t.clone()),
+            Attach::With(h) => Some(h),
+            Attach::Decline => None,
+        };
+        BoundTracer { tracer: t, hooks, key: TracerId::next() }
+    }
+
+    fn set_bound(&self, list: Vec<BoundTracer>) {
+        let mut g = self.0.tracers.write().unwrap_or_else(|e| e.into_inner());
+        self.store_bound(&mut g, list);
+    }
+
+    fn store_bound(&self, g: &mut Bound, list: Vec<BoundTracer>) {
+        let hooks: Vec<Arc<dyn Tracer>> = list.iter().filter_map(|b| b.hooks.clone()).collect();
+        self.0.timing.store(hooks.iter().any(|t| t.wants_timing()), Relaxed);
+        self.0.has_tracers.store(!hooks.is_empty(), Relaxed);
+        *g = Bound { tracers: list.into(), hooks: hooks.into() };
+        self.0.bind_version.fetch_add(1, Release);
+    }
+
+    /// Binds a tracer now: it is attached ([`Tracer::attach`]) and what it attached gets
+    /// `machine_init`. Binding the same tracer (the same `Arc`) again returns its existing
+    /// key; a different tracer is bound beside the others, whatever its `id`. On a disposed
+    /// machine this does nothing and returns [`TracerId::NONE`].
+    pub fn bind_tracer(&self, t: Arc<dyn Tracer>) -> TracerId {
+        if self.is_disposing() {
+            return TracerId::NONE;
         }
-        let mut g = self.0.tracers.write().unwrap_or_else(|e| e.into_inner());
-        let mut v: Vec<_> = g.iter().filter(|x| x.id() != t.id()).cloned().collect();
-        v.push(t);
-        self.0.timing.store(v.iter().any(|t| t.wants_timing()), Relaxed);
-        self.0.has_tracers.store(true, Relaxed);
-        *g = v.into();
-        self.0.bind_version.fetch_add(1, Release);
+        if let Some(key) = self.bound_key(&t) {
+            return key;
+        }
+        // attach runs unlocked: it may query the machine
+        let b = self.attach(t);
+        let (key, hooks) = (b.key, b.hooks.clone());
+        {
+            let mut g = self.0.tracers.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(other) = g.tracers.iter().find(|x| Arc::ptr_eq(&x.tracer, &b.tracer)) {
+                return other.key; // bound meanwhile by another thread
+            }
+            let mut list = g.tracers.to_vec();
+            list.push(b);
+            self.store_bound(&mut g, list);
+        }
+        if let Some(h) = hooks {
+            h.machine_init(self);
+        }
+        key
     }
-    /// Detaches the tracer with this `id`; returns whether one was bound.
+
+    fn bound_key(&self, t: &Arc<dyn Tracer>) -> Option<TracerId> {
+        let g = self.0.tracers.read().unwrap_or_else(|e| e.into_inner());
+        g.tracers.iter().find(|x| Arc::ptr_eq(&x.tracer, t)).map(|x| x.key)
+    }
+
+    /// Detaches the binding `key` returned by [`bind_tracer`](Self::bind_tracer); returns
+    /// whether it was bound.
+    pub fn detach(&self, key: TracerId) -> bool {
+        self.detach_where(|b| b.key == key)
+    }
+
+    /// Detaches the tracer with this `id` when exactly one bound tracer has it; returns
+    /// whether one was detached. Two tracers bound with one id are told apart only by their
+    /// keys: use [`detach`](Self::detach) then.
     pub fn detach_tracer(&self, id: &str) -> bool {
+        let n = self
+            .0
+            .tracers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .tracers
+            .iter()
+            .filter(|b| b.tracer.id() == id)
+            .count();
+        n == 1 && self.detach_where(|b| b.tracer.id() == id)
+    }
+
+    fn detach_where(&self, f: impl Fn(&BoundTracer) -> bool) -> bool {
         let mut g = self.0.tracers.write().unwrap_or_else(|e| e.into_inner());
-        let before = g.len();
-        let v: Vec<_> = g.iter().filter(|x| x.id() != id).cloned().collect();
-        self.0.timing.store(v.iter().any(|t| t.wants_timing()), Relaxed);
-        self.0.has_tracers.store(!v.is_empty(), Relaxed);
-        *g = v.into();
-        self.0.bind_version.fetch_add(1, Release);
-        g.len() != before
+        let list: Vec<BoundTracer> = g.tracers.iter().filter(|b| !f(b)).cloned().collect();
+        if list.len() == g.tracers.len() {
+            return false;
+        }
+        self.store_bound(&mut g, list);
+        true
     }
     /// Binds a handler set. Fails with `UnknownState` when a name does not fit the schema
     /// (nothing is bound then), and with `Disposed` on a disposed machine. Takes effect from
@@ -885,7 +982,7 @@ impl Machine {
 
     fn after_queued(&self, mu: Option<&Mutation>, tick: u64, postponed: bool) {
         if let Some(mu) = mu {
-            for t in self.tracers().iter() {
+            for t in self.hooks().iter() {
                 t.mutation_queued(self, mu);
             }
         }
@@ -906,7 +1003,7 @@ impl Machine {
             st.queue.push_front(mu);
         }
         if let Some(mu) = traced {
-            for t in self.tracers().iter() {
+            for t in self.hooks().iter() {
                 t.mutation_queued(self, &mu);
             }
         }
@@ -1090,7 +1187,7 @@ impl Machine {
         match cached {
             Some(list) => list.iter().for_each(|t| t.log(self, tx_id, entry)),
             None if self.0.has_tracers.load(Relaxed) => {
-                for t in self.tracers().iter().filter(|t| t.interest().intersects(Interest::LOG)) {
+                for t in self.hooks().iter().filter(|t| t.interest().intersects(Interest::LOG)) {
                     t.log(self, tx_id, entry);
                 }
             }
@@ -1269,7 +1366,16 @@ impl Machine {
             self.0.bind_version.fetch_add(1, Release);
             *self.0.schema.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
         }
-        for t in self.tracers().iter() {
+        // every tracer answers again for the grown schema (the same machine instance asks)
+        let again: Vec<BoundTracer> = {
+            let g = self.0.tracers.read().unwrap_or_else(|e| e.into_inner());
+            g.tracers.to_vec()
+        }
+        .into_iter()
+        .map(|b| BoundTracer { key: b.key, ..self.attach(b.tracer) })
+        .collect();
+        self.set_bound(again);
+        for t in self.hooks().iter() {
             t.schema_change(self, &old);
         }
         Ok(())

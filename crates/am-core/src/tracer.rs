@@ -1,6 +1,13 @@
 //! The `Tracer` trait every exporter implements, and ways to compose tracers.
+//!
+//! Binding a tracer to a machine — by the builder, [`Machine::bind_tracer`] or inheritance —
+//! always goes through [`Tracer::attach`]: the tracer sees the machine once and answers with
+//! what receives that machine's hooks (itself, a tracer of its own for that machine, or
+//! nothing), the way `tracing`'s `register_callsite` and `metrics`' `register_counter` hand
+//! back per-callsite state. Hooks then reach their per-machine state directly.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::log::LogEntry;
 use crate::machine::Machine;
@@ -39,11 +46,25 @@ use crate::transition::Transition;
 /// ```
 #[allow(unused_variables)]
 pub trait Tracer: Send + Sync + 'static {
-    /// A key to detach this tracer and to avoid binding it twice.
+    /// A name for logs, [`Machine::detach_tracer`] and inheritance (a submachine does not
+    /// inherit a tracer whose id it already has). Not an identity: two tracers bound with
+    /// one id are both bound; [`TracerId`] tells bindings apart.
     fn id(&self) -> &str;
     /// Whether submachines inherit this tracer (to any depth).
     fn inheritable(&self) -> bool {
         false
+    }
+    /// Called once for every machine this tracer is bound to (by the builder,
+    /// [`Machine::bind_tracer`] or inheritance), before any other hook of that machine:
+    /// answers what receives that machine's hooks. [`Attach::Itself`] (the default) for a
+    /// tracer that needs no per-machine state; [`Attach::With`] a tracer made for this machine,
+    /// holding its state, so hooks reach it directly; [`Attach::Decline`] to leave the machine
+    /// alone (an inheritable tracer still passes on to its submachines, which are asked in
+    /// turn). `interest` and `wants_timing` are read from what this returns. Asked again after
+    /// [`Machine::set_schema`] grew the schema (the same [`Machine::instance`] asking twice:
+    /// answer for the new schema, keeping the machine's state).
+    fn attach(&self, m: &Machine) -> Attach {
+        Attach::Itself
     }
     /// Whether transitions should carry `started_at`/`ended_at` instants. Read once when the
     /// tracer is bound; answering `false` spares the machine two clock reads per transition.
@@ -87,6 +108,42 @@ pub trait Tracer: Send + Sync + 'static {
     fn machine_dispose(&self, machine_id: &str) {}
 }
 
+/// What a tracer answers when bound to a machine ([`Tracer::attach`]).
+#[derive(Clone)]
+pub enum Attach {
+    /// The tracer itself receives the machine's hooks.
+    Itself,
+    /// This tracer, made for the machine, receives its hooks.
+    With(Arc<dyn Tracer>),
+    /// Nothing receives the machine's hooks.
+    Decline,
+}
+
+impl std::fmt::Debug for Attach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Attach::Itself => f.write_str("Itself"),
+            Attach::With(t) => f.debug_tuple("With").field(&t.id()).finish(),
+            Attach::Decline => f.write_str("Decline"),
+        }
+    }
+}
+
+/// One binding of a tracer to a machine, from [`Machine::bind_tracer`]: detach it with
+/// [`Machine::detach`]. Unique in the process.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TracerId(u64);
+
+impl TracerId {
+    /// A key no binding has (what binding to a disposed machine returns).
+    pub const NONE: TracerId = TracerId(0);
+
+    pub(crate) fn next() -> TracerId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        TracerId(NEXT.fetch_add(1, Relaxed))
+    }
+}
+
 macro_rules! forward {
     ($($self_:tt)*) => {
         fn id(&self) -> &str {
@@ -94,6 +151,9 @@ macro_rules! forward {
         }
         fn inheritable(&self) -> bool {
             (**self).inheritable()
+        }
+        fn attach(&self, m: &Machine) -> Attach {
+            (**self).attach(m)
         }
         fn wants_timing(&self) -> bool {
             (**self).wants_timing()
@@ -213,8 +273,9 @@ macro_rules! each {
     };
 }
 
-/// Several tracers bound as one, called in order. Its `id` is `"composite"`; it is
-/// inheritable when all its members are, and wants timing when any does.
+/// Several tracers bound as one, called in order. Its `id` is `composite#N`, unique per
+/// composite (clones share it); it is inheritable when all its members are, and wants timing
+/// when any does. Attached to a machine, it attaches each member and keeps what they answer.
 ///
 /// ```
 /// use am_core::{Tracer, Tracers};
@@ -223,8 +284,15 @@ macro_rules! each {
 /// let both = Tracers::new().with(A).with(B);
 /// assert_eq!(both.len(), 2);
 /// ```
-#[derive(Clone, Default)]
-pub struct Tracers(Vec<Arc<dyn Tracer>>);
+#[derive(Clone)]
+pub struct Tracers(Vec<Arc<dyn Tracer>>, Arc<str>);
+
+impl Default for Tracers {
+    fn default() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Tracers(Vec::new(), format!("composite#{}", NEXT.fetch_add(1, Relaxed)).into())
+    }
+}
 
 impl std::fmt::Debug for Tracers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -261,10 +329,29 @@ impl Tracers {
 
 impl Tracer for Tracers {
     fn id(&self) -> &str {
-        "composite"
+        &self.1
     }
     fn inheritable(&self) -> bool {
         !self.0.is_empty() && self.0.iter().all(|t| t.inheritable())
+    }
+    fn attach(&self, m: &Machine) -> Attach {
+        let mut changed = false;
+        let mut members = Vec::with_capacity(self.0.len());
+        for t in &self.0 {
+            match t.attach(m) {
+                Attach::Itself => members.push(t.clone()),
+                Attach::With(h) => {
+                    changed = true;
+                    members.push(h);
+                }
+                Attach::Decline => changed = true,
+            }
+        }
+        match (changed, members.is_empty()) {
+            (false, _) => Attach::Itself,
+            (true, true) => Attach::Decline,
+            (true, false) => Attach::With(Arc::new(Tracers(members, self.1.clone()))),
+        }
     }
     fn wants_timing(&self) -> bool {
         self.0.iter().any(|t| t.wants_timing())

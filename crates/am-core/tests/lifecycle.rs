@@ -73,11 +73,77 @@ fn detach_tracer_and_unbind_handlers() {
     m.add(&["A"]).unwrap();
     assert_eq!(rec.ends().len(), 1);
     assert_eq!(*calls.lock().unwrap(), 1);
-    // binding the same tracer id again replaces it
-    m.bind_tracer(Arc::new(rec.clone()));
-    m.bind_tracer(Arc::new(rec.clone()));
+    // binding the same tracer again changes nothing; it keeps its key
+    let one: Arc<dyn Tracer> = Arc::new(rec.clone());
+    let key = m.bind_tracer(one.clone());
+    assert_eq!(m.bind_tracer(one), key);
     m.remove(&["A"]).unwrap();
     assert_eq!(rec.ends().len(), 2);
+    // a different tracer with the same id is bound beside it, never instead of it
+    let other = m.bind_tracer(Arc::new(rec.clone()));
+    assert_ne!(other, key);
+    m.add(&["A"]).unwrap();
+    assert_eq!(rec.ends().len(), 4, "both record");
+    assert!(!m.detach_tracer("rec"), "ambiguous: two tracers have this id");
+    assert!(m.detach(other) && !m.detach(other));
+    m.remove(&["A"]).unwrap();
+    assert_eq!(rec.ends().len(), 5);
+    assert!(m.detach_tracer("rec"));
+}
+
+/// Attaching: every binding asks the tracer once per machine, and hooks go to what it
+/// answered — a tracer made for the machine, or nothing.
+#[test]
+fn tracers_attach_per_machine() {
+    use am_core::{Attach, Interest, Transition};
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    /// Makes a counter per machine; declines machines tagged "skip".
+    struct PerMachine(Arc<Mutex<Vec<(String, Arc<AtomicU64>)>>>);
+    struct Counter(Arc<AtomicU64>);
+    impl Tracer for Counter {
+        fn id(&self) -> &str {
+            "counter"
+        }
+        fn interest(&self) -> Interest {
+            Interest::TRANSITION_END
+        }
+        fn transition_end(&self, _: &Transition<'_>) {
+            self.0.fetch_add(1, Relaxed);
+        }
+    }
+    impl Tracer for PerMachine {
+        fn id(&self) -> &str {
+            "per-machine"
+        }
+        fn inheritable(&self) -> bool {
+            true
+        }
+        fn attach(&self, m: &Machine) -> Attach {
+            if m.tags().iter().any(|t| t == "skip") {
+                return Attach::Decline;
+            }
+            let c = Arc::new(AtomicU64::new(0));
+            self.0.lock().unwrap().push((m.id().to_string(), c.clone()));
+            Attach::With(Arc::new(Counter(c)))
+        }
+        fn transition_end(&self, _: &Transition<'_>) {
+            panic!("the factory gets no hooks");
+        }
+    }
+    let made = Arc::new(Mutex::new(Vec::new()));
+    let root = Machine::builder(plain()).id("root").tracer(PerMachine(made.clone())).build();
+    let skipped = Machine::builder(plain()).id("skipped").parent(&root).tags(["skip"]).build();
+    let grandchild = Machine::builder(plain()).id("grandchild").parent(&skipped).build();
+    let late = Machine::new(plain());
+    late.bind_tracer(Arc::new(PerMachine(made.clone())));
+    for m in [&root, &skipped, &grandchild, &late] {
+        m.add(&["A"]).unwrap();
+    }
+    root.add(&["B"]).unwrap();
+    let made = made.lock().unwrap();
+    let counts: Vec<(&str, u64)> = made.iter().map(|(id, c)| (id.as_str(), c.load(Relaxed))).collect();
+    assert_eq!(counts, [("root", 2), ("grandchild", 1), (late.id(), 1)]);
+    assert_eq!(skipped.tracers().len(), 1, "declined, still bound and passed on");
 }
 
 #[test]

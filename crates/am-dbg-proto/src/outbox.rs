@@ -6,7 +6,6 @@
 //! nothing per transition on the machine's side.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use am_core::{LogEntry, Machine, MutationKind, Schema, Source, Step, TxIds};
@@ -296,27 +295,6 @@ pub(crate) fn schema_msg(m: &Machine, schema: &Schema) -> DbgMsgStruct {
     }
 }
 
-/// A small multiply-rotate hasher (FxHash-like) for the machine table: machine IDs are short
-/// strings looked up once per message, where SipHash costs more than the rest of the lookup.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-    fn write_u8(&mut self, n: u8) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(n)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
 /// Per-machine state of the tracer.
 #[derive(Debug)]
 pub(crate) struct MachineEntry {
@@ -511,7 +489,8 @@ pub(crate) struct Outbox {
     capacity: usize,
     slots: Vec<Option<MachineEntry>>,
     free_slots: Vec<u32>,
-    index: HashMap<Arc<str>, u32, BuildHasherDefault<IdHasher>>,
+    /// Slots by machine ID: for registering, disposing, and a hook whose slot hint is stale.
+    index: HashMap<Arc<str>, u32>,
     last: u32,
     /// The last chunk generation handed out.
     generation: u64,
@@ -567,14 +546,17 @@ impl Outbox {
         self.slots.get_mut(slot as usize).and_then(Option::as_mut)
     }
 
-    /// The machine's slot: the last one seen when it is the same machine instance (one
-    /// compare), else looked up by ID, else registered.
-    fn slot_of(&mut self, m: &Machine) -> u32 {
+    /// The machine's slot: `hint` (the slot the machine's tracer got when it attached) or
+    /// the last one seen when it is the same machine instance (one compare each), else looked
+    /// up by ID, else registered.
+    fn slot_of(&mut self, m: &Machine, hint: u32) -> u32 {
         let instance = m.instance();
-        if let Some(Some(e)) = self.slots.get(self.last as usize)
-            && e.instance == instance
-        {
-            return self.last;
+        for s in [hint, self.last] {
+            if let Some(Some(e)) = self.slots.get(s as usize)
+                && e.instance == instance
+            {
+                return s;
+            }
         }
         // another live instance with the same ID shares the slot (as the debugger shows it);
         // a new one after a disposed one is registered
@@ -702,9 +684,11 @@ impl Outbox {
     /// Appends a record (slot, seq, queued IDs and arena spans are filled here): `clocks`
     /// for a transition, `None` for a queued mutation (the machine's last known clocks).
     /// Drops the oldest transition record when over capacity.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn push(
         &mut self,
         m: &Machine,
+        hint: u32,
         mut rec: TxRecord,
         extra: Option<Box<Extra>>,
         n: Ticks,
@@ -712,7 +696,7 @@ impl Outbox {
         called: &[usize],
     ) -> Pushed {
         let was_empty = self.live == 0;
-        let slot = self.slot_of(m);
+        let slot = self.slot_of(m, hint);
         self.ensure_tail();
         let (Some(chunk), Some(Some(e))) = (self.chunks.back_mut(), self.slots.get_mut(slot as usize)) else {
             return Pushed { dropped: 0, was_empty };
@@ -1011,7 +995,7 @@ mod tests {
         let mut o = Outbox::new(5, 3);
         let mut dropped = 0;
         for i in 0..1000u64 {
-            let p = o.push(&m, rec(RecId::Tx(i + 1)), None, Ticks::default(), Some(&[i, i + 1]), &[0]);
+            let p = o.push(&m, u32::MAX, rec(RecId::Tx(i + 1)), None, Ticks::default(), Some(&[i, i + 1]), &[0]);
             dropped += p.dropped;
             assert!(o.len() <= 5);
             // the schema chunk, at most two full chunks and the tail
@@ -1041,11 +1025,11 @@ mod tests {
         let (a, b) = (machine("a"), machine("b"));
         let mut o = Outbox::new(100, 4);
         let id = a.tx_ids().id(3);
-        o.push(&a, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[1]);
-        o.push(&a, rec(RecId::Tx(3)), None, Ticks::default(), Some(&[3, 4]), &[1]);
-        o.push(&b, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[0, 1]);
-        o.push(&a, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[0]);
-        o.push(&a, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[]);
+        o.push(&a, u32::MAX, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[1]);
+        o.push(&a, u32::MAX, rec(RecId::Tx(3)), None, Ticks::default(), Some(&[3, 4]), &[1]);
+        o.push(&b, u32::MAX, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[0, 1]);
+        o.push(&a, u32::MAX, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[0]);
+        o.push(&a, u32::MAX, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[]);
         let msgs = drain(&mut o);
         let txs: Vec<&DbgMsgTx> = msgs
             .iter()
@@ -1089,7 +1073,7 @@ mod tests {
             (rec(RecId::Tx(id2)), Some(&[2, 0][..])),
             (rec(RecId::Queued(0, 0)), None),
         ] {
-            dropped += o.push(&m, r, None, Ticks::default(), clocks, &[0]).dropped;
+            dropped += o.push(&m, u32::MAX, r, None, Ticks::default(), clocks, &[0]).dropped;
         }
         assert_eq!(dropped, 2);
         let msgs = drain(&mut o);
@@ -1106,9 +1090,9 @@ mod tests {
 
         // the first record of a machine in a new chunk stores its own copy
         let mut o = Outbox::new(3, 4);
-        o.push(&m, rec(RecId::Tx(id1)), None, Ticks::default(), Some(&[7, 1]), &[0]);
+        o.push(&m, u32::MAX, rec(RecId::Tx(id1)), None, Ticks::default(), Some(&[7, 1]), &[0]);
         for _ in 0..6 {
-            o.push(&m, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[1]);
+            o.push(&m, u32::MAX, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[1]);
         }
         let clocks: Vec<(u64, Vec<u64>)> = drain(&mut o)
             .iter()
@@ -1124,14 +1108,14 @@ mod tests {
     fn disposed_machine_is_forgotten_once_sent_and_slot_reused() {
         let mut o = Outbox::new(100, 8);
         let a = machine("a");
-        o.push(&a, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[1, 0]), &[0]);
+        o.push(&a, u32::MAX, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[1, 0]), &[0]);
         o.dispose("a");
         assert_eq!(o.machines(), 1, "kept while its records wait");
         let clock = Clock::new();
         let mut t = o.take();
         assert_eq!(o.machines(), 0, "forgotten once taken");
         let b = machine("b");
-        o.push(&b, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[0, 1]), &[1]);
+        o.push(&b, u32::MAX, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[0, 1]), &[1]);
         let mut out = Vec::new();
         t.write_messages(&mut out, &clock.anchor());
         assert!(matches!(&out[1], DbgMsg::Tx(t) if t.machine_id == "a"), "{out:?}");
@@ -1154,14 +1138,14 @@ mod tests {
     fn a_machine_built_again_keeps_the_ids_of_the_disposed_ones_records() {
         let mut o = Outbox::new(100, 8);
         let old = machine("m");
-        o.push(&old, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[1, 0]), &[0]);
-        o.push(&old, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[0]);
+        o.push(&old, u32::MAX, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[1, 0]), &[0]);
+        o.push(&old, u32::MAX, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[0]);
         o.dispose("m");
         // the same ID, a new instance, while the old one's records wait
         let new = machine("m");
         o.register(&new);
-        o.push(&new, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[1]);
-        o.push(&new, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[1, 1]), &[1]);
+        o.push(&new, u32::MAX, rec(RecId::Queued(0, 0)), None, Ticks::default(), None, &[1]);
+        o.push(&new, u32::MAX, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[1, 1]), &[1]);
         assert_eq!(o.machines(), 1);
         let txs = seqs_and_ids(drain(&mut o));
         let (old1, new1) = (old.tx_ids().id(1).to_string(), new.tx_ids().id(1).to_string());
@@ -1170,7 +1154,7 @@ mod tests {
         assert_eq!(txs, [(1, old1.clone()), (2, format!("{old1}-0")), (3, "-0".to_string()), (4, new1)]);
         assert_eq!(o.machines(), 1, "the new instance stays");
         // the old slot is gone, the new one is found by instance and by ID
-        o.push(&new, rec(RecId::Tx(2)), None, Ticks::default(), Some(&[2, 1]), &[1]);
+        o.push(&new, u32::MAX, rec(RecId::Tx(2)), None, Ticks::default(), Some(&[2, 1]), &[1]);
         o.dispose("m");
         assert_eq!(drain(&mut o).len(), 1);
         assert_eq!(o.machines(), 0);
@@ -1182,9 +1166,9 @@ mod tests {
         let (a, b) = (machine("m"), machine("m"));
         o.register(&a);
         o.register(&b);
-        o.push(&a, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[1, 0]), &[0]);
-        o.push(&b, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[1, 0]), &[0]);
-        o.push(&a, rec(RecId::Tx(2)), None, Ticks::default(), Some(&[2, 0]), &[0]);
+        o.push(&a, u32::MAX, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[1, 0]), &[0]);
+        o.push(&b, u32::MAX, rec(RecId::Tx(1)), None, Ticks::default(), Some(&[1, 0]), &[0]);
+        o.push(&a, u32::MAX, rec(RecId::Tx(2)), None, Ticks::default(), Some(&[2, 0]), &[0]);
         let txs = seqs_and_ids(drain(&mut o));
         let id = |m: &Machine, seq: u64| m.tx_ids().id(seq).to_string();
         assert_eq!(txs, [(1, id(&a, 1)), (2, id(&b, 1)), (3, id(&a, 2))]);

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use am_core::{Arg, Args, Binding, ExporterGuard, Interest, Machine, Mutation, Schema, Skip, Tracer, Transition};
+use am_core::{Arg, Args, Attach, Binding, ExporterGuard, Interest, Machine, Mutation, Skip, Tracer, Transition};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
@@ -364,19 +364,20 @@ impl DbgTracer {
         }
     }
 
-    /// Binds the tracer to an existing machine and announces it (what the builder's
-    /// `tracer()` plus `machine_init` do for a new one). Binding twice is a no-op.
+    /// Binds the tracer to an existing machine, which announces it (its schema goes out
+    /// first). Binding twice is a no-op.
     pub fn bind(&self, m: &Machine) {
         if m.tracers().iter().any(|t| t.id() == self.0.id) {
             return;
         }
         m.bind_tracer(Arc::new(self.clone()));
-        self.machine_init(m);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn push(
         &self,
         m: &Machine,
+        slot: u32,
         rec: TxRecord,
         extra: Option<Box<Extra>>,
         n: Ticks,
@@ -384,7 +385,7 @@ impl DbgTracer {
         called: &[usize],
     ) {
         let s = &self.0.shared;
-        let p = s.outbox().push(m, rec, extra, n, clocks, called);
+        let p = s.outbox().push(m, slot, rec, extra, n, clocks, called);
         if p.dropped > 0 {
             s.counters.dropped.fetch_add(p.dropped, Relaxed);
         }
@@ -490,28 +491,56 @@ impl Tracer for DbgTracer {
     fn inheritable(&self) -> bool {
         true
     }
-    fn wants_timing(&self) -> bool {
-        self.0.durations
-    }
-    fn interest(&self) -> Interest {
-        if self.0.queued { Interest::TRANSITION_END | Interest::MUTATION_QUEUED } else { Interest::TRANSITION_END }
-    }
-    fn machine_init(&self, m: &Machine) {
-        let (was_empty, _) = self.0.shared.outbox().register(m);
+    /// Registers the machine (its schema goes out before its transitions), or its grown
+    /// schema when asked again, and hands its hooks the machine's slot.
+    fn attach(&self, m: &Machine) -> Attach {
+        let (was_empty, slot) = self.0.shared.outbox().register(m);
         if was_empty {
             self.0.shared.wake();
         }
+        Attach::With(Arc::new(DbgMachine { tracer: self.clone(), slot }))
     }
-    fn schema_change(&self, m: &Machine, _old: &Schema) {
-        self.machine_init(m);
+}
+
+/// Made by [`DbgTracer`]'s `attach` for one machine: the tracer and the machine's outbox slot.
+struct DbgMachine {
+    tracer: DbgTracer,
+    slot: u32,
+}
+
+impl Tracer for DbgMachine {
+    fn id(&self) -> &str {
+        &self.tracer.0.id
+    }
+    fn wants_timing(&self) -> bool {
+        self.tracer.0.durations
+    }
+    fn interest(&self) -> Interest {
+        if self.tracer.0.queued {
+            Interest::TRANSITION_END | Interest::MUTATION_QUEUED
+        } else {
+            Interest::TRANSITION_END
+        }
     }
     fn machine_dispose(&self, machine_id: &str) {
+        self.tracer.machine_disposed(machine_id);
+    }
+    fn mutation_queued(&self, m: &Machine, mu: &Mutation) {
+        self.tracer.on_mutation_queued(self.slot, m, mu);
+    }
+    fn transition_end(&self, tx: &Transition<'_>) {
+        self.tracer.on_transition_end(self.slot, tx);
+    }
+}
+
+impl DbgTracer {
+    fn machine_disposed(&self, machine_id: &str) {
         self.0.shared.outbox().dispose(machine_id);
         if self.0.shared.counters.connected.load(Relaxed) && !self.0.dispose_flush.is_zero() {
             self.flush(self.0.dispose_flush);
         }
     }
-    fn mutation_queued(&self, m: &Machine, mu: &Mutation) {
+    fn on_mutation_queued(&self, slot: u32, m: &Machine, mu: &Mutation) {
         if !self.0.queued || (mu.is_check() && !self.checks(m)) {
             return;
         }
@@ -552,9 +581,9 @@ impl Tracer for DbgTracer {
             slot: 0,
             at: At::default(),
         };
-        self.push(m, rec, extra, n, None, mu.called());
+        self.push(m, slot, rec, extra, n, None, mu.called());
     }
-    fn transition_end(&self, tx: &Transition<'_>) {
+    fn on_transition_end(&self, slot: u32, tx: &Transition<'_>) {
         let m = tx.machine();
         if tx.is_check() && !self.checks(m) {
             return;
@@ -602,6 +631,6 @@ impl Tracer for DbgTracer {
             slot: 0,
             at: At::default(),
         };
-        self.push(m, rec, extra, n, Some(tx.time_after()), tx.called());
+        self.push(m, slot, rec, extra, n, Some(tx.time_after()), tx.called());
     }
 }

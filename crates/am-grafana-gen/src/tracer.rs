@@ -5,7 +5,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use am_core::{Binding, ExporterGuard, Interest, Machine, Skip, Tracer};
+use am_core::{Attach, Binding, ExporterGuard, Machine, Skip, Tracer};
 
 use crate::rules::AlertRules;
 use crate::{Dashboard, Error, GrafanaClient, GrafanaClientBuilder};
@@ -222,6 +222,8 @@ impl GrafanaTracer {
     }
 }
 
+/// Registers every machine it is bound to (and every submachine, which inherits it) on the
+/// dashboard, and needs no hook afterwards: it declines them all.
 impl Tracer for GrafanaTracer {
     fn id(&self) -> &str {
         "am-grafana-gen"
@@ -229,18 +231,11 @@ impl Tracer for GrafanaTracer {
     fn inheritable(&self) -> bool {
         true
     }
-    fn interest(&self) -> Interest {
-        Interest::NONE
-    }
-    fn machine_init(&self, m: &Machine) {
+    fn attach(&self, m: &Machine) -> Attach {
         if Self::accepts(m) {
             self.register(m.id());
         }
-    }
-    fn new_submachine(&self, _parent: &Machine, child: &Machine) {
-        if Self::accepts(child) {
-            self.register(child.id());
-        }
+        Attach::Decline
     }
 }
 
@@ -326,8 +321,6 @@ pub fn bind_env(m: &Machine) -> Result<Binding<GrafanaGuard>, Error> {
         return Ok(Binding::Skipped(Skip::Off { vars: &[crate::env::AM_GRAFANA_URL] }));
     }
     let t = Arc::new(GrafanaTracer::builder().name(m.id()).build()?);
-    // `bind_tracer` does not call `machine_init`: register the root here.
-    t.register(m.id());
     m.bind_tracer(t.clone());
     Ok(Binding::bound(GrafanaGuard(t)))
 }

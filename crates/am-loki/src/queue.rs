@@ -106,15 +106,14 @@ fn escape_into(v: &str, out: &mut String) {
 
 /// The three streams of one machine.
 #[derive(Debug)]
-struct MachineStreams {
-    id: Box<str>,
+pub(crate) struct MachineStreams {
     streams: [Arc<StreamKey>; 3],
 }
 
 impl MachineStreams {
     fn new(service: &str, id: &str) -> Self {
         let k = |l| Arc::new(StreamKey::new(service, id, l));
-        MachineStreams { id: id.into(), streams: [k(LokiLevel::Debug), k(LokiLevel::Info), k(LokiLevel::Error)] }
+        MachineStreams { streams: [k(LokiLevel::Debug), k(LokiLevel::Info), k(LokiLevel::Error)] }
     }
 }
 
@@ -184,8 +183,6 @@ pub(crate) enum Pushed {
     Queued { len: usize, bytes: usize, dropped_oldest: bool },
     /// Refused: the tracer is shutting down.
     Closed,
-    /// Refused: too many distinct machines.
-    MachineOverflow,
 }
 
 /// The bounded queue: on overflow the oldest record is dropped.
@@ -197,8 +194,6 @@ pub(crate) struct Queue {
     last_ts: i64,
     service: String,
     machines: HashMap<Box<str>, Arc<MachineStreams>>,
-    /// The machine of the last record: most runs of entries come from one machine.
-    last: Option<Arc<MachineStreams>>,
     max_machines: usize,
     closed: bool,
 }
@@ -212,34 +207,38 @@ impl Queue {
             last_ts: 0,
             service,
             machines: HashMap::new(),
-            last: None,
             max_machines,
             closed: false,
         }
     }
 
-    pub(crate) fn push(&mut self, machine_id: &str, r: NewRecord) -> Pushed {
+    /// The streams of a machine, made on first use; `None` beyond `max_machines`.
+    pub(crate) fn machine_streams(&mut self, machine_id: &str) -> Option<Arc<MachineStreams>> {
+        if let Some(s) = self.machines.get(machine_id) {
+            return Some(s.clone());
+        }
+        if self.machines.len() >= self.max_machines {
+            return None;
+        }
+        let s = Arc::new(MachineStreams::new(&self.service, machine_id));
+        self.machines.insert(machine_id.into(), s.clone());
+        Some(s)
+    }
+
+    /// Queues a record of the machine `machine_id` (its streams found or made here).
+    #[cfg(test)]
+    fn push(&mut self, machine_id: &str, r: NewRecord) -> Pushed {
+        match self.machine_streams(machine_id) {
+            Some(s) => self.push_to(&s, r),
+            None => Pushed::Closed,
+        }
+    }
+
+    /// Queues a record into a machine's streams.
+    pub(crate) fn push_to(&mut self, streams: &MachineStreams, r: NewRecord) -> Pushed {
         if self.closed {
             return Pushed::Closed;
         }
-        let streams = match &self.last {
-            Some(l) if *l.id == *machine_id => l.clone(),
-            _ => {
-                let s = match self.machines.get(machine_id) {
-                    Some(s) => s.clone(),
-                    None => {
-                        if self.machines.len() >= self.max_machines {
-                            return Pushed::MachineOverflow;
-                        }
-                        let s = Arc::new(MachineStreams::new(&self.service, machine_id));
-                        self.machines.insert(machine_id.into(), s.clone());
-                        s
-                    }
-                };
-                self.last = Some(s.clone());
-                s
-            }
-        };
         let stream = streams.streams[r.level.index()].clone();
         // strictly increasing timestamps keep the order of lines within every stream
         let ts_ns = r.ts_ns.max(self.last_ts + 1);
@@ -282,9 +281,6 @@ impl Queue {
     /// Forgets a disposed machine's label sets (queued records keep theirs).
     pub(crate) fn forget_machine(&mut self, machine_id: &str) {
         self.machines.remove(machine_id);
-        if self.last.as_ref().is_some_and(|l| *l.id == *machine_id) {
-            self.last = None;
-        }
     }
     /// Refuses further records; returns how many are still queued.
     pub(crate) fn close(&mut self) -> usize {
@@ -325,7 +321,7 @@ mod tests {
     fn caps_machines_and_escapes_labels() {
         let mut q = Queue::new("svc".into(), 8, 1);
         q.push("a\"b\\c\n", rec("x"));
-        assert_eq!(q.push("other", rec("y")), Pushed::MachineOverflow);
+        assert!(q.machine_streams("other").is_none(), "one machine at most");
         let mut out = Vec::new();
         q.take(1, 1, &mut out);
         assert_eq!(out[0].stream.selector, r#"{asyncmach_id="a\"b\\c\n", level="INFO", service_name="svc"}"#);

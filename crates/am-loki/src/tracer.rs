@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use std::sync::{Mutex, OnceLock, Weak};
 
-use am_core::{Binding, ExporterGuard, Interest, LogEntry, Machine, Skip, Tracer};
+use am_core::{Attach, Binding, ExporterGuard, Interest, LogEntry, Machine, Skip, Tracer};
 use tokio::runtime::Handle;
 
 use crate::encode::PushFormat;
@@ -15,7 +15,7 @@ use crate::env::{
     self, AM_LOKI_ADDR, AM_LOKI_FORMAT, AM_LOKI_PASSWORD, AM_LOKI_TENANT, AM_LOKI_TOKEN, AM_LOKI_USERNAME,
 };
 use crate::error::Error;
-use crate::queue::{LokiLevel, NewRecord, Pushed, Queue, TxIdBuf};
+use crate::queue::{LokiLevel, MachineStreams, NewRecord, Pushed, Queue, TxIdBuf};
 use crate::sender::{self, Auth, Secret, SenderConfig, Shared};
 
 /// Default Loki address when neither the builder nor `AM_LOKI_ADDR` gives one.
@@ -409,6 +409,7 @@ impl LokiTracer {
     }
 }
 
+/// What gets bound (and inherited): each machine gets a [`MachLoki`] holding its streams.
 impl Tracer for LokiTracer {
     fn id(&self) -> &str {
         "am-loki"
@@ -416,10 +417,43 @@ impl Tracer for LokiTracer {
     fn inheritable(&self) -> bool {
         self.0.inherit
     }
+    fn attach(&self, m: &Machine) -> Attach {
+        let streams = OnceLock::new();
+        if let Some(s) = self.0.shared.queue().machine_streams(m.id()) {
+            let _ = streams.set(s);
+        }
+        Attach::With(Arc::new(MachLoki { tracer: self.clone(), streams }))
+    }
+}
+
+/// Made by [`LokiTracer`]'s `attach` for one machine: its streams, so a log entry goes into
+/// the queue without a lookup. Unset for a machine beyond `max_machines`: its entries are
+/// counted as dropped until a disposed machine frees a place.
+struct MachLoki {
+    tracer: LokiTracer,
+    streams: OnceLock<Arc<MachineStreams>>,
+}
+
+impl Tracer for MachLoki {
+    fn id(&self) -> &str {
+        "am-loki"
+    }
     fn interest(&self) -> Interest {
         Interest::LOG
     }
     fn log(&self, m: &Machine, tx_id: Option<&str>, entry: &LogEntry) {
+        let inner = &self.tracer.0;
+        let sh = &inner.shared;
+        let streams = match self.streams.get() {
+            Some(s) => s,
+            None => match sh.queue().machine_streams(m.id()) {
+                Some(s) => self.streams.get_or_init(|| s),
+                None => {
+                    sh.counters.overflow_machines.fetch_add(1, Relaxed);
+                    return;
+                }
+            },
+        };
         let text = strip_id_prefix(m.log_prefix(), &entry.text);
         let level = LokiLevel::of(entry.level, text);
         let mut line = String::with_capacity(text.len() + 7);
@@ -432,10 +466,9 @@ impl Tracer for LokiTracer {
             line,
             tx_id: tx_id.map(TxIdBuf::new),
             trace: m.trace_context(),
-            states: self.0.states.then(|| m.active_states().join(" ")),
+            states: inner.states.then(|| m.active_states().join(" ")),
         };
-        let sh = &self.0.shared;
-        let pushed = sh.queue().push(m.id(), rec);
+        let pushed = sh.queue().push_to(streams, rec);
         let c = &sh.counters;
         match pushed {
             Pushed::Queued { len, bytes, dropped_oldest } => {
@@ -444,23 +477,21 @@ impl Tracer for LokiTracer {
                     c.dropped.fetch_add(1, Relaxed);
                 }
                 let cfg = &sh.config;
-                if len == self.0.wake_at || (bytes >= cfg.batch_bytes && bytes < cfg.batch_bytes + 4096) {
+                if len == inner.wake_at || (bytes >= cfg.batch_bytes && bytes < cfg.batch_bytes + 4096) {
                     sh.wake.notify_one();
                 }
             }
             Pushed::Closed => {
                 c.dropped.fetch_add(1, Relaxed);
             }
-            Pushed::MachineOverflow => {
-                c.overflow_machines.fetch_add(1, Relaxed);
-            }
         }
     }
     fn machine_dispose(&self, machine_id: &str) {
-        self.0.shared.queue().forget_machine(machine_id);
+        let sh = &self.tracer.0.shared;
+        sh.queue().forget_machine(machine_id);
         // what the machine logged last should not wait for the next interval
-        self.0.shared.flush_now.store(true, Relaxed);
-        self.0.shared.wake.notify_one();
+        sh.flush_now.store(true, Relaxed);
+        sh.wake.notify_one();
     }
 }
 

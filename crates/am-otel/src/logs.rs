@@ -1,10 +1,9 @@
 //! [`OtelLogTracer`]: machine log entries as OTel log records (spec telemetry §4).
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use am_core::{Interest, LogEntry, LogLevel, Machine, Tracer};
+use am_core::{Attach, Interest, LogEntry, LogLevel, Machine, Tracer};
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
 use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
@@ -31,7 +30,6 @@ pub struct OtelLogTracer(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     provider: SdkLoggerProvider,
-    loggers: RwLock<HashMap<String, SdkLogger>>,
     states: bool,
     inheritable: bool,
 }
@@ -55,12 +53,7 @@ impl OtelLogTracer {
     /// Records go to `provider` (whose resource should carry `service.name`); the
     /// instrumentation scope is the machine ID, as in Go.
     pub fn new(provider: &SdkLoggerProvider, _service: &str) -> Self {
-        OtelLogTracer(Arc::new(Inner {
-            provider: provider.clone(),
-            loggers: RwLock::new(HashMap::new()),
-            states: false,
-            inheritable: false,
-        }))
+        OtelLogTracer(Arc::new(Inner { provider: provider.clone(), states: false, inheritable: false }))
     }
     /// Adds the active states to every record ([`ATTR_STATES`]).
     pub fn with_states(self, on: bool) -> Self {
@@ -71,12 +64,8 @@ impl OtelLogTracer {
         self.rebuild(|i| i.inheritable = on)
     }
     fn rebuild(self, f: impl FnOnce(&mut Inner)) -> Self {
-        let mut inner = Inner {
-            provider: self.0.provider.clone(),
-            loggers: RwLock::new(HashMap::new()),
-            states: self.0.states,
-            inheritable: self.0.inheritable,
-        };
+        let mut inner =
+            Inner { provider: self.0.provider.clone(), states: self.0.states, inheritable: self.0.inheritable };
         f(&mut inner);
         OtelLogTracer(Arc::new(inner))
     }
@@ -84,17 +73,9 @@ impl OtelLogTracer {
     pub fn bind(&self, m: &Machine) {
         m.bind_tracer(Arc::new(self.clone()));
     }
-
-    fn logger(&self, id: &str) -> SdkLogger {
-        if let Some(l) = self.0.loggers.read().unwrap_or_else(|e| e.into_inner()).get(id) {
-            return l.clone();
-        }
-        let l = self.0.provider.logger(id.to_string());
-        self.0.loggers.write().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), l.clone());
-        l
-    }
 }
 
+/// What gets bound (and inherited): each machine gets a [`MachLogs`] with its own logger.
 impl Tracer for OtelLogTracer {
     fn id(&self) -> &str {
         LOG_TRACER_ID
@@ -102,11 +83,26 @@ impl Tracer for OtelLogTracer {
     fn inheritable(&self) -> bool {
         self.0.inheritable
     }
+    fn attach(&self, m: &Machine) -> Attach {
+        Attach::With(Arc::new(MachLogs { tracer: self.clone(), logger: self.0.provider.logger(m.id().to_string()) }))
+    }
+}
+
+/// Made by [`OtelLogTracer`]'s `attach` for one machine: its logger (scope = machine ID).
+struct MachLogs {
+    tracer: OtelLogTracer,
+    logger: SdkLogger,
+}
+
+impl Tracer for MachLogs {
+    fn id(&self) -> &str {
+        LOG_TRACER_ID
+    }
     fn interest(&self) -> Interest {
         Interest::LOG
     }
     fn log(&self, m: &Machine, tx_id: Option<&str>, entry: &LogEntry) {
-        let logger = self.logger(m.id());
+        let logger = &self.logger;
         let mut r = logger.create_log_record();
         let now = SystemTime::now();
         r.set_timestamp(now);
@@ -126,7 +122,7 @@ impl Tracer for OtelLogTracer {
         if let Some(tx) = tx_id {
             r.add_attribute(ATTR_TX_ID, tx.to_string());
         }
-        if self.0.states {
+        if self.tracer.0.states {
             r.add_attribute(ATTR_STATES, m.active_states().join(" "));
         }
         if let Some(cx) = m.trace_context() {
@@ -137,8 +133,5 @@ impl Tracer for OtelLogTracer {
             );
         }
         logger.emit(r);
-    }
-    fn machine_dispose(&self, machine_id: &str) {
-        self.0.loggers.write().unwrap_or_else(|e| e.into_inner()).remove(machine_id);
     }
 }

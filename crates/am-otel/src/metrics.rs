@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use am_core::metric_names as n;
-use am_core::{Interest, Machine, Schema, Tracer, Transition};
+use am_core::{Attach, Interest, Machine, Schema, Tracer, Transition};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Histogram, MeterProvider as _};
 use opentelemetry_sdk::Resource;
@@ -45,6 +45,8 @@ struct Instruments {
 struct MachMetrics {
     label: [KeyValue; 1],
     handlers: AtomicU64,
+    /// The machine instance (`Machine::instance`) recorded.
+    instance: u64,
 }
 
 /// A [`Tracer`] updating OTel instruments named as am-prom's metrics, with the `mach_id`
@@ -89,14 +91,9 @@ impl OtelMetricsTracer {
         self.0.overflow.load(Relaxed)
     }
 
-    /// Binds it to an already built machine (calling `machine_init`).
+    /// Binds it to an already built machine.
     pub fn bind(&self, m: &Machine) {
         m.bind_tracer(Arc::new(self.clone()));
-        self.machine_init(m);
-    }
-
-    fn get(&self, id: &str) -> Option<Arc<MachMetrics>> {
-        self.0.machines.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
     }
 
     fn schema(&self, label: &[KeyValue], s: &Schema) {
@@ -107,6 +104,8 @@ impl OtelMetricsTracer {
     }
 }
 
+/// What gets bound (and inherited): each machine gets a [`MachMetricsTracer`] holding its
+/// label set.
 impl Tracer for OtelMetricsTracer {
     fn id(&self) -> &str {
         METRICS_TRACER_ID
@@ -114,46 +113,61 @@ impl Tracer for OtelMetricsTracer {
     fn inheritable(&self) -> bool {
         true
     }
+    fn attach(&self, m: &Machine) -> Attach {
+        if am_core::env::is_rpc_machine(m.tags()) {
+            return Attach::Decline;
+        }
+        let mut g = self.0.machines.write().unwrap_or_else(|e| e.into_inner());
+        let mm = match g.get(m.id()) {
+            // the same machine again, after its schema grew
+            Some(mm) if mm.instance == m.instance() => {
+                self.schema(&mm.label, &m.schema());
+                mm.clone()
+            }
+            Some(_) => return Attach::Decline,
+            None if g.len() >= MAX_MACHINES => {
+                self.0.overflow.fetch_add(1, Relaxed);
+                return Attach::Decline;
+            }
+            None => {
+                let label = [KeyValue::new(n::LABEL_MACH_ID, m.id().to_string())];
+                self.schema(&label, &m.schema());
+                let parent = m.parent_id().unwrap_or_default().to_string();
+                self.0.i.info.record(1, &[label[0].clone(), KeyValue::new(n::LABEL_PARENT_ID, parent)]);
+                let mm = Arc::new(MachMetrics { label, handlers: AtomicU64::new(0), instance: m.instance() });
+                g.insert(m.id().to_string(), mm.clone());
+                mm
+            }
+        };
+        Attach::With(Arc::new(MachMetricsTracer { tracer: self.clone(), mm }))
+    }
+}
+
+/// Made by [`OtelMetricsTracer`]'s `attach` for one machine.
+struct MachMetricsTracer {
+    tracer: OtelMetricsTracer,
+    mm: Arc<MachMetrics>,
+}
+
+impl Tracer for MachMetricsTracer {
+    fn id(&self) -> &str {
+        METRICS_TRACER_ID
+    }
     fn wants_timing(&self) -> bool {
         true
     }
     fn interest(&self) -> Interest {
         Interest::HANDLERS | Interest::TRANSITION_END
     }
-    fn machine_init(&self, m: &Machine) {
-        if am_core::env::is_rpc_machine(m.tags()) {
-            return;
-        }
-        let mut g = self.0.machines.write().unwrap_or_else(|e| e.into_inner());
-        if g.contains_key(m.id()) {
-            return;
-        }
-        if g.len() >= MAX_MACHINES {
-            self.0.overflow.fetch_add(1, Relaxed);
-            return;
-        }
-        let label = [KeyValue::new(n::LABEL_MACH_ID, m.id().to_string())];
-        self.schema(&label, &m.schema());
-        let parent = m.parent_id().unwrap_or_default().to_string();
-        self.0.i.info.record(1, &[label[0].clone(), KeyValue::new(n::LABEL_PARENT_ID, parent)]);
-        g.insert(m.id().to_string(), Arc::new(MachMetrics { label, handlers: AtomicU64::new(0) }));
-    }
-    fn schema_change(&self, m: &Machine, _old: &Schema) {
-        if let Some(mm) = self.get(m.id()) {
-            self.schema(&mm.label, &m.schema());
-        }
-    }
-    fn handler_end(&self, tx: &Transition<'_>, _binding: &str, _handler: &str) {
-        if let Some(mm) = self.get(tx.machine_id()) {
-            mm.handlers.fetch_add(1, Relaxed);
-        }
+    fn handler_end(&self, _tx: &Transition<'_>, _binding: &str, _handler: &str) {
+        self.mm.handlers.fetch_add(1, Relaxed);
     }
     fn transition_end(&self, tx: &Transition<'_>) {
         if tx.is_check() {
             return;
         }
-        let Some(mm) = self.get(tx.machine_id()) else { return };
-        let i = &self.0.i;
+        let mm = &self.mm;
+        let i = &self.tracer.0.i;
         let label = &mm.label;
         let handlers = mm.handlers.swap(0, Relaxed);
         let result = if tx.accepted() { "accepted" } else { "canceled" };
@@ -181,7 +195,10 @@ impl Tracer for OtelMetricsTracer {
         }
     }
     fn machine_dispose(&self, machine_id: &str) {
-        self.0.machines.write().unwrap_or_else(|e| e.into_inner()).remove(machine_id);
+        let mut g = self.tracer.0.machines.write().unwrap_or_else(|e| e.into_inner());
+        if g.get(machine_id).is_some_and(|x| Arc::ptr_eq(x, &self.mm)) {
+            g.remove(machine_id);
+        }
     }
 }
 

@@ -314,6 +314,8 @@ pub(crate) struct Mach {
     pub(crate) top_level: bool,
     /// The traced parent's ID (`None` when top-level).
     pub(crate) parent: Option<String>,
+    /// The machine instance (`Machine::instance`) traced.
+    pub(crate) instance: u64,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -353,6 +355,7 @@ impl Mach {
             }),
             top_level: false,
             parent: None,
+            instance: 0,
         }
     }
 

@@ -2,12 +2,11 @@
 //! only record; [`crate::spans`] builds the spans on the tracer's span thread.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
-use am_core::{Interest, Machine, Schema, TraceContext, Tracer, Transition};
+use am_core::{Attach, Interest, Machine, Schema, TraceContext, Tracer, Transition};
 use opentelemetry::trace::{Span as _, SpanContext, SpanId, SpanKind, TraceContextExt, TraceId, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SdkTracerProvider, Span};
@@ -49,7 +48,9 @@ struct Shared {
     root_span: bool,
     root: OnceLock<(Context, Option<Mutex<Span>>)>,
     next_index: AtomicUsize,
-    machines: RwLock<HashMap<String, Arc<Mach>, BuildHasherDefault<Fnv>>>,
+    /// Traced machines by ID: for attaching submachines under their parent, ending spans at
+    /// shutdown, and linking sources; hooks hold their machine's entry directly.
+    machines: RwLock<HashMap<String, Arc<Mach>>>,
     top_level: AtomicUsize,
     shutdown: Option<(Duration, SdkTracerProvider)>,
 }
@@ -76,24 +77,6 @@ impl Drain for Shared {
 impl Shared {
     fn all(&self) -> Vec<Arc<Mach>> {
         read(&self.machines).values().cloned().collect()
-    }
-}
-
-/// FNV-1a: machine IDs are short, and SipHash's DoS resistance buys nothing for keys the
-/// program itself chose; the lookup runs in every hook.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
     }
 }
 
@@ -167,11 +150,12 @@ impl OtelTracer {
         })
     }
 
-    /// Binds this tracer to an already built machine (calling `machine_init`); machines
-    /// built later with it as parent inherit it.
+    /// Binds this tracer to an already built machine; machines built later with it as
+    /// parent inherit it. Binding a machine that already has an OTel tracer is a no-op.
     pub fn bind(&self, m: &Machine) {
-        m.bind_tracer(Arc::new(self.clone()));
-        self.machine_init(m);
+        if !m.tracers().iter().any(|t| t.id() == TRACER_ID) {
+            m.bind_tracer(Arc::new(self.clone()));
+        }
     }
 
     /// Builds the spans of everything recorded so far and hands them to the provider's
@@ -332,18 +316,66 @@ impl Tracer for OtelTracer {
     fn inheritable(&self) -> bool {
         true
     }
+    fn attach(&self, m: &Machine) -> Attach {
+        match self.attach_machine(m) {
+            Some(mach) => Attach::With(Arc::new(MachTracer { tracer: self.clone(), mach })),
+            None => Attach::Decline,
+        }
+    }
+}
+
+/// Made by [`OtelTracer`]'s `attach` for one machine: its hooks record into that machine's
+/// span buffer directly.
+struct MachTracer {
+    tracer: OtelTracer,
+    mach: Arc<Mach>,
+}
+
+impl Tracer for MachTracer {
+    fn id(&self) -> &str {
+        TRACER_ID
+    }
+    fn inheritable(&self) -> bool {
+        true
+    }
     fn interest(&self) -> Interest {
-        if self.0.cx.opts.transitions {
+        if self.tracer.0.cx.opts.transitions {
             Interest::TRANSITION_INIT | Interest::HANDLERS | Interest::TRANSITION_FINALS | Interest::TRANSITION_END
         } else {
             Interest::TRANSITION_FINALS
         }
     }
+    fn schema_change(&self, m: &Machine, _old: &Schema) {
+        self.tracer.on_schema_change(&self.mach, m);
+    }
+    fn transition_init(&self, tx: &Transition<'_>) {
+        self.tracer.on_transition_init(&self.mach, tx);
+    }
+    fn handler_end(&self, tx: &Transition<'_>, binding: &str, handler: &str) {
+        self.tracer.on_handler_end(&self.mach, tx, binding, handler);
+    }
+    fn transition_finals(&self, tx: &Transition<'_>) {
+        self.tracer.on_transition_finals(&self.mach, tx);
+    }
+    fn transition_end(&self, tx: &Transition<'_>) {
+        self.tracer.on_transition_end(&self.mach, tx);
+    }
+    fn machine_dispose(&self, machine_id: &str) {
+        self.tracer.on_machine_dispose(&self.mach, machine_id);
+    }
+}
 
-    fn machine_init(&self, m: &Machine) {
+impl OtelTracer {
+    /// The machine's span tree, made once per machine instance: `None` for a machine not
+    /// traced (`rpc-*`, skipped by the filter, or sharing its ID with a traced one).
+    fn attach_machine(&self, m: &Machine) -> Option<Arc<Mach>> {
         let cx = &self.0.cx;
-        if am_core::env::is_rpc_machine(m.tags()) || cx.filter.skips_machine(m.id()) || self.mach(m.id()).is_some() {
-            return;
+        if am_core::env::is_rpc_machine(m.tags()) || cx.filter.skips_machine(m.id()) {
+            return None;
+        }
+        if let Some(known) = self.mach(m.id()) {
+            // the same machine again (its schema grew), or another one with this ID: untraced
+            return (known.instance == m.instance()).then_some(known);
         }
         let index = self.0.next_index.fetch_add(1, Relaxed);
         let now = SystemTime::now();
@@ -386,11 +418,13 @@ impl Tracer for OtelTracer {
         if top_level {
             self.0.top_level.fetch_add(1, Relaxed);
         }
-        write(&self.0.machines).insert(m.id().to_string(), Arc::new(mach));
+        mach.instance = m.instance();
+        let mach = Arc::new(mach);
+        write(&self.0.machines).insert(m.id().to_string(), mach.clone());
+        Some(mach)
     }
 
-    fn schema_change(&self, m: &Machine, _old: &Schema) {
-        let Some(mach) = self.mach(m.id()) else { return };
+    fn on_schema_change(&self, mach: &Arc<Mach>, m: &Machine) {
         let mut h = lock(&mach.hook);
         if h.disposed {
             return;
@@ -399,19 +433,18 @@ impl Tracer for OtelTracer {
         let pushed = h.push(Ev::Schema(m.schema()), usize::MAX);
         drop(h);
         if let Pushed::Stored(true) = pushed {
-            self.0.cx.queue.mark(mach);
+            self.0.cx.queue.mark(mach.clone());
         }
     }
 
-    fn transition_init(&self, tx: &Transition<'_>) {
+    fn on_transition_init(&self, m: &Arc<Mach>, tx: &Transition<'_>) {
         let o = &self.0.cx.opts;
         if !o.transitions || tx.is_check() || self.health_hidden(tx) || (o.skip_auto && tx.is_auto()) {
             return;
         }
-        let Some(m) = self.mach(tx.machine_id()) else { return };
         // the source machine's lock is taken (and released) before ours
         let link = self.source_link(tx);
-        let Some(mut h) = self.hook(&m) else { return };
+        let Some(mut h) = self.hook(m) else { return };
         let exc = tx.schema().exception();
         let raising = tx.target().contains(&exc) && !tx.was_active(exc);
         let err = if raising { tx.args().and_then(|a| a.get("err")).map(|e| e.to_string()) } else { None };
@@ -435,23 +468,22 @@ impl Tracer for OtelTracer {
             link,
             extra,
         };
-        self.record(&m, h, Ev::Start(ev));
+        self.record(m, h, Ev::Start(ev));
         tx.machine().set_trace_context(Some(trace_ctx(trace, span)));
     }
 
-    fn handler_end(&self, tx: &Transition<'_>, binding: &str, handler: &str) {
-        let Some(m) = self.mach(tx.machine_id()) else { return };
+    fn on_handler_end(&self, m: &Arc<Mach>, tx: &Transition<'_>, binding: &str, handler: &str) {
         let h = lock(&m.hook);
         if h.tx.is_none_or(|(id, _)| id != tx.id()) {
             return;
         }
         drop(h);
-        let Some(h) = self.hook(&m) else { return };
+        let Some(h) = self.hook(m) else { return };
         let ev = Ev::Handler { tx: tx.id(), at: SystemTime::now(), handler: handler.into(), binding: binding.into() };
-        self.record(&m, h, ev);
+        self.record(m, h, ev);
     }
 
-    fn transition_finals(&self, tx: &Transition<'_>) {
+    fn on_transition_finals(&self, m: &Arc<Mach>, tx: &Transition<'_>) {
         if tx.is_check() || self.health_hidden(tx) {
             return;
         }
@@ -460,8 +492,7 @@ impl Tracer for OtelTracer {
         if !txs && tx.enters().is_empty() && !tx.exits().iter().any(|i| left(&i)) {
             return;
         }
-        let Some(m) = self.mach(tx.machine_id()) else { return };
-        let Some(mut h) = self.hook(&m) else { return };
+        let Some(mut h) = self.hook(m) else { return };
         let called = h.idx(tx.called().iter().copied());
         let enters = h.idx(tx.enters().iter().copied());
         let exits = h.idx(tx.exits().iter().filter(left).copied());
@@ -476,11 +507,10 @@ impl Tracer for OtelTracer {
             auto: tx.is_auto(),
             steps: u32::try_from(tx.steps().len()).unwrap_or(u32::MAX),
         };
-        self.record(&m, h, Ev::Finals(ev));
+        self.record(m, h, Ev::Finals(ev));
     }
 
-    fn transition_end(&self, tx: &Transition<'_>) {
-        let Some(m) = self.mach(tx.machine_id()) else { return };
+    fn on_transition_end(&self, m: &Arc<Mach>, tx: &Transition<'_>) {
         let mut h = lock(&m.hook);
         let Some((id, span)) = h.tx.take_if(|(id, _)| *id == tx.id()) else { return };
         if h.recent.len() >= SOURCE_LOOKUP {
@@ -507,7 +537,7 @@ impl Tracer for OtelTracer {
             });
             (note, o.skip_canceled)
         };
-        let Some(h) = self.hook(&m) else { return };
+        let Some(h) = self.hook(m) else { return };
         let ev = End {
             tx: id,
             at: SystemTime::now(),
@@ -517,12 +547,18 @@ impl Tracer for OtelTracer {
             discard,
             note: note.map(String::into_boxed_str),
         };
-        self.record(&m, h, Ev::End(ev));
+        self.record(m, h, Ev::End(ev));
     }
 
-    fn machine_dispose(&self, machine_id: &str) {
-        let Some(m) = write(&self.0.machines).remove(machine_id) else { return };
-        self.finish(&m, SystemTime::now());
+    fn on_machine_dispose(&self, m: &Arc<Mach>, machine_id: &str) {
+        // only its own entry: a later machine with this ID may have one by now
+        let mut map = write(&self.0.machines);
+        if !map.get(machine_id).is_some_and(|x| Arc::ptr_eq(x, m)) {
+            return;
+        }
+        map.remove(machine_id);
+        drop(map);
+        self.finish(m, SystemTime::now());
         if m.top_level
             && self.0.top_level.fetch_sub(1, Relaxed) == 1
             && let Some((timeout, _)) = &self.0.shutdown

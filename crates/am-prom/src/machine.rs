@@ -85,6 +85,8 @@ impl StateTrack {
 #[derive(Debug)]
 pub(crate) struct MachineMetrics {
     pub(crate) id: Box<str>,
+    /// The machine instance (`Machine::instance`) the series are of.
+    pub(crate) instance: u64,
     pub(crate) parent_id: Box<str>,
     /// The normalised ID when Go-compatible series are exported for this machine.
     pub(crate) go_id: Option<Box<str>>,
@@ -119,6 +121,7 @@ impl MachineMetrics {
         let go = go_id.as_ref().map(|_| GoAcc::default());
         let mm = MachineMetrics {
             id: m.id().into(),
+            instance: m.instance(),
             parent_id: m.parent_id().unwrap_or_default().into(),
             go_id,
             accepted: AtomicU64::new(0),
@@ -158,13 +161,6 @@ impl MachineMetrics {
         self.track.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// [`transition_end`](Self::transition_end) with the current track (the path of a
-    /// tracer that looks machines up by ID).
-    pub(crate) fn transition_end_tracked(&self, tx: &Transition<'_>) {
-        let track = self.track.read().unwrap_or_else(|e| e.into_inner());
-        self.transition_end(&track, tx);
-    }
-
     /// Replaces the state track after a schema change; returns it for the hot path.
     pub(crate) fn retrack(&self, m: &Machine, rules: &SeriesRules) -> (Arc<StateTrack>, usize) {
         let schema = m.schema();
@@ -182,12 +178,6 @@ impl MachineMetrics {
 
     fn now_ns(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
-    }
-
-    /// Whether this transition is one of those timed (one in `timing_mask + 1`).
-    #[inline]
-    pub(crate) fn is_timed(rules: &SeriesRules, tx: &Transition<'_>) -> bool {
-        tx.seq() & rules.timing_mask == 0
     }
 
     /// Starts the clock of a transition that is timed.

@@ -76,10 +76,17 @@ impl Shared {
     }
 
     /// Registers a machine's series. `None` when it is refused (machine cap or a duplicate
-    /// ID); the refusal is counted and logged once.
+    /// ID); the refusal is counted and logged once. The same machine (instance) asking again
+    /// keeps its series, tracked for its grown schema.
     pub(crate) fn admit(&self, m: &Machine) -> Option<Slot> {
         let mut map = self.machines.write().unwrap_or_else(|e| e.into_inner());
         let h = &self.health;
+        if let Some(mm) = map.get(m.id()).filter(|mm| mm.instance == m.instance()) {
+            // the same machine again, after its schema grew
+            let (track, refused) = mm.retrack(m, &self.rules);
+            h.refused_series.fetch_add(refused as u64, Relaxed);
+            return Some((mm.clone(), track));
+        }
         if map.contains_key(m.id()) {
             h.refused_machines.fetch_add(1, Relaxed);
             if !h.warned_dup.swap(true, Relaxed) {
@@ -126,13 +133,6 @@ impl Shared {
     /// The metrics of a machine, by ID (the path for a tracer not bound directly).
     pub(crate) fn lookup(&self, id: &str) -> Option<Arc<MachineMetrics>> {
         self.machines.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
-    }
-
-    /// Runs `f` on a machine's metrics, found by ID, under the map's read lock (no `Arc`
-    /// clone); `None` when the machine is not exported.
-    #[inline]
-    pub(crate) fn with<R>(&self, id: &str, f: impl FnOnce(&MachineMetrics) -> R) -> Option<R> {
-        self.machines.read().unwrap_or_else(|e| e.into_inner()).get(id).map(|m| f(m))
     }
 
     /// Drops a disposed machine's series, if they are `mm`'s (not those of another machine

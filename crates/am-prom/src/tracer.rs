@@ -6,12 +6,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use am_core::{Binding, ExporterGuard, Interest, Machine, Schema, Skip, Tracer, Transition};
+use am_core::{Attach, Binding, ExporterGuard, Interest, Machine, Skip, Tracer, Transition};
 use prometheus_client::registry::Registry;
 
 use crate::error::Error;
 use crate::exposition::{Format, encode};
-use crate::machine::MachineMetrics;
 use crate::shared::{Shared, Slot};
 
 /// Exports machine metrics to Prometheus. Cheap to clone. Bind it with
@@ -96,8 +95,7 @@ impl PromTracer {
             return Ok(());
         }
         shared.check_go_names(m.id())?;
-        let slot = shared.admit(m);
-        m.bind_tracer(Arc::new(MachineTracer { shared: shared.clone(), slot }));
+        m.bind_tracer(Arc::new(self.clone()));
         Ok(())
     }
 
@@ -176,27 +174,12 @@ impl PromTracer {
     }
 }
 
-/// Registers a machine and, when this tracer is bound to it directly (not inside a
-/// composite), replaces it with a per-machine tracer holding the machine's handles.
-fn attach(shared: &Arc<Shared>, m: &Machine) {
-    let direct = m.tracers().iter().any(|t| t.id() == &*shared.id);
-    if m.parent_id().is_some() && am_core::env::is_rpc_machine(m.tags()) {
-        if direct {
-            m.detach_tracer(&shared.id);
-        }
-        return;
-    }
-    let slot = shared.admit(m);
-    if direct {
-        m.bind_tracer(Arc::new(MachineTracer { shared: shared.clone(), slot }));
-    }
-}
-
 fn interest() -> Interest {
     Interest::TRANSITION_INIT | Interest::TRANSITION_END | Interest::HANDLERS
 }
 
-/// Bound to one machine: its hooks write that machine's atomics directly.
+/// Made by [`PromTracer`]'s `attach` for one machine: its hooks write that machine's atomics
+/// directly.
 struct MachineTracer {
     shared: Arc<Shared>,
     /// `None` for a refused machine (its transitions are counted as dropped).
@@ -212,18 +195,6 @@ impl Tracer for MachineTracer {
     }
     fn interest(&self) -> Interest {
         interest()
-    }
-    fn machine_init(&self, m: &Machine) {
-        // called on a parent's tracer that a new child inherited
-        attach(&self.shared, m);
-    }
-    fn schema_change(&self, m: &Machine, _old: &Schema) {
-        if let Some((mm, _)) = &self.slot {
-            let (track, refused) = mm.retrack(m, &self.shared.rules);
-            self.shared.health.refused_series.fetch_add(refused as u64, Relaxed);
-            let slot = Some((mm.clone(), track));
-            m.bind_tracer(Arc::new(MachineTracer { shared: self.shared.clone(), slot }));
-        }
     }
     #[inline]
     fn transition_init(&self, tx: &Transition<'_>) {
@@ -251,8 +222,8 @@ impl Tracer for MachineTracer {
     }
 }
 
-/// Used when the tracer sits inside a composite (`Tracers`): it finds the machine's
-/// handles by ID on every hook.
+/// What gets bound (and inherited): each machine it is bound to gets a [`MachineTracer`]
+/// holding that machine's series (or none for an `rpc-*` / `relay` submachine).
 impl Tracer for PromTracer {
     fn id(&self) -> &str {
         &self.0.shared.id
@@ -260,35 +231,12 @@ impl Tracer for PromTracer {
     fn inheritable(&self) -> bool {
         self.0.shared.inherit
     }
-    fn interest(&self) -> Interest {
-        interest()
-    }
-    fn machine_init(&self, m: &Machine) {
-        attach(&self.0.shared, m);
-    }
-    fn schema_change(&self, m: &Machine, _old: &Schema) {
-        if let Some(mm) = self.0.shared.lookup(m.id()) {
-            let (_, refused) = mm.retrack(m, &self.0.shared.rules);
-            self.0.shared.health.refused_series.fetch_add(refused as u64, Relaxed);
-        }
-    }
-    fn transition_init(&self, tx: &Transition<'_>) {
+    fn attach(&self, m: &Machine) -> Attach {
         let shared = &self.0.shared;
-        if MachineMetrics::is_timed(&shared.rules, tx) {
-            shared.with(tx.machine_id(), |mm| mm.transition_init(tx));
+        if m.parent_id().is_some() && am_core::env::is_rpc_machine(m.tags()) {
+            return Attach::Decline;
         }
-    }
-    fn handler_end(&self, tx: &Transition<'_>, _binding: &str, _handler: &str) {
-        self.0.shared.with(tx.machine_id(), MachineMetrics::handler_end);
-    }
-    fn transition_end(&self, tx: &Transition<'_>) {
-        let shared = &self.0.shared;
-        if shared.with(tx.machine_id(), |mm| mm.transition_end_tracked(tx)).is_none() {
-            shared.health.dropped.fetch_add(1, Relaxed);
-        }
-    }
-    fn machine_dispose(&self, machine_id: &str) {
-        self.0.shared.remove(machine_id);
+        Attach::With(Arc::new(MachineTracer { shared: shared.clone(), slot: shared.admit(m) }))
     }
 }
 
