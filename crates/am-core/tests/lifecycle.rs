@@ -97,8 +97,10 @@ fn detach_tracer_and_unbind_handlers() {
 fn tracers_attach_per_machine() {
     use am_core::{Attach, Interest, Transition};
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    /// Machine IDs and their counters.
+    type Made = Arc<Mutex<Vec<(String, Arc<AtomicU64>)>>>;
     /// Makes a counter per machine; declines machines tagged "skip".
-    struct PerMachine(Arc<Mutex<Vec<(String, Arc<AtomicU64>)>>>);
+    struct PerMachine(Made);
     struct Counter(Arc<AtomicU64>);
     impl Tracer for Counter {
         fn id(&self) -> &str {
