@@ -409,7 +409,7 @@ impl LokiTracer {
     }
 }
 
-/// What gets bound (and inherited): each machine gets a [`MachLoki`] holding its streams.
+/// What gets bound (and inherited): each machine gets a `MachLoki` holding its streams.
 impl Tracer for LokiTracer {
     fn id(&self) -> &str {
         "am-loki"

@@ -75,7 +75,7 @@ impl OtelLogTracer {
     }
 }
 
-/// What gets bound (and inherited): each machine gets a [`MachLogs`] with its own logger.
+/// What gets bound (and inherited): each machine gets a `MachLogs` with its own logger.
 impl Tracer for OtelLogTracer {
     fn id(&self) -> &str {
         LOG_TRACER_ID

@@ -104,7 +104,7 @@ impl OtelMetricsTracer {
     }
 }
 
-/// What gets bound (and inherited): each machine gets a [`MachMetricsTracer`] holding its
+/// What gets bound (and inherited): each machine gets a `MachMetricsTracer` holding its
 /// label set.
 impl Tracer for OtelMetricsTracer {
     fn id(&self) -> &str {

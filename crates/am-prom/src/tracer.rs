@@ -222,7 +222,7 @@ impl Tracer for MachineTracer {
     }
 }
 
-/// What gets bound (and inherited): each machine it is bound to gets a [`MachineTracer`]
+/// What gets bound (and inherited): each machine it is bound to gets a `MachineTracer`
 /// holding that machine's series (or none for an `rpc-*` / `relay` submachine).
 impl Tracer for PromTracer {
     fn id(&self) -> &str {
