@@ -24,7 +24,10 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
     ms.parse::<u64>().map_err(|_| format!("bad --ms `{ms}`"))?;
     args.finish()?;
     let _budget = sh.push_env("AM_FUZZ_MS", &ms);
-    let out = cmd!(sh, "cargo nextest run --workspace --all-features --no-capture -E test(/fuzz_/)").output()?;
+    // a failing target's output (its seed) must be printed, so the status is checked below
+    let out = cmd!(sh, "cargo nextest run --workspace --all-features --no-capture -E test(/fuzz_/)")
+        .ignore_status()
+        .output()?;
     let text = [out.stdout, out.stderr].concat();
     let text = String::from_utf8_lossy(&text);
     let mut total = 0u64;

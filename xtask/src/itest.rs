@@ -118,7 +118,7 @@ fn interpolate(dashboard: &serde_json::Value, expr: &str) -> String {
 /// The demo's series reached Prometheus (scraped and pushed), and the dashboard's queries
 /// return data.
 fn check_prometheus(port: u16) -> Result<()> {
-    use am_core::metric_names::{LABEL_MACH_ID, TRANSITIONS_TOTAL};
+    use am_core::conventions::prom::{LABEL_MACH_ID, TRANSITIONS_TOTAL};
     for m in DEMO_MACHINES {
         let scraped =
             backends::prom_query(port, &format!(r#"{TRANSITIONS_TOTAL}{{job="am-demo",{LABEL_MACH_ID}="{m}"}}"#))?;

@@ -75,12 +75,15 @@
 //! - `testing`: [`testing::Recorder`], a tracer that records every hook, for exporter tests.
 //! - `tracing`: log entries are also emitted as `tracing` events (target `am_core`).
 //! - `serde`: `Serialize`/`Deserialize` for the plain data types.
-//! - `exporter`: plumbing shared by exporter crates ([`exporter::LogLimiter`]).
+//! - `exporter`: plumbing shared by exporter crates ([`exporter`]: warning limiter, waits
+//!   without polling, poison-tolerant locks, JSON escaping).
+//! - `exporter-runtime`: `exporter` plus its tokio parts (where senders run).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod binding;
 mod bits;
+pub mod conventions;
 pub mod env;
 mod error;
 mod exec;
@@ -90,9 +93,7 @@ mod forms;
 mod handlers;
 mod inspect;
 mod log;
-pub mod log_labels;
 mod machine;
-pub mod metric_names;
 mod mutation;
 mod queue;
 mod relations;
@@ -105,6 +106,7 @@ pub mod testing;
 mod trace_ctx;
 mod tracer;
 mod transition;
+mod unpoison;
 mod wait;
 
 pub use binding::{Binding, ExporterGuard, Skip, env_gate};

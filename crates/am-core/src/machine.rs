@@ -19,6 +19,7 @@ use crate::mutation::{Arg, Args, ArgsMapper, MutResult, Mutation, MutationKind, 
 use crate::schema::{Schema, StateIdx};
 use crate::tracer::{Attach, Interest, Tracer, TracerId};
 use crate::transition::TxIds;
+use crate::unpoison::Unpoison;
 use crate::wait::{CancelToken, Wait, WaitCond, WaitError, Waiter, lock, states_ok, time_ok};
 
 pub(crate) type TracerList = Arc<[Arc<dyn Tracer>]>;
@@ -112,7 +113,7 @@ impl Inner {
         if self.dispose_started.swap(true, Relaxed) {
             return;
         }
-        let hooks = self.tracers.read().unwrap_or_else(|e| e.into_inner()).hooks.clone();
+        let hooks = self.tracers.read().unpoison().hooks.clone();
         for t in hooks.iter() {
             t.machine_dispose(&self.id);
         }
@@ -122,7 +123,7 @@ impl Inner {
             (std::mem::take(&mut st.ctxs), std::mem::take(&mut st.waiters))
         };
         ctxs.into_iter().flatten().for_each(|c| c.cancel());
-        *self.trace_ctx.write().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.trace_ctx.write().unpoison() = None;
         let mut disposed_waits = Vec::new();
         for w in waiters {
             if matches!(w.cond, WaitCond::Disposed) {
@@ -131,7 +132,7 @@ impl Inner {
                 w.shared.complete(Err(WaitError::Disposed));
             }
         }
-        *self.handlers.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(HandlerTable::default());
+        *self.handlers.write().unpoison() = Arc::new(HandlerTable::default());
         self.has_handlers.store(false, Relaxed);
         self.bind_version.fetch_add(1, Release);
         let callbacks = std::mem::take(&mut *lock(&self.on_dispose));
@@ -488,7 +489,7 @@ impl Machine {
     }
     /// The schema in force.
     pub fn schema(&self) -> Arc<Schema> {
-        self.0.schema.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0.schema.read().unpoison().clone()
     }
     /// Current log level.
     pub fn log_level(&self) -> LogLevel {
@@ -508,11 +509,11 @@ impl Machine {
     }
     /// The trace context of the span the machine is in, as set by a tracing exporter.
     pub fn trace_context(&self) -> Option<crate::TraceContext> {
-        *self.0.trace_ctx.read().unwrap_or_else(|e| e.into_inner())
+        *self.0.trace_ctx.read().unpoison()
     }
     /// Sets (or clears) the trace context; called by tracing exporters from their hooks.
     pub fn set_trace_context(&self, ctx: Option<crate::TraceContext>) {
-        *self.0.trace_ctx.write().unwrap_or_else(|e| e.into_inner()) = ctx;
+        *self.0.trace_ctx.write().unpoison() = ctx;
     }
     pub(crate) fn running_tx_seq(&self) -> u64 {
         self.0.running_tx.load(Relaxed)
@@ -523,14 +524,14 @@ impl Machine {
     /// Bound tracers, in call order: what was bound (by the builder, `bind_tracer` or
     /// inheritance), not what each attached.
     pub fn tracers(&self) -> TracerList {
-        let g = self.0.tracers.read().unwrap_or_else(|e| e.into_inner());
+        let g = self.0.tracers.read().unpoison();
         g.tracers.iter().map(|b| b.tracer.clone()).collect::<Vec<_>>().into()
     }
 
     /// What receives this machine's hooks: each bound tracer's answer to `attach`. Every hook
     /// is dispatched from this list (the runner caches it per bind).
     pub(crate) fn hooks(&self) -> TracerList {
-        self.0.tracers.read().unwrap_or_else(|e| e.into_inner()).hooks.clone()
+        self.0.tracers.read().unpoison().hooks.clone()
     }
 
     /// Asks `t` what receives this machine's hooks ([`Tracer::attach`]).
@@ -544,7 +545,7 @@ impl Machine {
     }
 
     fn set_bound(&self, list: Vec<BoundTracer>) {
-        let mut g = self.0.tracers.write().unwrap_or_else(|e| e.into_inner());
+        let mut g = self.0.tracers.write().unpoison();
         self.store_bound(&mut g, list);
     }
 
@@ -571,7 +572,7 @@ impl Machine {
         let b = self.attach(t);
         let (key, hooks) = (b.key, b.hooks.clone());
         {
-            let mut g = self.0.tracers.write().unwrap_or_else(|e| e.into_inner());
+            let mut g = self.0.tracers.write().unpoison();
             if let Some(other) = g.tracers.iter().find(|x| Arc::ptr_eq(&x.tracer, &b.tracer)) {
                 return other.key; // bound meanwhile by another thread
             }
@@ -586,7 +587,7 @@ impl Machine {
     }
 
     fn bound_key(&self, t: &Arc<dyn Tracer>) -> Option<TracerId> {
-        let g = self.0.tracers.read().unwrap_or_else(|e| e.into_inner());
+        let g = self.0.tracers.read().unpoison();
         g.tracers.iter().find(|x| Arc::ptr_eq(&x.tracer, t)).map(|x| x.key)
     }
 
@@ -600,20 +601,12 @@ impl Machine {
     /// whether one was detached. Two tracers bound with one id are told apart only by their
     /// keys: use [`detach`](Self::detach) then.
     pub fn detach_tracer(&self, id: &str) -> bool {
-        let n = self
-            .0
-            .tracers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .tracers
-            .iter()
-            .filter(|b| b.tracer.id() == id)
-            .count();
+        let n = self.0.tracers.read().unpoison().tracers.iter().filter(|b| b.tracer.id() == id).count();
         n == 1 && self.detach_where(|b| b.tracer.id() == id)
     }
 
     fn detach_where(&self, f: impl Fn(&BoundTracer) -> bool) -> bool {
-        let mut g = self.0.tracers.write().unwrap_or_else(|e| e.into_inner());
+        let mut g = self.0.tracers.write().unpoison();
         let list: Vec<BoundTracer> = g.tracers.iter().filter(|b| !f(b)).cloned().collect();
         if list.len() == g.tracers.len() {
             return false;
@@ -627,7 +620,7 @@ impl Machine {
     pub fn bind_handlers(&self, h: Handlers) -> Result<(), Error> {
         self.alive()?;
         let schema = self.schema();
-        let mut g = self.0.handlers.write().unwrap_or_else(|e| e.into_inner());
+        let mut g = self.0.handlers.write().unpoison();
         let mut table = HandlerTable::clone(&g);
         table.bind(&schema, h)?;
         *g = Arc::new(table);
@@ -637,7 +630,7 @@ impl Machine {
     }
     /// Drops every handler of the set named `name`.
     pub fn unbind_handlers(&self, name: &str) {
-        let mut g = self.0.handlers.write().unwrap_or_else(|e| e.into_inner());
+        let mut g = self.0.handlers.write().unpoison();
         let mut t = HandlerTable::clone(&g);
         let keep = |e: &crate::handlers::Entry| &*e.binding != name;
         for v in [&mut t.enter, &mut t.exit, &mut t.state, &mut t.end, &mut t.self_h] {
@@ -652,7 +645,7 @@ impl Machine {
         self.0.bind_version.fetch_add(1, Release);
     }
     pub(crate) fn handler_table(&self) -> Arc<HandlerTable> {
-        self.0.handlers.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0.handlers.read().unpoison().clone()
     }
 
     // ---- queries ----
@@ -795,7 +788,7 @@ impl Machine {
         source: Option<Source>,
     ) -> Result<MutResult, Error> {
         self.alive()?;
-        let schema = self.0.schema.read().unwrap_or_else(|e| e.into_inner());
+        let schema = self.0.schema.read().unpoison();
         let mut buf = [0usize; 4];
         let mut heap = Vec::new();
         let mut n = 0;
@@ -921,7 +914,7 @@ impl Machine {
                 }
             }
             if mu.args.is_none() && !st.queue.is_empty() {
-                let schema = self.0.schema.read().unwrap_or_else(|e| e.into_inner());
+                let schema = self.0.schema.read().unpoison();
                 if !mu.called().iter().any(|&c| schema.is_multi(c))
                     && let Some(dup) = st.queue.iter().find(|q| q.queue_tick != 0 && mu.same_as(q))
                 {
@@ -1359,16 +1352,16 @@ impl Machine {
             if let Some(s) = st.scratch.as_mut() {
                 s.grow(n);
             }
-            let mut g = self.0.handlers.write().unwrap_or_else(|e| e.into_inner());
+            let mut g = self.0.handlers.write().unpoison();
             let mut t = HandlerTable::clone(&g);
             t.grow(n);
             *g = Arc::new(t);
             self.0.bind_version.fetch_add(1, Release);
-            *self.0.schema.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+            *self.0.schema.write().unpoison() = Arc::new(new);
         }
         // every tracer answers again for the grown schema (the same machine instance asks)
         let again: Vec<BoundTracer> = {
-            let g = self.0.tracers.read().unwrap_or_else(|e| e.into_inner());
+            let g = self.0.tracers.read().unpoison();
             g.tracers.to_vec()
         }
         .into_iter()

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::mutation::Args;
 use crate::schema::StateIdx;
+use crate::unpoison::Unpoison;
 
 /// Why a wait did not complete.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +36,7 @@ impl std::error::Error for WaitError {}
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // a panicking handler never holds these locks; recover the data if one was poisoned anyway
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unpoison()
 }
 
 #[derive(Default)]
@@ -120,7 +121,7 @@ impl Wait {
             if let Some(r) = s.result {
                 return r;
             }
-            s = self.shared.cv.wait(s).unwrap_or_else(|e| e.into_inner());
+            s = self.shared.cv.wait(s).unpoison();
         }
     }
     /// Blocks at most `timeout`; `Err(Timeout)` when it runs out.
@@ -135,7 +136,7 @@ impl Wait {
             if now >= deadline {
                 return Err(WaitError::Timeout);
             }
-            s = self.shared.cv.wait_timeout(s, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+            s = self.shared.cv.wait_timeout(s, deadline - now).unpoison().0;
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The tracer's background task: connect, handshake, send schemas, then batches; reconnect
 //! with backoff when the server goes away.
 
+use am_core::exporter::{Unpoison, Watch};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -48,6 +49,8 @@ pub(crate) struct Shared {
     /// The sender found nothing to do and waits for a wake-up; only then do hooks notify.
     pub(crate) parked: AtomicBool,
     pub(crate) counters: Counters,
+    /// Notified after every batch sent or failed, for flushes waiting on [`settled`](Self::settled).
+    pub(crate) progress: Watch<()>,
     pub(crate) config: SenderConfig,
     pub(crate) log: am_core::exporter::LogLimiter,
     /// Hooks read it; the sender turns the readings into Unix time.
@@ -56,7 +59,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn outbox(&self) -> MutexGuard<'_, Outbox> {
-        self.outbox.lock().unwrap_or_else(|e| e.into_inner())
+        self.outbox.lock().unpoison()
     }
     fn is_shutdown(&self) -> bool {
         self.shutdown.load(Relaxed)
@@ -182,10 +185,12 @@ async fn serve(shared: &Shared, client: &DbgServiceClient) -> Ended {
                 shared.counters.sent.fetch_add(n, Relaxed);
                 taken.clear();
                 shared.outbox().done(taken);
+                shared.progress.notify();
             }
             Err(e) => {
                 shared.outbox().fail(&taken);
                 shared.counters.dropped.fetch_add(n, Relaxed);
+                shared.progress.notify();
                 return Ended::Failed(e);
             }
         }

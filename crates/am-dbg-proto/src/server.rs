@@ -3,6 +3,7 @@
 //! unknown frame, a wrong protocol version, or a batch before its handshake is closed with
 //! one log line (target `am_dbg_proto`); the others go on.
 
+use am_core::exporter::Unpoison;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -232,7 +233,7 @@ struct ConnService {
 
 impl ConnService {
     fn state(&self) -> std::sync::MutexGuard<'_, ConnState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unpoison()
     }
     fn refuse(&self, r: Refusal) -> Refusal {
         self.state().fatal = Some(r.to_string());

@@ -1,6 +1,7 @@
 //! The client tracer: copies transitions into the bounded outbox; the sender task does the
 //! rest.
 
+use am_core::exporter::Unpoison;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -14,7 +15,7 @@ use crate::addr::{self, DEFAULT_ADDR};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::messages::ClientIdentity;
-use crate::outbox::{At, Extra, Opt, Outbox, RecId, Ticks, TxRecord};
+use crate::outbox::{ArenaSpan, Extra, OptU64, Outbox, RecId, TxNumbers, TxRecord};
 use crate::sender::{self, Counters, SenderConfig, Shared};
 
 /// Transition messages a tracer holds by default while the server is slow or away.
@@ -192,6 +193,7 @@ impl DbgTracerBuilder {
             shutdown: Default::default(),
             parked: Default::default(),
             counters: Counters::default(),
+            progress: Default::default(),
             config: SenderConfig {
                 addr: addr.clone(),
                 client,
@@ -204,19 +206,7 @@ impl DbgTracerBuilder {
             log: am_core::exporter::LogLimiter::default(),
             clock: Clock::new(),
         });
-        match self.handle.or_else(|| Handle::try_current().ok()) {
-            Some(h) => {
-                h.spawn(sender::run(shared.clone()));
-            }
-            None => {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Runtime)?;
-                let s = shared.clone();
-                std::thread::Builder::new()
-                    .name("am-dbg-sender".into())
-                    .spawn(move || rt.block_on(sender::run(s)))
-                    .map_err(Error::Runtime)?;
-            }
-        }
+        am_core::exporter::spawn("am-dbg-sender", self.handle, sender::run(shared.clone())).map_err(Error::Runtime)?;
         Ok(DbgTracer(Arc::new(Inner {
             id: format!("am-dbg-proto:{addr}"),
             shared,
@@ -351,17 +341,9 @@ impl DbgTracer {
     pub fn flush(&self, timeout: Duration) -> bool {
         let s = &self.0.shared;
         let target = s.outbox().enqueued();
-        let until = Instant::now() + timeout;
-        loop {
-            if s.settled() >= target && s.outbox().is_empty() {
-                return true;
-            }
-            if Instant::now() >= until {
-                return false;
-            }
-            s.work.notify_one();
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        // a parked sender takes the outbox now (or at once when it parks next)
+        s.work.notify_one();
+        s.progress.wait_until(Instant::now() + timeout, |_| s.settled() >= target && s.outbox().is_empty())
     }
 
     /// Binds the tracer to an existing machine, which announces it (its schema goes out
@@ -380,7 +362,7 @@ impl DbgTracer {
         slot: u32,
         rec: TxRecord,
         extra: Option<Box<Extra>>,
-        n: Ticks,
+        n: TxNumbers,
         clocks: Option<&[u64]>,
         called: &[usize],
     ) {
@@ -449,7 +431,7 @@ pub fn bind_env(m: &Machine) -> Result<Binding<DbgGuard>, Error> {
     };
     static SHARED: OnceLock<Mutex<HashMap<String, Weak<Inner>>>> = OnceLock::new();
     let tracer = {
-        let mut reg = SHARED.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+        let mut reg = SHARED.get_or_init(Default::default).lock().unpoison();
         match reg.get(&addr).and_then(Weak::upgrade) {
             Some(inner) => DbgTracer(inner),
             None => {
@@ -560,12 +542,12 @@ impl DbgTracer {
             }
             .boxed()
         };
-        let n = Ticks {
+        let n = TxNumbers {
             queue_tick: mu.machine_queue_tick(),
             mut_queue_token: mu.queue_token(),
             mut_queue_tick: mu.queue_tick(),
-            time: Opt::from(self.0.timing.then(|| self.0.now())),
-            duration_ns: Opt::default(),
+            time: OptU64::from(self.0.timing.then(|| self.0.now())),
+            duration_ns: OptU64::default(),
         };
         let rec = TxRecord {
             id: RecId::Queued(0, 0),
@@ -579,7 +561,7 @@ impl DbgTracer {
             queued: true,
             extra: 0,
             slot: 0,
-            at: At::default(),
+            at: ArenaSpan::default(),
         };
         self.push(m, slot, rec, extra, n, None, mu.called());
     }
@@ -610,12 +592,12 @@ impl DbgTracer {
             }
             .boxed()
         };
-        let n = Ticks {
+        let n = TxNumbers {
             queue_tick: tx.queue_tick(),
             mut_queue_token: mu.queue_token(),
             mut_queue_tick: 0,
-            time: Opt::from(self.0.timing.then(|| self.0.now())),
-            duration_ns: Opt::from(if self.0.durations { tx.duration().map(|d| d.as_nanos() as u64) } else { None }),
+            time: OptU64::from(self.0.timing.then(|| self.0.now())),
+            duration_ns: OptU64::from(if self.0.durations { tx.duration().map(|d| d.as_nanos() as u64) } else { None }),
         };
         let rec = TxRecord {
             id: RecId::Tx(tx.seq()),
@@ -629,7 +611,7 @@ impl DbgTracer {
             dropped: false,
             extra: 0,
             slot: 0,
-            at: At::default(),
+            at: ArenaSpan::default(),
         };
         self.push(m, slot, rec, extra, n, Some(tx.time_after()), tx.called());
     }

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use am_core::metric_names::{LABEL_MACH_ID, LABEL_SERVICE, TRANSITIONS_TOTAL};
+use am_core::conventions::prom::{LABEL_MACH_ID, LABEL_SERVICE, TRANSITIONS_TOTAL};
 
 use crate::rules::AlertRules;
 use crate::{Error, json, panels};
@@ -18,11 +18,11 @@ pub const VAR_LOKI: &str = "DS_LOKI";
 /// Template variable holding the Tempo data source that log lines link to.
 pub const VAR_TEMPO: &str = "DS_TEMPO";
 /// Loki stream label carrying the raw machine ID (shared with am-loki via am-core).
-pub const LOKI_LABEL_MACHINE_ID: &str = am_core::log_labels::MACHINE_ID;
+pub const LOKI_LABEL_MACHINE_ID: &str = am_core::conventions::loki::MACHINE_ID;
 /// Loki stream label carrying the normalised service.
-pub const LOKI_LABEL_SERVICE: &str = am_core::log_labels::SERVICE_NAME;
+pub const LOKI_LABEL_SERVICE: &str = am_core::conventions::loki::SERVICE_NAME;
 /// Loki structured-metadata key carrying the trace ID of a line.
-pub const LOKI_META_TRACE_ID: &str = am_core::log_labels::META_TRACE_ID;
+pub const LOKI_META_TRACE_ID: &str = am_core::conventions::loki::META_TRACE_ID;
 
 /// A Grafana dashboard (and matching alert rules) for a list of machine IDs.
 ///

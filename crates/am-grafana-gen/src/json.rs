@@ -54,19 +54,7 @@ fn pad(n: usize, out: &mut String) {
 
 /// A JSON string literal (also a valid YAML double-quoted scalar).
 pub(crate) fn string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    am_core::exporter::json::push_quoted(out, s);
 }
 
 #[cfg(test)]

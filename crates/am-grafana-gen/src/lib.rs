@@ -4,7 +4,7 @@
 //!   machine ID: transitions, duration quantiles, exceptions, queue length, states,
 //!   steps/handlers, per-state activity, schema size, and the machine's Loki log lines
 //!   (with links from a line's `trace_id` to the trace). Queries use the labelled metrics of
-//!   `am-prom` through [`am_core::metric_names`]; data sources are template variables
+//!   `am-prom` through [`am_core::conventions::prom`]; data sources are template variables
 //!   (`DS_PROMETHEUS`, `DS_LOKI`, `DS_TEMPO`), as are `service` and `mach_id`.
 //! - [`Dashboard::alert_rules_yaml`] gives Prometheus alert rules for the same machines:
 //!   exception rate, stuck queue, slow transitions, no transitions.

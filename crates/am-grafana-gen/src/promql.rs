@@ -1,6 +1,6 @@
 //! PromQL and LogQL text: label matchers, escaping, and the query shapes the panels use.
 
-use am_core::metric_names::{LABEL_MACH_ID, LABEL_SERVICE};
+use am_core::conventions::prom::{LABEL_MACH_ID, LABEL_SERVICE};
 
 /// Grafana's rate window variable, sized to the scrape interval.
 pub(crate) const RATE_WINDOW: &str = "$__rate_interval";

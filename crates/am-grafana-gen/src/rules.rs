@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use am_core::metric_names::{
+use am_core::conventions::prom::{
     EXCEPTIONS_TOTAL, LABEL_MACH_ID, LABEL_RESULT, QUEUE_LENGTH, TRANSITION_DURATION_SECONDS, TRANSITIONS_TOTAL,
 };
 

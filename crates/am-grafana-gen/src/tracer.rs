@@ -1,9 +1,11 @@
-//! The sync tracer: keeps one dashboard listing every machine it sees, uploading from its own
-//! thread, debounced. Hooks only record an ID and wake the thread.
+//! The sync tracer: keeps one dashboard listing every machine it sees, uploading from a
+//! background task, debounced. Hooks only record an ID and wake the task.
 
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
+
+use am_core::exporter::Watch;
+use tokio::sync::mpsc;
 
 use am_core::{Attach, Binding, ExporterGuard, Machine, Skip, Tracer};
 
@@ -38,8 +40,8 @@ struct Progress {
 }
 
 struct Shared {
-    progress: Mutex<Progress>,
-    changed: Condvar,
+    /// Notified after every upload attempt.
+    progress: Watch<Progress>,
     name: Option<String>,
     template: Template,
 }
@@ -53,7 +55,7 @@ struct Template {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Progress> {
-        self.progress.lock().unwrap_or_else(|e| e.into_inner())
+        self.progress.lock()
     }
 }
 
@@ -61,13 +63,13 @@ impl Shared {
 /// submachine at any depth — to one dashboard, and uploads it after each change.
 ///
 /// Hooks never wait for the network: they append the ID under a short lock and signal a
-/// background thread, which waits for a quiet period ([`debounce`](GrafanaTracerBuilder::debounce)),
-/// renders the dashboard and uploads it with its own single-threaded runtime (whether or not
-/// the caller runs tokio). Failures are counted and logged, never raised into the machine.
+/// background task, which waits for a quiet period ([`debounce`](GrafanaTracerBuilder::debounce)),
+/// renders the dashboard and uploads it. The task runs on the current tokio runtime, or on a
+/// thread of its own outside one ([`am_core::exporter::spawn`]). Failures are counted and logged, never raised into the machine.
 /// Machines tagged `rpc-*` or `relay` are skipped unless `AM_RPC_DBG` is on.
 pub struct GrafanaTracer {
     shared: Arc<Shared>,
-    wake: Mutex<mpsc::Sender<()>>,
+    wake: mpsc::UnboundedSender<()>,
 }
 
 impl std::fmt::Debug for GrafanaTracer {
@@ -135,8 +137,7 @@ impl GrafanaTracerBuilder {
     pub fn build(self) -> Result<GrafanaTracer, Error> {
         let client = self.client.build()?;
         let shared = Arc::new(Shared {
-            progress: Mutex::new(Progress::default()),
-            changed: Condvar::new(),
+            progress: Watch::new(Progress::default()),
             name: self.name,
             template: Template {
                 folder: self.folder,
@@ -146,13 +147,10 @@ impl GrafanaTracerBuilder {
         });
         // Checks the folder and thresholds now rather than on the thread.
         render(&shared, &["check".to_string()])?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::unbounded_channel();
         let worker = Worker { shared: shared.clone(), client, debounce: self.debounce.unwrap_or(DEFAULT_DEBOUNCE) };
-        std::thread::Builder::new()
-            .name("am-grafana-sync".into())
-            .spawn(move || worker.run(rx))
-            .map_err(|e| Error::Worker(e.to_string()))?;
-        Ok(GrafanaTracer { shared, wake: Mutex::new(tx) })
+        am_core::exporter::spawn("am-grafana-sync", None, worker.run(rx)).map_err(|e| Error::Worker(e.to_string()))?;
+        Ok(GrafanaTracer { shared, wake: tx })
     }
 }
 
@@ -187,9 +185,9 @@ impl GrafanaTracer {
             p.ids.push(id.to_string());
             p.wanted += 1;
         }
-        // The thread only ends when this sender is dropped, so a send error cannot happen
+        // The task only ends when this sender is dropped, so a send error cannot happen
         // while `self` lives; ignore it rather than panic.
-        let _ = self.wake.lock().unwrap_or_else(|e| e.into_inner()).send(());
+        let _ = self.wake.send(());
     }
 
     /// The machine IDs on the dashboard, in order of registration.
@@ -203,18 +201,13 @@ impl GrafanaTracer {
     }
 
     /// Waits until every registered ID has been covered by an upload attempt (success or
-    /// failure), at most `timeout`. Returns whether it caught up.
+    /// failure), at most `timeout`. Returns whether it caught up. On a current-thread
+    /// runtime (which the upload task may be waiting to run on) it only checks.
     pub fn flush(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut p = self.shared.lock();
-        while p.done < p.wanted {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            p = self.shared.changed.wait_timeout(p, left).unwrap_or_else(|e| e.into_inner()).0;
-        }
-        true
+        let until = Instant::now() + timeout;
+        let caught_up = |p: &Progress| p.done >= p.wanted;
+        let progress = &self.shared.progress;
+        am_core::exporter::block_in_runtime(|| progress.wait_until(until, caught_up), || caught_up(&progress.lock()))
     }
 
     fn accepts(m: &Machine) -> bool {
@@ -246,16 +239,9 @@ struct Worker {
 }
 
 impl Worker {
-    fn run(self, rx: mpsc::Receiver<()>) {
-        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => rt,
-            Err(e) => {
-                tracing::warn!(error = %e, "am-grafana-gen: cannot start the upload runtime; dashboards will not sync");
-                return;
-            }
-        };
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<()>) {
         let mut open = true;
-        while open && rx.recv().is_ok() {
+        while open && rx.recv().await.is_some() {
             // Debounce: wait for a quiet period, bounded by a maximum delay.
             let first = Instant::now();
             let max = self.debounce * MAX_DELAY_FACTOR;
@@ -264,11 +250,11 @@ impl Worker {
                 if left.is_zero() {
                     break;
                 }
-                match rx.recv_timeout(left) {
-                    Ok(()) => continue,
-                    Err(RecvTimeoutError::Timeout) => break,
+                match tokio::time::timeout(left, rx.recv()).await {
+                    Ok(Some(())) => continue,
+                    Err(_) => break,
                     // The tracer was dropped: upload what is pending, then stop.
-                    Err(RecvTimeoutError::Disconnected) => {
+                    Ok(None) => {
                         open = false;
                         break;
                     }
@@ -279,23 +265,23 @@ impl Worker {
                 (p.ids.clone(), p.wanted)
             };
             let result = match render(&self.shared, &ids) {
-                Ok(d) => rt.block_on(self.client.upload(&d)).map(|u| (u, d.ids().len())),
+                Ok(d) => self.client.upload(&d).await.map(|u| (u, d.ids().len())),
                 Err(e) => Err(e),
             };
-            let mut p = self.shared.lock();
-            match result {
-                Ok((u, n)) => {
-                    p.stats.uploads += 1;
-                    tracing::debug!(uid = %u.uid, version = u.version, machines = n, "am-grafana-gen: dashboard uploaded");
+            self.shared.progress.update(|p| {
+                match result {
+                    Ok((u, n)) => {
+                        p.stats.uploads += 1;
+                        tracing::debug!(uid = %u.uid, version = u.version, machines = n, "am-grafana-gen: dashboard uploaded");
+                    }
+                    Err(e) => {
+                        p.stats.failures += 1;
+                        tracing::warn!(error = %e, "am-grafana-gen: dashboard upload failed");
+                        p.stats.last_error = Some(e.to_string());
+                    }
                 }
-                Err(e) => {
-                    p.stats.failures += 1;
-                    tracing::warn!(error = %e, "am-grafana-gen: dashboard upload failed");
-                    p.stats.last_error = Some(e.to_string());
-                }
-            }
-            p.done = p.done.max(wanted);
-            self.shared.changed.notify_all();
+                p.done = p.done.max(wanted);
+            });
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use am_core::metric_names as names;
+use am_core::conventions::prom as names;
 use am_grafana_gen::{Dashboard, LOKI_LABEL_MACHINE_ID, LOKI_META_TRACE_ID};
 use serde_json::Value;
 

@@ -7,20 +7,20 @@ use std::sync::Arc;
 use am_core::TraceContext;
 
 /// Stream label: the normalised service name (`AM_SERVICE`).
-pub const LABEL_SERVICE: &str = am_core::log_labels::SERVICE_NAME;
+pub const LABEL_SERVICE: &str = am_core::conventions::loki::SERVICE_NAME;
 /// Stream label: the raw machine ID (as the Go binding names it).
-pub const LABEL_MACHINE_ID: &str = am_core::log_labels::MACHINE_ID;
+pub const LABEL_MACHINE_ID: &str = am_core::conventions::loki::MACHINE_ID;
 /// Stream label: `DEBUG`, `INFO` or `ERROR`.
-pub const LABEL_LEVEL: &str = am_core::log_labels::LEVEL;
+pub const LABEL_LEVEL: &str = am_core::conventions::loki::LEVEL;
 /// Structured metadata: the ID of the transition the entry was logged in.
-pub const META_TX_ID: &str = am_core::log_labels::META_TX_ID;
+pub const META_TX_ID: &str = am_core::conventions::loki::META_TX_ID;
 /// Structured metadata: the W3C trace ID (32 hex chars) of the machine's span, when a
 /// tracing exporter set one.
-pub const META_TRACE_ID: &str = am_core::log_labels::META_TRACE_ID;
+pub const META_TRACE_ID: &str = am_core::conventions::loki::META_TRACE_ID;
 /// Structured metadata: the span ID (16 hex chars) of the machine's span.
-pub const META_SPAN_ID: &str = am_core::log_labels::META_SPAN_ID;
+pub const META_SPAN_ID: &str = am_core::conventions::loki::META_SPAN_ID;
 /// Structured metadata: the machine's active states, space-separated (opt-in).
-pub const META_STATES: &str = am_core::log_labels::META_STATES;
+pub const META_STATES: &str = am_core::conventions::loki::META_STATES;
 
 /// The `level` label of an entry.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -81,26 +81,12 @@ impl StreamKey {
             }
             selector.push_str(k);
             selector.push_str("=\"");
-            escape_into(v, &mut selector);
+            // Go string-literal rules, which JSON escaping satisfies
+            am_core::exporter::json::push_str(&mut selector, v);
             selector.push('"');
         }
         selector.push('}');
         StreamKey { selector, labels }
-    }
-}
-
-/// Escapes a label value for a double-quoted selector string (Go string-literal rules).
-fn escape_into(v: &str, out: &mut String) {
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
     }
 }
 

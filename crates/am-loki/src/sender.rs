@@ -1,8 +1,9 @@
 //! The background task: waits for a full batch or the interval, encodes, pushes, retries
 //! with exponential backoff, and counts what happened to every record.
 
+use am_core::exporter::{Unpoison, Watch};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, watch};
@@ -67,9 +68,9 @@ pub(crate) struct Shared {
     pub(crate) flush_now: AtomicBool,
     /// `Some(deadline)` once shutdown began.
     pub(crate) deadline: watch::Sender<Option<Instant>>,
-    /// The sender finished (after shutdown).
-    pub(crate) done: (Mutex<bool>, Condvar),
-    pub(crate) done_async: watch::Sender<bool>,
+    /// The sender finished (after shutdown); also notified after every push, for flushes
+    /// waiting for [`idle`](Self::idle).
+    pub(crate) done: Watch<bool>,
     pub(crate) counters: Counters,
     pub(crate) config: SenderConfig,
     pub(crate) log: am_core::exporter::LogLimiter,
@@ -82,15 +83,14 @@ impl Shared {
             wake: Notify::new(),
             flush_now: AtomicBool::new(false),
             deadline: watch::Sender::new(None),
-            done: (Mutex::new(false), Condvar::new()),
-            done_async: watch::Sender::new(false),
+            done: Watch::new(false),
             counters: Counters::default(),
             config,
             log: am_core::exporter::LogLimiter::default(),
         }
     }
     pub(crate) fn queue(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+        self.queue.lock().unpoison()
     }
     pub(crate) fn shutdown_deadline(&self) -> Option<Instant> {
         *self.deadline.borrow()
@@ -115,24 +115,24 @@ impl Shared {
         self.wake.notify_one();
     }
     pub(crate) fn is_done(&self) -> bool {
-        *self.done.0.lock().unwrap_or_else(|e| e.into_inner())
+        *self.done.lock()
     }
     fn finish(&self) {
-        *self.done.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.done.1.notify_all();
-        self.done_async.send_replace(true);
+        self.done.update(|d| *d = true);
     }
     /// Blocks until the sender finished or `until` passed; true when it finished.
     pub(crate) fn wait_done(&self, until: Instant) -> bool {
-        let mut done = self.done.0.lock().unwrap_or_else(|e| e.into_inner());
-        while !*done {
-            let now = Instant::now();
-            if now >= until {
-                return false;
-            }
-            done = self.done.1.wait_timeout(done, until - now).unwrap_or_else(|e| e.into_inner()).0;
-        }
-        true
+        self.done.wait_until(until, |d| *d)
+    }
+    /// [`wait_done`](Self::wait_done) for async code.
+    pub(crate) async fn wait_done_async(&self, until: Instant) -> bool {
+        self.done.wait_until_async(until, |d| *d).await
+    }
+    /// Blocks until nothing is queued or in flight, or the sender finished, or `until`
+    /// passed; true when idle.
+    pub(crate) fn wait_idle(&self, until: Instant) -> bool {
+        self.done.wait_until(until, |d| *d || self.idle());
+        self.idle()
     }
     /// Whether nothing is queued or being pushed.
     pub(crate) fn idle(&self) -> bool {
@@ -172,11 +172,13 @@ pub(crate) async fn run(shared: Arc<Shared>, client: reqwest::Client) {
             }
             if batch.is_empty() {
                 shared.flush_now.store(false, Relaxed);
+                shared.done.notify();
                 break;
             }
             push(&shared, &client, &mut batch).await;
             batch.clear();
             shared.counters.in_flight.store(0, Relaxed);
+            shared.done.notify();
             let hurry = shared.shutdown_deadline().is_some() || shared.flush_now.load(Relaxed);
             if !hurry && !batch_due(&shared, &cfg) {
                 break;

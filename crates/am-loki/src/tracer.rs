@@ -1,6 +1,7 @@
 //! The tracer: its `log` hook copies each entry into the bounded queue; the sender task
 //! does the rest. Also the builder, the stats and the shutdown guard.
 
+use am_core::exporter::Unpoison;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -233,19 +234,8 @@ impl LokiTracerBuilder {
             max_retries: self.max_retries,
         };
         let shared = Arc::new(Shared::new(Queue::new(service.clone(), self.capacity, self.max_machines), config));
-        match self.handle.or_else(|| Handle::try_current().ok()) {
-            Some(h) => {
-                h.spawn(sender::run(shared.clone(), client));
-            }
-            None => {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Runtime)?;
-                let s = shared.clone();
-                std::thread::Builder::new()
-                    .name("am-loki-sender".into())
-                    .spawn(move || rt.block_on(sender::run(s, client)))
-                    .map_err(Error::Runtime)?;
-            }
-        }
+        am_core::exporter::spawn("am-loki-sender", self.handle, sender::run(shared.clone(), client))
+            .map_err(Error::Runtime)?;
         let wake_at = self.batch_entries.min(self.capacity);
         Ok(LokiTracer(Arc::new(Inner {
             shared,
@@ -364,14 +354,7 @@ impl LokiTracer {
         let sh = &self.0.shared;
         sh.flush_now.store(true, Relaxed);
         sh.wake.notify_one();
-        let until = Instant::now() + timeout;
-        while !sh.idle() {
-            if Instant::now() >= until || sh.is_done() {
-                return sh.idle();
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        true
+        sh.wait_idle(Instant::now() + timeout)
     }
     /// Stops accepting entries, pushes what is queued and stops the sender, waiting at
     /// most the [`shutdown_timeout`](LokiTracerBuilder::shutdown_timeout); true when the
@@ -388,20 +371,14 @@ impl LokiTracer {
     pub fn shutdown_within(&self, timeout: Duration) -> bool {
         self.0.shared.begin_shutdown(Instant::now() + timeout);
         let until = self.0.shared.shutdown_deadline().unwrap_or_else(Instant::now);
-        match Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| self.0.shared.wait_done(until))
-            }
-            Ok(_) => self.0.shared.is_done(),
-            Err(_) => self.0.shared.wait_done(until),
-        }
+        let shared = &self.0.shared;
+        am_core::exporter::block_in_runtime(|| shared.wait_done(until), || shared.is_done())
     }
     /// [`shutdown`](Self::shutdown) for async code.
     pub async fn shutdown_async(&self) -> bool {
         self.0.shared.begin_shutdown(Instant::now() + self.0.shutdown_timeout);
         let until = self.0.shared.shutdown_deadline().unwrap_or_else(Instant::now);
-        let mut rx = self.0.shared.done_async.subscribe();
-        tokio::time::timeout_at(until.into(), rx.wait_for(|d| *d)).await.is_ok_and(|r| r.is_ok())
+        self.0.shared.wait_done_async(until).await
     }
     /// A guard that shuts the tracer down when its last clone is dropped.
     pub fn guard(&self) -> LokiGuard {
@@ -575,7 +552,7 @@ pub fn bind_env(m: &Machine) -> Result<Binding<LokiGuard>, Error> {
     };
     static SHARED: OnceLock<Mutex<Weak<GuardInner>>> = OnceLock::new();
     let guard = {
-        let mut slot = SHARED.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = SHARED.get_or_init(Mutex::default).lock().unpoison();
         match slot.upgrade() {
             Some(g) if !g.0.0.shared.is_shutting_down() => LokiGuard(g),
             _ => {

@@ -1,6 +1,7 @@
 //! [`bind_env`]: env-only activation (`AM_OTEL_TRACE`), one pipeline per process shared by
 //! every root machine bound this way (as Go's process-wide provider), held in shares.
 
+use am_core::exporter::Unpoison;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,7 +31,7 @@ struct EnvState {
 static ENV: Mutex<Option<EnvState>> = Mutex::new(None);
 
 fn env_lock() -> std::sync::MutexGuard<'static, Option<EnvState>> {
-    ENV.lock().unwrap_or_else(|e| e.into_inner())
+    ENV.lock().unpoison()
 }
 
 /// Binds the env pipeline's tracer (and, with `AM_OTEL_LOG`, the log tracer; with

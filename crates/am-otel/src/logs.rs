@@ -11,11 +11,11 @@ use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
 /// The tracer ID (`Tracer::id`).
 pub const LOG_TRACER_ID: &str = "am-otel-log";
 /// Record attribute: the machine ID.
-pub const ATTR_MACHINE_ID: &str = "asyncmachine.id";
+pub const ATTR_MACHINE_ID: &str = am_core::conventions::otel::LOG_MACHINE_ID;
 /// Record attribute: the transition ID, for lines logged inside a transition.
-pub const ATTR_TX_ID: &str = "asyncmachine.tx_id";
+pub const ATTR_TX_ID: &str = am_core::conventions::otel::LOG_TX_ID;
 /// Record attribute: the machine's active states, space-separated (opt-in).
-pub const ATTR_STATES: &str = "asyncmachine.states";
+pub const ATTR_STATES: &str = am_core::conventions::otel::LOG_STATES;
 
 /// A [`Tracer`] whose `log` hook emits each machine log entry (at the machine's log level)
 /// as an OTel log record: body = the line without the `[id] ` prefix, attributes

@@ -1,12 +1,13 @@
 //! [`OtelMetricsTracer`] (feature `metrics`): am-prom's labelled machine metrics
-//! ([`am_core::metric_names`]) as OTel instruments, exported over OTLP metrics.
+//! ([`am_core::conventions::prom`]) as OTel instruments, exported over OTLP metrics.
 
+use am_core::exporter::Unpoison;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use am_core::metric_names as n;
+use am_core::conventions::prom as n;
 use am_core::{Attach, Interest, Machine, Schema, Tracer, Transition};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Histogram, MeterProvider as _};
@@ -117,7 +118,7 @@ impl Tracer for OtelMetricsTracer {
         if am_core::env::is_rpc_machine(m.tags()) {
             return Attach::Decline;
         }
-        let mut g = self.0.machines.write().unwrap_or_else(|e| e.into_inner());
+        let mut g = self.0.machines.write().unpoison();
         let mm = match g.get(m.id()) {
             // the same machine again, after its schema grew
             Some(mm) if mm.instance == m.instance() => {
@@ -195,7 +196,7 @@ impl Tracer for MachMetricsTracer {
         }
     }
     fn machine_dispose(&self, machine_id: &str) {
-        let mut g = self.tracer.0.machines.write().unwrap_or_else(|e| e.into_inner());
+        let mut g = self.tracer.0.machines.write().unpoison();
         if g.get(machine_id).is_some_and(|x| Arc::ptr_eq(x, &self.mm)) {
             g.remove(machine_id);
         }

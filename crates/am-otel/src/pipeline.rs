@@ -1,6 +1,7 @@
 //! [`OtlpPipeline`]: OTLP exporters, batch processors and providers, with their own export
 //! runtime, so machines driven from plain threads (no tokio) are traced the same way.
 
+use am_core::exporter::Unpoison;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -271,8 +272,8 @@ impl OtlpPipelineBuilder {
             })?
             .unwrap_or(Protocol::Grpc),
         };
-        let rt = Arc::new(ExportRuntime::start()?);
-        let handle = rt.handle.clone();
+        let rt = Arc::new(ExportRuntime::start("am-otel-export")?);
+        let handle = rt.handle().clone();
         let _enter = handle.enter();
         let export = Export { protocol, endpoint: self.endpoint.clone(), timeout: self.timeout, retry: self.retry };
         let span_exporter = export.span_exporter(&rt)?;
@@ -469,7 +470,7 @@ impl Drop for OtlpPipeline {
 /// clone free. Names are interned, so memory grows only with distinct service names.
 fn intern(name: &str) -> &'static str {
     static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
-    let mut g = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = NAMES.lock().unpoison();
     if let Some(n) = g.iter().find(|n| **n == name) {
         return n;
     }
@@ -478,34 +479,12 @@ fn intern(name: &str) -> &'static str {
     n
 }
 
-/// The pipeline's export runtime. The pipeline and each exporter hold it; the last one
+/// The pipeline's export runtime ([`OwnedRuntime`](am_core::exporter::OwnedRuntime), one
+/// worker named `am-otel-export`). The pipeline and each exporter hold it; the last one
 /// dropped shuts it down, in the background (so that works in async code as well). An export
 /// still retrying when `shutdown` stops waiting thus keeps its timers (which would panic on
 /// a shut-down runtime) until the SDK's batch thread is done with it.
-#[derive(Debug)]
-struct ExportRuntime {
-    handle: tokio::runtime::Handle,
-    rt: Option<tokio::runtime::Runtime>,
-}
-
-impl ExportRuntime {
-    fn start() -> std::io::Result<ExportRuntime> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("am-otel-export")
-            .enable_all()
-            .build()?;
-        Ok(ExportRuntime { handle: rt.handle().clone(), rt: Some(rt) })
-    }
-}
-
-impl Drop for ExportRuntime {
-    fn drop(&mut self) {
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
-    }
-}
+type ExportRuntime = am_core::exporter::OwnedRuntime;
 
 /// What every signal's OTLP exporter is built with.
 // without any transport feature only `protocol` is read (to name the missing feature)

@@ -6,6 +6,7 @@
 //! Per machine, `tree` is locked before `hook`, and records are applied in order: whoever
 //! holds the tree lock takes the whole buffer and applies it before letting go.
 
+use am_core::exporter::Unpoison;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -319,7 +320,7 @@ pub(crate) struct Mach {
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unpoison()
 }
 
 impl Mach {
@@ -423,7 +424,7 @@ impl Tree {
         let label = mutation_label(&self.schema, s.kind, s.called.of(idx));
         let name = format!("{}{}: {label}", if s.raising { "!" } else { "" }, self.index);
         let mut attrs = vec![
-            KeyValue::new("tx_id", s.tx.as_str().to_owned()),
+            KeyValue::new(am_core::conventions::otel::ATTR_TX_ID, s.tx.as_str().to_owned()),
             KeyValue::new("time_before", i64_of(s.time_before)),
             KeyValue::new("mutation", label),
         ];
@@ -557,7 +558,7 @@ impl Tree {
             .span_builder(name)
             .with_kind(SpanKind::Internal)
             .with_start_time(at)
-            .with_attributes([KeyValue::new("tx_id", tx.as_str().to_owned())])
+            .with_attributes([KeyValue::new(am_core::conventions::otel::ATTR_TX_ID, tx.as_str().to_owned())])
             .start_with_context(&cx.tracer, &group_cx);
         span.add_event_with_timestamp(label, at, Vec::new());
         if let Some(l) = links {
@@ -683,7 +684,7 @@ impl Queue {
     fn next(&self, linger: Duration) -> Option<Vec<Arc<Mach>>> {
         let mut g = lock(&self.state);
         while g.dirty.is_empty() && !g.stop {
-            g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
+            g = self.cv.wait(g).unpoison();
         }
         if g.dirty.is_empty() {
             return None;

@@ -6,6 +6,7 @@
 //! exported, drops (and counts) beyond that bound itself, so the SDK queue never overflows
 //! and every span is accounted for: `ended = exported + failed + dropped + queued`.
 
+use am_core::exporter::Unpoison;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -82,7 +83,7 @@ impl SpanCounter {
 
     /// Lets a flush of the pipeline build the tracer's buffered spans first.
     pub(crate) fn register(&self, t: Weak<dyn Drain>) {
-        let mut g = self.0.tracers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = self.0.tracers.lock().unpoison();
         g.retain(|w| w.strong_count() > 0);
         g.push(t);
     }
@@ -90,7 +91,7 @@ impl SpanCounter {
     /// Builds the buffered spans of every live tracer registered here.
     pub(crate) fn drain_tracers(&self) {
         let live: Vec<_> = {
-            let g = self.0.tracers.lock().unwrap_or_else(|e| e.into_inner());
+            let g = self.0.tracers.lock().unpoison();
             g.iter().filter_map(Weak::upgrade).collect()
         };
         for t in live {

@@ -1,6 +1,8 @@
 //! [`OtelTracer`]: the asyncmachine span tree (spec telemetry §3.4–3.8). The hooks here
 //! only record; [`crate::spans`] builds the spans on the tracer's span thread.
 
+use am_core::conventions::otel;
+use am_core::exporter::Unpoison;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -85,10 +87,10 @@ fn trace_ctx(trace: TraceId, span: SpanId) -> TraceContext {
 }
 
 fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(|e| e.into_inner())
+    m.read().unpoison()
 }
 fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(|e| e.into_inner())
+    m.write().unpoison()
 }
 
 impl OtelTracer {
@@ -250,7 +252,7 @@ impl OtelTracer {
                     return (Context::new(), None);
                 }
                 let tracer = &self.0.cx.tracer;
-                let mut span = tracer.span_builder("root").with_kind(SpanKind::Internal).start(tracer);
+                let mut span = tracer.span_builder(otel::ROOT_SPAN).with_kind(SpanKind::Internal).start(tracer);
                 let cx = ctx_of(span.span_context());
                 if self.0.cx.opts.open_groups {
                     (cx, Some(Mutex::new(span)))
@@ -389,8 +391,14 @@ impl OtelTracer {
                 match &p.subs_cx {
                     Some(c) => c.clone(),
                     None => {
-                        let attrs = vec![KeyValue::new("mach_id", p.id.clone())];
-                        let (c, _) = cx.group(format!("{}:submachines", p.index), &p.mach_cx, attrs, now, &mut p.open);
+                        let attrs = vec![KeyValue::new(otel::ATTR_MACH_ID, p.id.clone())];
+                        let (c, _) = cx.group(
+                            otel::group_span(p.index, otel::GROUP_SUBMACHINES),
+                            &p.mach_cx,
+                            attrs,
+                            now,
+                            &mut p.open,
+                        );
                         p.subs_cx = Some(c.clone());
                         c
                     }
@@ -399,18 +407,20 @@ impl OtelTracer {
             None => self.root_cx().clone(),
         };
         let mut open = Vec::new();
-        let mut attrs = vec![KeyValue::new("id", m.id().to_string())];
+        let mut attrs = vec![KeyValue::new(otel::ATTR_ID, m.id().to_string())];
         if let Some(pid) = m.parent_id() {
-            attrs.push(KeyValue::new("parent_id", pid.to_string()));
+            attrs.push(KeyValue::new(otel::ATTR_PARENT_ID, pid.to_string()));
         }
         if !m.tags().is_empty() {
-            attrs.push(KeyValue::new("tags", m.tags().join(",")));
+            attrs.push(KeyValue::new(otel::ATTR_TAGS, m.tags().join(",")));
         }
-        let (mach_cx, mach_sc) = cx.group(format!("mach:{index}:{}", m.id()), &parent_cx, attrs, now, &mut open);
-        let mid = || vec![KeyValue::new("mach_id", m.id().to_string())];
-        let (states_cx, _) = cx.group(format!("{index}:states"), &mach_cx, mid(), now, &mut open);
-        let txs_cx =
-            cx.opts.transitions.then(|| cx.group(format!("{index}:transitions"), &mach_cx, mid(), now, &mut open).0);
+        let (mach_cx, mach_sc) = cx.group(otel::machine_span(index, m.id()), &parent_cx, attrs, now, &mut open);
+        let mid = || vec![KeyValue::new(otel::ATTR_MACH_ID, m.id().to_string())];
+        let (states_cx, _) = cx.group(otel::group_span(index, otel::GROUP_STATES), &mach_cx, mid(), now, &mut open);
+        let txs_cx = cx
+            .opts
+            .transitions
+            .then(|| cx.group(otel::group_span(index, otel::GROUP_TRANSITIONS), &mach_cx, mid(), now, &mut open).0);
         m.set_trace_context(Some(trace_ctx(mach_sc.trace_id(), mach_sc.span_id())));
         let mut mach = Mach::new(index, m.id().to_string(), m.schema(), &mach_sc, states_cx, txs_cx, open);
         mach.top_level = top_level;

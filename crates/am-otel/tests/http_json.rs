@@ -132,7 +132,7 @@ fn metrics_as_json() {
     let mt = p.metrics_tracer().expect("metrics on");
     let m = Machine::builder(Schema::builder().states(["A"]).build().unwrap()).id("m").tracer(mt).build();
     m.add(&["A"]).unwrap();
-    let name = am_core::metric_names::TRANSITIONS_TOTAL;
+    let name = am_core::conventions::prom::TRANSITIONS_TOTAL;
     let received = || {
         rx.json("/v1/metrics")
             .iter()

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use am_core::{Machine, Schema, err_msg, metric_names as n};
+use am_core::{Machine, Schema, conventions::prom as n, err_msg};
 use am_otel::OtlpPipeline;
 use am_testkit::otlp::Receiver;
 

@@ -125,7 +125,7 @@ fn open_groups_and_remote_parent() {
 /// parent's trace from the env alone — the Go pair, or `TRACEPARENT` alone.
 #[test]
 fn child_process_joins_trace() {
-    if let Ok(expect) = std::env::var("AM_OTEL_TEST_EXPECT") {
+    if let Ok(expect) = std::env::var("TEST_EXPECT_OTEL_OPTIONS") {
         let sc = am_otel::env_parent().expect("parent from env");
         assert_eq!(format!("{}-{}", sc.trace_id(), sc.span_id()), expect);
         return;
@@ -144,7 +144,7 @@ fn child_process_joins_trace() {
             .env_remove("AM_OTEL_SPAN_ID")
             .env_remove("TRACEPARENT")
             .envs(vars)
-            .env("AM_OTEL_TEST_EXPECT", &expect)
+            .env("TEST_EXPECT_OTEL_OPTIONS", &expect)
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));

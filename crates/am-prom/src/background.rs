@@ -2,9 +2,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
+use am_core::exporter::{Watch, block_in_runtime, spawn};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
@@ -22,17 +23,16 @@ pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
 pub(crate) struct Background {
     /// Also held by every task, so that dropping the tracer handles does not stop them.
     stop: Arc<watch::Sender<bool>>,
-    running: Arc<(Mutex<usize>, Condvar)>,
+    /// Tasks still running.
+    running: Arc<Watch<usize>>,
 }
 
 /// Held by a task while it runs; counts it out when dropped (finished or cancelled).
-struct Running(Arc<(Mutex<usize>, Condvar)>);
+struct Running(Arc<Watch<usize>>);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let (n, cv) = &*self.0;
-        *n.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
-        cv.notify_all();
+        self.0.update(|n| *n -= 1);
     }
 }
 
@@ -43,10 +43,10 @@ impl Background {
     }
 
     /// Runs the tasks on `handle`, else on the current runtime, else on a thread of its own
-    /// with a single-threaded runtime.
+    /// ([`am_core::exporter::spawn`]).
     pub(crate) fn start(stop: watch::Sender<bool>, tasks: Vec<Task>, handle: Option<Handle>) -> Result<Self, Error> {
         let stop = Arc::new(stop);
-        let running = Arc::new((Mutex::new(tasks.len()), Condvar::new()));
+        let running = Arc::new(Watch::new(tasks.len()));
         let wrapped: Vec<Task> = tasks
             .into_iter()
             .map(|t| {
@@ -59,23 +59,13 @@ impl Background {
                 }) as Task
             })
             .collect();
-        match handle.or_else(|| Handle::try_current().ok()) {
-            Some(h) => wrapped.into_iter().for_each(|t| drop(h.spawn(t))),
-            None => {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Runtime)?;
-                std::thread::Builder::new()
-                    .name("am-prom".into())
-                    .spawn(move || {
-                        rt.block_on(async move {
-                            let handles: Vec<_> = wrapped.into_iter().map(tokio::spawn).collect();
-                            for h in handles {
-                                let _ = h.await;
-                            }
-                        })
-                    })
-                    .map_err(Error::Runtime)?;
+        let all = async move {
+            let handles: Vec<_> = wrapped.into_iter().map(tokio::spawn).collect();
+            for h in handles {
+                let _ = h.await;
             }
-        }
+        };
+        spawn("am-prom", handle, all).map_err(Error::Runtime)?;
         Ok(Background { stop, running })
     }
 
@@ -87,32 +77,15 @@ impl Background {
         *self.stop.borrow()
     }
 
-    pub(crate) fn is_done(&self) -> bool {
-        *self.running.0.lock().unwrap_or_else(|e| e.into_inner()) == 0
-    }
-
-    /// Blocks until every task ended or `until`; true when they did.
+    /// Waits until every task ended or `until`, from sync code ([`block_in_runtime`]: on a
+    /// current-thread runtime only checks); true when they ended.
     pub(crate) fn wait(&self, until: Instant) -> bool {
-        let (n, cv) = &*self.running;
-        let mut g = n.lock().unwrap_or_else(|e| e.into_inner());
-        while *g > 0 {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            g = cv.wait_timeout(g, left).unwrap_or_else(|e| e.into_inner()).0;
-        }
-        true
+        let ended = |n: &usize| *n == 0;
+        block_in_runtime(|| self.running.wait_until(until, ended), || ended(&self.running.lock()))
     }
 
     /// [`wait`](Self::wait) for async code.
     pub(crate) async fn wait_async(&self, until: Instant) -> bool {
-        while !self.is_done() {
-            if Instant::now() >= until {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        true
+        self.running.wait_until_async(until, |n| *n == 0).await
     }
 }

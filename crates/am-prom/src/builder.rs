@@ -292,8 +292,10 @@ impl<'r> PromTracerBuilder<'r> {
                     interval,
                 };
                 inner.push_url = Some(am_core::env::redact_url(target.url.as_str()));
-                let mut push_reg =
-                    Registry::with_labels(std::iter::once((am_core::metric_names::LABEL_SERVICE.into(), job.into())));
+                let mut push_reg = Registry::with_labels(std::iter::once((
+                    am_core::conventions::prom::LABEL_SERVICE.into(),
+                    job.into(),
+                )));
                 push_reg.register_collector(Box::new(collector));
                 let client = reqwest::Client::builder().build().map_err(|e| Error::Invalid {
                     name: "push client",

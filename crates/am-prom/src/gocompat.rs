@@ -11,6 +11,7 @@
 //! collections (scrapes or pushes): each collection reports what happened since the
 //! previous one, and an interval without transitions reports 0.
 
+use am_core::exporter::Unpoison;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -101,7 +102,7 @@ impl GoAcc {
     /// Totals since the previous call: (transitions, per-field sums).
     fn interval(&self) -> [u64; N] {
         let now: [u64; N] = std::array::from_fn(|i| self.totals[i].load(Relaxed));
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = self.seen.lock().unpoison();
         let delta = std::array::from_fn(|i| now[i].wrapping_sub(seen[i]));
         *seen = now;
         delta

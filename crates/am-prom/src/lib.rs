@@ -3,7 +3,7 @@
 //! A [`PromTracer`] is a [`Tracer`](am_core::Tracer) that keeps, per machine, a set of
 //! atomics its hooks update, and encodes them with `prometheus-client` when Prometheus
 //! scrapes or when the pusher pushes. The families and labels are the constants of
-//! [`am_core::metric_names`] (which `am-grafana-gen` queries too):
+//! [`am_core::conventions::prom`] (which `am-grafana-gen` queries too):
 //!
 //! | family | type | labels |
 //! |---|---|---|
@@ -48,7 +48,7 @@
 //! # Example
 //!
 //! ```
-//! use am_core::{Machine, Schema, metric_names};
+//! use am_core::{Machine, Schema, conventions::prom as metric_names};
 //! use am_prom::{Format, PromTracer};
 //! use prometheus_client::registry::Registry;
 //!

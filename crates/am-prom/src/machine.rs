@@ -1,5 +1,6 @@
 //! Per-machine metric state: atomics written from the machine's hooks, read at collection.
 
+use am_core::exporter::Unpoison;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
@@ -158,7 +159,7 @@ impl MachineMetrics {
 
     /// The state track the collector reads.
     pub(crate) fn track(&self) -> Arc<StateTrack> {
-        self.track.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.track.read().unpoison().clone()
     }
 
     /// Replaces the state track after a schema change; returns it for the hot path.
@@ -166,7 +167,7 @@ impl MachineMetrics {
         let schema = m.schema();
         self.set_schema(&schema);
         let t = Arc::new(StateTrack::new(&schema, &m.time(), rules));
-        let old = std::mem::replace(&mut *self.track.write().unwrap_or_else(|e| e.into_inner()), t.clone());
+        let old = std::mem::replace(&mut *self.track.write().unpoison(), t.clone());
         let newly_refused = t.refused.saturating_sub(old.refused);
         (t, newly_refused)
     }

@@ -1,9 +1,9 @@
-//! Metric names. The machine families come from [`am_core::metric_names`] (which
+//! Metric names. The machine families come from [`am_core::conventions::prom`] (which
 //! `am-grafana-gen` queries too); the names registered with `prometheus-client` are derived
 //! from them here, because the encoder appends `_total` to counters and `_<unit>` when a
 //! unit is given. The exporter's own health families are named here.
 
-use am_core::metric_names as n;
+use am_core::conventions::prom as n;
 use prometheus_client::registry::Unit;
 
 /// Counter: pushes the Pushgateway accepted.

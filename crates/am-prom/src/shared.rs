@@ -1,6 +1,7 @@
 //! What every tracer handle, machine tracer, collector, server and pusher of one
 //! `PromTracer` share: the machines exported, the series rules, and health counters.
 
+use am_core::exporter::Unpoison;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
@@ -63,7 +64,7 @@ impl Shared {
             return Ok(());
         }
         let norm = normalize_id(id);
-        let taken = self.go_names.lock().unwrap_or_else(|e| e.into_inner());
+        let taken = self.go_names.lock().unpoison();
         for name in go_names(&norm) {
             if let Some(other) = taken.get(&name).filter(|o| &***o != id) {
                 return Err(Error::IdCollision { id: id.into(), other: other.to_string(), name });
@@ -79,7 +80,7 @@ impl Shared {
     /// ID); the refusal is counted and logged once. The same machine (instance) asking again
     /// keeps its series, tracked for its grown schema.
     pub(crate) fn admit(&self, m: &Machine) -> Option<Slot> {
-        let mut map = self.machines.write().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.machines.write().unpoison();
         let h = &self.health;
         if let Some(mm) = map.get(m.id()).filter(|mm| mm.instance == m.instance()) {
             // the same machine again, after its schema grew
@@ -118,7 +119,7 @@ impl Shared {
             }
         };
         if let Some(norm) = &go_id {
-            let mut taken = self.go_names.lock().unwrap_or_else(|e| e.into_inner());
+            let mut taken = self.go_names.lock().unpoison();
             for name in go_names(norm) {
                 taken.insert(name, m.id().into());
             }
@@ -132,7 +133,7 @@ impl Shared {
 
     /// The metrics of a machine, by ID (the path for a tracer not bound directly).
     pub(crate) fn lookup(&self, id: &str) -> Option<Arc<MachineMetrics>> {
-        self.machines.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+        self.machines.read().unpoison().get(id).cloned()
     }
 
     /// Drops a disposed machine's series, if they are `mm`'s (not those of another machine
@@ -145,9 +146,9 @@ impl Shared {
 
     /// Drops a disposed machine's series.
     pub(crate) fn remove(&self, id: &str) {
-        let removed = self.machines.write().unwrap_or_else(|e| e.into_inner()).remove(id);
+        let removed = self.machines.write().unpoison().remove(id);
         if let Some(norm) = removed.as_ref().and_then(|m| m.go_id.as_deref()) {
-            let mut taken = self.go_names.lock().unwrap_or_else(|e| e.into_inner());
+            let mut taken = self.go_names.lock().unpoison();
             for name in go_names(norm) {
                 taken.remove(&name);
             }
@@ -156,7 +157,7 @@ impl Shared {
 
     /// The machines exported now, sorted by ID.
     pub(crate) fn machines(&self) -> Vec<Arc<MachineMetrics>> {
-        self.machines.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        self.machines.read().unpoison().values().cloned().collect()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The tracer: a shared handle ([`PromTracer`]) and the per-machine tracer it binds to each
 //! machine, which holds that machine's metric handles so a hook never looks anything up.
 
+use am_core::exporter::Unpoison;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -136,15 +137,7 @@ impl PromTracer {
         #[cfg(any(feature = "server", feature = "push"))]
         if let Some(bg) = &self.0.background {
             bg.stop();
-            let until = std::time::Instant::now() + timeout;
-            use tokio::runtime::{Handle, RuntimeFlavor};
-            return match Handle::try_current() {
-                Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
-                    tokio::task::block_in_place(|| bg.wait(until))
-                }
-                Ok(_) => bg.is_done(),
-                Err(_) => bg.wait(until),
-            };
+            return bg.wait(std::time::Instant::now() + timeout);
         }
         true
     }
@@ -293,7 +286,7 @@ pub fn bind_env(m: &Machine) -> Result<Binding<PromGuard>, Error> {
     }
     static SHARED: OnceLock<Mutex<Weak<GuardInner>>> = OnceLock::new();
     let guard = {
-        let mut slot = SHARED.get_or_init(Mutex::default).lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = SHARED.get_or_init(Mutex::default).lock().unpoison();
         match slot.upgrade() {
             Some(g) if !g.0.is_shut_down() => PromGuard(g),
             _ => {

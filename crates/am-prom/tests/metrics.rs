@@ -7,7 +7,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 
 use am_core::testing::{Hook, Recorder};
-use am_core::{Handlers, Machine, MutResult, Schema, State, Tracers, err_msg, metric_names as n};
+use am_core::{Handlers, Machine, MutResult, Schema, State, Tracers, conventions::prom as n, err_msg};
 use am_prom::names::{HEALTH_FAMILIES, MACHINE_FAMILIES};
 use am_prom::{Error, Format, PromTracer};
 use support::{canonical, parse_exposition, promtool_check_metrics};

@@ -1,8 +1,8 @@
-//! Plumbing every exporter needs and none should write again (feature `exporter`): for now
-//! the warning limiter. Dependency-free, like the rest of am-core; exporters log what it lets
-//! through with their own `tracing` target.
+//! The warning limiter: one log line per interval for a failing backend.
 
 use std::sync::Mutex;
+
+use super::Unpoison;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
@@ -37,7 +37,7 @@ impl LogLimiter {
     /// `Some(held_back)` when a warning may be logged now — with how many were held back since
     /// the last one that was — or `None` when this one is held back.
     pub fn allow(&self) -> Option<u64> {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = self.last.lock().unpoison();
         if last.is_some_and(|t| t.elapsed() < self.interval) {
             self.held.fetch_add(1, Relaxed);
             return None;

@@ -1,0 +1,140 @@
+//! What a hook copies out of a transition: the one-cache-line [`TxRecord`], its numbers and
+//! clocks in the chunk's arena ([`ArenaSpan`], [`TxNumbers`]), and the rare fields boxed
+//! apart ([`Extra`]).
+
+use am_core::{LogEntry, MutationKind, Source, Step, TxIds};
+
+/// Where a record's numbers live in its chunk's arena: its [`TxNumbers`] (`NUMS` words), then
+/// its clocks (unless `shared_clocks`), then the called states.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ArenaSpan {
+    pub(super) off: u32,
+    pub(super) clocks: u32,
+    pub(super) called: u32,
+    /// The clocks are not stored: they are the last ones stored for the same machine in
+    /// this chunk (a queued mutation's are its machine's last known clocks, which its
+    /// transitions store).
+    pub(super) shared_clocks: bool,
+}
+
+/// Words of [`TxNumbers`] in the arena.
+pub(super) const NUMS: usize = 5;
+
+impl ArenaSpan {
+    pub(super) fn base(self) -> usize {
+        self.off as usize
+    }
+    pub(super) fn ticks(self, arena: &[u64]) -> TxNumbers {
+        let n = |i: usize| arena.get(self.base() + i).copied().unwrap_or(0);
+        TxNumbers {
+            queue_tick: n(0),
+            mut_queue_token: n(1),
+            mut_queue_tick: n(2),
+            time: OptU64::from_raw(n(3)),
+            duration_ns: OptU64::from_raw(n(4)),
+        }
+    }
+    pub(super) fn clocks_from(self) -> usize {
+        self.base() + NUMS
+    }
+    /// The stored clocks (empty when shared).
+    pub(super) fn clocks(self, arena: &[u64]) -> &[u64] {
+        let (from, n) = (self.clocks_from(), if self.shared_clocks { 0 } else { self.clocks as usize });
+        arena.get(from..from + n).unwrap_or(&[])
+    }
+    pub(super) fn called(self, arena: &[u64]) -> &[u64] {
+        let from = self.clocks_from() + if self.shared_clocks { 0 } else { self.clocks as usize };
+        arena.get(from..from + self.called as usize).unwrap_or(&[])
+    }
+}
+
+/// A record's numbers, kept in the chunk's arena rather than the record: the record stays
+/// one cache line, and every line it writes crosses to the sender's core.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TxNumbers {
+    pub(crate) queue_tick: u64,
+    pub(crate) mut_queue_token: u64,
+    pub(crate) mut_queue_tick: u64,
+    pub(crate) time: OptU64,
+    pub(crate) duration_ns: OptU64,
+}
+
+/// An optional u64 in 8 bytes (records stay small: they cross to the sender's core).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct OptU64(Option<std::num::NonZeroU64>);
+
+impl OptU64 {
+    pub(crate) fn some(v: u64) -> Self {
+        OptU64(std::num::NonZeroU64::new(v.saturating_add(1)))
+    }
+    pub(crate) fn from(v: Option<u64>) -> Self {
+        v.map_or(OptU64(None), OptU64::some)
+    }
+    pub(crate) fn get(self) -> Option<u64> {
+        self.0.map(|v| v.get() - 1)
+    }
+    pub(super) fn raw(self) -> u64 {
+        self.0.map_or(0, |v| v.get())
+    }
+    pub(super) fn from_raw(v: u64) -> Self {
+        OptU64(std::num::NonZeroU64::new(v))
+    }
+}
+
+/// Which ID a record gets: a transition's own, or `<last tx>-<n>` for a queued mutation.
+/// Transitions are kept by their sequence number ([`Transition::seq`](am_core::Transition::seq),
+/// 0 for none); the sender makes the ID with the machine's [`TxIds`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RecId {
+    Tx(u64),
+    Queued(u64, u32),
+}
+
+/// The fields most transitions leave empty, boxed so the common record stays small.
+#[derive(Debug, Default)]
+pub(crate) struct Extra {
+    pub(crate) steps: Vec<Step>,
+    pub(crate) log: Vec<LogEntry>,
+    pub(crate) pre_log: Vec<LogEntry>,
+    pub(crate) args: Vec<(String, String)>,
+    pub(crate) source: Option<Source>,
+    pub(crate) stack: String,
+    /// The machine's own ID maker, when another live machine has the same ID and owns the
+    /// slot (set by [`Outbox::push`]).
+    pub(crate) tx_ids: Option<TxIds>,
+}
+
+impl Extra {
+    /// `None` when every field is empty: no allocation for the common case.
+    pub(crate) fn boxed(self) -> Option<Box<Extra>> {
+        let empty = self.steps.is_empty()
+            && self.log.is_empty()
+            && self.pre_log.is_empty()
+            && self.args.is_empty()
+            && self.source.is_none()
+            && self.stack.is_empty();
+        (!empty).then(|| Box::new(self))
+    }
+}
+
+/// What the hooks copy out of a transition or queued mutation. `slot`, `seq`, the queued
+/// ID, the arena spans and `extra` are filled by [`Outbox::push`]. Plain data (no drop
+/// glue): clearing a sent chunk does not read its records back.
+#[derive(Clone, Copy, Debug)]
+#[repr(align(64))]
+pub(crate) struct TxRecord {
+    pub(crate) id: RecId,
+    pub(crate) seq: u64,
+    pub(crate) queue: u32,
+    pub(crate) kind: MutationKind,
+    pub(crate) auto: bool,
+    pub(crate) accepted: bool,
+    pub(crate) check: bool,
+    pub(crate) queued: bool,
+    /// Dropped on overflow (the record stays: later records may share its clocks).
+    pub(crate) dropped: bool,
+    /// The rare fields: 1 + their index in the chunk's `extras`, 0 for none.
+    pub(crate) extra: u32,
+    pub(crate) slot: u32,
+    pub(crate) at: ArenaSpan,
+}

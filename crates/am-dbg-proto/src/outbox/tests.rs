@@ -1,0 +1,253 @@
+//! The outbox's unit tests: overflow, sharing clocks, machine slots, conversion.
+use super::*;
+use crate::clock::Clock;
+use crate::messages::DbgMsgTx;
+use am_core::Machine;
+use am_core::{MutationKind, Schema};
+
+fn rec(id: RecId) -> TxRecord {
+    let queued = matches!(id, RecId::Queued(..));
+    TxRecord {
+        id,
+        seq: 0,
+        queue: 0,
+        kind: MutationKind::Add,
+        auto: false,
+        accepted: true,
+        check: false,
+        queued,
+        dropped: false,
+        extra: 0,
+        slot: 0,
+        at: ArenaSpan::default(),
+    }
+}
+
+fn machine(id: &str) -> Machine {
+    let schema = Schema::builder().states(["A", "B"]).build().unwrap_or_else(|e| panic!("{e}"));
+    Machine::builder(schema).id(id).build()
+}
+
+fn drain(o: &mut Outbox) -> Vec<DbgMsg> {
+    let clock = Clock::new();
+    let mut out = Vec::new();
+    loop {
+        let mut t = o.take();
+        if t.is_empty() && o.is_empty() {
+            return out;
+        }
+        t.write_messages(&mut out, &clock.anchor());
+        o.done(t);
+    }
+}
+
+#[test]
+fn overflow_drops_oldest_across_chunks_and_stays_bounded() {
+    let m = machine("m");
+    let mut o = Outbox::new(5, 3);
+    let mut dropped = 0;
+    for i in 0..1000u64 {
+        let p = o.push(&m, u32::MAX, rec(RecId::Tx(i + 1)), None, TxNumbers::default(), Some(&[i, i + 1]), &[0]);
+        dropped += p.dropped;
+        assert!(o.len() <= 5);
+        // the schema chunk, at most two full chunks and the tail
+        assert!(o.chunks.len() <= 4, "chunks pile up: {}", o.chunks.len());
+    }
+    assert_eq!(dropped, 995);
+    let msgs = drain(&mut o);
+    assert!(matches!(&msgs[0], DbgMsg::Dropped(d) if d.count == 995 && d.first_seq == 1 && d.last_seq == 995));
+    assert!(matches!(&msgs[1], DbgMsg::Schema(s) if s.id == "m"));
+    let txs: Vec<&DbgMsgTx> = msgs
+        .iter()
+        .filter_map(|m| match m {
+            DbgMsg::Tx(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(txs.iter().map(|t| t.seq).collect::<Vec<_>>(), [996, 997, 998, 999, 1000]);
+    assert_eq!(txs[4].clocks, [999, 1000]);
+    assert_eq!(txs[4].called_states_idxs, [0]);
+    assert!(o.is_empty());
+    assert_eq!(o.len(), 0);
+}
+
+#[test]
+fn queued_records_carry_last_clocks_and_derived_ids() {
+    // before any transition: zero clocks (the schema has `Exception` too)
+    let (a, b) = (machine("a"), machine("b"));
+    let mut o = Outbox::new(100, 4);
+    let id = a.tx_ids().id(3);
+    o.push(&a, u32::MAX, rec(RecId::Queued(0, 0)), None, TxNumbers::default(), None, &[1]);
+    o.push(&a, u32::MAX, rec(RecId::Tx(3)), None, TxNumbers::default(), Some(&[3, 4]), &[1]);
+    o.push(&b, u32::MAX, rec(RecId::Queued(0, 0)), None, TxNumbers::default(), None, &[0, 1]);
+    o.push(&a, u32::MAX, rec(RecId::Queued(0, 0)), None, TxNumbers::default(), None, &[0]);
+    o.push(&a, u32::MAX, rec(RecId::Queued(0, 0)), None, TxNumbers::default(), None, &[]);
+    let msgs = drain(&mut o);
+    let txs: Vec<&DbgMsgTx> = msgs
+        .iter()
+        .filter_map(|m| match m {
+            DbgMsg::Tx(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    let got: Vec<(&str, u64, &str, &[u64])> =
+        txs.iter().map(|t| (t.machine_id.as_str(), t.seq, t.id.as_str(), &t.clocks[..])).collect();
+    let after = format!("{}-0", id.as_str());
+    let after2 = format!("{}-1", id.as_str());
+    assert_eq!(
+        got,
+        [
+            ("a", 1, "-0", &[0u64, 0, 0][..]),
+            ("a", 2, id.as_str(), &[3, 4][..]),
+            ("b", 1, "-0", &[0, 0, 0][..]),
+            ("a", 3, after.as_str(), &[3, 4][..]),
+            ("a", 4, after2.as_str(), &[3, 4][..]),
+        ]
+    );
+    assert_eq!(txs[2].called_states_idxs, [0, 1]);
+    // both schemas went first, each before its machine's first message
+    let schema_at = |id: &str| msgs.iter().position(|m| matches!(m, DbgMsg::Schema(s) if s.id == id));
+    assert!(schema_at("a") < msgs.iter().position(|m| matches!(m, DbgMsg::Tx(_))));
+    assert!(schema_at("b").is_some());
+}
+
+#[test]
+fn queued_records_share_clocks_even_with_their_source_dropped() {
+    let m = machine("m");
+    // at most 3 transition messages, 4 records a chunk
+    let mut o = Outbox::new(3, 4);
+    let (id1, id2) = (1, 2);
+    let mut dropped = 0;
+    for (r, clocks) in [
+        (rec(RecId::Tx(id1)), Some(&[1u64, 0][..])),
+        (rec(RecId::Queued(0, 0)), None),
+        (rec(RecId::Queued(0, 0)), None),
+        (rec(RecId::Tx(id2)), Some(&[2, 0][..])),
+        (rec(RecId::Queued(0, 0)), None),
+    ] {
+        dropped += o.push(&m, u32::MAX, r, None, TxNumbers::default(), clocks, &[0]).dropped;
+    }
+    assert_eq!(dropped, 2);
+    let msgs = drain(&mut o);
+    assert!(matches!(&msgs[0], DbgMsg::Dropped(d) if d.count == 2 && d.first_seq == 1 && d.last_seq == 2));
+    let got: Vec<(u64, bool, Vec<u64>)> = msgs
+        .iter()
+        .filter_map(|m| match m {
+            DbgMsg::Tx(t) => Some((t.seq, t.is_queued, t.clocks.clone())),
+            _ => None,
+        })
+        .collect();
+    // the first queued message shares the clocks of the dropped transition before it
+    assert_eq!(got, [(3, true, vec![1, 0]), (4, false, vec![2, 0]), (5, true, vec![2, 0])]);
+
+    // the first record of a machine in a new chunk stores its own copy
+    let mut o = Outbox::new(3, 4);
+    o.push(&m, u32::MAX, rec(RecId::Tx(id1)), None, TxNumbers::default(), Some(&[7, 1]), &[0]);
+    for _ in 0..6 {
+        o.push(&m, u32::MAX, rec(RecId::Queued(0, 0)), None, TxNumbers::default(), None, &[1]);
+    }
+    let clocks: Vec<(u64, Vec<u64>)> = drain(&mut o)
+        .iter()
+        .filter_map(|m| match m {
+            DbgMsg::Tx(t) => Some((t.seq, t.clocks.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(clocks, [(5, vec![7, 1]), (6, vec![7, 1]), (7, vec![7, 1])]);
+}
+
+#[test]
+fn disposed_machine_is_forgotten_once_sent_and_slot_reused() {
+    let mut o = Outbox::new(100, 8);
+    let a = machine("a");
+    o.push(&a, u32::MAX, rec(RecId::Tx(1)), None, TxNumbers::default(), Some(&[1, 0]), &[0]);
+    o.dispose("a");
+    assert_eq!(o.machines(), 1, "kept while its records wait");
+    let clock = Clock::new();
+    let mut t = o.take();
+    assert_eq!(o.machines(), 0, "forgotten once taken");
+    let b = machine("b");
+    o.push(&b, u32::MAX, rec(RecId::Tx(1)), None, TxNumbers::default(), Some(&[0, 1]), &[1]);
+    let mut out = Vec::new();
+    t.write_messages(&mut out, &clock.anchor());
+    assert!(matches!(&out[1], DbgMsg::Tx(t) if t.machine_id == "a"), "{out:?}");
+    o.done(t);
+    let msgs = drain(&mut o);
+    assert!(matches!(&msgs[1], DbgMsg::Tx(t) if t.machine_id == "b" && t.seq == 1));
+}
+
+/// The transition messages' sequence numbers and IDs.
+fn seqs_and_ids(msgs: Vec<DbgMsg>) -> Vec<(u64, String)> {
+    msgs.into_iter()
+        .filter_map(|m| match m {
+            DbgMsg::Tx(t) => Some((t.seq, t.id)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_machine_built_again_keeps_the_ids_of_the_disposed_ones_records() {
+    let mut o = Outbox::new(100, 8);
+    let old = machine("m");
+    o.push(&old, u32::MAX, rec(RecId::Tx(1)), None, TxNumbers::default(), Some(&[1, 0]), &[0]);
+    o.push(&old, u32::MAX, rec(RecId::Queued(0, 0)), None, TxNumbers::default(), None, &[0]);
+    o.dispose("m");
+    // the same ID, a new instance, while the old one's records wait
+    let new = machine("m");
+    o.register(&new);
+    o.push(&new, u32::MAX, rec(RecId::Queued(0, 0)), None, TxNumbers::default(), None, &[1]);
+    o.push(&new, u32::MAX, rec(RecId::Tx(1)), None, TxNumbers::default(), Some(&[1, 1]), &[1]);
+    assert_eq!(o.machines(), 1);
+    let txs = seqs_and_ids(drain(&mut o));
+    let (old1, new1) = (old.tx_ids().id(1).to_string(), new.tx_ids().id(1).to_string());
+    assert_ne!(old1, new1);
+    // the sequence carries on; queued IDs start over with the new instance
+    assert_eq!(txs, [(1, old1.clone()), (2, format!("{old1}-0")), (3, "-0".to_string()), (4, new1)]);
+    assert_eq!(o.machines(), 1, "the new instance stays");
+    // the old slot is gone, the new one is found by instance and by ID
+    o.push(&new, u32::MAX, rec(RecId::Tx(2)), None, TxNumbers::default(), Some(&[2, 1]), &[1]);
+    o.dispose("m");
+    assert_eq!(drain(&mut o).len(), 1);
+    assert_eq!(o.machines(), 0);
+}
+
+#[test]
+fn two_live_machines_with_one_id_share_a_stream_with_their_own_tx_ids() {
+    let mut o = Outbox::new(100, 8);
+    let (a, b) = (machine("m"), machine("m"));
+    o.register(&a);
+    o.register(&b);
+    o.push(&a, u32::MAX, rec(RecId::Tx(1)), None, TxNumbers::default(), Some(&[1, 0]), &[0]);
+    o.push(&b, u32::MAX, rec(RecId::Tx(1)), None, TxNumbers::default(), Some(&[1, 0]), &[0]);
+    o.push(&a, u32::MAX, rec(RecId::Tx(2)), None, TxNumbers::default(), Some(&[2, 0]), &[0]);
+    let txs = seqs_and_ids(drain(&mut o));
+    let id = |m: &Machine, seq: u64| m.tx_ids().id(seq).to_string();
+    assert_eq!(txs, [(1, id(&a, 1)), (2, id(&b, 1)), (3, id(&a, 2))]);
+    assert_eq!(o.machines(), 1);
+}
+
+#[test]
+fn a_record_is_one_cache_line() {
+    assert_eq!(std::mem::size_of::<Record>(), 64);
+    assert_eq!(std::mem::align_of::<Record>(), 64);
+}
+
+#[test]
+fn clocks_of_machines_with_more_than_65535_states_arrive_whole() {
+    // a u16 span length would have cut these to 65,535
+    let m = machine("big");
+    let mut o = Outbox::new(10, 4);
+    let clocks: Vec<u64> = (0..70_000).collect();
+    let called: Vec<usize> = vec![0, 69_999];
+    o.push(&m, u32::MAX, rec(RecId::Tx(1)), None, TxNumbers::default(), Some(&clocks), &called);
+    let msgs = drain(&mut o);
+    let tx = msgs.iter().find_map(|m| match m {
+        DbgMsg::Tx(t) => Some(t),
+        _ => None,
+    });
+    let tx = tx.unwrap_or_else(|| panic!("no transition in {msgs:?}"));
+    assert_eq!(tx.clocks.len(), 70_000);
+    assert_eq!(tx.clocks.last(), Some(&69_999));
+    assert_eq!(tx.called_states_idxs, [0, 69_999]);
+}
