@@ -48,6 +48,7 @@ enum Outcome {
 const STEPS: &[Step] = &[
     Step { name: "deps", run: deps },
     Step { name: "fmt", run: fmt },
+    Step { name: "tidy", run: tidy },
     Step { name: "clippy", run: clippy },
     Step { name: "test", run: test },
     Step { name: "fuzz", run: fuzz },
@@ -116,6 +117,16 @@ fn deps(sh: &Shell) -> Result<Outcome> {
 fn fmt(sh: &Shell) -> Result<Outcome> {
     cmd!(sh, "cargo fmt --all --check").run()?;
     Ok(Outcome::Passed)
+}
+
+fn tidy(_: &Shell) -> Result<Outcome> {
+    let problems = crate::tidy::check(&crate::workspace_root())?;
+    problems.iter().for_each(|p| eprintln!("tidy: {p}"));
+    if problems.is_empty() {
+        Ok(Outcome::Passed)
+    } else {
+        Err(format!("{} problem(s); run `cargo xtask tidy`", problems.len()).into())
+    }
 }
 
 fn clippy(sh: &Shell) -> Result<Outcome> {

@@ -13,6 +13,7 @@ mod fuzz;
 mod itest;
 mod readme;
 mod soak;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,6 +35,8 @@ Commands:
           Generate (or --check) Grafana dashboards and alert rules for machine IDs
   itest   Run the demo against local backends and check every exporter's output
   readme  Run the README's binding example verbatim in a fresh crate against local backends
+  tidy    Check without building: env.md against the code, exporters apart, module docs,
+          file sizes
   soak    Run the demo at scale while each backend is killed and restarted; check rates,
           memory and that every exporter accounts for what it produced
 
@@ -67,6 +70,7 @@ fn run(args: &mut Args) -> Result<()> {
         "itest" => itest::run(&sh, args),
         "soak" => soak::run(&sh, args),
         "readme" => readme::run(&sh, args),
+        "tidy" => tidy::run(args),
         "help" => {
             print!("{HELP}");
             Ok(())

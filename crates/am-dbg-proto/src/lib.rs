@@ -45,6 +45,21 @@
 //! # }
 //! ```
 //!
+//! # Lifecycle
+//!
+//! The three steps every exporter of this workspace follows (drawn in the repository's
+//! `docs/architecture.md`):
+//!
+//! 1. **Build**: [`DbgTracer::builder`] (address from `AM_DBG_ADDR` unless given) starts the
+//!    sender on the current tokio runtime or a thread of its own; it connects and reconnects
+//!    by itself.
+//! 2. **Bind / attach**: [`DbgTracer::bind`]; the machine attaches one per-machine handle
+//!    (its outbox slot; its schema goes out first); submachines inherit it.
+//! 3. **Shut down**: [`DbgTracer::flush`] with a deadline, then drop the tracer (the sender
+//!    drains what it can and exits), or a [`DbgGuard`] which does both.
+//!
+//! [`bind_env`] does steps 1 and 2 from the environment and returns the guard for step 3.
+//!
 //! # Environment
 //!
 //! [`bind_env`] binds a tracer when [`AM_DBG_ADDR`] is set (`1` means [`DEFAULT_ADDR`]) and

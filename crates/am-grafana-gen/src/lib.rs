@@ -16,6 +16,16 @@
 //!
 //! `cargo xtask gen-dashboard --ids mach1,mach2` writes the files; see `docs/dashboards.md`.
 //!
+//! # Lifecycle (the tracer)
+//!
+//! [`GrafanaTracer`] follows the three steps of every exporter of this workspace (drawn in the
+//! repository's `docs/architecture.md`): **build** ([`GrafanaTracer::builder`], `AM_GRAFANA_*`
+//! fallbacks; starts the upload task on the current tokio runtime or a thread of its own),
+//! **bind / attach** (`machine.bind_tracer(..)`: attaching registers the machine's ID on the
+//! dashboard and declines the hooks, so transitions cost nothing), and **shut down**
+//! ([`GrafanaTracer::flush`] with a deadline, or a [`GrafanaGuard`]). [`bind_env`] does the
+//! first two from the environment.
+//!
 //! ```
 //! use am_grafana_gen::Dashboard;
 //!

@@ -21,6 +21,20 @@
 //!   builder calls win over env variables, which win over defaults.
 //! - Submachines inherit the tracer, each with its own `asyncmach_id`.
 //!
+//! # Lifecycle
+//!
+//! The three steps every exporter of this workspace follows (drawn in the repository's
+//! `docs/architecture.md`):
+//!
+//! 1. **Build**: [`LokiTracer::builder`] (options fall back to the `AM_LOKI_*` variables,
+//!    each checked) starts the sender on the current tokio runtime or a thread of its own.
+//! 2. **Bind / attach**: [`LokiTracer::bind`]; the machine attaches one per-machine handle
+//!    holding its three streams; submachines inherit it.
+//! 3. **Shut down**: [`LokiTracer::shutdown_within`] (or a [`LokiGuard`]) pushes what is
+//!    queued and stops the sender, waiting at most the deadline.
+//!
+//! [`bind_env`] does steps 1 and 2 from the environment and returns the guard for step 3.
+//!
 //! # Example
 //!
 //! ```

@@ -58,6 +58,21 @@
 //! [`Error::TransportDisabled`]. Without any transport feature only
 //! [`OtlpPipeline::with_exporter`] pipelines can be built.
 //!
+//! # Lifecycle
+//!
+//! The three steps every exporter of this workspace follows (drawn in the repository's
+//! `docs/architecture.md`):
+//!
+//! 1. **Build**: an [`OtlpPipeline`] (OTLP exporters and batch processors on a runtime of
+//!    its own) and an [`OtelTracer`] from it ([`OtelTracerBuilder`]; `OTEL_*` / `AM_OTEL_*`
+//!    fallbacks, each checked).
+//! 2. **Bind / attach**: [`OtelTracer::bind`]; the machine attaches one per-machine span tree
+//!    (its `mach:<n>:<id>` span and groups); submachines inherit and hang under it.
+//! 3. **Shut down**: [`OtelTracer::shutdown`] ends the open spans, flushes and shuts the
+//!    pipeline down within the deadline (or an [`OtelGuard`]).
+//!
+//! [`bind_env`] does steps 1 and 2 from the environment and returns the guard for step 3.
+//!
 //! # Example
 //!
 //! ```

@@ -45,6 +45,22 @@
 //! - **Env**: [`bind_env`] binds a root machine from `AM_SERVICE` + `AM_PROM_*`
 //!   ([`env`](mod@env)); builder calls win over env variables, which win over defaults.
 //!
+//! # Lifecycle
+//!
+//! The three steps every exporter of this workspace follows (drawn in the repository's
+//! `docs/architecture.md`):
+//!
+//! 1. **Build**: [`PromTracer::builder`] (options fall back to the `AM_PROM_*` variables,
+//!    each checked) starts the scrape server and pusher, if any, on the current tokio
+//!    runtime or a thread of their own.
+//! 2. **Bind / attach**: [`PromTracer::bind`] or `Machine::builder(..).tracer(..)`; the
+//!    machine attaches one per-machine tracer holding that machine's metric handles;
+//!    submachines inherit it.
+//! 3. **Shut down**: [`PromTracer::shutdown_within`] (or a [`PromGuard`]) pushes a last
+//!    time, stops the server and waits at most the deadline.
+//!
+//! [`bind_env`] does steps 1 and 2 from the environment and returns the guard for step 3.
+//!
 //! # Example
 //!
 //! ```

@@ -5,9 +5,9 @@
 //! the machine's thread, then hands the chunk back for reuse, so a busy stream allocates
 //! nothing per transition on the machine's side.
 //!
-//! - [`record`]: what a hook copies ([`TxRecord`] and its arena spans),
-//! - [`machines`]: the machine table and record → message conversion,
-//! - [`chunk`]: chunks of records and what the sender takes,
+//! - [`record`] — what a hook copies ([`TxRecord`] and its arena spans),
+//! - [`machines`] — the machine table and record → message conversion,
+//! - [`chunk`] — chunks of records and what the sender takes,
 //! - this module: the bounded queue itself ([`Outbox`]: push, overflow, take).
 
 mod chunk;

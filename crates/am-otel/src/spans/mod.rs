@@ -6,6 +6,12 @@
 //! Per machine, `tree` is locked before `hook`, and records are applied in order: whoever
 //! holds the tree lock takes the whole buffer and applies it before letting go.
 
+mod record;
+mod thread;
+
+pub(crate) use record::*;
+pub(crate) use thread::{Queue, spawn};
+
 use am_core::exporter::Unpoison;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -110,12 +116,12 @@ pub(crate) fn span_context(trace: TraceId, id: SpanId) -> SpanContext {
     SpanContext::new(trace, id, TraceFlags::SAMPLED, false, TraceState::default())
 }
 
-fn i64_of(n: u64) -> i64 {
+pub(super) fn i64_of(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// `[add] Foo Bar`: a transition's mutation as Go labels it.
-fn mutation_label(schema: &Schema, kind: MutationKind, called: &[u32]) -> String {
+pub(super) fn mutation_label(schema: &Schema, kind: MutationKind, called: &[u32]) -> String {
     let names = schema.names();
     let name = |i: &u32| names.get(*i as usize).map(String::as_str).unwrap_or("?");
     let k = kind.as_str();
@@ -130,152 +136,9 @@ fn mutation_label(schema: &Schema, kind: MutationKind, called: &[u32]) -> String
     s
 }
 
-/// A range of a machine's index arena.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Idx {
-    off: u32,
-    len: u32,
-}
-
-impl Idx {
-    fn of(self, arena: &[u32]) -> &[u32] {
-        arena.get(self.off as usize..(self.off + self.len) as usize).unwrap_or(&[])
-    }
-}
-
-/// A transition span starts (transitions on).
-#[derive(Debug)]
-pub(crate) struct Start {
-    pub(crate) tx: TxId,
-    pub(crate) span: SpanId,
-    pub(crate) at: SystemTime,
-    pub(crate) kind: MutationKind,
-    pub(crate) called: Idx,
-    pub(crate) time_before: u64,
-    pub(crate) raising: bool,
-    /// The source transition's span.
-    pub(crate) link: Option<(TraceId, SpanId)>,
-    pub(crate) extra: Option<Box<StartExtra>>,
-}
-
-/// What few transitions carry: the `err` arg of one raising `Exception`, and mapped args.
-#[derive(Debug)]
-pub(crate) struct StartExtra {
-    pub(crate) err: Option<String>,
-    pub(crate) args: Vec<(String, String)>,
-}
-
-/// An accepted transition changed states (exits already exclude states still active).
-#[derive(Debug)]
-pub(crate) struct Finals {
-    pub(crate) tx: TxId,
-    pub(crate) at: SystemTime,
-    pub(crate) kind: MutationKind,
-    pub(crate) called: Idx,
-    pub(crate) enters: Idx,
-    pub(crate) exits: Idx,
-    pub(crate) time_after: u64,
-    pub(crate) auto: bool,
-    pub(crate) steps: u32,
-}
-
-/// A transition ended (transitions on).
-#[derive(Debug)]
-pub(crate) struct End {
-    pub(crate) tx: TxId,
-    pub(crate) at: SystemTime,
-    pub(crate) accepted: bool,
-    pub(crate) auto: bool,
-    pub(crate) time_after: u64,
-    pub(crate) discard: bool,
-    /// The error message when it activated `Exception`; the cancel reason when canceled.
-    pub(crate) note: Option<Box<str>>,
-}
-
-/// One hook's record.
-#[derive(Debug)]
-pub(crate) enum Ev {
-    Start(Start),
-    Handler { tx: TxId, at: SystemTime, handler: Box<str>, binding: Box<str> },
-    Finals(Finals),
-    End(End),
-    Schema(Arc<Schema>),
-}
-
-/// What the hooks of one machine keep: the record buffer, and the IDs a running
-/// transition needs before its span exists.
-#[derive(Debug)]
-pub(crate) struct Hook {
-    evs: Vec<Ev>,
-    idx: Vec<u32>,
-    dirty: bool,
-    pub(crate) disposed: bool,
-    pub(crate) trace_id: TraceId,
-    pub(crate) mach_span: SpanId,
-    /// The running transition and its span ID.
-    pub(crate) tx: Option<(TxId, SpanId)>,
-    /// Recent transitions' span IDs, to link mutations to their source.
-    pub(crate) recent: VecDeque<(TxId, SpanId)>,
-    ids: SpanIds,
-}
-
-/// What a push did.
-pub(crate) enum Pushed {
-    /// Stored; `true` when the machine must be queued for the span thread.
-    Stored(bool),
-    /// Stored, and the buffer is half full: wake the span thread now.
-    Urgent,
-    /// The buffer is full: the record was dropped.
-    Dropped,
-}
-
-impl Hook {
-    pub(crate) fn new(mach_sc: &SpanContext) -> Self {
-        Hook {
-            evs: Vec::new(),
-            idx: Vec::new(),
-            dirty: false,
-            disposed: false,
-            trace_id: mach_sc.trace_id(),
-            mach_span: mach_sc.span_id(),
-            tx: None,
-            recent: VecDeque::new(),
-            ids: SpanIds::new(),
-        }
-    }
-
-    pub(crate) fn next_span_id(&mut self) -> SpanId {
-        self.ids.next()
-    }
-
-    /// Whether one more record fits.
-    pub(crate) fn has_room(&self, limit: usize) -> bool {
-        self.evs.len() < limit
-    }
-
-    /// Copies state indices into the arena.
-    pub(crate) fn idx(&mut self, states: impl IntoIterator<Item = StateIdx>) -> Idx {
-        let off = self.idx.len();
-        self.idx.extend(states.into_iter().map(|i| u32::try_from(i).unwrap_or(u32::MAX)));
-        Idx { off: off as u32, len: (self.idx.len() - off) as u32 }
-    }
-
-    pub(crate) fn push(&mut self, ev: Ev, limit: usize) -> Pushed {
-        if self.evs.len() >= limit {
-            return Pushed::Dropped;
-        }
-        self.evs.push(ev);
-        if self.evs.len() == limit / 2 {
-            let first = !std::mem::replace(&mut self.dirty, true);
-            return if first { Pushed::Stored(true) } else { Pushed::Urgent };
-        }
-        Pushed::Stored(!std::mem::replace(&mut self.dirty, true))
-    }
-}
-
 /// A transition span being assembled; built when the transition ends.
 #[derive(Debug)]
-struct PendingTx {
+pub(super) struct PendingTx {
     tx: TxId,
     span: SpanId,
     start: SystemTime,
@@ -640,75 +503,4 @@ impl Tree {
         }
         self.ended = true;
     }
-}
-
-/// Machines with records waiting, and the span thread's wake-up.
-#[derive(Debug, Default)]
-pub(crate) struct Queue {
-    state: Mutex<QueueState>,
-    cv: Condvar,
-}
-
-#[derive(Debug, Default)]
-struct QueueState {
-    dirty: Vec<Arc<Mach>>,
-    urgent: bool,
-    stop: bool,
-}
-
-impl Queue {
-    /// Queues a machine whose buffer went from empty to not; wakes the thread when it was idle.
-    pub(crate) fn mark(&self, m: Arc<Mach>) {
-        let mut g = lock(&self.state);
-        let idle = g.dirty.is_empty();
-        g.dirty.push(m);
-        drop(g);
-        if idle {
-            self.cv.notify_one();
-        }
-    }
-
-    /// A buffer is half full: build spans now rather than after the linger.
-    pub(crate) fn hurry(&self) {
-        lock(&self.state).urgent = true;
-        self.cv.notify_one();
-    }
-
-    pub(crate) fn stop(&self) {
-        lock(&self.state).stop = true;
-        self.cv.notify_one();
-    }
-
-    /// Takes the machines to drain once some are queued and the linger passed (or at once
-    /// when hurried); `None` once stopped and empty.
-    fn next(&self, linger: Duration) -> Option<Vec<Arc<Mach>>> {
-        let mut g = lock(&self.state);
-        while g.dirty.is_empty() && !g.stop {
-            g = self.cv.wait(g).unpoison();
-        }
-        if g.dirty.is_empty() {
-            return None;
-        }
-        if !g.stop && !g.urgent {
-            g = self
-                .cv
-                .wait_timeout_while(g, linger, |s| !s.stop && !s.urgent)
-                .map(|r| r.0)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
-        g.urgent = false;
-        Some(std::mem::take(&mut g.dirty))
-    }
-}
-
-/// Starts the span thread; it exits after [`Queue::stop`] once the queue is empty.
-pub(crate) fn spawn(cx: Arc<Ctx>) -> std::io::Result<()> {
-    std::thread::Builder::new().name("am-otel-spans".into()).spawn(move || {
-        while let Some(batch) = cx.queue.next(LINGER) {
-            for m in batch {
-                drop(m.drain(&cx));
-            }
-        }
-    })?;
-    Ok(())
 }

@@ -1,0 +1,102 @@
+//! The end of a transition: clocks applied or rolled back, auto states queued, waits
+//! checked.
+
+use crate::machine::Machine;
+use crate::mutation::{Mutation, MutationKind};
+use crate::schema::{Schema, StateIdx};
+use crate::transition::TxData;
+use crate::wait::{WaitCond, lock, states_ok, time_ok};
+
+impl Machine {
+    /// Phase 9: ticks and active set change; state contexts of changed states are cancelled.
+    pub(super) fn apply(&self, tx: &mut TxData) {
+        let mut cancel = Vec::new();
+        {
+            let mut st = lock(&self.0.st);
+            for &i in &tx.exits {
+                st.time[i] += 1;
+                st.active.remove(i);
+            }
+            for &i in &tx.enters {
+                st.time[i] += if st.active.contains(i) { 2 } else { 1 };
+                st.active.insert(i);
+            }
+            tx.after.clone_from(&st.time);
+            for &i in tx.exits.iter().chain(&tx.enters) {
+                if let Some(t) = st.ctxs[i].take() {
+                    cancel.push(t);
+                }
+            }
+        }
+        cancel.into_iter().for_each(|t| t.cancel());
+    }
+
+    /// Deactivates states after a failed final handler and updates `time_after`.
+    pub(super) fn rollback(&self, tx: &mut TxData, states: &[StateIdx]) {
+        let mut st = lock(&self.0.st);
+        for &i in states {
+            if st.time[i] % 2 == 1 {
+                st.time[i] += 1;
+                st.active.remove(i);
+            }
+        }
+        tx.after.clone_from(&st.time);
+    }
+
+    /// Phase 13: one auto mutation at the front for inactive, unblocked auto states.
+    pub(super) fn queue_auto(&self, s: &Schema) {
+        let called: Vec<StateIdx> = {
+            let st = lock(&self.0.st);
+            s.auto_list
+                .iter()
+                .copied()
+                .filter(|&a| !st.active.contains(a) && !st.active.iter().any(|x| s.remove[x].contains(&a)))
+                .collect()
+        };
+        if called.is_empty() {
+            return;
+        }
+        let mut mu = Mutation::new(MutationKind::Add, &called, None);
+        mu.auto = true;
+        self.prepend(mu);
+    }
+
+    /// Phase 15: completes waiters whose condition now holds.
+    pub(super) fn eval_waiters(&self, tx: &TxData) {
+        let mut done = Vec::new();
+        {
+            let mut st = lock(&self.0.st);
+            if st.waiters.is_empty() {
+                return;
+            }
+            let mut waiters = std::mem::take(&mut st.waiters);
+            waiters.retain(|w| {
+                if w.abandoned() {
+                    return false;
+                }
+                let ready = match &w.cond {
+                    WaitCond::States(idx, active) => states_ok(&st.time, idx, *active),
+                    WaitCond::Time(idx, ticks) => time_ok(&st.time, idx, ticks),
+                    WaitCond::Args(i, args) => {
+                        tx.accepted
+                            && !tx.mutation.check
+                            && tx.enters.contains(i)
+                            && tx.mutation.args().is_some_and(|a| a.contains_all(args))
+                    }
+                    WaitCond::Query(f) => f(&st.time),
+                    WaitCond::Queue(t) => st.queue_tick >= *t,
+                    WaitCond::QueueEnd | WaitCond::Disposed => false,
+                };
+                if ready {
+                    done.push(w.shared.clone());
+                }
+                !ready
+            });
+            waiters.append(&mut st.waiters);
+            st.waiters = waiters;
+        }
+        for d in done {
+            d.complete(Ok(()));
+        }
+    }
+}

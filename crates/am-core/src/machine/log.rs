@@ -1,0 +1,78 @@
+//! The machine's log: its settings, and entries handed to tracers (and `tracing`).
+
+use std::fmt;
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::log::{LogEntry, LogLevel};
+use crate::mutation::Args;
+use crate::tracer::{Interest, Tracer};
+use crate::wait::lock;
+
+use super::*;
+
+impl Machine {
+    /// Logs a message at level `External` (recorded when the level is ≥ 1).
+    pub fn log(&self, msg: impl fmt::Display) {
+        self.log_plain(LogLevel::External, || msg.to_string());
+    }
+
+    /// Whether args are included in log lines (`log_args` / `AM_LOG_ARGS`).
+    pub fn log_args(&self) -> bool {
+        self.0.opts.log_args
+    }
+    /// Whether check transitions are logged (`log_checks` / `AM_LOG_CHECKS`).
+    pub fn log_checks(&self) -> bool {
+        self.0.opts.log_checks
+    }
+    /// Whether transitions record steps.
+    pub fn log_steps(&self) -> bool {
+        self.0.steps.load(Relaxed)
+    }
+    /// Args as the short pairs this machine's args mapper shows in logs.
+    pub fn map_args(&self, args: &Args) -> Vec<(String, String)> {
+        (self.0.opts.args_mapper)(args)
+    }
+    /// The `[id]` text log lines start with (the ID, shortened to 5 characters unless
+    /// `short_id_in_logs(false)`), without brackets.
+    pub fn log_prefix(&self) -> &str {
+        let id = &self.0.id;
+        if self.0.opts.short_id { id.get(..5.min(id.len())).unwrap_or(id) } else { id }
+    }
+
+    /// Records an entry outside a transition (kept for the next one's `pre_log_entries`).
+    pub(crate) fn log_plain(&self, level: LogLevel, text: impl FnOnce() -> String) {
+        if level > self.log_level() || level == LogLevel::Nothing {
+            return;
+        }
+        let entry = LogEntry { level, text: format!("[{}] {}", self.log_prefix(), text()) };
+        self.emit_log(None, &entry, None);
+        let mut st = lock(&self.0.st);
+        if st.pre_log.last() != Some(&entry) {
+            st.pre_log.push(entry);
+        }
+    }
+
+    /// Passes an entry to `tracing` (feature) and to the tracers interested in logs: the
+    /// runner's cached list inside a transition, else the bound list.
+    pub(crate) fn emit_log(&self, tx_id: Option<&str>, entry: &LogEntry, cached: Option<&TracerList>) {
+        #[cfg(feature = "tracing")]
+        tracing::event!(
+            target: "am_core",
+            tracing::Level::INFO,
+            machine_id = %self.0.id,
+            tx_id = tx_id.unwrap_or(""),
+            level = entry.level as u8,
+            "{}",
+            entry.text
+        );
+        match cached {
+            Some(list) => list.iter().for_each(|t| t.log(self, tx_id, entry)),
+            None if self.0.has_tracers.load(Relaxed) => {
+                for t in self.hooks().iter().filter(|t| t.interest().intersects(Interest::LOG)) {
+                    t.log(self, tx_id, entry);
+                }
+            }
+            None => {}
+        }
+    }
+}

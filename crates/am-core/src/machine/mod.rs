@@ -1,0 +1,242 @@
+//! The machine: its shared state ([`Inner`]) and handle ([`Machine`]), with the methods
+//! split by concern:
+//!
+//! - [`builder`] — construction,
+//! - [`bind`] — tracers and handler sets,
+//! - [`queries`] — identity, options and reads,
+//! - [`run`] — mutations, the queue and its runner,
+//! - [`log`] — the machine log,
+//! - [`waits`] — waits and state contexts,
+//! - [`lifecycle`] — disposal, schema change, export and import.
+
+mod bind;
+mod builder;
+mod lifecycle;
+mod log;
+mod queries;
+mod run;
+mod waits;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU64,
+    Ordering::{Relaxed, Release},
+};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use crate::bits::BitSet;
+use crate::error::AnyError;
+use crate::exec::Scratch;
+use crate::handlers::HandlerTable;
+use crate::log::LogEntry;
+use crate::mutation::{ArgsMapper, Mutation};
+use crate::schema::{Schema, StateIdx};
+use crate::tracer::{Tracer, TracerId};
+use crate::transition::TxIds;
+use crate::unpoison::Unpoison;
+use crate::wait::{CancelToken, WaitCond, WaitError, Waiter, lock};
+
+pub use builder::MachineBuilder;
+pub use lifecycle::Snapshot;
+
+pub(crate) type TracerList = Arc<[Arc<dyn Tracer>]>;
+
+/// A tracer bound to a machine: what was bound (passed to submachines, detached by key) and
+/// what it attached for this machine (gets the hooks; `None` when it declined).
+#[derive(Clone)]
+pub(crate) struct BoundTracer {
+    pub(crate) tracer: Arc<dyn Tracer>,
+    pub(crate) hooks: Option<Arc<dyn Tracer>>,
+    pub(crate) key: TracerId,
+}
+
+/// The machine's bound tracers, and the list every hook is dispatched to (derived).
+#[derive(Clone)]
+pub(crate) struct Bound {
+    pub(crate) tracers: Arc<[BoundTracer]>,
+    pub(crate) hooks: TracerList,
+}
+
+impl Default for Bound {
+    fn default() -> Self {
+        Bound { tracers: Arc::from(Vec::new()), hooks: Arc::from(Vec::new()) }
+    }
+}
+type DisposeFn = Box<dyn FnOnce(&str) + Send>;
+
+/// Where a machine is in its disposal (spec §7.3), in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub(crate) enum Disposal {
+    /// In use.
+    Live = 0,
+    /// `dispose` was called: no new mutations; a running queue finishes its transition.
+    Disposing = 1,
+    /// Tracers, contexts, waits, handlers and callbacks are being released (once).
+    Finishing = 2,
+    /// Done: `when_disposed` completed.
+    Disposed = 3,
+}
+
+/// A [`Disposal`] phase in an atomic, which only moves forward.
+#[derive(Debug, Default)]
+pub(crate) struct DisposalCell(AtomicU8);
+
+impl DisposalCell {
+    pub(crate) fn get(&self) -> Disposal {
+        match self.0.load(Relaxed) {
+            0 => Disposal::Live,
+            1 => Disposal::Disposing,
+            2 => Disposal::Finishing,
+            _ => Disposal::Disposed,
+        }
+    }
+    /// Moves to `to` unless already there or beyond; true when this call moved it.
+    pub(crate) fn advance(&self, to: Disposal) -> bool {
+        self.0.fetch_max(to as u8, Relaxed) < to as u8
+    }
+    /// `dispose` was called (any phase past [`Disposal::Live`]).
+    pub(crate) fn is_disposing(&self) -> bool {
+        self.get() >= Disposal::Disposing
+    }
+}
+
+/// Options fixed at construction.
+pub(crate) struct Opts {
+    pub(crate) handler_timeout: Duration,
+    pub(crate) queue_limit: usize,
+    pub(crate) panic_to_exception: bool,
+    pub(crate) log_args: bool,
+    pub(crate) log_checks: bool,
+    pub(crate) short_id: bool,
+    pub(crate) args_mapper: ArgsMapper,
+}
+
+/// Mutable machine state, behind one mutex held only briefly (never across handlers or hooks).
+pub(crate) struct State {
+    pub(crate) time: Vec<u64>,
+    pub(crate) active: BitSet,
+    pub(crate) queue: VecDeque<Mutation>,
+    pub(crate) queue_tick: u64,
+    pub(crate) appended: usize,
+    pub(crate) running: bool,
+    pub(crate) scratch: Option<Box<Scratch>>,
+    pub(crate) waiters: Vec<Waiter>,
+    pub(crate) ctxs: Vec<Option<CancelToken>>,
+    pub(crate) last_error: Option<AnyError>,
+    pub(crate) pre_log: Vec<LogEntry>,
+    pub(crate) tx_seq: u64,
+    pub(crate) machine_tick: u64,
+}
+
+pub(crate) struct Inner {
+    pub(crate) id: String,
+    pub(crate) parent_id: Option<String>,
+    pub(crate) tags: Vec<String>,
+    /// Makes the machine's transition IDs (a random seed).
+    pub(crate) tx_ids: TxIds,
+    pub(crate) instance: u64,
+    pub(crate) exception: StateIdx,
+    pub(crate) schema: RwLock<Arc<Schema>>,
+    pub(crate) st: Mutex<State>,
+    pub(crate) handlers: RwLock<Arc<HandlerTable>>,
+    pub(crate) has_handlers: AtomicBool,
+    pub(crate) tracers: RwLock<Bound>,
+    pub(crate) has_tracers: AtomicBool,
+    /// Bumped whenever tracers or handlers change; runners re-read their cached lists then.
+    pub(crate) bind_version: AtomicU64,
+    pub(crate) timing: AtomicBool,
+    pub(crate) log_level: AtomicU8,
+    pub(crate) steps: AtomicBool,
+    pub(crate) opts: Opts,
+    /// How far disposal got; only moves forward.
+    pub(crate) disposal: DisposalCell,
+    pub(crate) running_tx: AtomicU64,
+    pub(crate) queue_token: AtomicU64,
+    pub(crate) on_dispose: Mutex<Vec<DisposeFn>>,
+    pub(crate) trace_ctx: RwLock<Option<crate::TraceContext>>,
+    /// An empty tracer list, lent to log hooks when no tracer listens.
+    pub(crate) no_tracers: TracerList,
+}
+
+impl Inner {
+    /// Steps 3 and 4 of disposal (spec §7.3), once: tracers, contexts, waits, handlers,
+    /// callbacks.
+    fn finish_dispose(&self) {
+        if !self.disposal.advance(Disposal::Finishing) {
+            return;
+        }
+        let hooks = self.tracers.read().unpoison().hooks.clone();
+        for t in hooks.iter() {
+            t.machine_dispose(&self.id);
+        }
+        let (ctxs, waiters) = {
+            let mut st = lock(&self.st);
+            st.queue.clear();
+            (std::mem::take(&mut st.ctxs), std::mem::take(&mut st.waiters))
+        };
+        ctxs.into_iter().flatten().for_each(|c| c.cancel());
+        *self.trace_ctx.write().unpoison() = None;
+        let mut disposed_waits = Vec::new();
+        for w in waiters {
+            if matches!(w.cond, WaitCond::Disposed) {
+                disposed_waits.push(w.shared);
+            } else {
+                w.shared.complete(Err(WaitError::Disposed));
+            }
+        }
+        *self.handlers.write().unpoison() = Arc::new(HandlerTable::default());
+        self.has_handlers.store(false, Relaxed);
+        self.bind_version.fetch_add(1, Release);
+        let callbacks = std::mem::take(&mut *lock(&self.on_dispose));
+        for cb in callbacks {
+            cb(&self.id);
+        }
+        self.disposal.advance(Disposal::Disposed);
+        for w in disposed_waits {
+            w.complete(Ok(()));
+        }
+    }
+}
+
+/// The last handle of a machine that was never disposed goes: it is disposed now, so its
+/// pending waits complete with `Disposed` (rather than never), its tracers hear of it and
+/// its `on_dispose` callbacks run.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.disposal.advance(Disposal::Disposing);
+        self.finish_dispose();
+    }
+}
+
+/// A state machine. Cheap to clone (a shared handle), `Send + Sync`; mutations may come
+/// from any thread.
+///
+/// ```
+/// use am_core::{Machine, MutResult, Schema, State};
+/// let schema = Schema::builder()
+///     .state("Connected", State::new().require(["Started"]))
+///     .state("Started", State::new())
+///     .build()?;
+/// let m = Machine::builder(schema).id("conn").build();
+/// assert_eq!(m.add(&["Connected"])?, MutResult::Canceled); // requires Started
+/// assert_eq!(m.add(&["Started", "Connected"])?, MutResult::Executed);
+/// assert_eq!(m.string(), "(Connected:1 Started:1)");
+/// # Ok::<(), am_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Machine(pub(crate) Arc<Inner>);
+
+impl fmt::Debug for Machine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Machine").field("id", &self.0.id).field("states", &self.string()).finish()
+    }
+}
+
+impl PartialEq for Machine {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
