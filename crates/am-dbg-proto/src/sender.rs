@@ -10,6 +10,7 @@ use tarpc::client;
 use tarpc::tokio_serde::formats::Bincode;
 use tokio::sync::Notify;
 
+use crate::addr::Transport;
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::messages::{Batch, ClientIdentity, DbgMsg, Hello, PROTOCOL_VERSION};
@@ -19,7 +20,10 @@ use crate::service::{DbgServiceClient, MAX_FRAME_LEN};
 /// Sender settings, fixed at build time.
 #[derive(Debug, Clone)]
 pub(crate) struct SenderConfig {
+    /// `host:port`, without the transport's scheme.
     pub(crate) addr: String,
+    #[cfg_attr(not(feature = "go"), allow(dead_code))]
+    pub(crate) transport: Transport,
     pub(crate) client: ClientIdentity,
     pub(crate) max_batch: usize,
     pub(crate) backoff_min: Duration,
@@ -61,7 +65,7 @@ impl Shared {
     pub(crate) fn outbox(&self) -> MutexGuard<'_, Outbox> {
         self.outbox.lock().unpoison()
     }
-    fn is_shutdown(&self) -> bool {
+    pub(crate) fn is_shutdown(&self) -> bool {
         self.shutdown.load(Relaxed)
     }
     /// Called by hooks after a push into an empty outbox: wakes the sender only when it is
@@ -78,7 +82,7 @@ impl Shared {
 }
 
 /// Logs a warning about `addr`, at most once per interval (the rest are counted).
-fn warn(shared: &Shared, addr: &str, msg: &dyn std::fmt::Display) {
+pub(crate) fn warn(shared: &Shared, addr: &str, msg: &dyn std::fmt::Display) {
     if let Some(held) = shared.log.allow() {
         tracing::warn!(target: "am_dbg_proto", addr, held_back = held, "am-dbg: {msg}");
     }
@@ -91,6 +95,10 @@ enum Ended {
 
 /// The sender's main loop; returns when the tracer is dropped.
 pub(crate) async fn run(shared: Arc<Shared>) {
+    #[cfg(feature = "go")]
+    if shared.config.transport == Transport::Go {
+        return crate::go::client::run(shared).await;
+    }
     let cfg = shared.config.clone();
     let mut backoff = cfg.backoff_min;
     while !shared.is_shutdown() {

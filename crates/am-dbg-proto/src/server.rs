@@ -2,6 +2,9 @@
 //! order, to a callback or a channel. A connection that sends a malformed, truncated or
 //! unknown frame, a wrong protocol version, or a batch before its handshake is closed with
 //! one log line (target `am_dbg_proto`); the others go on.
+//!
+//! With the `go` feature (default) the same port also serves Go clients, which speak the Go
+//! `am-dbg` protocol (net/rpc with gob); the first bytes of a connection tell them apart.
 
 use am_core::exporter::Unpoison;
 use std::collections::HashMap;
@@ -66,7 +69,7 @@ pub(crate) enum Sink {
 }
 
 impl Sink {
-    async fn emit(&self, ev: ServerEvent) {
+    pub(crate) async fn emit(&self, ev: ServerEvent) {
         match self {
             Sink::Callback(f) => f(ev),
             // a full channel holds the connection back: backpressure to that client only
@@ -112,13 +115,13 @@ pub struct ServerStats {
 }
 
 #[derive(Default)]
-struct Counters {
+pub(crate) struct Counters {
     connections: AtomicU64,
-    clients: AtomicU64,
-    messages: AtomicU64,
+    pub(crate) clients: AtomicU64,
+    pub(crate) messages: AtomicU64,
     dropped_reported: AtomicU64,
     seq_gaps: AtomicU64,
-    closed_on_error: AtomicU64,
+    pub(crate) closed_on_error: AtomicU64,
 }
 
 /// A running server; dropping it (or [`shutdown`](Server::shutdown)) closes the listener
@@ -316,6 +319,13 @@ fn read_failure(e: &tarpc::ChannelError<std::io::Error>) -> String {
 }
 
 async fn connection(stream: TcpStream, peer: SocketAddr, conn: ConnId, sink: Sink, counters: Arc<Counters>) {
+    #[cfg(feature = "go")]
+    {
+        // a Go client (net/rpc, gob) on the same port: told apart by its first bytes
+        if crate::go::server::is_gob(&stream).await {
+            return crate::go::server::connection(stream, peer, conn, sink, counters).await;
+        }
+    }
     let _ = stream.set_nodelay(true);
     let framed = LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME_LEN).new_framed(stream);
     let transport = tarpc::serde_transport::new(framed, ServerCodec::default());

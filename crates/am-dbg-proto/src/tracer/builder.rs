@@ -177,7 +177,8 @@ impl DbgTracerBuilder {
             counters: Counters::default(),
             progress: Default::default(),
             config: SenderConfig {
-                addr: addr.clone(),
+                addr: crate::addr::split(&addr).1.to_string(),
+                transport: crate::addr::split(&addr).0,
                 client,
                 max_batch: self.max_batch,
                 backoff_min: self.backoff.0,
