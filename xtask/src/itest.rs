@@ -20,6 +20,8 @@ Prometheus and Pushgateway started on loopback ports, then checks end to end:
         under the pool's `submachines` span, every parent present; the log file holds
         lines of every machine whose trace IDs belong to the exported spans
   dbg   the am-dbg recording holds every demo machine, transitions, and no drops
+  tui   the am-dbg terminal UI in tmux shows the demo's machines live, time-travels, shows
+        its help and a filter, and restores the terminal on q
 Prometheus and the Pushgateway come from Debian: installed with apt-get when missing and
 running as root (as `cargo xtask deps` does).
 Outputs go to a temporary directory, removed afterwards unless --keep.
@@ -55,7 +57,7 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
 fn run_in(sh: &Shell, dir: &Path, duration: &str) -> Result<()> {
     // Prometheus and the Pushgateway: installed with apt when missing (as root)
     crate::deps::apt_tools(sh)?;
-    cmd!(sh, "cargo build --quiet -p am-demo -p am-dbg-proto --bins").run()?;
+    cmd!(sh, "cargo build --quiet -p am-demo -p am-dbg --bins").run()?;
     let bin = |name: &str| -> PathBuf { sh.current_dir().join("target/debug").join(name) };
     let pushgateway = backends::pushgateway(dir)?;
     let metrics_port = backends::free_port()?;
@@ -89,6 +91,7 @@ fn run_in(sh: &Shell, dir: &Path, duration: &str) -> Result<()> {
     check_spans(&dir.join("spans.jsonl"))?;
     check_logs(&dir.join("logs.jsonl"), &dir.join("spans.jsonl"))?;
     check_dbg(sh, &bin("am-dbg"), &dir.join("dbg.jsonl"))?;
+    crate::tui_e2e::run(sh, &bin, dir)?;
     eprintln!("itest: all checks passed");
     Ok(())
 }

@@ -14,6 +14,7 @@ mod itest;
 mod readme;
 mod soak;
 mod tidy;
+mod tui_e2e;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -36,7 +36,7 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
     let example = extract(&readme).ok_or("README.md: no ```rust block under `## Binding exporters`")?;
     let krate = root.join("target/readme-check");
     write_crate(&root, &krate, &example)?;
-    cmd!(sh, "cargo build --quiet -p am-dbg-proto -p am-testkit --bins").run()?;
+    cmd!(sh, "cargo build --quiet -p am-dbg -p am-testkit --bins").run()?;
     {
         let _target = sh.push_env("CARGO_TARGET_DIR", root.join("target"));
         let manifest = krate.join("Cargo.toml");

@@ -67,7 +67,7 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
     }
     crate::deps::apt_tools(sh)?;
     let profile = if o.release { vec!["--release"] } else { vec![] };
-    cmd!(sh, "cargo build --quiet {profile...} -p am-demo -p am-dbg-proto -p am-testkit --bins").run()?;
+    cmd!(sh, "cargo build --quiet {profile...} -p am-demo -p am-dbg -p am-testkit --bins").run()?;
     let dir = std::env::temp_dir().join(format!("am-soak-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let bin_dir = sh.current_dir().join("target").join(if o.release { "release" } else { "debug" });

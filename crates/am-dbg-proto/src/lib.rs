@@ -1,8 +1,9 @@
 //! The asyncmachine live-debugger protocol: plain serde message types that keep every field
 //! of the Go `DbgMsgStruct` / `DbgMsgTx`, a versioned [tarpc] service over TCP
 //! (bincode codec, see [`service`](crate::DbgService)), a client [`DbgTracer`] that never
-//! blocks a transition, a [`Server`] library, and the `am-dbg` recorder CLI
-//! (`record`, `replay`, `summary`).
+//! blocks a transition, a [`Server`] library, and recordings ([`Recorder`], [`Summary`],
+//! [`replay`]). The `am-dbg` tool (terminal UI, `record`, `replay`, `summary`, `export`,
+//! `import`) is the crate `am-dbg`, as `tokio-console` is apart from `console-api`.
 //!
 //! This is the native Rust protocol; it keeps the Go debugger's message fields so either
 //! world's tools can read the other's messages.
@@ -87,7 +88,6 @@
 #![forbid(unsafe_code)]
 
 mod addr;
-pub mod cli;
 mod clock;
 mod error;
 #[cfg(feature = "go")]

@@ -1,0 +1,160 @@
+//! The TUI drawn into ratatui's `TestBackend` from a fixed fixture, driven by the same key
+//! handler as the terminal: what each pane shows on narrow (80×24) and wide terminals, with no
+//! machines, a disconnected machine, time travel, filters on, and the help.
+
+use am_dbg::model::Model;
+use am_dbg::tui::{KeyOutcome, key};
+use am_dbg::ui::{View, draw};
+use am_dbg_proto::{DbgLogEntry, DbgMsg, DbgMsgStruct, DbgMsgTx, DbgStep, ServerEvent, StateDef};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+fn schema(id: &str, parent: &str) -> DbgMsg {
+    let mut states: std::collections::BTreeMap<String, StateDef> =
+        ["Start", "Ready", "Exception"].iter().map(|s| (s.to_string(), StateDef::default())).collect();
+    states.insert("Ready".into(), StateDef { auto: true, require: vec!["Start".into()], ..Default::default() });
+    DbgMsg::Schema(DbgMsgStruct {
+        id: id.into(),
+        parent: parent.into(),
+        states_index: vec!["Start".into(), "Ready".into(), "Exception".into()],
+        states,
+        ..Default::default()
+    })
+}
+
+fn tx(id: &str, n: u64, clocks: [u64; 3], called: i64, accepted: bool) -> DbgMsg {
+    DbgMsg::Tx(DbgMsgTx {
+        machine_id: id.into(),
+        id: format!("{id}-tx{n}"),
+        clocks: clocks.to_vec(),
+        called_states_idxs: vec![called],
+        accepted,
+        seq: n,
+        queue: 1,
+        steps: vec![DbgStep { step_type: 32, to_state: "Start".into(), from_state_idx: -1, ..Default::default() }],
+        log_entries: vec![DbgLogEntry { level: 2, text: format!("[state] line of {n}") }],
+        pre_log_entries: vec![DbgLogEntry { level: 1, text: "said before".into() }],
+        args: [("job".to_string(), n.to_string())].into(),
+        ..Default::default()
+    })
+}
+
+fn fixture() -> Model {
+    let mut m = Model::new(1000);
+    m.message(Some(1), schema("app", ""));
+    m.message(Some(2), schema("worker", "app"));
+    m.message(Some(1), tx("app", 1, [0, 0, 0], 1, false)); // Ready canceled: requires Start
+    m.message(Some(1), tx("app", 2, [1, 0, 0], 0, true));
+    m.message(Some(1), tx("app", 3, [1, 1, 0], 1, true));
+    m.message(Some(1), tx("app", 4, [1, 1, 1], 2, true)); // Exception
+    m.message(Some(2), tx("worker", 1, [1, 0, 0], 0, true));
+    m.event(ServerEvent::Disconnected { conn: 2, peer: "127.0.0.1:9".parse().unwrap(), error: None });
+    m.select_id("app");
+    m
+}
+
+fn screen(model: &Model, view: &View, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| draw(f, model, view)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        for x in 0..w {
+            out.push_str(buf[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn press(model: &mut Model, view: &mut View, code: KeyCode) -> KeyOutcome {
+    key(model, view, KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+#[test]
+fn wide_terminal_shows_every_pane() {
+    let model = fixture();
+    let view = View { source: "listening on 127.0.0.1:6831".into(), ..View::default() };
+    let s = screen(&model, &view, 160, 45);
+    assert!(s.contains("machines (2)"), "{s}");
+    assert!(s.contains("● app 4 !1"), "connected root with 4 transitions and 1 error:\n{s}");
+    assert!(s.contains("  ○ worker 1"), "the disconnected child, indented:\n{s}");
+    assert!(s.contains("app @ now"), "{s}");
+    assert!(s.contains("■ Exception"), "Exception active after the last transition:\n{s}");
+    assert!(s.contains("Ready") && s.contains(" A "), "the auto mark:\n{s}");
+    assert!(s.contains("timeline 4/4 · following"), "{s}");
+    assert!(s.contains("cancel") && s.contains("Ready"), "the canceled transition:\n{s}");
+    assert!(s.contains("app-tx4 add [Exception] accepted"), "the detail header:\n{s}");
+    assert!(s.contains("step requested Start") && s.contains("log  [state] line of 4"), "{s}");
+    assert!(s.contains("pre  said before") && s.contains("args job=4"), "{s}");
+    assert!(s.contains("listening on 127.0.0.1:6831") && s.contains("filters: none"), "{s}");
+}
+
+#[test]
+fn narrow_terminal_still_draws_and_time_travel_moves_the_states() {
+    let mut model = fixture();
+    let mut view = View::default();
+    press(&mut model, &mut view, KeyCode::Up); // from following: one back, to tx3
+    press(&mut model, &mut view, KeyCode::Up); // tx2: Start only
+    let s = screen(&model, &view, 80, 24);
+    assert!(s.contains("app @ #2"), "{s}");
+    assert!(s.contains("■ Start") && s.contains("□ Ready") && s.contains("□ Exception"), "{s}");
+    assert!(s.contains("time travel"), "{s}");
+    press(&mut model, &mut view, KeyCode::Char('f'));
+    assert!(model.following());
+    press(&mut model, &mut view, KeyCode::Home);
+    press(&mut model, &mut view, KeyCode::Char('e'));
+    assert_eq!(model.current(), Some(3), "next error: tx4");
+}
+
+#[test]
+fn filters_show_in_the_status_bar_and_hide_entries() {
+    let mut model = fixture();
+    let mut view = View::default();
+    press(&mut model, &mut view, KeyCode::Char('c'));
+    let s = screen(&model, &view, 160, 45);
+    assert!(s.contains("filters: hiding canceled"), "{s}");
+    assert!(s.contains("timeline 3/4"), "{s}");
+    assert!(!s.contains("cancel "), "no canceled entry left:\n{s}");
+}
+
+#[test]
+fn search_machines_and_switch_panes() {
+    let mut model = fixture();
+    let mut view = View::default();
+    press(&mut model, &mut view, KeyCode::Char('/'));
+    for c in "work".chars() {
+        press(&mut model, &mut view, KeyCode::Char(c));
+    }
+    press(&mut model, &mut view, KeyCode::Enter);
+    let s = screen(&model, &view, 160, 45);
+    assert!(s.contains("machines /work"), "{s}");
+    press(&mut model, &mut view, KeyCode::Down); // focus is on machines after `/`
+    assert_eq!(model.selected().map(|m| m.id()), Some("worker"));
+    let s = screen(&model, &view, 160, 45);
+    assert!(s.contains("worker @ "), "{s}");
+    // states pane: the highlighted state's relations, both ways
+    press(&mut model, &mut view, KeyCode::Tab);
+    press(&mut model, &mut view, KeyCode::Down); // Ready
+    let s = screen(&model, &view, 160, 45);
+    assert!(s.contains("→ require Start"), "{s}");
+    press(&mut model, &mut view, KeyCode::Up); // Start
+    let s = screen(&model, &view, 160, 45);
+    assert!(s.contains("← Ready requires it"), "{s}");
+}
+
+#[test]
+fn empty_model_help_and_quit() {
+    let mut model = Model::new(10);
+    let mut view = View { help: false, source: "listening on 127.0.0.1:7000".into(), ..View::default() };
+    let s = screen(&model, &view, 80, 24);
+    assert!(s.contains("waiting for machines") && s.contains("machines (0)"), "{s}");
+    press(&mut model, &mut view, KeyCode::Char('?'));
+    let s = screen(&model, &view, 80, 24);
+    assert!(s.contains(" keys ") && s.contains("time travel"), "{s}");
+    assert_eq!(press(&mut model, &mut view, KeyCode::Char('x')), KeyOutcome::Continue, "any key closes the help");
+    assert!(!view.help);
+    assert_eq!(press(&mut model, &mut view, KeyCode::Char('q')), KeyOutcome::Quit);
+    assert_eq!(key(&mut model, &mut view, KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), KeyOutcome::Quit);
+}
