@@ -1,9 +1,9 @@
 //! Streams a machine and a submachine to an `am-dbg` server.
 //!
 //! ```text
-//! cargo run -p am-dbg-proto --bin am-dbg -- record --out /tmp/rec.jsonl   # terminal 1
+//! cargo run -p am-dbg -- record --out /tmp/rec.jsonl                     # terminal 1
 //! AM_DBG_ADDR=1 cargo run -p am-dbg-proto --example dbg_client           # terminal 2
-//! cargo run -p am-dbg-proto --bin am-dbg -- summary /tmp/rec.jsonl
+//! cargo run -p am-dbg -- summary /tmp/rec.jsonl
 //! ```
 //!
 //! Without `AM_DBG_ADDR` the example starts its own in-process server and prints what it

@@ -175,6 +175,7 @@ pub fn run(opts: TuiOptions) -> Result<(), Error> {
         let io = |e| Error::Io { context: "draw".into(), source: e };
         let mut line = Vec::new();
         let mut last_flush = Instant::now();
+        let (mut frames, mut second) = (0u32, Instant::now());
         loop {
             if let Some((_, rx)) = &mut live {
                 for _ in 0..MAX_PER_FRAME {
@@ -201,6 +202,11 @@ pub fn run(opts: TuiOptions) -> Result<(), Error> {
                 model.select_id(&id);
             }
             terminal.draw(|f| ui::draw(f, &model, &view)).map_err(io)?;
+            frames += 1;
+            if second.elapsed() >= Duration::from_secs(1) {
+                view.fps = frames;
+                (frames, second) = (0, Instant::now());
+            }
             if stop.load(Relaxed) {
                 return Ok(());
             }

@@ -39,6 +39,8 @@ pub struct View {
     pub source: String,
     /// A line for the status bar (what a key did, errors).
     pub notice: String,
+    /// Frames drawn in the last second (live).
+    pub fps: u32,
 }
 
 /// Every key, for the help overlay and the docs.
@@ -321,9 +323,10 @@ fn human_time(ns: u64) -> String {
 
 fn status(f: &mut Frame<'_>, area: Rect, model: &Model, view: &View) {
     let text = format!(
-        " {} · {} msgs · filters: {} · ? help · q quit {}",
+        " {} · {} msgs{} · filters: {} · ? help · q quit {}",
         view.source,
         model.received,
+        if view.fps > 0 { format!(" · {} fps", view.fps) } else { String::new() },
         model.filters.describe(),
         if view.notice.is_empty() { String::new() } else { format!("· {}", view.notice) }
     );
