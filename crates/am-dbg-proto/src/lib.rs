@@ -62,7 +62,8 @@
 //!   `am-dbg --import-data` opens; [`read_gob_br`] / `am-dbg import` read one (and `summary`,
 //!   `replay` take `.gob.br` files directly).
 //!
-//! The WebSocket variant (`ws://…/dbg.ws`) is not implemented.
+//! The WebSocket variant works the same way with `ws://host:port/dbg.ws` (`ws://1`: the Go
+//! server's HTTP port, 6832), as browser (WASM) clients of the Go debugger use it.
 //!
 //! # Lifecycle
 //!
@@ -101,7 +102,7 @@ mod server;
 mod service;
 mod tracer;
 
-pub use addr::{AM_DBG_ADDR, DEFAULT_ADDR, GOB_SCHEME, env_addr, expand_addr};
+pub use addr::{AM_DBG_ADDR, DEFAULT_ADDR, GOB_SCHEME, WS_SCHEME, env_addr, expand_addr};
 pub use error::Error;
 #[cfg(feature = "go")]
 pub use go::recording::{GOB_BR_VERSION, GobBrStats, read_gob_br, write_gob_br};

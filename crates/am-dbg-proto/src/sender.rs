@@ -96,7 +96,7 @@ enum Ended {
 /// The sender's main loop; returns when the tracer is dropped.
 pub(crate) async fn run(shared: Arc<Shared>) {
     #[cfg(feature = "go")]
-    if shared.config.transport == Transport::Go {
+    if shared.config.transport != Transport::Native {
         return crate::go::client::run(shared).await;
     }
     let cfg = shared.config.clone();

@@ -3,7 +3,8 @@
 //!
 //! - Rust machines streamed over `gob://` arrive in a Go net/rpc server, one connection per
 //!   machine, schema first, every field equal to what the native transport carries; after
-//!   the server restarts, the tracer reconnects and sends the schemas again.
+//!   the server restarts, the tracer reconnects and sends the schemas again. Over `ws://`
+//!   (the Go debugger's WebSocket variant) they arrive the same way.
 //! - A Go client's schema and transitions reach our server (and recorder) beside a Rust
 //!   machine's.
 //! - `.gob.br` recordings: ours decode in Go, and Go's decode here (the `am-dbg export` /
@@ -59,8 +60,12 @@ struct GoServer {
 
 impl GoServer {
     fn start(peer: &Path, addr: &str) -> GoServer {
+        Self::start_as(peer, "server", addr)
+    }
+
+    fn start_as(peer: &Path, mode: &str, addr: &str) -> GoServer {
         let mut child = Command::new(peer)
-            .args(["server", addr])
+            .args([mode, addr])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("start the Go peer: {e}"));
@@ -274,6 +279,35 @@ fn rust_machines_appear_in_a_go_server_with_every_field_and_after_it_restarts() 
     let first_tx = again.iter().position(|l| l["method"] == "DbgMsgTx").unwrap_or(0);
     assert!(first_tx >= 2, "both schemas come before any transition on the new connections: {again:#?}");
     assert!(gob.stats().connects >= 4, "{:?}", gob.stats());
+}
+
+#[test]
+fn rust_machines_reach_a_go_server_over_websocket() {
+    let Some(peer) = peer() else { return };
+    let rt = rt();
+    let go = GoServer::start_as(peer, "wsserver", "127.0.0.1:0");
+    let tracer = DbgTracer::builder()
+        .addr(format!("ws://{}/dbg.ws", go.addr))
+        .runtime(rt.handle().clone())
+        .queued(false)
+        .build()
+        .unwrap();
+    let m = Machine::builder(schema()).id("over-ws").tracer(tracer.clone()).build();
+    for _ in 0..50 {
+        m.add(&["Start"]).unwrap();
+        m.remove(&["Start"]).unwrap();
+    }
+    assert!(tracer.flush(Duration::from_secs(10)), "{:?}", tracer.stats());
+    let got = go.take(1 + 150);
+    assert_eq!(got.first().map(|l| l["method"].clone()), Some(Value::from("DbgMsgSchema")), "{got:#?}");
+    assert_eq!(got[0]["msg"]["ID"], "over-ws");
+    let txs: Vec<&Value> = got.iter().filter(|l| l["method"] == "DbgMsgTx").collect();
+    // 50 × (add Start, Ready follows as auto, remove Start) = 150 transitions, in order
+    assert_eq!(txs.len(), 150, "{:?}", tracer.stats());
+    assert!(txs.iter().all(|l| l["conn"] == got[0]["conn"]), "one connection");
+    let ticks: Vec<u64> = txs.iter().filter_map(|l| l["msg"]["QueueTick"].as_u64()).collect();
+    assert!(ticks.windows(2).all(|w| w[0] <= w[1]), "in order: {ticks:?}");
+    assert_eq!(tracer.stats().dropped, 0);
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! The tracer's transport to a Go `am-dbg` (`gob://host:port`): what the native sender does —
+//! The tracer's transport to a Go `am-dbg` (`gob://host:port`, or `ws://host:port/dbg.ws`
+//! through [`ws`](super::ws)): what the native sender does —
 //! take whole chunks from the outbox, convert them off the machine's thread, count what is
 //! sent and dropped, reconnect with backoff — but speaking net/rpc with gob, one TCP
 //! connection per machine, its schema first on every connection (the Go server drops
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::conn::{GobReader, GobWriter};
@@ -25,9 +27,10 @@ use crate::error::Error;
 use crate::messages::{DbgMsg, DbgMsgStruct};
 use crate::sender::{SenderConfig, Shared, warn};
 
-/// One machine's connection.
+/// One machine's connection: TCP, or a WebSocket turned into a byte stream.
 struct MachConn {
-    stream: TcpStream,
+    rd: Box<dyn AsyncRead + Unpin + Send>,
+    wr: Box<dyn AsyncWrite + Unpin + Send>,
     reader: GobReader,
     writer: GobWriter,
     seq: u64,
@@ -35,12 +38,29 @@ struct MachConn {
 
 impl MachConn {
     async fn open(cfg: &SenderConfig, schema: &DbgMsgStruct) -> Result<MachConn, Error> {
-        let stream = tokio::time::timeout(cfg.call_timeout, TcpStream::connect(cfg.addr.as_str()))
+        type Halves = (Box<dyn AsyncRead + Unpin + Send>, Box<dyn AsyncWrite + Unpin + Send>);
+        let connect = async {
+            let halves: Halves = match cfg.transport {
+                crate::addr::Transport::GoWs => {
+                    let (authority, path) = cfg.addr.split_at(cfg.addr.find('/').unwrap_or(cfg.addr.len()));
+                    let (rd, wr) = tokio::io::split(super::ws::connect(authority, path).await?);
+                    (Box::new(rd), Box::new(wr))
+                }
+                _ => {
+                    let stream = TcpStream::connect(cfg.addr.as_str())
+                        .await
+                        .map_err(|e| Error::io(format!("connect to {}", cfg.addr), e))?;
+                    let _ = stream.set_nodelay(true);
+                    let (rd, wr) = stream.into_split();
+                    (Box::new(rd), Box::new(wr))
+                }
+            };
+            Ok::<Halves, Error>(halves)
+        };
+        let (rd, wr) = tokio::time::timeout(cfg.call_timeout, connect)
             .await
-            .map_err(|_| Error::Rpc("connect timed out".into()))?
-            .map_err(|e| Error::io(format!("connect to {}", cfg.addr), e))?;
-        let _ = stream.set_nodelay(true);
-        let mut c = MachConn { stream, reader: GobReader::default(), writer: GobWriter::default(), seq: 0 };
+            .map_err(|_| Error::Rpc("connect timed out".into()))??;
+        let mut c = MachConn { rd, wr, reader: GobReader::default(), writer: GobWriter::default(), seq: 0 };
         c.call(METHOD_SCHEMA, &GoMsgStruct::from(schema), cfg.call_timeout).await?;
         Ok(c)
     }
@@ -50,13 +70,12 @@ impl MachConn {
         self.writer.push(&Request { service_method: method.to_string(), seq: self.seq })?;
         self.writer.push(arg)?;
         self.seq += 1;
-        let MachConn { stream, reader, writer, .. } = self;
-        let (mut rd, mut wr) = stream.split();
+        let MachConn { rd, wr, reader, writer, .. } = self;
         let work = async {
-            writer.flush(&mut wr).await?;
+            writer.flush(wr).await?;
             let closed = || Error::Rpc("connection closed".into());
-            let resp = reader.next::<Response, _>(&mut rd).await?.ok_or_else(closed)?;
-            if !reader.skip(&mut rd).await? {
+            let resp = reader.next::<Response, _>(rd).await?.ok_or_else(closed)?;
+            if !reader.skip(rd).await? {
                 return Err(closed());
             }
             match resp.error.is_empty() {

@@ -5,6 +5,7 @@
 //! - [`conn`] — gob streams over tokio I/O,
 //! - [`server`] — Go clients served beside native ones on the same port,
 //! - [`client`] — the tracer's transport to a Go `am-dbg` (`gob://` addresses),
+//! - [`ws`] — the same over WebSocket (`ws://` addresses),
 //! - [`recording`] — `.gob.br` recordings, both ways.
 
 pub(crate) mod client;
@@ -12,3 +13,4 @@ pub(crate) mod conn;
 pub(crate) mod recording;
 pub(crate) mod server;
 pub(crate) mod wire;
+pub(crate) mod ws;

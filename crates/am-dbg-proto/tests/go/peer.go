@@ -4,16 +4,23 @@
 //
 //	peer server ADDR          serve RPCServer.DbgMsgSchema / DbgMsgTx; print "listening ADDR",
 //	                          then one line per call: {"conn":N,"method":M,"msg":{...}}
+//	peer wsserver ADDR        the same over WebSocket at /dbg.ws (as the Go am-dbg's HTTP port)
 //	peer client ADDR ID N     connect as machine ID, send its schema and N transitions
 //	peer readgob FILE         decode a gob list of Exportable (a .gob.br, decompressed), print it
 //	peer writegob FILE        write a gob list of two Exportable machines
 package main
 
 import (
+	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/gob"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/rpc"
 	"os"
 	"strconv"
@@ -137,6 +144,123 @@ func serve(addr string) {
 	}
 }
 
+// wsConn carries a byte stream in binary WebSocket frames (server side: reads masked
+// client frames, writes unmasked ones).
+type wsConn struct {
+	r   *bufio.Reader
+	c   net.Conn
+	buf []byte
+	mu  sync.Mutex
+}
+
+func (w *wsConn) Read(p []byte) (int, error) {
+	for len(w.buf) == 0 {
+		var h [2]byte
+		if _, err := io.ReadFull(w.r, h[:]); err != nil {
+			return 0, err
+		}
+		n := uint64(h[1] & 0x7f)
+		if n == 126 {
+			var l [2]byte
+			if _, err := io.ReadFull(w.r, l[:]); err != nil {
+				return 0, err
+			}
+			n = uint64(binary.BigEndian.Uint16(l[:]))
+		} else if n == 127 {
+			var l [8]byte
+			if _, err := io.ReadFull(w.r, l[:]); err != nil {
+				return 0, err
+			}
+			n = binary.BigEndian.Uint64(l[:])
+		}
+		var mask [4]byte
+		masked := h[1]&0x80 != 0
+		if masked {
+			if _, err := io.ReadFull(w.r, mask[:]); err != nil {
+				return 0, err
+			}
+		}
+		payload := make([]byte, n)
+		if _, err := io.ReadFull(w.r, payload); err != nil {
+			return 0, err
+		}
+		if !masked {
+			return 0, fmt.Errorf("client frame not masked")
+		}
+		for i := range payload {
+			payload[i] ^= mask[i%4]
+		}
+		switch h[0] & 0x0f {
+		case 0, 1, 2:
+			w.buf = payload
+		case 8:
+			return 0, io.EOF
+		}
+	}
+	n := copy(p, w.buf)
+	w.buf = w.buf[n:]
+	return n, nil
+}
+
+func (w *wsConn) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	h := []byte{0x82}
+	switch {
+	case len(p) < 126:
+		h = append(h, byte(len(p)))
+	case len(p) <= 0xffff:
+		h = append(h, 126, byte(len(p)>>8), byte(len(p)))
+	default:
+		h = append(h, 127)
+		h = binary.BigEndian.AppendUint64(h, uint64(len(p)))
+	}
+	if _, err := w.c.Write(append(h, p...)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (w *wsConn) Close() error { return w.c.Close() }
+
+func wsServe(addr string) {
+	l, err := net.Listen("tcp4", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "peer:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("listening %s\n", l.Addr())
+	n := 0
+	var mu sync.Mutex
+	http.HandleFunc("/dbg.ws", func(rw http.ResponseWriter, req *http.Request) {
+		key := req.Header.Get("Sec-WebSocket-Key")
+		if req.Header.Get("Upgrade") != "websocket" || key == "" {
+			http.Error(rw, "not a websocket", http.StatusBadRequest)
+			return
+		}
+		c, brw, err := rw.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+			base64.StdEncoding.EncodeToString(sum[:]))
+		mu.Lock()
+		n++
+		conn := n
+		mu.Unlock()
+		srv := rpc.NewServer()
+		if err := srv.RegisterName("RPCServer", &RPCServer{conn: conn}); err != nil {
+			c.Close()
+			return
+		}
+		srv.ServeConn(&wsConn{r: brw.Reader, c: c})
+	})
+	if err := http.Serve(l, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "peer:", err)
+	}
+}
+
 func client(addr, id string, n int) {
 	c, err := rpc.Dial("tcp4", addr)
 	if err != nil {
@@ -233,12 +357,14 @@ func writeGob(path string) {
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: peer server ADDR | client ADDR ID N | readgob FILE | writegob FILE")
+		fmt.Fprintln(os.Stderr, "usage: peer server ADDR | wsserver ADDR | client ADDR ID N | readgob FILE | writegob FILE")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
 	case "server":
 		serve(os.Args[2])
+	case "wsserver":
+		wsServe(os.Args[2])
 	case "client":
 		n, _ := strconv.Atoi(os.Args[4])
 		client(os.Args[2], os.Args[3], n)
