@@ -14,7 +14,7 @@ use crate::addr::Transport;
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::messages::{Batch, ClientIdentity, DbgMsg, Hello, PROTOCOL_VERSION};
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, Taken};
 use crate::service::{DbgServiceClient, MAX_FRAME_LEN};
 
 /// Sender settings, fixed at build time.
@@ -152,6 +152,38 @@ async fn push(cfg: &SenderConfig, client: &DbgServiceClient, messages: Vec<DbgMs
     Ok(())
 }
 
+/// The next chunk with something to send, waiting (parked) while the outbox is empty and
+/// lingering briefly after a wake-up to gather a batch; `None` once shut down and drained.
+/// Both transports' loops take from the outbox through this.
+pub(crate) async fn next_chunk(shared: &Shared) -> Option<Taken> {
+    let cfg = &shared.config;
+    loop {
+        let mut taken = shared.outbox().take();
+        if !taken.is_empty() {
+            return Some(taken);
+        }
+        taken.clear();
+        shared.outbox().done(taken);
+        if shared.is_shutdown() {
+            return None;
+        }
+        shared.parked.store(true, SeqCst);
+        if !shared.outbox().is_empty() {
+            shared.parked.store(false, SeqCst);
+            continue;
+        }
+        tokio::select! {
+            _ = shared.work.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+        shared.parked.store(false, SeqCst);
+        // gather a batch rather than sending each message as it comes
+        if !shared.is_shutdown() && !cfg.linger.is_zero() {
+            tokio::time::sleep(cfg.linger).await;
+        }
+    }
+}
+
 async fn serve(shared: &Shared, client: &DbgServiceClient) -> Ended {
     let cfg = &shared.config;
     // schemas first, on every (re)connect; they stay in the outbox's machine table if this fails
@@ -163,29 +195,7 @@ async fn serve(shared: &Shared, client: &DbgServiceClient) -> Ended {
     }
     let mut messages = Vec::with_capacity(cfg.max_batch);
     loop {
-        let mut taken = shared.outbox().take();
-        if taken.is_empty() {
-            taken.clear();
-            shared.outbox().done(taken);
-            if shared.is_shutdown() {
-                return Ended::Shutdown;
-            }
-            shared.parked.store(true, SeqCst);
-            if !shared.outbox().is_empty() {
-                shared.parked.store(false, SeqCst);
-                continue;
-            }
-            tokio::select! {
-                _ = shared.work.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-            }
-            shared.parked.store(false, SeqCst);
-            // gather a batch rather than sending each message as it comes
-            if !shared.is_shutdown() && !cfg.linger.is_zero() {
-                tokio::time::sleep(cfg.linger).await;
-            }
-            continue;
-        }
+        let Some(mut taken) = next_chunk(shared).await else { return Ended::Shutdown };
         let n = taken.write_messages(&mut messages, &shared.clock.anchor());
         match push(cfg, client, std::mem::take(&mut messages)).await {
             Ok(()) => {

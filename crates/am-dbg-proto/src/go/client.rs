@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -145,28 +145,7 @@ async fn serve(
     shared.counters.connected.store(true, Relaxed);
     let mut messages = Vec::with_capacity(cfg.max_batch);
     loop {
-        let mut taken = shared.outbox().take();
-        if taken.is_empty() {
-            taken.clear();
-            shared.outbox().done(taken);
-            if shared.is_shutdown() {
-                return Ok(());
-            }
-            shared.parked.store(true, SeqCst);
-            if !shared.outbox().is_empty() {
-                shared.parked.store(false, SeqCst);
-                continue;
-            }
-            tokio::select! {
-                _ = shared.work.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-            }
-            shared.parked.store(false, SeqCst);
-            if !shared.is_shutdown() && !cfg.linger.is_zero() {
-                tokio::time::sleep(cfg.linger).await;
-            }
-            continue;
-        }
+        let Some(mut taken) = crate::sender::next_chunk(shared).await else { return Ok(()) };
         let n = taken.write_messages(&mut messages, &shared.clock.anchor());
         let sent = send(shared, schemas, conns, std::mem::take(&mut messages)).await;
         match sent {
