@@ -142,5 +142,7 @@ fn tx(t: &DbgMsgTx, out: &mut Vec<u8>) {
         Some(s) => serde_value(s, out),
         None => out.extend_from_slice(b"null"),
     }
+    out.extend_from_slice(b",\"TraceId\":");
+    str(&t.trace_id, out);
     out.push(b'}');
 }

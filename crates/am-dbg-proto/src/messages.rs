@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this crate speaks; the handshake refuses any other.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// A machine's schema (Go `DbgMsgStruct`); sent on connect, on reconnect and on every
 /// schema change, always before the machine's transitions.
@@ -191,6 +191,11 @@ pub struct DbgMsgTx {
     /// The mutation that caused this one (`ev_*` mutations), when known.
     #[serde(rename = "Source")]
     pub source: Option<TxSource>,
+    /// The W3C trace ID (32 hex characters) of the machine's span when the transition ended,
+    /// when a tracing exporter (am-otel) set one; empty otherwise. Lets a debugger user jump
+    /// to the trace.
+    #[serde(rename = "TraceId", default)]
+    pub trace_id: String,
 }
 
 /// The transition that caused a mutation.

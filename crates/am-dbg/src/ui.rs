@@ -274,6 +274,9 @@ fn detail(f: &mut Frame<'_>, area: Rect, model: &Model) {
     if let Some(time) = t.time {
         lines.push(Line::raw(format!("time {}", human_time(time))));
     }
+    if !t.trace_id.is_empty() {
+        lines.push(Line::raw(format!("trace {}", t.trace_id)));
+    }
     if let Some(s) = &t.source {
         lines.push(Line::raw(format!("source {} tx {} (machine time {})", s.machine_id, s.tx_id, s.machine_time)));
     }

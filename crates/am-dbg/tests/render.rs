@@ -36,6 +36,7 @@ fn tx(id: &str, n: u64, clocks: [u64; 3], called: i64, accepted: bool) -> DbgMsg
         log_entries: vec![DbgLogEntry { level: 2, text: format!("[state] line of {n}") }],
         pre_log_entries: vec![DbgLogEntry { level: 1, text: "said before".into() }],
         args: [("job".to_string(), n.to_string())].into(),
+        trace_id: if n == 4 { "4bf92f3577b34da6a3ce929d0e0e4736".into() } else { String::new() },
         ..Default::default()
     })
 }
@@ -88,6 +89,7 @@ fn wide_terminal_shows_every_pane() {
     assert!(s.contains("app-tx4 add [Exception] accepted"), "the detail header:\n{s}");
     assert!(s.contains("step requested Start") && s.contains("log  [state] line of 4"), "{s}");
     assert!(s.contains("pre  said before") && s.contains("args job=4"), "{s}");
+    assert!(s.contains("trace 4bf92f3577b34da6a3ce929d0e0e4736"), "the trace ID, to copy:\n{s}");
     assert!(s.contains("listening on 127.0.0.1:6831") && s.contains("filters: none"), "{s}");
 }
 

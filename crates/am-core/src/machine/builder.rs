@@ -217,6 +217,7 @@ impl MachineBuilder {
             queue_token: AtomicU64::new(0),
             on_dispose: Mutex::new(Vec::new()),
             trace_ctx: RwLock::new(None),
+            has_trace_ctx: AtomicBool::new(false),
             no_tracers: Arc::from(Vec::new()),
         }));
         if let Some(p) = &self.parent {

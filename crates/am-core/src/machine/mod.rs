@@ -157,6 +157,8 @@ pub(crate) struct Inner {
     pub(crate) queue_token: AtomicU64,
     pub(crate) on_dispose: Mutex<Vec<DisposeFn>>,
     pub(crate) trace_ctx: RwLock<Option<crate::TraceContext>>,
+    /// Whether `trace_ctx` is set: readers without a tracing exporter skip the lock.
+    pub(crate) has_trace_ctx: AtomicBool,
     /// An empty tracer list, lent to log hooks when no tracer listens.
     pub(crate) no_tracers: TracerList,
 }
@@ -179,6 +181,7 @@ impl Inner {
         };
         ctxs.into_iter().flatten().for_each(|c| c.cancel());
         *self.trace_ctx.write().unpoison() = None;
+        self.has_trace_ctx.store(false, Relaxed);
         let mut disposed_waits = Vec::new();
         for w in waiters {
             if matches!(w.cond, WaitCond::Disposed) {

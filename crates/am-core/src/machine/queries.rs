@@ -90,11 +90,17 @@ impl Machine {
     }
     /// The trace context of the span the machine is in, as set by a tracing exporter.
     pub fn trace_context(&self) -> Option<crate::TraceContext> {
+        // one relaxed load when no tracing exporter set one (the common case in hooks)
+        if !self.0.has_trace_ctx.load(Relaxed) {
+            return None;
+        }
         *self.0.trace_ctx.read().unpoison()
     }
     /// Sets (or clears) the trace context; called by tracing exporters from their hooks.
     pub fn set_trace_context(&self, ctx: Option<crate::TraceContext>) {
-        *self.0.trace_ctx.write().unpoison() = ctx;
+        let mut g = self.0.trace_ctx.write().unpoison();
+        *g = ctx;
+        self.0.has_trace_ctx.store(ctx.is_some(), Relaxed);
     }
     pub(crate) fn running_tx_seq(&self) -> u64 {
         self.0.running_tx.load(Relaxed)

@@ -71,7 +71,9 @@ impl MachineMeta {
             RecId::Queued(0, n) => format!("-{n}"),
             RecId::Queued(last, n) => format!("{}-{n}", tx_ids.id(last)),
         };
+        let trace_id = r.at.trace(arena).map(|t| am_core::TraceIdHex(&t.trace_id).to_string()).unwrap_or_default();
         DbgMsgTx {
+            trace_id,
             machine_id: self.id.to_string(),
             id,
             clocks: clocks.to_vec(),

@@ -295,6 +295,7 @@ impl Outbox {
             clocks: u32::try_from(clocks.len()).unwrap_or(u32::MAX),
             called: u32::try_from(called.len()).unwrap_or(u32::MAX),
             shared_clocks,
+            trace: n.trace.is_some(),
         };
         chunk.arena.extend_from_slice(&[
             n.queue_tick,
@@ -308,6 +309,14 @@ impl Outbox {
             e.clocks_in = chunk.generation;
         }
         chunk.arena.extend(called[..rec.at.called as usize].iter().map(|&i| i as u64));
+        if let Some(t) = n.trace {
+            let word = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or_default());
+            chunk.arena.extend_from_slice(&[
+                word(&t.trace_id[..8]),
+                word(&t.trace_id[8..]),
+                u64::from_be_bytes(t.span_id),
+            ]);
+        }
         e.pending += 1;
         if let Some(x) = extra {
             chunk.extras.push(Some(x));

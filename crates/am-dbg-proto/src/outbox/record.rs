@@ -15,6 +15,8 @@ pub(crate) struct ArenaSpan {
     /// this chunk (a queued mutation's are its machine's last known clocks, which its
     /// transitions store).
     pub(super) shared_clocks: bool,
+    /// Three words after the called states hold the machine's trace context.
+    pub(super) trace: bool,
 }
 
 /// Words of [`TxNumbers`] in the arena.
@@ -32,6 +34,7 @@ impl ArenaSpan {
             mut_queue_tick: n(2),
             time: OptU64::from_raw(n(3)),
             duration_ns: OptU64::from_raw(n(4)),
+            trace: None,
         }
     }
     pub(super) fn clocks_from(self) -> usize {
@@ -46,6 +49,19 @@ impl ArenaSpan {
         let from = self.clocks_from() + if self.shared_clocks { 0 } else { self.clocks as usize };
         arena.get(from..from + self.called as usize).unwrap_or(&[])
     }
+    /// The trace context stored after the called states, if any.
+    pub(super) fn trace(self, arena: &[u64]) -> Option<am_core::TraceContext> {
+        if !self.trace {
+            return None;
+        }
+        let from =
+            self.clocks_from() + if self.shared_clocks { 0 } else { self.clocks as usize } + self.called as usize;
+        let w = arena.get(from..from + 3)?;
+        let mut trace_id = [0u8; 16];
+        trace_id[..8].copy_from_slice(&w[0].to_be_bytes());
+        trace_id[8..].copy_from_slice(&w[1].to_be_bytes());
+        Some(am_core::TraceContext { trace_id, span_id: w[2].to_be_bytes() })
+    }
 }
 
 /// A record's numbers, kept in the chunk's arena rather than the record: the record stays
@@ -57,6 +73,8 @@ pub(crate) struct TxNumbers {
     pub(crate) mut_queue_tick: u64,
     pub(crate) time: OptU64,
     pub(crate) duration_ns: OptU64,
+    /// Stored only when set (three arena words), so machines without tracing pay nothing.
+    pub(crate) trace: Option<am_core::TraceContext>,
 }
 
 /// An optional u64 in 8 bytes (records stay small: they cross to the sender's core).

@@ -251,3 +251,27 @@ fn clocks_of_machines_with_more_than_65535_states_arrive_whole() {
     assert_eq!(tx.clocks.last(), Some(&69_999));
     assert_eq!(tx.called_states_idxs, [0, 69_999]);
 }
+
+#[test]
+fn a_trace_context_travels_only_when_set() {
+    let m = machine("traced");
+    let mut o = Outbox::new(10, 4);
+    let ctx = am_core::TraceContext {
+        trace_id: *b"\x4b\xf9\x2f\x35\x77\xb3\x4d\xa6\xa3\xce\x92\x9d\x0e\x0e\x47\x36",
+        span_id: [0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7],
+    };
+    let traced = TxNumbers { trace: Some(ctx), ..TxNumbers::default() };
+    o.push(&m, u32::MAX, rec(RecId::Tx(1)), None, traced, Some(&[1, 0]), &[0]);
+    o.push(&m, u32::MAX, rec(RecId::Tx(2)), None, TxNumbers::default(), Some(&[1, 1]), &[1]);
+    let txs: Vec<DbgMsgTx> = drain(&mut o)
+        .into_iter()
+        .filter_map(|m| match m {
+            DbgMsg::Tx(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(txs[0].trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(txs[0].called_states_idxs, [0], "the called states are read before the trace words");
+    assert_eq!(txs[1].trace_id, "");
+    assert_eq!(txs[1].clocks, [1, 1]);
+}

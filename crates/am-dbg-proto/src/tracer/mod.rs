@@ -337,6 +337,7 @@ impl DbgTracer {
             mut_queue_tick: mu.queue_tick(),
             time: OptU64::from(self.0.timing.then(|| self.0.now())),
             duration_ns: OptU64::default(),
+            trace: None,
         };
         let rec = TxRecord {
             id: RecId::Queued(0, 0),
@@ -387,6 +388,8 @@ impl DbgTracer {
             mut_queue_tick: 0,
             time: OptU64::from(self.0.timing.then(|| self.0.now())),
             duration_ns: OptU64::from(if self.0.durations { tx.duration().map(|d| d.as_nanos() as u64) } else { None }),
+            // a relaxed load when no tracing exporter set one
+            trace: m.trace_context(),
         };
         let rec = TxRecord {
             id: RecId::Tx(tx.seq()),
