@@ -100,6 +100,9 @@ KEYS:
     n                        next transition that changed the highlighted state
     /                        search machines as you type (Enter or Esc ends)
     c a u z h                hide canceled, auto, queued, empty (no clock changed), health
+    l                        log level shown in the detail: 5 → 1, then all again
+    m                        mouse wheel scrolling on/off (off: select text, e.g. a trace ID)
+    mouse wheel              move in the focused pane
     ?                        help
     q, Ctrl-C                quit (SIGTERM too); the terminal is restored
 ";

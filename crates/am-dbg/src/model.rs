@@ -104,6 +104,9 @@ pub struct Model {
     pub max_transitions: usize,
     /// Messages received in all.
     pub received: u64,
+    /// Log lines shown in the transition detail: those at this level or below (0–5; 5 is
+    /// every line).
+    pub log_level: u8,
 }
 
 impl Default for Model {
@@ -125,6 +128,7 @@ impl Model {
             search: String::new(),
             max_transitions: max_transitions.max(1),
             received: 0,
+            log_level: 5,
         }
     }
 
@@ -387,6 +391,11 @@ impl Model {
     pub fn clocks(&self) -> Vec<u64> {
         let (Some(m), Some(c)) = (self.selected(), self.current()) else { return Vec::new() };
         m.txs.get(c).map(|t| t.clocks.clone()).unwrap_or_default()
+    }
+
+    /// Cycles the log level shown in the detail: 5 → 4 → … → 1 → 5.
+    pub fn cycle_log_level(&mut self) {
+        self.log_level = if self.log_level <= 1 { 5 } else { self.log_level - 1 };
     }
 
     /// Moves the state cursor (clamped to the schema).

@@ -9,7 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use am_dbg_proto::{DbgMsg, Error, Server, ServerEvent, write_json};
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::{
+    self, DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent,
+    MouseEventKind,
+};
+use ratatui::crossterm::execute;
 
 use crate::model::Model;
 use crate::ui::{self, Focus, View};
@@ -99,6 +103,8 @@ pub fn key(model: &mut Model, view: &mut View, k: KeyEvent) -> KeyOutcome {
         KeyCode::Char('z') => f.empty = !f.empty,
         KeyCode::Char('h') => f.health = !f.health,
         KeyCode::Char('f') => model.follow(),
+        KeyCode::Char('l') => model.cycle_log_level(),
+        KeyCode::Char('m') => view.mouse = !view.mouse,
         KeyCode::Char('e') if !model.next_error() => view.notice = "no later Exception".into(),
         KeyCode::Char('n') if !model.next_of_state() => view.notice = "no later change of that state".into(),
         KeyCode::PageUp => model.step(-100),
@@ -118,6 +124,20 @@ pub fn key(model: &mut Model, view: &mut View, k: KeyEvent) -> KeyOutcome {
         _ => {}
     }
     KeyOutcome::Continue
+}
+
+/// Applies a mouse event: the wheel moves in the focused pane (the timeline: time travel).
+pub fn mouse(model: &mut Model, view: &View, m: MouseEvent) {
+    let delta = match m.kind {
+        MouseEventKind::ScrollUp => -1,
+        MouseEventKind::ScrollDown => 1,
+        _ => return,
+    };
+    match view.focus {
+        Focus::Machines => model.select_machine(delta),
+        Focus::States => model.move_state(delta),
+        Focus::Timeline => model.step(delta),
+    }
 }
 
 /// Runs the TUI until the user quits.
@@ -170,7 +190,15 @@ pub fn run(opts: TuiOptions) -> Result<(), Error> {
             }
         });
     }
+    // ratatui's panic hook restores the terminal, then calls this one: mouse reporting off too
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(std::io::stdout(), DisableMouseCapture);
+        previous(info);
+    }));
     let mut terminal = ratatui::try_init().map_err(|e| Error::Io { context: "open the terminal".into(), source: e })?;
+    view.mouse = true;
+    let mut mouse_on = false;
     let result = (|| -> Result<(), Error> {
         let io = |e| Error::Io { context: "draw".into(), source: e };
         let mut line = Vec::new();
@@ -201,6 +229,14 @@ pub fn run(opts: TuiOptions) -> Result<(), Error> {
             {
                 model.select_id(&id);
             }
+            if view.mouse != mouse_on {
+                mouse_on = view.mouse;
+                if mouse_on {
+                    execute!(std::io::stdout(), EnableMouseCapture).map_err(io)?;
+                } else {
+                    execute!(std::io::stdout(), DisableMouseCapture).map_err(io)?;
+                }
+            }
             terminal.draw(|f| ui::draw(f, &model, &view)).map_err(io)?;
             frames += 1;
             if second.elapsed() >= Duration::from_secs(1) {
@@ -210,14 +246,16 @@ pub fn run(opts: TuiOptions) -> Result<(), Error> {
             if stop.load(Relaxed) {
                 return Ok(());
             }
-            if event::poll(Duration::from_millis(50)).map_err(io)?
-                && let Event::Key(k) = event::read().map_err(io)?
-                && key(&mut model, &mut view, k) == KeyOutcome::Quit
-            {
-                return Ok(());
+            if event::poll(Duration::from_millis(50)).map_err(io)? {
+                match event::read().map_err(io)? {
+                    Event::Key(k) if key(&mut model, &mut view, k) == KeyOutcome::Quit => return Ok(()),
+                    Event::Mouse(m) => mouse(&mut model, &view, m),
+                    _ => {}
+                }
             }
         }
     })();
+    let _ = execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
     if let Some(mut w) = record {
         w.flush().map_err(|e| Error::Io { context: "write the recording".into(), source: e })?;

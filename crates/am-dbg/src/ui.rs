@@ -41,6 +41,9 @@ pub struct View {
     pub notice: String,
     /// Frames drawn in the last second (live).
     pub fps: u32,
+    /// The mouse wheel scrolls (off: the terminal's own text selection, e.g. to copy a
+    /// trace ID; most terminals also select with Shift while it is on).
+    pub mouse: bool,
 }
 
 /// Every key, for the help overlay and the docs.
@@ -54,6 +57,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("n", "next change of the highlighted state"),
     ("/", "search machines as you type (Enter or Esc ends)"),
     ("c a u z h", "hide canceled, auto, queued, empty, health"),
+    ("l", "log level shown in the detail: 5 → 1, then all again"),
+    ("m", "mouse wheel scrolling on/off (off: select text to copy)"),
     ("?", "this help (any key closes it)"),
     ("q / Ctrl-C", "quit (the terminal is restored)"),
 ];
@@ -308,10 +313,11 @@ fn detail(f: &mut Frame<'_>, area: Rect, model: &Model) {
         let from = if s.from_state.is_empty() { String::new() } else { format!("{} → ", s.from_state) };
         lines.push(Line::raw(format!("  step {what}{rel} {from}{}", s.to_state)));
     }
-    for l in &t.pre_log_entries {
+    let shown = |l: &&am_dbg_proto::DbgLogEntry| l.level <= model.log_level;
+    for l in t.pre_log_entries.iter().filter(shown) {
         lines.push(Line::styled(format!("  pre  {}", l.text), Style::default().fg(Color::DarkGray)));
     }
-    for l in &t.log_entries {
+    for l in t.log_entries.iter().filter(shown) {
         lines.push(Line::raw(format!("  log  {}", l.text)));
     }
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(pane(" transition ", false)), area);
@@ -326,11 +332,12 @@ fn human_time(ns: u64) -> String {
 
 fn status(f: &mut Frame<'_>, area: Rect, model: &Model, view: &View) {
     let text = format!(
-        " {} · {} msgs{} · filters: {} · ? help · q quit {}",
+        " {} · {} msgs{} · filters: {}{} · ? help · q quit {}",
         view.source,
         model.received,
         if view.fps > 0 { format!(" · {} fps", view.fps) } else { String::new() },
         model.filters.describe(),
+        if model.log_level < 5 { format!(" · log ≤{}", model.log_level) } else { String::new() },
         if view.notice.is_empty() { String::new() } else { format!("· {}", view.notice) }
     );
     f.render_widget(Paragraph::new(text).style(Style::default().add_modifier(Modifier::REVERSED)), area);

@@ -160,3 +160,26 @@ fn empty_model_help_and_quit() {
     assert_eq!(press(&mut model, &mut view, KeyCode::Char('q')), KeyOutcome::Quit);
     assert_eq!(key(&mut model, &mut view, KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), KeyOutcome::Quit);
 }
+
+#[test]
+fn log_level_and_mouse_wheel() {
+    let mut model = fixture();
+    let mut view = View::default();
+    for _ in 0..4 {
+        press(&mut model, &mut view, KeyCode::Char('l')); // 5 → 1
+    }
+    let s = screen(&model, &view, 160, 45);
+    assert!(s.contains("log ≤1"), "{s}");
+    assert!(s.contains("pre  said before"), "a level-1 line stays:\n{s}");
+    assert!(!s.contains("line of 4"), "level-2 lines are hidden:\n{s}");
+    press(&mut model, &mut view, KeyCode::Char('l')); // back to all
+    assert!(screen(&model, &view, 160, 45).contains("line of 4"));
+    let wheel =
+        |kind| ratatui::crossterm::event::MouseEvent { kind, column: 100, row: 5, modifiers: KeyModifiers::NONE };
+    am_dbg::tui::mouse(&mut model, &view, wheel(ratatui::crossterm::event::MouseEventKind::ScrollUp));
+    assert_eq!(model.current(), Some(2), "the wheel time-travels in the timeline");
+    am_dbg::tui::mouse(&mut model, &view, wheel(ratatui::crossterm::event::MouseEventKind::ScrollDown));
+    assert_eq!(model.current(), Some(3));
+    press(&mut model, &mut view, KeyCode::Char('m'));
+    assert!(view.mouse, "m toggles the wheel (it starts off outside a terminal)");
+}
