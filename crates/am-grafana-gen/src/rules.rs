@@ -167,6 +167,29 @@ pub(crate) fn expressions(d: &Dashboard) -> Vec<String> {
     rules(d).into_iter().map(|r| r.expr).collect()
 }
 
+/// The rule groups as the `groups` of a rules file, as JSON: what a `PrometheusRule`'s
+/// `spec.groups` holds (same rules as [`render`]).
+pub(crate) fn groups_json(d: &Dashboard) -> serde_json::Value {
+    let rules: Vec<serde_json::Value> = rules(d)
+        .into_iter()
+        .map(|r| {
+            let mut labels = serde_json::Map::new();
+            if let Some(id) = &r.mach_id {
+                labels.insert(LABEL_MACH_ID.into(), id.clone().into());
+            }
+            labels.insert("severity".into(), d.alerts.severity.clone().into());
+            serde_json::json!({
+                "alert": r.alert,
+                "expr": r.expr,
+                "for": r.for_,
+                "labels": labels,
+                "annotations": {"summary": r.summary, "description": r.description, "dashboard_uid": d.uid},
+            })
+        })
+        .collect();
+    serde_json::json!([{"name": format!("asyncmachine-{}", d.uid), "rules": rules}])
+}
+
 pub(crate) fn render(d: &Dashboard) -> String {
     let q = |s: &str| {
         let mut out = String::new();
