@@ -114,7 +114,7 @@ pub use error::{AnyError, Error, ErrorChain, HandlerError, HandlerErrorKind, Mes
 pub use handlers::{Event, FinalFn, Handlers, NegotiationFn, TxValidity};
 pub use inspect::RelationsBetween;
 pub use log::{LogEntry, LogLevel};
-pub use machine::{Machine, MachineBuilder, Snapshot};
+pub use machine::{Machine, MachineBuilder, Snapshot, WeakMachine};
 pub use mutation::{Arg, Args, ArgsMapper, MutResult, Mutation, MutationKind, Source, default_args_mapper};
 pub use queue::{Position, QueueQuery, Queued};
 pub use schema::{ANY, EXCEPTION, HEALTHCHECK, HEARTBEAT, MACHINE_RESTORED, Schema, SchemaBuilder, State, StateIdx};

@@ -46,6 +46,7 @@ pub struct PromTracerBuilder<'r> {
     #[cfg(any(feature = "server", feature = "push"))]
     runtime: Option<tokio::runtime::Handle>,
     shutdown_timeout: Duration,
+    health: Option<crate::health::HealthRules>,
     activation_env: bool,
 }
 
@@ -84,6 +85,7 @@ impl PromTracer {
             #[cfg(any(feature = "server", feature = "push"))]
             runtime: None,
             shutdown_timeout: Duration::from_secs(5),
+            health: None,
             activation_env: false,
         }
     }
@@ -182,6 +184,12 @@ impl<'r> PromTracerBuilder<'r> {
         self.runtime = Some(handle);
         self
     }
+    /// The liveness windows of `/healthz` (default: `AM_HEALTH_HEARTBEAT` and
+    /// `AM_HEALTH_STUCK`, else 60 s each); see [`HealthRules`](crate::HealthRules).
+    pub fn health(mut self, rules: crate::health::HealthRules) -> Self {
+        self.health = Some(rules);
+        self
+    }
     /// How long [`PromTracer::shutdown`] waits for the final push (default 5 s).
     pub fn shutdown_timeout(mut self, d: Duration) -> Self {
         self.shutdown_timeout = d;
@@ -232,7 +240,17 @@ impl<'r> PromTracerBuilder<'r> {
             duration: Layout::seconds(&buckets),
             go_compat: self.go_compat.unwrap_or_else(|| is_on(env::AM_PROM_GO_COMPAT)),
         };
-        let shared = Arc::new(Shared::new(self.id.into(), rules, max_machines, self.inherit));
+        let health = match self.health {
+            Some(h) => h,
+            None => {
+                let d = crate::health::HealthRules::default();
+                crate::health::HealthRules {
+                    heartbeat_window: parse(env::AM_HEALTH_HEARTBEAT, parse_duration)?.unwrap_or(d.heartbeat_window),
+                    stuck_after: parse(env::AM_HEALTH_STUCK, parse_duration)?.unwrap_or(d.stuck_after),
+                }
+            }
+        };
+        let shared = Arc::new(Shared::new(self.id.into(), rules, max_machines, self.inherit, health));
         let collector = PromCollector(shared.clone());
         if let Some(r) = self.registry {
             r.register_collector(Box::new(collector.clone()));

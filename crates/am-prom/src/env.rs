@@ -35,6 +35,12 @@ pub const AM_PROM_MAX_MACHINES: &str = "AM_PROM_MAX_MACHINES";
 /// Default 8.
 pub const AM_PROM_TIMING_EVERY: &str = "AM_PROM_TIMING_EVERY";
 
+/// Liveness: a machine with `Heartbeat`/`Healthcheck` must tick one within this duration
+/// (`30s`, `2m`; default 60 s).
+pub const AM_HEALTH_HEARTBEAT: &str = "AM_HEALTH_HEARTBEAT";
+/// Liveness: a non-empty queue must move within this duration (default 60 s).
+pub const AM_HEALTH_STUCK: &str = "AM_HEALTH_STUCK";
+
 /// The scrape address `AM_PROM_ADDR=1` (or `on`, `true`, `yes`) means.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9464";
 
@@ -88,6 +94,8 @@ pub fn check() -> Result<(), Error> {
     parse(AM_PROM_TIMING_EVERY, |v| parse_count(v, 1))?;
     parse(AM_PROM_MAX_STATES, |v| parse_count(v, 0))?;
     parse(AM_PROM_MAX_MACHINES, |v| parse_count(v, 1))?;
+    parse(AM_HEALTH_HEARTBEAT, parse_duration)?;
+    parse(AM_HEALTH_STUCK, parse_duration)?;
     Ok(())
 }
 

@@ -33,7 +33,9 @@
 //! - **Series lifetime**: [`dispose`](am_core::Machine::dispose) a machine to remove its
 //!   series; a machine dropped without disposal keeps them until the process ends.
 //! - **Scrape**: [`listen`](PromTracerBuilder::listen) (or `AM_PROM_ADDR`) serves
-//!   `GET /metrics` (OpenMetrics or text 0.0.4 by `Accept`), `/healthz` and `/readyz`; or
+//!   `GET /metrics` (OpenMetrics or text 0.0.4 by `Accept`), and the probes `/readyz` and
+//!   `/healthz` driven by the bound machines' states (see [`HealthRules`]: `Ready`, or no
+//!   `Exception`; heartbeats and a moving queue); or
 //!   pass your own [`Registry`](prometheus_client::registry::Registry) with
 //!   [`registry`](PromTracerBuilder::registry).
 //! - **Push**: [`push`](PromTracerBuilder::push) (or `AM_PROM_PUSH_URL`) PUTs to
@@ -102,6 +104,7 @@ pub mod env;
 mod error;
 mod exposition;
 mod gocompat;
+mod health;
 mod hist;
 mod machine;
 pub mod names;
@@ -117,6 +120,7 @@ pub use builder::{
 };
 pub use error::Error;
 pub use exposition::{Format, encode};
+pub use health::{HealthRules, MachineHealth};
 pub use hist::DEFAULT_DURATION_BUCKETS;
 #[cfg(feature = "push")]
 pub use push::PushMethod;

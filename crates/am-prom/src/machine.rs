@@ -113,6 +113,8 @@ pub(crate) struct MachineMetrics {
     epoch: Instant,
     pub(crate) track: RwLock<Arc<StateTrack>>,
     pub(crate) go: Option<GoAcc>,
+    /// The machine, for health probes (never kept alive by them).
+    pub(crate) machine: am_core::WeakMachine,
 }
 
 impl MachineMetrics {
@@ -145,6 +147,7 @@ impl MachineMetrics {
             epoch: rules.epoch,
             track: RwLock::new(track.clone()),
             go,
+            machine: m.downgrade(),
         };
         mm.set_schema(&schema);
         (mm, track)

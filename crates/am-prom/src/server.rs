@@ -86,9 +86,17 @@ fn respond(req: &Request<Incoming>, registry: &Registry, shared: &Shared, stoppi
                 Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "encoding failed\n"),
             }
         }
-        "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" if stopping => text(StatusCode::SERVICE_UNAVAILABLE, "stopping\n"),
-        "/readyz" => text(StatusCode::OK, "ok\n"),
+        path @ ("/healthz" | "/readyz") => {
+            let wants_json =
+                req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"));
+            let (ok, body) = crate::health::answer(&shared.machine_health(), path == "/readyz", wants_json);
+            let mut r = Response::new(Full::new(Bytes::from(body)));
+            *r.status_mut() = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+            let ct = if wants_json { "application/json" } else { "text/plain; charset=utf-8" };
+            r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+            r
+        }
         _ => text(StatusCode::NOT_FOUND, "not found; try /metrics\n"),
     }
 }

@@ -42,11 +42,22 @@ pub(crate) struct Shared {
     /// Go metric name → machine ID, to refuse colliding normalised IDs.
     go_names: Mutex<HashMap<String, Box<str>>>,
     pub(crate) health: Health,
+    /// Liveness windows and what the probes remember.
+    pub(crate) health_rules: crate::health::HealthRules,
+    pub(crate) health_memory: crate::health::HealthMemory,
 }
 
 impl Shared {
-    pub(crate) fn new(id: Box<str>, rules: SeriesRules, max_machines: usize, inherit: bool) -> Self {
+    pub(crate) fn new(
+        id: Box<str>,
+        rules: SeriesRules,
+        max_machines: usize,
+        inherit: bool,
+        health_rules: crate::health::HealthRules,
+    ) -> Self {
         Shared {
+            health_rules,
+            health_memory: Default::default(),
             id,
             rules,
             max_machines,
@@ -156,6 +167,12 @@ impl Shared {
     }
 
     /// The machines exported now, sorted by ID.
+    /// Health of every exported machine, now.
+    pub(crate) fn machine_health(&self) -> Vec<crate::health::MachineHealth> {
+        let weak: Vec<am_core::WeakMachine> = self.machines().iter().map(|m| m.machine.clone()).collect();
+        self.health_memory.check(&weak, &self.health_rules)
+    }
+
     pub(crate) fn machines(&self) -> Vec<Arc<MachineMetrics>> {
         self.machines.read().unpoison().values().cloned().collect()
     }

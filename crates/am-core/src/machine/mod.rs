@@ -232,6 +232,41 @@ impl Drop for Inner {
 #[derive(Clone)]
 pub struct Machine(pub(crate) Arc<Inner>);
 
+/// A handle that does not keep its machine alive (`Machine::downgrade`): for an exporter's
+/// periodic checks (health probes) of machines it must not hold on to. Dropping the last
+/// [`Machine`] still disposes the machine; then [`upgrade`](Self::upgrade) gives `None`.
+///
+/// ```
+/// let m = am_core::Machine::new(am_core::Schema::builder().states(["A"]).build()?);
+/// let weak = m.downgrade();
+/// assert!(weak.upgrade().is_some_and(|m| !m.is1("A")));
+/// drop(m);
+/// assert!(weak.upgrade().is_none());
+/// # Ok::<(), am_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct WeakMachine(std::sync::Weak<Inner>);
+
+impl fmt::Debug for WeakMachine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WeakMachine")
+    }
+}
+
+impl WeakMachine {
+    /// The machine, while a [`Machine`] handle to it exists.
+    pub fn upgrade(&self) -> Option<Machine> {
+        self.0.upgrade().map(Machine)
+    }
+}
+
+impl Machine {
+    /// A handle that does not keep the machine alive (see [`WeakMachine`]).
+    pub fn downgrade(&self) -> WeakMachine {
+        WeakMachine(Arc::downgrade(&self.0))
+    }
+}
+
 impl fmt::Debug for Machine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Machine").field("id", &self.0.id).field("states", &self.string()).finish()
