@@ -75,6 +75,24 @@ impl Shared {
             self.work.notify_one();
         }
     }
+    /// A batch went out: `sent` of its transitions delivered, `dropped` left out; the chunk
+    /// goes back for reuse and flushes waiting on progress wake up.
+    pub(crate) fn batch_sent(&self, mut taken: Taken, sent: u64, dropped: u64) {
+        self.counters.batches.fetch_add(1, Relaxed);
+        self.counters.sent.fetch_add(sent, Relaxed);
+        if dropped > 0 {
+            self.counters.dropped.fetch_add(dropped, Relaxed);
+        }
+        taken.clear();
+        self.outbox().done(taken);
+        self.progress.notify();
+    }
+    /// A batch failed: its `n` transitions are dropped (and noted for the drop notice).
+    pub(crate) fn batch_failed(&self, taken: &Taken, n: u64) {
+        self.outbox().fail(taken);
+        self.counters.dropped.fetch_add(n, Relaxed);
+        self.progress.notify();
+    }
     /// Records that left the outbox for good (sent or dropped).
     pub(crate) fn settled(&self) -> u64 {
         self.counters.sent.load(Relaxed) + self.counters.dropped.load(Relaxed)
@@ -198,17 +216,9 @@ async fn serve(shared: &Shared, client: &DbgServiceClient) -> Ended {
         let Some(mut taken) = next_chunk(shared).await else { return Ended::Shutdown };
         let n = taken.write_messages(&mut messages, &shared.clock.anchor());
         match push(cfg, client, std::mem::take(&mut messages)).await {
-            Ok(()) => {
-                shared.counters.batches.fetch_add(1, Relaxed);
-                shared.counters.sent.fetch_add(n, Relaxed);
-                taken.clear();
-                shared.outbox().done(taken);
-                shared.progress.notify();
-            }
+            Ok(()) => shared.batch_sent(taken, n, 0),
             Err(e) => {
-                shared.outbox().fail(&taken);
-                shared.counters.dropped.fetch_add(n, Relaxed);
-                shared.progress.notify();
+                shared.batch_failed(&taken, n);
                 return Ended::Failed(e);
             }
         }

@@ -149,18 +149,9 @@ async fn serve(
         let n = taken.write_messages(&mut messages, &shared.clock.anchor());
         let sent = send(shared, schemas, conns, std::mem::take(&mut messages)).await;
         match sent {
-            Ok(unknown) => {
-                shared.counters.batches.fetch_add(1, Relaxed);
-                shared.counters.sent.fetch_add(n - unknown, Relaxed);
-                shared.counters.dropped.fetch_add(unknown, Relaxed);
-                taken.clear();
-                shared.outbox().done(taken);
-                shared.progress.notify();
-            }
+            Ok(unknown) => shared.batch_sent(taken, n - unknown, unknown),
             Err(e) => {
-                shared.outbox().fail(&taken);
-                shared.counters.dropped.fetch_add(n, Relaxed);
-                shared.progress.notify();
+                shared.batch_failed(&taken, n);
                 return Err(e);
             }
         }
