@@ -99,6 +99,19 @@ impl Shared {
     }
 }
 
+impl am_core::exporter::StatsSource for Shared {
+    fn exporter_stats(&self) -> am_core::exporter::ExporterStats {
+        let c = &self.counters;
+        am_core::exporter::ExporterStats {
+            sent: c.sent.load(Relaxed),
+            dropped: c.dropped.load(Relaxed),
+            failed: c.send_errors.load(Relaxed),
+            queued: self.outbox().len() as u64,
+            connected: Some(c.connected.load(Relaxed)),
+        }
+    }
+}
+
 /// Logs a warning about `addr`, at most once per interval (the rest are counted).
 pub(crate) fn warn(shared: &Shared, addr: &str, msg: &dyn std::fmt::Display) {
     if let Some(held) = shared.log.allow() {

@@ -211,6 +211,7 @@ pub(crate) fn layout(d: &Dashboard) -> Vec<Value> {
         // The first machine's row starts open; the rest start collapsed.
         machine(&mut g, id, i > 0);
     }
+    exporters(&mut g);
     g.finish_row();
     g.out
 }
@@ -266,6 +267,43 @@ fn overview(g: &mut Grid) {
     );
     let logs = format!("{{{LOKI_LABEL_MACHINE_ID}=~\"$mach_id\", {LOKI_LABEL_SERVICE}=~\"$service\"}}");
     g.place(24, 10, logs_panel("Logs: $mach_id", logs));
+}
+
+/// The exporters' own health (am-prom exports every exporter's counters in the process):
+/// drops, failures and queue depth per exporter. Collapsed.
+fn exporters(g: &mut Grid) {
+    let f = promql::service_matcher();
+    let w = RATE_WINDOW;
+    let by = am_core::conventions::prom::LABEL_EXPORTER;
+    g.row("Exporters".into(), true);
+    for (title, description, unit, expr) in [
+        (
+            "Dropped by exporter",
+            "Items (spans, log entries, debugger messages) dropped before delivery, per second.",
+            "ops",
+            sum_rate(by, am_core::conventions::prom::EXPORTER_DROPPED_TOTAL, &f, w),
+        ),
+        (
+            "Failed deliveries by exporter",
+            "Batches, pushes or uploads that failed, per second.",
+            "ops",
+            sum_rate(by, am_core::conventions::prom::EXPORTER_FAILED_TOTAL, &f, w),
+        ),
+        (
+            "Delivered by exporter",
+            "Items delivered per second.",
+            "ops",
+            sum_rate(by, am_core::conventions::prom::EXPORTER_SENT_TOTAL, &f, w),
+        ),
+        (
+            "Queue depth by exporter",
+            "Items waiting in each exporter.",
+            "short",
+            gauge("max", by, am_core::conventions::prom::EXPORTER_QUEUED, &f),
+        ),
+    ] {
+        g.place(12, 8, metrics_panel("timeseries", title, description, unit, vec![Query::new(expr, legend(by))]));
+    }
 }
 
 fn machine(g: &mut Grid, id: &str, collapsed: bool) {

@@ -143,6 +143,32 @@ fn rules(d: &Dashboard) -> Vec<Rule> {
             ),
         },
     ];
+    // The exporters' own health: dropping or failing for the `for` duration.
+    let ex = am_core::conventions::prom::LABEL_EXPORTER;
+    for (alert, metric, what) in [
+        ("AsyncmachineExporterDropping", am_core::conventions::prom::EXPORTER_DROPPED_TOTAL, "drops"),
+        ("AsyncmachineExporterFailing", am_core::conventions::prom::EXPORTER_FAILED_TOTAL, "fails deliveries"),
+    ] {
+        out.push(Rule {
+            alert,
+            expr: format!("sum by ({ex}) (rate({metric}[{window}])) > 0"),
+            for_: prom_duration(a.for_duration),
+            mach_id: None,
+            summary: format!("Exporter {{{{ $labels.{ex} }}}} {what}"),
+            description: format!("Exporter {{{{ $labels.{ex} }}}} {what}: {{{{ $value }}}}/s over {window}."),
+        });
+    }
+    // The scrape target of the service (its Prometheus job) is down.
+    if let Some(job) = &d.source {
+        out.push(Rule {
+            alert: "AsyncmachineScrapeDown",
+            expr: format!("up{{job={}}} == 0", quote(job)),
+            for_: prom_duration(a.for_duration),
+            mach_id: None,
+            summary: format!("The {job} scrape target is down"),
+            description: format!("Prometheus could not scrape {{{{ $labels.instance }}}} (job {job})."),
+        });
+    }
     // One rule per machine: `absent_over_time` needs an equality matcher to name it.
     let quiet = prom_duration(a.no_transitions_for);
     for id in &d.ids {

@@ -39,6 +39,19 @@ struct Progress {
     stats: SyncStats,
 }
 
+impl am_core::exporter::StatsSource for Shared {
+    fn exporter_stats(&self) -> am_core::exporter::ExporterStats {
+        let p = self.lock();
+        am_core::exporter::ExporterStats {
+            sent: p.stats.uploads,
+            dropped: 0,
+            failed: p.stats.failures,
+            queued: p.wanted.saturating_sub(p.done),
+            connected: None,
+        }
+    }
+}
+
 struct Shared {
     /// Notified after every upload attempt.
     progress: Watch<Progress>,
@@ -145,6 +158,8 @@ impl GrafanaTracerBuilder {
                 alerts: self.alerts,
             },
         });
+        let weak: std::sync::Weak<dyn am_core::exporter::StatsSource> = Arc::downgrade(&shared) as _;
+        am_core::exporter::register_stats("grafana", weak);
         // Checks the folder and thresholds now rather than on the thread.
         render(&shared, &["check".to_string()])?;
         let (tx, rx) = mpsc::unbounded_channel();

@@ -71,7 +71,10 @@ fn layout_ids_and_rows() {
         .filter(|p| p["type"] == "row")
         .map(|p| (p["title"].as_str().unwrap_or(""), p["collapsed"].as_bool().unwrap_or(false)))
         .collect();
-    assert_eq!(rows, [("Overview: $mach_id", false), ("Machine: mach1", false), ("Machine: mach2", true)]);
+    assert_eq!(
+        rows,
+        [("Overview: $mach_id", false), ("Machine: mach1", false), ("Machine: mach2", true), ("Exporters", true)]
+    );
     // The collapsed row holds its panels; open rows hold none.
     for p in v["panels"].as_array().into_iter().flatten().filter(|p| p["type"] == "row") {
         let n = p["panels"].as_array().map_or(0, Vec::len);
@@ -134,6 +137,10 @@ fn only_exported_metric_names() {
         names::SCHEMA_STATES,
         names::SCHEMA_RELATIONS,
         names::SCHEMA_REF_STATES,
+        names::EXPORTER_SENT_TOTAL,
+        names::EXPORTER_DROPPED_TOTAL,
+        names::EXPORTER_FAILED_TOTAL,
+        names::EXPORTER_QUEUED,
     ]
     .iter()
     .map(|s| s.to_string())

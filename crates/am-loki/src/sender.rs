@@ -141,6 +141,19 @@ impl Shared {
     }
 }
 
+impl am_core::exporter::StatsSource for Shared {
+    fn exporter_stats(&self) -> am_core::exporter::ExporterStats {
+        let c = &self.counters;
+        am_core::exporter::ExporterStats {
+            sent: c.sent.load(Relaxed),
+            dropped: c.dropped.load(Relaxed) + c.overflow_machines.load(Relaxed),
+            failed: c.failed.load(Relaxed) + c.rejected.load(Relaxed),
+            queued: self.queue().len() as u64,
+            connected: None,
+        }
+    }
+}
+
 /// Logs a warning about `url`, at most once per interval (the rest are counted).
 fn warn(shared: &Shared, url: &str, msg: &dyn std::fmt::Display) {
     if let Some(held) = shared.log.allow() {

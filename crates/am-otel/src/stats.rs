@@ -62,9 +62,31 @@ pub struct SpanStats {
     pub overflow: u64,
 }
 
-/// A shared handle to a pipeline's span counters.
-#[derive(Clone, Debug, Default)]
+/// A shared handle to a pipeline's span counters. Each new one is registered as the `otel`
+/// exporter's health ([`am_core::exporter::register_stats`]).
+#[derive(Clone, Debug)]
 pub struct SpanCounter(pub(crate) Arc<Counters>);
+
+impl Default for SpanCounter {
+    fn default() -> Self {
+        let c = Arc::new(Counters::default());
+        let weak: Weak<dyn am_core::exporter::StatsSource> = Arc::downgrade(&c) as _;
+        am_core::exporter::register_stats("otel", weak);
+        SpanCounter(c)
+    }
+}
+
+impl am_core::exporter::StatsSource for Counters {
+    fn exporter_stats(&self) -> am_core::exporter::ExporterStats {
+        am_core::exporter::ExporterStats {
+            sent: self.exported.load(Relaxed),
+            dropped: self.dropped.load(Relaxed) + self.overflow.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+            queued: self.queued.load(Relaxed),
+            connected: None,
+        }
+    }
+}
 
 impl SpanCounter {
     /// A snapshot of the counts.

@@ -251,6 +251,8 @@ impl<'r> PromTracerBuilder<'r> {
             }
         };
         let shared = Arc::new(Shared::new(self.id.into(), rules, max_machines, self.inherit, health));
+        let weak: std::sync::Weak<dyn am_core::exporter::StatsSource> = Arc::downgrade(&shared) as _;
+        am_core::exporter::register_stats("prom", weak);
         let collector = PromCollector(shared.clone());
         if let Some(r) = self.registry {
             r.register_collector(Box::new(collector.clone()));

@@ -72,6 +72,41 @@ fn health_counter(enc: &mut DescriptorEncoder<'_>, full: &'static str, help: &st
         .encode_counter::<NoLabelSet, _, u64>(&v.load(Relaxed), None)
 }
 
+/// Every exporter's own health in the process (`am_core::exporter::exporter_stats`), one
+/// series per exporter.
+fn exporters(e: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
+    use am_core::exporter::ExporterStats;
+    let stats = am_core::exporter::exporter_stats();
+    type Read = fn(&ExporterStats) -> u64;
+    let counters: [(&'static str, &str, Read); 3] = [
+        (n::EXPORTER_SENT_TOTAL, "Items each exporter delivered", |s| s.sent),
+        (n::EXPORTER_DROPPED_TOTAL, "Items each exporter dropped before delivery", |s| s.dropped),
+        (n::EXPORTER_FAILED_TOTAL, "Deliveries each exporter failed", |s| s.failed),
+    ];
+    for (full, help, get) in counters {
+        let mut f = e.encode_descriptor(counter(full), help, None, MetricType::Counter)?;
+        for (name, s) in &stats {
+            f.encode_family(&[(n::LABEL_EXPORTER, *name)])?.encode_counter::<NoLabelSet, _, u64>(&get(s), None)?;
+        }
+    }
+    let mut f = e.encode_descriptor(n::EXPORTER_QUEUED, "Items waiting in each exporter", None, MetricType::Gauge)?;
+    for (name, s) in &stats {
+        f.encode_family(&[(n::LABEL_EXPORTER, *name)])?.encode_gauge(&s.queued)?;
+    }
+    let mut f = e.encode_descriptor(
+        n::EXPORTER_CONNECTED,
+        "1 while an exporter that keeps a connection holds one",
+        None,
+        MetricType::Gauge,
+    )?;
+    for (name, s) in &stats {
+        if let Some(c) = s.connected {
+            f.encode_family(&[(n::LABEL_EXPORTER, *name)])?.encode_gauge(&u64::from(c))?;
+        }
+    }
+    Ok(())
+}
+
 impl Collector for PromCollector {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> std::fmt::Result {
         let ms = self.0.machines();
@@ -153,6 +188,7 @@ impl Collector for PromCollector {
         health_counter(e, names::REFUSED_MACHINES_TOTAL, "Machines (or their Go series) refused", &h.refused_machines)?;
         e.encode_descriptor(names::MACHINES, "Machines exported", None, MetricType::Gauge)?
             .encode_gauge(&(ms.len() as u64))?;
+        exporters(e)?;
 
         if self.0.rules.go_compat {
             crate::gocompat::encode(e, &ms)?;

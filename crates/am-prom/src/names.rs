@@ -28,8 +28,9 @@ pub const MACHINES: &str = "am_prom_machines";
 /// Every machine family name as exposed, in exposition order.
 pub const MACHINE_FAMILIES: [&str; 15] = n::ALL;
 
-/// Every health family name as exposed.
-pub const HEALTH_FAMILIES: [&str; 8] = [
+/// Every health family name as exposed: this exporter's own, then every exporter's in the
+/// process ([`am_core::conventions::prom::EXPORTER_FAMILIES`]).
+pub const HEALTH_FAMILIES: [&str; 13] = [
     PUSHES_TOTAL,
     PUSH_FAILURES_TOTAL,
     LAST_PUSH_SUCCESS_SECONDS,
@@ -38,6 +39,11 @@ pub const HEALTH_FAMILIES: [&str; 8] = [
     REFUSED_SERIES_TOTAL,
     REFUSED_MACHINES_TOTAL,
     MACHINES,
+    n::EXPORTER_FAMILIES[0],
+    n::EXPORTER_FAMILIES[1],
+    n::EXPORTER_FAMILIES[2],
+    n::EXPORTER_FAMILIES[3],
+    n::EXPORTER_FAMILIES[4],
 ];
 
 /// The name to pass to the encoder for a counter exposed as `full` (`…_total`).

@@ -29,6 +29,20 @@ pub(crate) struct Health {
     warned_dup: AtomicBool,
 }
 
+/// Pushes are what this exporter delivers; updates it could not record are its drops.
+impl am_core::exporter::StatsSource for Shared {
+    fn exporter_stats(&self) -> am_core::exporter::ExporterStats {
+        let h = &self.health;
+        am_core::exporter::ExporterStats {
+            sent: h.pushes.load(Relaxed),
+            dropped: h.dropped.load(Relaxed),
+            failed: h.push_failures.load(Relaxed),
+            queued: 0,
+            connected: None,
+        }
+    }
+}
+
 /// A machine's metrics and the state track its hooks write.
 pub(crate) type Slot = (Arc<MachineMetrics>, Arc<StateTrack>);
 

@@ -336,3 +336,30 @@ fn user_registry_gets_the_same_families_with_its_prefix_labels() {
     assert_eq!(get(&v, r#"am_transitions_total{mach_id="mine",result="accepted",team="core"}"#), 1.0);
     promtool_check_metrics(&text).unwrap();
 }
+
+#[test]
+fn every_exporter_in_the_process_is_exported_with_its_health() {
+    use am_core::exporter::{ExporterStats, StatsSource, register_stats};
+    struct Other;
+    impl StatsSource for Other {
+        fn exporter_stats(&self) -> ExporterStats {
+            ExporterStats { sent: 7, dropped: 2, failed: 1, queued: 3, connected: Some(true) }
+        }
+    }
+    let other: std::sync::Arc<dyn StatsSource> = std::sync::Arc::new(Other);
+    register_stats("test-other", std::sync::Arc::downgrade(&other));
+    let prom = PromTracer::builder().build().unwrap();
+    let text = prom.encode(Format::Text);
+    for line in [
+        "am_exporter_sent_total{exporter=\"test-other\"} 7",
+        "am_exporter_dropped_total{exporter=\"test-other\"} 2",
+        "am_exporter_failed_total{exporter=\"test-other\"} 1",
+        "am_exporter_queued{exporter=\"test-other\"} 3",
+        "am_exporter_connected{exporter=\"test-other\"} 1",
+    ] {
+        assert!(text.contains(line), "missing {line}:\n{text}");
+    }
+    assert!(text.contains("am_exporter_sent_total{exporter=\"prom\"}"), "the prom exporter itself:\n{text}");
+    drop(other);
+    assert!(!prom.encode(Format::Text).contains("test-other"), "gone with its exporter");
+}

@@ -55,6 +55,24 @@ pub const ALL: [&str; 15] = [
     SCHEMA_REF_STATES,
 ];
 
+/// Counter: items each exporter delivered (spans, log entries, debugger messages, pushes,
+/// uploads), label `exporter`. Exported by am-prom for every exporter in the process.
+pub const EXPORTER_SENT_TOTAL: &str = "am_exporter_sent_total";
+/// Counter: items each exporter dropped before delivery, label `exporter`.
+pub const EXPORTER_DROPPED_TOTAL: &str = "am_exporter_dropped_total";
+/// Counter: deliveries each exporter failed (batches, pushes, uploads), label `exporter`.
+pub const EXPORTER_FAILED_TOTAL: &str = "am_exporter_failed_total";
+/// Gauge: items waiting in each exporter, label `exporter`.
+pub const EXPORTER_QUEUED: &str = "am_exporter_queued";
+/// Gauge: 1 while an exporter that keeps a connection (the debugger client) holds one,
+/// label `exporter`.
+pub const EXPORTER_CONNECTED: &str = "am_exporter_connected";
+/// Every exporter-health family, in exposition order.
+pub const EXPORTER_FAMILIES: [&str; 5] =
+    [EXPORTER_SENT_TOTAL, EXPORTER_DROPPED_TOTAL, EXPORTER_FAILED_TOTAL, EXPORTER_QUEUED, EXPORTER_CONNECTED];
+/// Label: the exporter (`otel`, `loki`, `dbg`, `prom`, `grafana`).
+pub const LABEL_EXPORTER: &str = "exporter";
+
 /// Label: the machine ID.
 pub const LABEL_MACH_ID: &str = "mach_id";
 /// Label: the parent machine ID.

@@ -10,6 +10,7 @@
 //! | run the sender on the app's runtime, or on a thread of its own without one | [`spawn`] (`exporter-runtime`) |
 //! | an owned runtime for exports that must not run on the app's | [`OwnedRuntime`] (`exporter-runtime`) |
 //! | wait from sync code that may be inside a runtime | [`block_in_runtime`] (`exporter-runtime`) |
+//! | every exporter's own health, exported in one place (am-prom) | [`register_stats`], [`exporter_stats`] |
 //!
 //! Every exporter follows one lifecycle — build, bind (the machine [attaches](crate::Tracer::attach)
 //! one per-machine handle), shut down with a deadline ([`ExporterGuard`](crate::ExporterGuard))
@@ -20,10 +21,12 @@ pub mod json;
 mod limiter;
 #[cfg(feature = "exporter-runtime")]
 mod runtime;
+mod stats;
 mod watch;
 
 pub use crate::unpoison::Unpoison;
 pub use limiter::LogLimiter;
 #[cfg(feature = "exporter-runtime")]
 pub use runtime::{OwnedRuntime, Spawned, block_in_runtime, spawn};
+pub use stats::{ExporterStats, StatsSource, exporter_stats, register_stats};
 pub use watch::Watch;

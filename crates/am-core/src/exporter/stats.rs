@@ -1,0 +1,91 @@
+//! Every exporter's own health in one shape, in one process-wide list: an exporter
+//! registers its counters when it is built ([`register_stats`]), and whoever exports health
+//! (am-prom's collector) reads them all ([`exporter_stats`]) without depending on the
+//! exporter crates. Entries go away with the exporter (they are held weakly).
+
+use std::sync::{Mutex, Weak};
+
+use super::Unpoison;
+
+/// An exporter's counters, in the shape every exporter can fill.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExporterStats {
+    /// Items delivered (spans, log entries, messages, pushes, uploads).
+    pub sent: u64,
+    /// Items dropped before delivery (a full buffer, a batch that failed for good).
+    pub dropped: u64,
+    /// Deliveries that failed (batches, pushes, uploads).
+    pub failed: u64,
+    /// Items waiting now.
+    pub queued: u64,
+    /// Whether the exporter holds a connection, for those that keep one.
+    pub connected: Option<bool>,
+}
+
+impl ExporterStats {
+    fn add(&mut self, o: &ExporterStats) {
+        self.sent += o.sent;
+        self.dropped += o.dropped;
+        self.failed += o.failed;
+        self.queued += o.queued;
+        self.connected = match (self.connected, o.connected) {
+            (Some(a), Some(b)) => Some(a && b),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+/// Something that reports [`ExporterStats`] (an exporter's shared state).
+pub trait StatsSource: Send + Sync {
+    /// The counters now.
+    fn exporter_stats(&self) -> ExporterStats;
+}
+
+type Entry = (&'static str, Weak<dyn StatsSource>);
+
+static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+
+/// Registers an exporter's counters under its name (`otel`, `loki`, `dbg`, `prom`,
+/// `grafana`); several instances of one exporter are summed.
+pub fn register_stats(exporter: &'static str, source: Weak<dyn StatsSource>) {
+    let mut r = REGISTRY.lock().unpoison();
+    r.retain(|(_, s)| s.strong_count() > 0);
+    r.push((exporter, source));
+}
+
+/// Every live exporter's counters, summed per exporter name, sorted by name.
+///
+/// ```
+/// use std::sync::Arc;
+/// use am_core::exporter::{ExporterStats, StatsSource, exporter_stats, register_stats};
+/// struct Mine;
+/// impl StatsSource for Mine {
+///     fn exporter_stats(&self) -> ExporterStats {
+///         ExporterStats { sent: 3, dropped: 1, ..ExporterStats::default() }
+///     }
+/// }
+/// let mine: Arc<dyn StatsSource> = Arc::new(Mine);
+/// register_stats("doc-example", Arc::downgrade(&mine));
+/// let got = exporter_stats().into_iter().find(|(n, _)| *n == "doc-example").map(|(_, s)| s);
+/// assert_eq!(got.map(|s| (s.sent, s.dropped)), Some((3, 1)));
+/// drop(mine);
+/// assert!(exporter_stats().iter().all(|(n, _)| *n != "doc-example"));
+/// ```
+pub fn exporter_stats() -> Vec<(&'static str, ExporterStats)> {
+    let live: Vec<(&'static str, std::sync::Arc<dyn StatsSource>)> = {
+        let mut r = REGISTRY.lock().unpoison();
+        r.retain(|(_, s)| s.strong_count() > 0);
+        r.iter().filter_map(|(n, s)| s.upgrade().map(|s| (*n, s))).collect()
+    };
+    // read outside the lock: a source may take its own locks
+    let mut out: Vec<(&'static str, ExporterStats)> = Vec::new();
+    for (name, s) in live {
+        let st = s.exporter_stats();
+        match out.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, acc)) => acc.add(&st),
+            None => out.push((name, st)),
+        }
+    }
+    out.sort_by_key(|(n, _)| *n);
+    out
+}
