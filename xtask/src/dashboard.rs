@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use am_grafana_gen::{Dashboard, K8sOptions};
+use am_grafana_gen::{Dashboard, K8sOptions, Layout};
 use xshell::{Shell, cmd};
 
 use crate::{Args, Result};
@@ -24,6 +24,8 @@ Options:
   -s, --source SERVICE    service (AM_SERVICE): default of the `service` variable
       --out PATH          dashboard file (default: dashboards/<uid>.json)
       --rules PATH        alert rules file (default: beside the dashboard, <stem>.rules.yml)
+      --layout go         the Go am-gen dashboard's rows and panels, on the Go-compatible
+                          per-ID metrics (am-prom's go_compat); default: ours
       --k8s DIR           also write Kubernetes objects into DIR: a ServiceMonitor, a
                           PrometheusRule (the same alert rules) and a ConfigMap with the
                           dashboard for the Grafana sidecar (see docs/kubernetes.md)
@@ -82,6 +84,11 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
     let out = args.value(&["--out"])?;
     let rules = args.value(&["--rules"])?;
     let grafana_url = args.value(&["-g", "--grafana-url"])?;
+    let layout = match args.value(&["--layout"])?.as_deref() {
+        None | Some("labelled") | Some("default") => None,
+        Some("go") => Some(Layout::Go),
+        Some(other) => return Err(format!("--layout: `go` or `labelled`, not `{other}`").into()),
+    };
     let k8s_dir = args.value(&["--k8s"])?;
     let k8s_service = args.value(&["--k8s-service"])?;
     let namespace = args.value(&["--namespace"])?;
@@ -103,6 +110,9 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
             if let Some(s) = source {
                 b = b.source(s);
             }
+            if let Some(l) = layout {
+                b = b.layout(l);
+            }
             let dashboard = b.build()?;
             let out = out.map(PathBuf::from).unwrap_or_else(|| default_path(&root, &dashboard, "json"));
             // beside the dashboard, never in the repository's dashboards/ unless it goes there
@@ -120,10 +130,13 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
                 || out.is_some()
                 || rules.is_some()
                 || k8s_dir.is_some()
+                || layout.is_some()
                 || k8s_service.is_some()
                 || namespace.is_some()
             {
-                return Err("--name, --folder, --source, --out, --rules and the --k8s options need --ids".into());
+                return Err(
+                    "--name, --folder, --source, --out, --rules, --layout and the --k8s options need --ids".into()
+                );
             }
             committed(&root)?
         }

@@ -75,6 +75,8 @@ fn run_in(sh: &Shell, dir: &Path, duration: &str) -> Result<()> {
         .env("AM_PROM_ADDR", format!("127.0.0.1:{metrics_port}"))
         .env("AM_PROM_PUSH_URL", format!("http://127.0.0.1:{}", pushgateway.port))
         .env("AM_PROM_PUSH_INTERVAL", "1s")
+        // the Go-compatible series too, for the Go layout's queries
+        .env("AM_PROM_GO_COMPAT", "1")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start the demo: {e}"))?;
@@ -169,11 +171,28 @@ fn check_prometheus(port: u16) -> Result<()> {
     for a in &alerts {
         backends::prom_query(port, a)?;
     }
+    // the Go layout (job = the pushed service) on the Go-compatible series
+    let go = am_grafana_gen::Dashboard::for_machines(&DEMO_MACHINES)
+        .name("am-demo")
+        .source("am-demo")
+        .layout(am_grafana_gen::Layout::Go)
+        .build()?;
+    let mut go_empty = Vec::new();
+    let go_queries = go.prometheus_queries();
+    for q in go_queries.iter().cloned() {
+        if backends::prom_query(port, &q)? == 0 {
+            go_empty.push(q);
+        }
+    }
+    if !go_empty.is_empty() {
+        return Err(format!("prom check: Go-layout queries returned no data:\n  {}", go_empty.join("\n  ")).into());
+    }
     eprintln!(
-        "itest prom: {} machines scraped, {pushed} pushed series, {} dashboard queries with data, {} alert expressions evaluated",
+        "itest prom: {} machines scraped, {pushed} pushed series, {} dashboard queries with data, {} alert expressions evaluated, {} Go-layout queries with data",
         DEMO_MACHINES.len(),
         queries.len(),
-        alerts.len()
+        alerts.len(),
+        go_queries.len()
     );
     Ok(())
 }

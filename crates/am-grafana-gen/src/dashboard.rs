@@ -38,6 +38,20 @@ pub struct Dashboard {
     pub(crate) source: Option<String>,
     pub(crate) datasources: [Option<String>; 3],
     pub(crate) alerts: AlertRules,
+    pub(crate) layout: Layout,
+}
+
+/// How the panels are laid out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// Overview, a row per machine on the labelled metrics, the exporters row (default).
+    #[default]
+    Labelled,
+    /// The Go `am-gen` dashboards' rows and panels (`Mach:`, `Details:`, `Logs:` per machine,
+    /// same titles, order and queries on the Go-compatible per-ID metrics, which am-prom
+    /// exports with `go_compat`), for users moving from Go. Kept from ours: a stable uid,
+    /// data-source variables, time series instead of heatmaps for single series.
+    Go,
 }
 
 /// Settings for a [`Dashboard`]; see [`Dashboard::for_machines`].
@@ -51,6 +65,7 @@ pub struct DashboardBuilder {
     source: Option<String>,
     datasources: [Option<String>; 3],
     alerts: AlertRules,
+    layout: Layout,
 }
 
 impl Dashboard {
@@ -71,6 +86,7 @@ impl Dashboard {
             source: None,
             datasources: [None, None, None],
             alerts: AlertRules::default(),
+            layout: Layout::default(),
         }
     }
 
@@ -101,7 +117,10 @@ impl Dashboard {
 
     /// The dashboard model, as Grafana's `POST /api/dashboards/db` takes it (`id` is null).
     pub fn to_json(&self) -> Value {
-        let panels = panels::layout(self);
+        let panels = match self.layout {
+            Layout::Labelled => panels::layout(self),
+            Layout::Go => panels::go_layout(self),
+        };
         json!({
             "annotations": {"list": [{
                 "builtIn": 1,
@@ -239,6 +258,11 @@ impl DashboardBuilder {
         self.source = Some(service.into());
         self
     }
+    /// The panel layout; [`Layout::Go`] mirrors the Go `am-gen` dashboards.
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
+    }
     /// Default Prometheus data source (uid or name) of the `DS_PROMETHEUS` variable; without
     /// it Grafana picks its default Prometheus data source.
     pub fn prometheus_datasource(mut self, uid: impl Into<String>) -> Self {
@@ -309,6 +333,7 @@ impl DashboardBuilder {
             source,
             datasources: self.datasources,
             alerts: self.alerts,
+            layout: self.layout,
         })
     }
 }

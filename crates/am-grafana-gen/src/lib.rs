@@ -55,7 +55,7 @@ mod client;
 mod tracer;
 
 pub use dashboard::{
-    DEFAULT_FOLDER, Dashboard, DashboardBuilder, LOKI_LABEL_MACHINE_ID, LOKI_LABEL_SERVICE, LOKI_META_TRACE_ID,
+    DEFAULT_FOLDER, Dashboard, DashboardBuilder, LOKI_LABEL_MACHINE_ID, LOKI_LABEL_SERVICE, LOKI_META_TRACE_ID, Layout,
     VAR_LOKI, VAR_PROMETHEUS, VAR_TEMPO, uid_for,
 };
 pub use error::Error;

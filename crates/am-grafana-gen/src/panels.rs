@@ -269,6 +269,114 @@ fn overview(g: &mut Grid) {
     g.place(24, 10, logs_panel("Logs: $mach_id", logs));
 }
 
+/// The Go `am-gen` layout (spec §7.2): per machine, in order, `Mach: <id>` (open) with
+/// Transitions and Transition errors; `Details: <id>` (collapsed) with Transition Mutations,
+/// Transition Details, States and Relations and Average transition time; `Logs: <id>`
+/// (collapsed). Same titles, order and queries (`am_<metric>_<id>{job="<source>"}`); time
+/// series where Go drew heatmaps of single series.
+pub(crate) fn go_layout(d: &Dashboard) -> Vec<Value> {
+    use am_core::conventions::prom::go::name;
+    let mut g = Grid { next_id: 1, y: 0, x: 0, row_h: 0, out: Vec::new(), collapsed: None };
+    let source = d.source.clone().unwrap_or_default();
+    let job = if source.is_empty() { String::new() } else { format!("{{job={}}}", quote(&source)) };
+    for id in &d.ids {
+        let p = am_core::env::normalize_id(id);
+        let q = |metric: &str, legend: &str| Query::new(format!("{}{job}", name(metric, &p)), legend);
+        g.row(format!("Mach: {id}"), false);
+        g.place(
+            24,
+            8,
+            metrics_panel(
+                "timeseries",
+                "Transitions",
+                "Accepted transitions per interval.",
+                "short",
+                vec![q("transitions", "Number of transitions")],
+            ),
+        );
+        g.place(
+            24,
+            5,
+            metrics_panel(
+                "timeseries",
+                "Transition errors",
+                "Exception activations per interval.",
+                "short",
+                vec![q("exceptions", "Exception")],
+            ),
+        );
+        g.row(format!("Details: {id}"), true);
+        g.place(
+            12,
+            8,
+            metrics_panel(
+                "timeseries",
+                "Transition Mutations",
+                "Averages per transition.",
+                "short",
+                vec![
+                    q("queue_size", "Avg queue size"),
+                    q("handlers", "Avg handlers ran"),
+                    q("states_added", "Avg states added"),
+                    q("states_removed", "Avg states removed"),
+                ],
+            ),
+        );
+        g.place(
+            12,
+            8,
+            metrics_panel(
+                "timeseries",
+                "Transition Details",
+                "Averages per transition.",
+                "short",
+                vec![
+                    q("tx_ticks", "Avg machine time taken (ticks)"),
+                    q("steps", "Avg number of steps"),
+                    q("states_touched", "Avg states touched"),
+                ],
+            ),
+        );
+        let relations_per_state = Query::new(
+            format!("{}{job} / {}{job}", name("relations", &p), name("states", &p)),
+            "Avg number of relations per state",
+        );
+        g.place(
+            12,
+            8,
+            metrics_panel(
+                "timeseries",
+                "States and Relations",
+                "Schema size and active states.",
+                "short",
+                vec![
+                    q("ref_states", "States referenced in relations"),
+                    relations_per_state,
+                    q("relations", "Number of relations"),
+                    q("states_active", "Avg active states"),
+                    q("states_inactive", "Avg inactive states"),
+                ],
+            ),
+        );
+        g.place(
+            12,
+            5,
+            metrics_panel(
+                "timeseries",
+                "Average transition time",
+                "Average wall time of timed transitions.",
+                "µs",
+                vec![q("tx_time", "Human time (μs)")],
+            ),
+        );
+        g.row(format!("Logs: {id}"), true);
+        let logs = format!("{{{LOKI_LABEL_SERVICE}={}, {LOKI_LABEL_MACHINE_ID}={}}}", quote(&source), quote(id));
+        g.place(24, 20, logs_panel("Logs", logs));
+    }
+    g.finish_row();
+    g.out
+}
+
 /// The exporters' own health (am-prom exports every exporter's counters in the process):
 /// drops, failures and queue depth per exporter. Collapsed.
 fn exporters(g: &mut Grid) {

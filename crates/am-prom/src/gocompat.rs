@@ -21,7 +21,8 @@ use prometheus_client::metrics::MetricType;
 use crate::hist::bump;
 use crate::machine::MachineMetrics;
 
-/// The Go metric suffixes, in the Go exporter's order, with help texts.
+/// The Go metric suffixes (`am_core::conventions::prom::go::METRICS`, checked by a test),
+/// in the Go exporter's order, with help texts.
 pub(crate) const GO_METRICS: [(&str, &str); 15] = [
     ("states", "Registered states"),
     ("relations", "Non-empty relation lists over all states"),
@@ -42,7 +43,15 @@ pub(crate) const GO_METRICS: [(&str, &str); 15] = [
 
 /// The Go metric names of a normalised ID.
 pub(crate) fn go_names(norm: &str) -> [String; 15] {
-    GO_METRICS.map(|(m, _)| format!("am_{m}_{norm}"))
+    GO_METRICS.map(|(m, _)| am_core::conventions::prom::go::name(m, norm))
+}
+
+#[cfg(test)]
+mod names_tests {
+    #[test]
+    fn the_go_metrics_are_the_shared_ones() {
+        assert_eq!(super::GO_METRICS.map(|(m, _)| m), am_core::conventions::prom::go::METRICS);
+    }
 }
 
 /// One accepted transition, as the Go series need it.

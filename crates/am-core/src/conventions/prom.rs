@@ -83,3 +83,35 @@ pub const LABEL_STATE: &str = "state";
 pub const LABEL_RESULT: &str = "result";
 /// Label: the service name, added when pushing.
 pub const LABEL_SERVICE: &str = "service";
+
+/// The Go exporter's metric names (`am-prom`'s Go-compatible mode, and the generator's Go
+/// layout): label-less gauges `am_<metric>_<normalised machine ID>`.
+pub mod go {
+    /// The metric parts, in the Go exporter's order.
+    pub const METRICS: [&str; 15] = [
+        "states",
+        "relations",
+        "ref_states",
+        "queue_size",
+        "tx_ticks",
+        "exceptions",
+        "transitions",
+        "states_added",
+        "states_removed",
+        "states_touched",
+        "steps",
+        "handlers",
+        "tx_time",
+        "states_active",
+        "states_inactive",
+    ];
+
+    /// The Go metric name of `metric` (one of [`METRICS`]) for a normalised machine ID.
+    ///
+    /// ```
+    /// assert_eq!(am_core::conventions::prom::go::name("transitions", "worker_1"), "am_transitions_worker_1");
+    /// ```
+    pub fn name(metric: &str, normalised_id: &str) -> String {
+        format!("am_{metric}_{normalised_id}")
+    }
+}
