@@ -43,6 +43,7 @@ pub struct PromTracerBuilder<'r> {
     duration_buckets: Option<Vec<f64>>,
     timing_every: Option<u64>,
     inherit: bool,
+    metrics: bool,
     #[cfg(any(feature = "server", feature = "push"))]
     runtime: Option<tokio::runtime::Handle>,
     shutdown_timeout: Duration,
@@ -82,6 +83,7 @@ impl PromTracer {
             duration_buckets: None,
             timing_every: None,
             inherit: true,
+            metrics: true,
             #[cfg(any(feature = "server", feature = "push"))]
             runtime: None,
             shutdown_timeout: Duration::from_secs(5),
@@ -172,6 +174,19 @@ impl<'r> PromTracerBuilder<'r> {
         self.timing_every = Some(n);
         self
     }
+    /// `false`: health probes only — `/readyz` and `/healthz` answer for the bound machines,
+    /// no metric is recorded (no hook runs in the machines' transitions) and `/metrics` is
+    /// 404. The small health server for apps that export metrics otherwise (loopback by
+    /// default, like the scrape endpoint). Default `true`.
+    ///
+    /// ```no_run
+    /// let probes = am_prom::PromTracer::builder().listen("127.0.0.1:8080").metrics(false).build()?;
+    /// # Ok::<(), am_prom::Error>(())
+    /// ```
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
+        self
+    }
     /// Whether submachines inherit the tracer (default true).
     pub fn inherit(mut self, on: bool) -> Self {
         self.inherit = on;
@@ -250,7 +265,9 @@ impl<'r> PromTracerBuilder<'r> {
                 }
             }
         };
-        let shared = Arc::new(Shared::new(self.id.into(), rules, max_machines, self.inherit, health));
+        let mut shared = Shared::new(self.id.into(), rules, max_machines, self.inherit, health);
+        shared.metrics = self.metrics;
+        let shared = Arc::new(shared);
         let weak: std::sync::Weak<dyn am_core::exporter::StatsSource> = Arc::downgrade(&shared) as _;
         am_core::exporter::register_stats("prom", weak);
         let collector = PromCollector(shared.clone());
@@ -266,6 +283,13 @@ impl<'r> PromTracerBuilder<'r> {
             None if self.activation_env => env::activation()?.0,
             None => None,
         };
+        if !self.metrics && self.push.is_some() {
+            return Err(Error::Invalid {
+                name: "push",
+                value: "metrics(false)".into(),
+                reason: "a health-only tracer has no metrics to push".into(),
+            });
+        }
         let push = match self.push {
             Some(p) => Some(p),
             None if self.activation_env => parse(env::AM_PROM_PUSH_URL, |v| parse_url(v, Some(env::DEFAULT_PUSH_URL)))?

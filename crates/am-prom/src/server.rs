@@ -73,6 +73,7 @@ fn respond(req: &Request<Incoming>, registry: &Registry, shared: &Shared, stoppi
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET\n");
     }
     match req.uri().path() {
+        "/metrics" if !shared.metrics => text(StatusCode::NOT_FOUND, "metrics are off (health probes only)\n"),
         "/metrics" => {
             shared.health.scrapes.fetch_add(1, Relaxed);
             let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());

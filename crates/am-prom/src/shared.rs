@@ -59,6 +59,10 @@ pub(crate) struct Shared {
     /// Liveness windows and what the probes remember.
     pub(crate) health_rules: crate::health::HealthRules,
     pub(crate) health_memory: crate::health::HealthMemory,
+    /// `false`: health probes only (no metrics, no hooks).
+    pub(crate) metrics: bool,
+    /// Machines watched by a health-only tracer.
+    probes: Mutex<Vec<am_core::WeakMachine>>,
 }
 
 impl Shared {
@@ -72,6 +76,8 @@ impl Shared {
         Shared {
             health_rules,
             health_memory: Default::default(),
+            metrics: true,
+            probes: Mutex::default(),
             id,
             rules,
             max_machines,
@@ -181,9 +187,22 @@ impl Shared {
     }
 
     /// The machines exported now, sorted by ID.
+    /// Watches a machine for the health probes only (a health-only tracer).
+    pub(crate) fn watch(&self, m: &Machine) {
+        let mut probes = self.probes.lock().unpoison();
+        if !probes.iter().any(|w| w.upgrade().is_some_and(|o| o.instance() == m.instance())) {
+            probes.push(m.downgrade());
+        }
+    }
+
     /// Health of every exported machine, now.
     pub(crate) fn machine_health(&self) -> Vec<crate::health::MachineHealth> {
-        let weak: Vec<am_core::WeakMachine> = self.machines().iter().map(|m| m.machine.clone()).collect();
+        let mut weak: Vec<am_core::WeakMachine> = self.machines().iter().map(|m| m.machine.clone()).collect();
+        {
+            let mut probes = self.probes.lock().unpoison();
+            probes.retain(|w| w.upgrade().is_some_and(|m| !m.is_disposed()));
+            weak.extend(probes.iter().cloned());
+        }
         self.health_memory.check(&weak, &self.health_rules)
     }
 

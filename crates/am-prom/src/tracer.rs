@@ -229,6 +229,11 @@ impl Tracer for PromTracer {
         if m.parent_id().is_some() && am_core::env::is_rpc_machine(m.tags()) {
             return Attach::Decline;
         }
+        if !shared.metrics {
+            // health probes only: no hooks in the machine's transitions
+            shared.watch(m);
+            return Attach::Decline;
+        }
         Attach::With(Arc::new(MachineTracer { shared: shared.clone(), slot: shared.admit(m) }))
     }
 }

@@ -96,3 +96,20 @@ fn a_stuck_handler_fails_liveness_and_a_dropped_machine_leaves_the_report() {
     assert!(!r.body.contains("stuck"), "a disposed machine is no longer checked: {}", r.body);
     t.shutdown();
 }
+
+#[test]
+fn a_health_only_server_answers_probes_without_metrics() {
+    let t = PromTracer::builder().listen("127.0.0.1:0").metrics(false).build().unwrap();
+    let addr = t.local_addr().unwrap();
+    let m = Machine::builder(Schema::builder().states(["Ready"]).build().unwrap()).id("probe-only").build();
+    t.bind(&m).unwrap();
+    let r = http_get(addr, "/readyz", &[]).unwrap();
+    assert_eq!(r.status, 503);
+    assert!(r.body.contains("probe-only fail (Ready is not active)"), "{}", r.body);
+    m.add(&["Ready"]).unwrap();
+    assert_eq!(http_get(addr, "/readyz", &[]).unwrap().status, 200);
+    assert_eq!(http_get(addr, "/metrics", &[]).unwrap().status, 404, "no metrics");
+    assert!(!t.encode(am_prom::Format::Text).contains("probe-only"), "nothing recorded for the machine");
+    assert!(PromTracer::builder().metrics(false).push("http://127.0.0.1:1", Duration::from_secs(1)).build().is_err());
+    t.shutdown();
+}
