@@ -27,8 +27,9 @@ Options:
       --layout go         the Go am-gen dashboard's rows and panels, on the Go-compatible
                           per-ID metrics (am-prom's go_compat); default: ours
       --k8s DIR           also write Kubernetes objects into DIR: a ServiceMonitor, a
-                          PrometheusRule (the same alert rules) and a ConfigMap with the
-                          dashboard for the Grafana sidecar (see docs/kubernetes.md)
+                          PrometheusRule (the same alert rules), ConfigMaps with the
+                          dashboard and the data sources for the Grafana sidecar
+                          (see docs/kubernetes.md)
       --k8s-service NAME  the app's Kubernetes Service (default: --source, else the uid)
       --namespace NS      namespace of the Kubernetes objects (default: none, kubectl -n)
       --check             write nothing; fail if the files differ from what would be written
@@ -117,10 +118,15 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
             let out = out.map(PathBuf::from).unwrap_or_else(|| default_path(&root, &dashboard, "json"));
             // beside the dashboard, never in the repository's dashboards/ unless it goes there
             let rules = rules.map(PathBuf::from).unwrap_or_else(|| rules_beside(&out));
-            let k8s = k8s_dir.map(|dir| {
-                let service = k8s_service.unwrap_or_else(|| dashboard.source().unwrap_or(dashboard.uid()).to_string());
-                (PathBuf::from(dir), K8sOptions { namespace, ..K8sOptions::new(service) })
-            });
+            let k8s = match k8s_dir {
+                Some(dir) => {
+                    let service =
+                        k8s_service.unwrap_or_else(|| dashboard.source().unwrap_or(dashboard.uid()).to_string());
+                    let datasources_yaml = Some(datasources_yaml(&root)?);
+                    Some((PathBuf::from(dir), K8sOptions { namespace, datasources_yaml, ..K8sOptions::new(service) }))
+                }
+                None => None,
+            };
             vec![Job { dashboard, out, rules, k8s }]
         }
         None => {
@@ -177,10 +183,17 @@ fn committed(root: &Path) -> Result<Vec<Job>> {
             let dashboard = Dashboard::for_machines(c.ids).name(c.name).source(c.source).build()?;
             let out = default_path(root, &dashboard, "json");
             let rules = default_path(root, &dashboard, "rules.yml");
-            let k8s = Some((root.join("dashboards/k8s"), K8sOptions::new(c.source)));
+            let o = K8sOptions { datasources_yaml: Some(datasources_yaml(root)?), ..K8sOptions::new(c.source) };
+            let k8s = Some((root.join("dashboards/k8s"), o));
             Ok(Job { dashboard, out, rules, k8s })
         })
         .collect()
+}
+
+/// The Grafana data-source provisioning file committed beside the dashboards.
+fn datasources_yaml(root: &Path) -> Result<String> {
+    let path = root.join("dashboards/provisioning/datasources/am.yaml");
+    std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()).into())
 }
 
 fn default_path(root: &Path, d: &Dashboard, ext: &str) -> PathBuf {

@@ -41,6 +41,8 @@ pub(crate) struct Counters {
     pub(crate) connects: AtomicU64,
     pub(crate) send_errors: AtomicU64,
     pub(crate) connected: AtomicBool,
+    /// Unix ms of the last batch the server accepted (0: none yet).
+    pub(crate) last_ok_ms: AtomicU64,
 }
 
 /// Everything the hooks and the sender share.
@@ -80,6 +82,7 @@ impl Shared {
     pub(crate) fn batch_sent(&self, mut taken: Taken, sent: u64, dropped: u64) {
         self.counters.batches.fetch_add(1, Relaxed);
         self.counters.sent.fetch_add(sent, Relaxed);
+        self.counters.last_ok_ms.store(am_core::exporter::unix_ms(), Relaxed);
         if dropped > 0 {
             self.counters.dropped.fetch_add(dropped, Relaxed);
         }
@@ -108,6 +111,7 @@ impl am_core::exporter::StatsSource for Shared {
             failed: c.send_errors.load(Relaxed),
             queued: self.outbox().len() as u64,
             connected: Some(c.connected.load(Relaxed)),
+            last_success_ms: am_core::exporter::last_ms(c.last_ok_ms.load(Relaxed)),
         }
     }
 }

@@ -20,12 +20,21 @@ pub struct K8sOptions {
     pub port: String,
     /// The scrape interval.
     pub interval: String,
+    /// Grafana data-source provisioning (YAML, e.g. `dashboards/provisioning/datasources`):
+    /// when given, also a ConfigMap labelled `grafana_datasource: "1"` for the sidecar.
+    pub datasources_yaml: Option<String>,
 }
 
 impl K8sOptions {
     /// Options for `service`: port `metrics`, every 15 s, no namespace.
     pub fn new(service: impl Into<String>) -> Self {
-        K8sOptions { service: service.into(), namespace: None, port: "metrics".into(), interval: "15s".into() }
+        K8sOptions {
+            service: service.into(),
+            namespace: None,
+            port: "metrics".into(),
+            interval: "15s".into(),
+            datasources_yaml: None,
+        }
     }
 }
 
@@ -83,7 +92,21 @@ impl Dashboard {
             "metadata": metadata(&format!("{}-dashboard", self.uid()), o, dash_labels),
             "data": {format!("{}.json", self.uid()): self.to_json_string()}
         });
-        [("servicemonitor", service_monitor), ("prometheusrule", rule), ("dashboard-configmap", config_map)]
+        let mut objects =
+            vec![("servicemonitor", service_monitor), ("prometheusrule", rule), ("dashboard-configmap", config_map)];
+        if let Some(yaml) = &o.datasources_yaml {
+            let labels = json!({"app.kubernetes.io/part-of": "asyncmachine", "grafana_datasource": "1"});
+            objects.push((
+                "datasources-configmap",
+                json!({
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": metadata(&format!("{}-datasources", self.uid()), o, labels),
+                    "data": {"am-datasources.yaml": yaml}
+                }),
+            ));
+        }
+        objects
             .into_iter()
             .map(|(kind, v)| K8sObject { file: format!("{}.{kind}.json", self.uid()), text: canonical(&v) })
             .collect()

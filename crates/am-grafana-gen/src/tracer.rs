@@ -37,6 +37,8 @@ struct Progress {
     done: u64,
     ids: Vec<String>,
     stats: SyncStats,
+    /// Unix ms of the last successful upload (0: none yet).
+    last_ok_ms: u64,
 }
 
 impl am_core::exporter::StatsSource for Shared {
@@ -48,6 +50,7 @@ impl am_core::exporter::StatsSource for Shared {
             failed: p.stats.failures,
             queued: p.wanted.saturating_sub(p.done),
             connected: None,
+            last_success_ms: am_core::exporter::last_ms(p.last_ok_ms),
         }
     }
 }
@@ -287,6 +290,7 @@ impl Worker {
                 match result {
                     Ok((u, n)) => {
                         p.stats.uploads += 1;
+                        p.last_ok_ms = am_core::exporter::unix_ms();
                         tracing::debug!(uid = %u.uid, version = u.version, machines = n, "am-grafana-gen: dashboard uploaded");
                     }
                     Err(e) => {

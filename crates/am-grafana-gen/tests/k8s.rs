@@ -15,7 +15,7 @@ kinds = {"ServiceMonitor": mon.ServiceMonitor, "PrometheusRule": mon.PrometheusR
 for path in sys.argv[1:]:
     obj = json.load(open(path))
     model = kinds[obj["kind"]].model_validate(obj)
-    if obj["kind"] == "ConfigMap":
+    if obj["kind"] == "ConfigMap" and "grafana_dashboard" in obj["metadata"]["labels"]:
         for name, text in obj["data"].items():
             json.loads(text)  # the dashboard inside is JSON
     print("valid", obj["kind"], obj["metadata"]["name"])
@@ -48,7 +48,15 @@ fn python() -> Option<PathBuf> {
 
 fn objects(namespace: Option<&str>) -> Vec<(PathBuf, String)> {
     let d = Dashboard::for_machines(&["worker-pool", "worker-1"]).name("am-demo").source("am-demo").build().unwrap();
-    let o = K8sOptions { namespace: namespace.map(String::from), ..K8sOptions::new("am-demo") };
+    let datasources = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dashboards/provisioning/datasources/am.yaml"),
+    )
+    .unwrap();
+    let o = K8sOptions {
+        namespace: namespace.map(String::from),
+        datasources_yaml: Some(datasources),
+        ..K8sOptions::new("am-demo")
+    };
     let dir = dir(namespace.unwrap_or("none"));
     d.kubernetes(&o)
         .into_iter()
@@ -68,7 +76,7 @@ fn objects_validate_against_the_operator_and_core_models() {
     let out = Command::new(&py).arg("-c").arg(VALIDATE).args(&files).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(text.lines().filter(|l| l.starts_with("valid")).count(), 6, "{text}");
+    assert_eq!(text.lines().filter(|l| l.starts_with("valid")).count(), 8, "{text}");
     // and the validator does reject a broken object (so the check above can fail)
     let (path, text) = &objects(Some("broken"))[0];
     std::fs::write(path, text.replace(r#""interval": "15s""#, r#""interval": 15"#)).unwrap();

@@ -57,6 +57,8 @@ pub(crate) struct Counters {
     pub(crate) retries: AtomicU64,
     pub(crate) batches: AtomicU64,
     pub(crate) in_flight: AtomicU64,
+    /// Unix ms of the last accepted push (0: none yet).
+    pub(crate) last_ok_ms: AtomicU64,
 }
 
 /// Everything the hook, the sender and the handle share.
@@ -150,6 +152,7 @@ impl am_core::exporter::StatsSource for Shared {
             failed: c.failed.load(Relaxed) + c.rejected.load(Relaxed),
             queued: self.queue().len() as u64,
             connected: None,
+            last_success_ms: am_core::exporter::last_ms(c.last_ok_ms.load(Relaxed)),
         }
     }
 }
@@ -249,6 +252,7 @@ async fn push(shared: &Shared, client: &reqwest::Client, batch: &mut [Record]) {
         let why = match tokio::time::timeout(timeout, attempt_once(cfg, client, body.clone())).await {
             Ok(Outcome::Sent) => {
                 shared.counters.sent.fetch_add(n, Relaxed);
+                shared.counters.last_ok_ms.store(am_core::exporter::unix_ms(), Relaxed);
                 shared.counters.batches.fetch_add(1, Relaxed);
                 return;
             }

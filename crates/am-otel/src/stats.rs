@@ -29,6 +29,8 @@ pub(crate) struct Counters {
     discarded: AtomicU64,
     queued: AtomicU64,
     pub(crate) overflow: AtomicU64,
+    /// Unix ms of the last successful export (0: none yet).
+    last_ok_ms: AtomicU64,
     /// One warning per interval about failed exports and drops.
     pub(crate) log: am_core::exporter::LogLimiter,
     /// Tracers whose buffered records a flush turns into spans first.
@@ -84,6 +86,7 @@ impl am_core::exporter::StatsSource for Counters {
             failed: self.failed.load(Relaxed),
             queued: self.queued.load(Relaxed),
             connected: None,
+            last_success_ms: am_core::exporter::last_ms(self.last_ok_ms.load(Relaxed)),
         }
     }
 }
@@ -200,7 +203,10 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
         let c = &self.counter.0;
         c.queued.fetch_sub(n.min(c.queued.load(Relaxed)), Relaxed);
         match &res {
-            Ok(()) => c.exported.fetch_add(n, Relaxed),
+            Ok(()) => {
+                c.last_ok_ms.store(am_core::exporter::unix_ms(), Relaxed);
+                c.exported.fetch_add(n, Relaxed)
+            }
             Err(e) => {
                 c.failed.fetch_add(n, Relaxed);
                 if let Some(held) = c.log.allow() {

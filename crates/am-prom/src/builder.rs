@@ -44,6 +44,7 @@ pub struct PromTracerBuilder<'r> {
     timing_every: Option<u64>,
     inherit: bool,
     metrics: bool,
+    ready_states: std::collections::HashMap<String, String>,
     #[cfg(any(feature = "server", feature = "push"))]
     runtime: Option<tokio::runtime::Handle>,
     shutdown_timeout: Duration,
@@ -84,6 +85,7 @@ impl PromTracer {
             timing_every: None,
             inherit: true,
             metrics: true,
+            ready_states: Default::default(),
             #[cfg(any(feature = "server", feature = "push"))]
             runtime: None,
             shutdown_timeout: Duration::from_secs(5),
@@ -187,6 +189,12 @@ impl<'r> PromTracerBuilder<'r> {
         self.metrics = on;
         self
     }
+    /// The state that makes the machine `machine_id` ready for `/readyz` (default: `Ready`
+    /// when the schema has it, else "no `Exception`").
+    pub fn ready_state(mut self, machine_id: impl Into<String>, state: impl Into<String>) -> Self {
+        self.ready_states.insert(machine_id.into(), state.into());
+        self
+    }
     /// Whether submachines inherit the tracer (default true).
     pub fn inherit(mut self, on: bool) -> Self {
         self.inherit = on;
@@ -267,6 +275,7 @@ impl<'r> PromTracerBuilder<'r> {
         };
         let mut shared = Shared::new(self.id.into(), rules, max_machines, self.inherit, health);
         shared.metrics = self.metrics;
+        shared.ready_states = self.ready_states;
         let shared = Arc::new(shared);
         let weak: std::sync::Weak<dyn am_core::exporter::StatsSource> = Arc::downgrade(&shared) as _;
         am_core::exporter::register_stats("prom", weak);

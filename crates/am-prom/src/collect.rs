@@ -104,6 +104,18 @@ fn exporters(e: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
             f.encode_family(&[(n::LABEL_EXPORTER, *name)])?.encode_gauge(&u64::from(c))?;
         }
     }
+    let (last, unit) = seconds(n::EXPORTER_LAST_SUCCESS_SECONDS);
+    let mut f = e.encode_descriptor(
+        last,
+        "Unix time of each exporter's last successful delivery",
+        Some(&unit),
+        MetricType::Gauge,
+    )?;
+    for (name, s) in &stats {
+        if let Some(ms) = s.last_success_ms {
+            f.encode_family(&[(n::LABEL_EXPORTER, *name)])?.encode_gauge(&(ms as f64 / 1000.0))?;
+        }
+    }
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 //! machine alive), never on a machine's own thread.
 //!
 //! - **Ready** when the machine has a `Ready` state and it is active; without one, when
-//!   `Exception` is not active.
+//!   `Exception` is not active. Per machine ID another state can be the readiness state
+//!   ([`PromTracerBuilder::ready_state`](crate::PromTracerBuilder::ready_state)).
 //! - **Live** unless a machine with a `Heartbeat` or `Healthcheck` state has not ticked it
 //!   within [`HealthRules::heartbeat_window`], or its queue holds mutations and has not
 //!   moved for [`HealthRules::stuck_after`] (a handler that never returns). Both windows
@@ -67,7 +68,12 @@ fn heartbeat_ticks(m: &Machine) -> Option<u64> {
 
 impl HealthMemory {
     /// Checks every machine still alive, now.
-    pub(crate) fn check(&self, machines: &[WeakMachine], rules: &HealthRules) -> Vec<MachineHealth> {
+    pub(crate) fn check(
+        &self,
+        machines: &[WeakMachine],
+        rules: &HealthRules,
+        ready_states: &HashMap<String, String>,
+    ) -> Vec<MachineHealth> {
         let now = Instant::now();
         let mut seen = self.seen.lock().unpoison();
         let mut alive = Vec::new();
@@ -86,10 +92,11 @@ impl HealthMemory {
             });
             alive.push(key);
             let mut reasons = Vec::new();
-            let ready = if m.has_state("Ready") {
-                let on = m.is1("Ready");
+            let ready_state = ready_states.get(m.id()).map_or("Ready", String::as_str);
+            let ready = if m.has_state(ready_state) {
+                let on = m.is1(ready_state);
                 if !on {
-                    reasons.push("Ready is not active".to_string());
+                    reasons.push(format!("{ready_state} is not active"));
                 }
                 on
             } else {

@@ -30,7 +30,7 @@ pub const MACHINE_FAMILIES: [&str; 15] = n::ALL;
 
 /// Every health family name as exposed: this exporter's own, then every exporter's in the
 /// process ([`am_core::conventions::prom::EXPORTER_FAMILIES`]).
-pub const HEALTH_FAMILIES: [&str; 13] = [
+pub const HEALTH_FAMILIES: [&str; 14] = [
     PUSHES_TOTAL,
     PUSH_FAILURES_TOTAL,
     LAST_PUSH_SUCCESS_SECONDS,
@@ -44,6 +44,7 @@ pub const HEALTH_FAMILIES: [&str; 13] = [
     n::EXPORTER_FAMILIES[2],
     n::EXPORTER_FAMILIES[3],
     n::EXPORTER_FAMILIES[4],
+    n::EXPORTER_FAMILIES[5],
 ];
 
 /// The name to pass to the encoder for a counter exposed as `full` (`…_total`).

@@ -39,6 +39,7 @@ impl am_core::exporter::StatsSource for Shared {
             failed: h.push_failures.load(Relaxed),
             queued: 0,
             connected: None,
+            last_success_ms: am_core::exporter::last_ms(h.last_push_ok_ms.load(Relaxed)),
         }
     }
 }
@@ -61,6 +62,8 @@ pub(crate) struct Shared {
     pub(crate) health_memory: crate::health::HealthMemory,
     /// `false`: health probes only (no metrics, no hooks).
     pub(crate) metrics: bool,
+    /// Per machine ID, the state that means ready (default `Ready`).
+    pub(crate) ready_states: HashMap<String, String>,
     /// Machines watched by a health-only tracer.
     probes: Mutex<Vec<am_core::WeakMachine>>,
 }
@@ -77,6 +80,7 @@ impl Shared {
             health_rules,
             health_memory: Default::default(),
             metrics: true,
+            ready_states: HashMap::new(),
             probes: Mutex::default(),
             id,
             rules,
@@ -203,7 +207,7 @@ impl Shared {
             probes.retain(|w| w.upgrade().is_some_and(|m| !m.is_disposed()));
             weak.extend(probes.iter().cloned());
         }
-        self.health_memory.check(&weak, &self.health_rules)
+        self.health_memory.check(&weak, &self.health_rules, &self.ready_states)
     }
 
     pub(crate) fn machines(&self) -> Vec<Arc<MachineMetrics>> {

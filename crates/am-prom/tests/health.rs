@@ -113,3 +113,18 @@ fn a_health_only_server_answers_probes_without_metrics() {
     assert!(PromTracer::builder().metrics(false).push("http://127.0.0.1:1", Duration::from_secs(1)).build().is_err());
     t.shutdown();
 }
+
+#[test]
+fn readiness_can_follow_another_state_per_machine() {
+    let t = PromTracer::builder().listen("127.0.0.1:0").ready_state("db", "Connected").build().unwrap();
+    let addr = t.local_addr().unwrap();
+    let db = Machine::builder(Schema::builder().states(["Connected", "Ready"]).build().unwrap()).id("db").build();
+    t.bind(&db).unwrap();
+    db.add(&["Ready"]).unwrap();
+    let r = http_get(addr, "/readyz", &[]).unwrap();
+    assert_eq!(r.status, 503, "Ready alone is not enough for db: {}", r.body);
+    assert!(r.body.contains("db fail (Connected is not active)"), "{}", r.body);
+    db.add(&["Connected"]).unwrap();
+    assert_eq!(http_get(addr, "/readyz", &[]).unwrap().status, 200);
+    t.shutdown();
+}

@@ -343,7 +343,14 @@ fn every_exporter_in_the_process_is_exported_with_its_health() {
     struct Other;
     impl StatsSource for Other {
         fn exporter_stats(&self) -> ExporterStats {
-            ExporterStats { sent: 7, dropped: 2, failed: 1, queued: 3, connected: Some(true) }
+            ExporterStats {
+                sent: 7,
+                dropped: 2,
+                failed: 1,
+                queued: 3,
+                connected: Some(true),
+                last_success_ms: Some(1_700_000_000_500),
+            }
         }
     }
     let other: std::sync::Arc<dyn StatsSource> = std::sync::Arc::new(Other);
@@ -356,6 +363,7 @@ fn every_exporter_in_the_process_is_exported_with_its_health() {
         "am_exporter_failed_total{exporter=\"test-other\"} 1",
         "am_exporter_queued{exporter=\"test-other\"} 3",
         "am_exporter_connected{exporter=\"test-other\"} 1",
+        "am_exporter_last_success_timestamp_seconds{exporter=\"test-other\"} 1700000000.5",
     ] {
         assert!(text.contains(line), "missing {line}:\n{text}");
     }

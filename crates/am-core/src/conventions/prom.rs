@@ -67,9 +67,17 @@ pub const EXPORTER_QUEUED: &str = "am_exporter_queued";
 /// Gauge: 1 while an exporter that keeps a connection (the debugger client) holds one,
 /// label `exporter`.
 pub const EXPORTER_CONNECTED: &str = "am_exporter_connected";
+/// Gauge: Unix time of each exporter's last successful delivery, in seconds, label `exporter`.
+pub const EXPORTER_LAST_SUCCESS_SECONDS: &str = "am_exporter_last_success_timestamp_seconds";
 /// Every exporter-health family, in exposition order.
-pub const EXPORTER_FAMILIES: [&str; 5] =
-    [EXPORTER_SENT_TOTAL, EXPORTER_DROPPED_TOTAL, EXPORTER_FAILED_TOTAL, EXPORTER_QUEUED, EXPORTER_CONNECTED];
+pub const EXPORTER_FAMILIES: [&str; 6] = [
+    EXPORTER_SENT_TOTAL,
+    EXPORTER_DROPPED_TOTAL,
+    EXPORTER_FAILED_TOTAL,
+    EXPORTER_QUEUED,
+    EXPORTER_CONNECTED,
+    EXPORTER_LAST_SUCCESS_SECONDS,
+];
 /// Label: the exporter (`otel`, `loki`, `dbg`, `prom`, `grafana`).
 pub const LABEL_EXPORTER: &str = "exporter";
 

@@ -28,5 +28,5 @@ pub use crate::unpoison::Unpoison;
 pub use limiter::LogLimiter;
 #[cfg(feature = "exporter-runtime")]
 pub use runtime::{OwnedRuntime, Spawned, block_in_runtime, spawn};
-pub use stats::{ExporterStats, StatsSource, exporter_stats, register_stats};
+pub use stats::{ExporterStats, StatsSource, exporter_stats, last_ms, register_stats, unix_ms};
 pub use watch::Watch;

@@ -20,6 +20,8 @@ pub struct ExporterStats {
     pub queued: u64,
     /// Whether the exporter holds a connection, for those that keep one.
     pub connected: Option<bool>,
+    /// Unix time of the last successful delivery, in milliseconds (`None` before the first).
+    pub last_success_ms: Option<u64>,
 }
 
 impl ExporterStats {
@@ -28,11 +30,22 @@ impl ExporterStats {
         self.dropped += o.dropped;
         self.failed += o.failed;
         self.queued += o.queued;
+        self.last_success_ms = self.last_success_ms.max(o.last_success_ms);
         self.connected = match (self.connected, o.connected) {
             (Some(a), Some(b)) => Some(a && b),
             (a, b) => a.or(b),
         };
     }
+}
+
+/// Unix time now in milliseconds, for [`ExporterStats::last_success_ms`].
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A stored [`unix_ms`] reading as an option (0: never).
+pub fn last_ms(v: u64) -> Option<u64> {
+    (v > 0).then_some(v)
 }
 
 /// Something that reports [`ExporterStats`] (an exporter's shared state).
