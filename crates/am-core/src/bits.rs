@@ -20,7 +20,11 @@ impl BitSet {
 
     #[inline]
     pub(crate) fn clear(&mut self) {
-        self.words.iter_mut().for_each(|w| *w = 0);
+        // one word (schemas up to 64 states) without a call into `memset`
+        match &mut self.words[..] {
+            [w] => *w = 0,
+            ws => ws.fill(0),
+        }
     }
 
     #[inline]
@@ -41,9 +45,22 @@ impl BitSet {
         self.words.get(i / 64).is_some_and(|w| w & (1u64 << (i % 64)) != 0)
     }
 
+    #[inline]
     pub(crate) fn copy_from(&mut self, other: &BitSet) {
-        self.words.clear();
-        self.words.extend_from_slice(&other.words);
+        match (&mut self.words[..], &other.words[..]) {
+            ([w], [o]) => *w = *o,
+            (ws, os) if ws.len() == os.len() => ws.copy_from_slice(os),
+            _ => {
+                self.words.clear();
+                self.words.extend_from_slice(&other.words);
+            }
+        }
+    }
+
+    /// The words, 64 states each.
+    #[inline]
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.words
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = usize> + '_ {

@@ -240,9 +240,12 @@ pub struct Mutation {
 
 impl Mutation {
     pub(crate) fn new(kind: MutationKind, called: &[StateIdx], args: Option<Arc<Args>>) -> Self {
+        Self::with_called(kind, Called::from_slice(called), args)
+    }
+    pub(crate) fn with_called(kind: MutationKind, called: Called, args: Option<Arc<Args>>) -> Self {
         Mutation {
             kind,
-            called: Called::from_slice(called),
+            called,
             args,
             auto: false,
             check: false,

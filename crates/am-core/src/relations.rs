@@ -67,6 +67,15 @@ impl Resolver {
         for &c in inp.called {
             called.insert(c);
         }
+        if steps.is_none()
+            && let Some(accepted) = plain_target(s, inp, called, target)
+        {
+            target_out.clear();
+            target_out.extend(s.canonical().iter().copied().filter(|&x| target.contains(x)));
+            rejected.clear();
+            rejected.extend(inp.called.iter().copied().filter(|&c| !target.contains(c)));
+            return accepted;
+        }
         if let Some(st) = steps.as_deref_mut() {
             for &c in inp.called {
                 st.push(Step::new(StepKind::Requested, None, Some(c)));
@@ -191,6 +200,42 @@ impl Resolver {
     }
 }
 
+/// The fast path for mutations among states without Add, Require or Remove relations: when
+/// every state of S1 (spec §4.1) is such a state, no relation pass changes anything and the
+/// target is S1 itself (written into `target`); returns acceptance. `None` when some state
+/// of S1 has relations (the full passes run).
+fn plain_target(s: &Schema, inp: &Input<'_>, called: &BitSet, target: &mut BitSet) -> Option<bool> {
+    let (a, c, p) = (inp.active.words(), called.words(), s.plain.words());
+    let word = |ws: &[u64], i: usize| ws.get(i).copied().unwrap_or(0);
+    for i in 0..a.len().max(c.len()) {
+        let s1 = match inp.kind {
+            MutationKind::Add => word(a, i) | word(c, i),
+            MutationKind::Remove => word(a, i) & !word(c, i),
+            MutationKind::Set => word(c, i),
+        };
+        if s1 & !word(p, i) != 0 {
+            return None;
+        }
+    }
+    target.clear();
+    for x in inp.called.iter().chain(inp.active_list) {
+        let in_s1 = match inp.kind {
+            MutationKind::Add => true,
+            MutationKind::Remove => !called.contains(*x),
+            MutationKind::Set => called.contains(*x),
+        };
+        if in_s1 {
+            target.insert(*x);
+        }
+    }
+    // every called state is in the target (Add, Set) or accepted anyway (Remove)
+    Some(match inp.kind {
+        MutationKind::Remove => true,
+        _ if inp.auto => !inp.called.is_empty(),
+        _ => true,
+    })
+}
+
 /// Appends one level of Add relations of `list[..to]`; steps are recorded for edges that
 /// introduce a state not in `known`.
 #[allow(clippy::too_many_arguments)]
@@ -259,4 +304,70 @@ fn require_filter(
         }
     }
     list.retain(|&x| set.contains(x));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::State;
+
+    /// The relation-free fast path gives what the full passes give (steps on forces them),
+    /// over random schemas where about half the states are plain.
+    #[test]
+    fn plain_fast_path_agrees_with_full_passes() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut fast_taken = 0;
+        for _ in 0..3000 {
+            let n = 6;
+            let mut b = Schema::builder();
+            for i in 0..n {
+                let mut st = State::new();
+                if next(2) == 0 {
+                    let r = next(n);
+                    match next(3) {
+                        0 if r != i => st = st.require([format!("S{r}")]),
+                        1 if r != i => st = st.add([format!("S{r}")]),
+                        2 if r != i => st = st.remove([format!("S{r}")]),
+                        _ => {}
+                    }
+                }
+                b = b.state(format!("S{i}"), st);
+            }
+            let Ok(s) = b.build() else { continue };
+            let mut active = BitSet::with_len(s.len());
+            for i in 0..s.len() {
+                if next(3) == 0 {
+                    active.insert(i);
+                }
+            }
+            let active_list: Vec<StateIdx> = s.canonical().iter().copied().filter(|&i| active.contains(i)).collect();
+            let called: Vec<StateIdx> = {
+                let mut c = vec![next(s.len())];
+                let d = next(s.len());
+                if d != c[0] && next(2) == 0 {
+                    c.push(d);
+                }
+                c
+            };
+            let kind = [MutationKind::Add, MutationKind::Remove, MutationKind::Set][next(3)];
+            let inp = Input { kind, called: &called, auto: next(4) == 0, active_list: &active_list, active: &active };
+            let mut r = Resolver::new(s.len());
+            let (mut t1, mut rej1, mut t2, mut rej2) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut probe = BitSet::with_len(s.len());
+            for &c in &called {
+                probe.insert(c);
+            }
+            fast_taken += usize::from(plain_target(&s, &inp, &probe, &mut BitSet::with_len(s.len())).is_some());
+            let a1 = r.resolve(&s, &inp, &mut t1, &mut rej1, None);
+            let a2 = r.resolve(&s, &inp, &mut t2, &mut rej2, Some(&mut Vec::new()));
+            assert_eq!((a1, &t1, &rej1), (a2, &t2, &rej2), "{kind:?} {called:?} active {active_list:?} in {s:?}");
+        }
+        assert!(fast_taken > 300, "the fast path ran {fast_taken} times");
+    }
 }

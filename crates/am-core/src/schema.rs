@@ -1,6 +1,7 @@
 //! State definitions, schema validation, and the canonical state order.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 
 use crate::bits::BitSet;
 use crate::error::Error;
@@ -155,7 +156,7 @@ impl SchemaBuilder {
 pub struct Schema {
     names: Vec<String>,
     defs: Vec<State>,
-    index: HashMap<String, StateIdx>,
+    index: HashMap<String, StateIdx, NameHash>,
     pub(crate) require: Vec<Vec<StateIdx>>,
     pub(crate) add: Vec<Vec<StateIdx>>,
     pub(crate) remove: Vec<Vec<StateIdx>>,
@@ -164,6 +165,9 @@ pub struct Schema {
     pub(crate) auto: BitSet,
     pub(crate) multi: BitSet,
     pub(crate) auto_list: Vec<StateIdx>,
+    /// States without Add, Require or Remove relations: a mutation touching only these
+    /// resolves without the relation passes (`Resolver::resolve`).
+    pub(crate) plain: BitSet,
     canonical: Vec<StateIdx>,
     pub(crate) canon_pos: Vec<usize>,
     exception: StateIdx,
@@ -185,7 +189,7 @@ impl Schema {
     }
 
     fn new(mut states: Vec<(String, State)>, groups: Vec<(String, Vec<String>)>) -> Result<Self, Error> {
-        let mut index = HashMap::with_capacity(states.len() + 1);
+        let mut index = HashMap::with_capacity_and_hasher(states.len() + 1, NameHash);
         for (i, (name, _)) in states.iter().enumerate() {
             if name.is_empty() {
                 return Err(Error::EmptyStateName);
@@ -283,6 +287,12 @@ impl Schema {
         let health = [find(HEALTHCHECK), find(HEARTBEAT)];
         let restored = find(MACHINE_RESTORED);
         let exception = index[EXCEPTION];
+        let mut plain = BitSet::with_len(states.len());
+        for i in 0..states.len() {
+            if add[i].is_empty() && require[i].is_empty() && remove[i].is_empty() {
+                plain.insert(i);
+            }
+        }
         let (names, defs) = states.into_iter().unzip();
         Ok(Schema {
             names,
@@ -296,6 +306,7 @@ impl Schema {
             auto,
             multi,
             auto_list,
+            plain,
             canonical,
             canon_pos,
             exception,
@@ -323,7 +334,13 @@ impl Schema {
     }
     /// The index of a state name.
     pub fn index(&self, name: &str) -> Result<StateIdx, Error> {
-        self.index.get(name).copied().ok_or_else(|| Error::UnknownState(name.to_string()))
+        // a few names compare faster than they hash
+        let found = if self.names.len() <= 8 {
+            self.names.iter().position(|n| n.len() == name.len() && n == name)
+        } else {
+            self.index.get(name).copied()
+        };
+        found.ok_or_else(|| Error::UnknownState(name.to_string()))
     }
     /// The definition of state `i` as declared (names, not indexes).
     pub fn state(&self, i: StateIdx) -> &State {
@@ -427,6 +444,56 @@ fn visit(s: StateIdx, require: &[Vec<StateIdx>], seen: &mut [bool], out: &mut Ve
         visit(r, require, seen, out);
     }
     out.push(s);
+}
+
+/// The hasher of the name index: every mutation looks its state names up, and SipHash's
+/// fixed cost was a tenth of a transition. Keys are the schema's own names (chosen by its
+/// author, not by a peer), so flooding resistance buys nothing here; a lookup of an unknown
+/// name costs one probe like any other.
+#[derive(Clone, Copy, Debug, Default)]
+struct NameHash;
+
+impl BuildHasher for NameHash {
+    type Hasher = NameHasher;
+    fn build_hasher(&self) -> NameHasher {
+        NameHasher(0)
+    }
+}
+
+/// Multiply-rotate over 8-byte words (the FxHash scheme).
+struct NameHasher(u64);
+
+impl NameHasher {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    #[inline]
+    fn mix(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for NameHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.mix(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.mix(u64::from_le_bytes(w));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, b: u8) {
+        self.mix(u64::from(b));
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        // the product's well-mixed high bits to where the table takes its bucket index
+        self.0.rotate_left(26)
+    }
 }
 
 #[cfg(test)]

@@ -105,6 +105,9 @@ pub(crate) struct TxData {
     pub(crate) queue_len: usize,
     pub(crate) queue_tick: u64,
     pub(crate) started_at: Option<Instant>,
+    /// When the previous handler of this transition returned: the next one's start when only
+    /// am-core's own bookkeeping ran in between (one clock read per handler instead of two).
+    pub(crate) handler_clock: Option<Instant>,
     pub(crate) ended_at: Option<Instant>,
     /// The runner's cached tracers interested in `log`, lent for this transition.
     pub(crate) log_tracers: Option<crate::machine::TracerList>,
@@ -131,6 +134,7 @@ impl TxData {
             queue_len: 0,
             queue_tick: 0,
             started_at: None,
+            handler_clock: None,
             ended_at: None,
             log_tracers: None,
         }

@@ -1,6 +1,8 @@
 //! The end of a transition: clocks applied or rolled back, auto states queued, waits
 //! checked.
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use crate::machine::Machine;
 use crate::mutation::{Mutation, MutationKind};
 use crate::schema::{Schema, StateIdx};
@@ -63,6 +65,9 @@ impl Machine {
 
     /// Phase 15: completes waiters whose condition now holds.
     pub(super) fn eval_waiters(&self, tx: &TxData) {
+        if !self.0.has_waiters.load(Relaxed) {
+            return;
+        }
         let mut done = Vec::new();
         {
             let mut st = lock(&self.0.st);
@@ -94,6 +99,7 @@ impl Machine {
             });
             waiters.append(&mut st.waiters);
             st.waiters = waiters;
+            self.0.has_waiters.store(!st.waiters.is_empty(), Relaxed);
         }
         for d in done {
             d.complete(Ok(()));

@@ -34,7 +34,12 @@ impl Machine {
             ts.iter().for_each(|t| t.handler_start(&v, &e.binding, &e.name));
         }
         self.tx_log(tx, LogLevel::Ops, || format!("[handler:{}] {}", e.binding, e.name));
-        let start = Instant::now();
+        // a handler's time starts where the previous one's ended unless tracers or logging
+        // (which may block) ran in between
+        let start = match tx.handler_clock.take() {
+            Some(t) if tracers.is_none() && self.log_level() == LogLevel::Nothing => t,
+            _ => Instant::now(),
+        };
         let ev = Event { handler: &e.name, binding: &e.binding, tx: self.view(s, tx) };
         let r = catch_unwind(AssertUnwindSafe(|| match &e.f {
             HandlerFn::Negotiation(f) => f(&ev),
@@ -43,7 +48,9 @@ impl Machine {
                 true
             }
         }));
-        let elapsed = start.elapsed();
+        let end = Instant::now();
+        tx.handler_clock = Some(end);
+        let elapsed = end.duration_since(start);
         let out = match r {
             Ok(_) if elapsed > self.0.opts.handler_timeout => Outcome::Failed(HandlerError {
                 kind: HandlerErrorKind::Timeout,

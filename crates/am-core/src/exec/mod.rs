@@ -30,11 +30,15 @@ pub(crate) struct Scratch {
     resolver: Resolver,
     active: BitSet,
     rejected: Vec<StateIdx>,
+    /// The list of the last `CancelReason::Relations`, reused by the next one.
+    spare: Vec<StateIdx>,
     dropped: Vec<StateIdx>,
     pub(crate) panic: Option<Box<dyn Any + Send>>,
     /// Tracers and handlers as of `cache_version`; re-read when the machine's bind version moves.
     pub(crate) tracers: Option<TracerList>,
     handlers: Option<Arc<HandlerTable>>,
+    /// The schema in force as of `cache_version` (a schema change bumps the bind version).
+    schema: Option<Arc<Schema>>,
     cache_version: u64,
     pub(crate) interest: Interest,
     /// The tracers interested in `log`, if any.
@@ -48,10 +52,12 @@ impl Scratch {
             resolver: Resolver::new(n),
             active: BitSet::with_len(n),
             rejected: Vec::new(),
+            spare: Vec::new(),
             dropped: Vec::new(),
             panic: None,
             tracers: None,
             handlers: None,
+            schema: None,
             cache_version: u64::MAX,
             interest: Interest::NONE,
             log_tracers: None,
@@ -60,6 +66,20 @@ impl Scratch {
     pub(crate) fn grow(&mut self, n: usize) {
         self.resolver.grow(n);
         self.active.grow(n);
+    }
+
+    /// Takes what the next transition starts from — clocks, active states, its number and
+    /// the log lines since the last one — under the `st` lock that the caller already holds
+    /// to hand this scratch to [`Machine::execute`] (no second lock per transition).
+    pub(crate) fn begin(&mut self, st: &mut crate::machine::State) {
+        let tx = &mut self.tx;
+        tx.before.clone_from(&st.time);
+        self.active.copy_from(&st.active);
+        st.tx_seq += 1;
+        tx.seq = st.tx_seq;
+        tx.queue_tick = st.queue_tick;
+        tx.pre_log.clear();
+        std::mem::swap(&mut tx.pre_log, &mut st.pre_log);
     }
 }
 
@@ -142,18 +162,21 @@ impl Machine {
                 .collect();
             sc.log_tracers = (!logs.is_empty()).then(|| logs.into());
             sc.handlers = self.0.has_handlers.load(Relaxed).then(|| self.handler_table());
+            sc.schema = Some(self.schema());
             sc.cache_version = v;
         }
     }
 
-    /// Executes one mutation as a transition. Runs on the runner thread with no lock held.
+    /// Executes one mutation as a transition. Runs on the runner thread with no lock held,
+    /// after [`Scratch::begin`].
     pub(crate) fn execute(&self, sc: &mut Scratch, mu: Mutation) -> MutResult {
         self.refresh_cache(sc);
         let (tracers, handlers) = (sc.tracers.take(), sc.handlers.take());
+        let schema = sc.schema.take().unwrap_or_else(|| self.schema());
         sc.tx.log_tracers = sc.log_tracers.take();
         let hooks = Hooks { list: tracers.as_ref(), interest: sc.interest };
-        let r = self.execute_with(sc, mu, hooks, handlers.as_deref());
-        (sc.tracers, sc.handlers) = (tracers, handlers);
+        let r = self.execute_with(sc, &schema, mu, hooks, handlers.as_deref());
+        (sc.tracers, sc.handlers, sc.schema) = (tracers, handlers, Some(schema));
         sc.log_tracers = sc.tx.log_tracers.take();
         r
     }
@@ -161,13 +184,12 @@ impl Machine {
     pub(super) fn execute_with(
         &self,
         sc: &mut Scratch,
+        s: &Schema,
         mu: Mutation,
         hooks: Hooks<'_>,
         handlers: Option<&HandlerTable>,
     ) -> MutResult {
         let tracers = hooks.list;
-        let schema = self.schema();
-        let s = &*schema;
         let check = mu.check;
         let auto = mu.auto;
         let kind = mu.kind;
@@ -176,18 +198,14 @@ impl Machine {
             tx.mutation = mu;
             tx.steps.clear();
             tx.log.clear();
-            tx.pre_log.clear();
-            tx.cancel = None;
+            if let Some(CancelReason::Relations(v)) = tx.cancel.take() {
+                sc.spare = v;
+            }
+            tx.queue_len = 0;
             tx.completed = false;
             tx.started_at = None;
+            tx.handler_clock = None;
             tx.ended_at = None;
-            let mut st = lock(&self.0.st);
-            tx.before.clone_from(&st.time);
-            sc.active.copy_from(&st.active);
-            st.tx_seq += 1;
-            tx.seq = st.tx_seq;
-            tx.queue_tick = st.queue_tick;
-            std::mem::swap(&mut tx.pre_log, &mut st.pre_log);
         }
         let tx = &mut sc.tx;
         if tracers.is_some() && self.0.timing.load(Relaxed) {
@@ -204,7 +222,9 @@ impl Machine {
         let accepted = self.resolve_into(s, tx, &mut sc.resolver, &sc.active, &mut sc.rejected, record_steps);
         tx.accepted = accepted;
         if !accepted {
-            tx.cancel = Some(CancelReason::Relations(sc.rejected.clone()));
+            let mut v = std::mem::take(&mut sc.spare);
+            v.clone_from(&sc.rejected);
+            tx.cancel = Some(CancelReason::Relations(v));
         }
         if level >= LogLevel::Ops {
             let args = self.log_args_text(tx);
@@ -249,6 +269,7 @@ impl Machine {
             if let Some(ts) = hooks.get(Interest::TRANSITION_FINALS) {
                 let v = self.view(s, tx);
                 ts.iter().for_each(|t| t.transition_finals(&v));
+                tx.handler_clock = None;
             }
             if let Some(h) = handlers
                 && let Some(f) = self.finals(s, h, tx, hooks.get(Interest::HANDLERS), &mut payload, record_steps)
@@ -286,11 +307,12 @@ impl Machine {
             }
         }
         tx.completed = true;
-        tx.queue_len = lock(&self.0.st).queue.len();
         if tx.started_at.is_some() {
             tx.ended_at = Some(Instant::now());
         }
         if let Some(ts) = hooks.get(Interest::TRANSITION_END) {
+            // only tracers see a transition after its handlers: no lock for it otherwise
+            tx.queue_len = lock(&self.0.st).queue.len();
             let v = self.view(s, tx);
             ts.iter().for_each(|t| t.transition_end(&v));
         }

@@ -218,6 +218,7 @@ impl MachineBuilder {
             on_dispose: Mutex::new(Vec::new()),
             trace_ctx: RwLock::new(None),
             has_trace_ctx: AtomicBool::new(false),
+            has_waiters: AtomicBool::new(false),
             no_tracers: Arc::from(Vec::new()),
         }));
         if let Some(p) = &self.parent {

@@ -159,6 +159,10 @@ pub(crate) struct Inner {
     pub(crate) trace_ctx: RwLock<Option<crate::TraceContext>>,
     /// Whether `trace_ctx` is set: readers without a tracing exporter skip the lock.
     pub(crate) has_trace_ctx: AtomicBool,
+    /// Whether `st.waiters` may be non-empty; written under the `st` lock, so a runner that
+    /// took that lock during its transition sees every waiter added before (the end of a
+    /// transition skips the lock when this is false).
+    pub(crate) has_waiters: AtomicBool,
     /// An empty tracer list, lent to log hooks when no tracer listens.
     pub(crate) no_tracers: TracerList,
 }

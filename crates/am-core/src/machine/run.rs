@@ -25,7 +25,7 @@ impl Machine {
         self.alive()?;
         let schema = self.0.schema.read().unpoison();
         let mut buf = [0usize; 4];
-        let mut heap = Vec::new();
+        let mut heap = if states.len() > 4 { Vec::with_capacity(states.len()) } else { Vec::new() };
         let mut n = 0;
         let small = states.len() <= 4;
         for name in states {
@@ -39,11 +39,15 @@ impl Machine {
                 heap.push(i);
             }
         }
-        let called = if small { &buf[..n] } else { &heap[..] };
-        let mut mu = Mutation::new(kind, called, args.map(Arc::new));
+        let mut mu = if small {
+            Mutation::new(kind, &buf[..n], args.map(Arc::new))
+        } else {
+            // the list built above becomes the mutation's (one allocation, not two)
+            Mutation::with_called(kind, crate::mutation::Called::Heap(heap), args.map(Arc::new))
+        };
         mu.source = source.map(Arc::new);
         if self.log_level() >= LogLevel::Ops {
-            let names: Vec<&str> = called.iter().map(|&i| schema.name(i)).collect();
+            let names: Vec<&str> = mu.called().iter().map(|&i| schema.name(i)).collect();
             let text = format!("[queue:{kind}] {}", names.join(" "));
             drop(schema);
             self.log_plain(LogLevel::Ops, || text);
@@ -170,6 +174,7 @@ impl Machine {
                 mu.runs_now = true;
                 st.running = true;
                 let mut scratch = st.scratch.take().unwrap_or_else(|| Box::new(Scratch::new(st.time.len())));
+                scratch.begin(&mut st);
                 drop(st);
                 self.refresh_cache(&mut scratch);
                 if let Some(ts) =
@@ -247,6 +252,10 @@ impl Machine {
         };
         loop {
             loop {
+                // without a `queue_end` hook, an empty queue releases the runner under the
+                // same lock that found it empty
+                self.refresh_cache(&mut scratch);
+                let release_here = !scratch.interest.intersects(Interest::QUEUE_END);
                 let mu = {
                     let mut st = lock(&self.0.st);
                     if self.0.disposal.is_disposing() {
@@ -255,11 +264,23 @@ impl Machine {
                         None
                     } else {
                         let mu = st.queue.pop_front();
-                        if let Some(m) = &mu
-                            && m.queue_tick != 0
-                        {
-                            st.appended -= 1;
-                            st.queue_tick += 1;
+                        match &mu {
+                            Some(m) => {
+                                if m.queue_tick != 0 {
+                                    st.appended -= 1;
+                                    st.queue_tick += 1;
+                                }
+                                scratch.begin(&mut st);
+                            }
+                            None if release_here => {
+                                let done = self.release_locked(&mut st, scratch);
+                                drop(st);
+                                for d in done {
+                                    d.complete(Ok(()));
+                                }
+                                return result;
+                            }
+                            None => {}
                         }
                         mu
                     }
@@ -295,29 +316,37 @@ impl Machine {
     /// Clears the runner flag, unless work arrived meanwhile (checked under the same lock
     /// that enqueuers take, so nothing is stranded): then the scratch is handed back.
     pub(super) fn try_release(&self, scratch: Box<Scratch>, force: bool) -> Option<Box<Scratch>> {
-        let mut done = Vec::new();
-        {
+        let done = {
             let mut st = lock(&self.0.st);
             if !force && !st.queue.is_empty() && !self.0.disposal.is_disposing() {
                 return Some(scratch);
             }
-            st.running = false;
-            st.scratch = Some(scratch);
-            if !st.waiters.is_empty() {
-                st.waiters.retain(|w| {
-                    if matches!(w.cond, WaitCond::QueueEnd) {
-                        done.push(w.shared.clone());
-                        false
-                    } else {
-                        true
-                    }
-                });
-            }
-        }
+            self.release_locked(&mut st, scratch)
+        };
         for d in done {
             d.complete(Ok(()));
         }
         None
+    }
+
+    /// Clears the runner flag and parks the scratch, under the `st` lock; returns the
+    /// `when_queue_ends` waits to complete once the lock is dropped.
+    fn release_locked(&self, st: &mut State, scratch: Box<Scratch>) -> Vec<Arc<crate::wait::WaitShared>> {
+        st.running = false;
+        st.scratch = Some(scratch);
+        let mut done = Vec::new();
+        if !st.waiters.is_empty() {
+            st.waiters.retain(|w| {
+                if matches!(w.cond, WaitCond::QueueEnd) {
+                    done.push(w.shared.clone());
+                    false
+                } else {
+                    true
+                }
+            });
+            self.0.has_waiters.store(!st.waiters.is_empty(), Relaxed);
+        }
+        done
     }
 
     // ---- dry runs ----
@@ -342,7 +371,12 @@ impl Machine {
                 None
             } else {
                 st.running = true;
-                st.scratch.take()
+                let mut sc = st.scratch.take();
+                match sc.as_mut() {
+                    Some(sc) => sc.begin(&mut st),
+                    None => st.running = false,
+                }
+                sc
             }
         };
         let Some(mut scratch) = scratch else {

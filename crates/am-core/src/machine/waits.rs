@@ -18,6 +18,7 @@ impl Machine {
         let (w, shared) = Wait::new();
         st.waiters.retain(|w| !w.abandoned());
         st.waiters.push(Waiter { cond, shared });
+        self.0.has_waiters.store(true, Relaxed);
         w
     }
     /// Ready when all states are active (at once if they are).
@@ -85,6 +86,7 @@ impl Machine {
         let mut st = lock(&self.0.st);
         let (w, shared) = Wait::new();
         st.waiters.push(Waiter { cond: WaitCond::Disposed, shared });
+        self.0.has_waiters.store(true, Relaxed);
         drop(st);
         if self.0.disposal.get() == Disposal::Disposed {
             return Wait::done(Ok(()));
