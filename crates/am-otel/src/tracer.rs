@@ -24,8 +24,12 @@ pub const SOURCE_LOOKUP: usize = 300;
 pub const TRACER_ID: &str = "am-otel";
 
 /// Records a machine keeps by default while the span thread catches up (about 100 bytes
-/// each); beyond that they are dropped and counted ([`OtelTracer::dropped`]).
-pub const DEFAULT_BUFFER: usize = 2048;
+/// each, three per traced transition); beyond that they are dropped and counted
+/// ([`OtelTracer::dropped`]). 8,192 holds about 25 ms of a machine making 100,000
+/// transitions a second: enough for the span thread to miss a few time slices on a busy
+/// machine without losing spans. The memory is taken only while the buffer fills and given
+/// back once the span thread has drained it.
+pub const DEFAULT_BUFFER: usize = 8192;
 
 /// A [`Tracer`] recording machines as OpenTelemetry spans: a `mach:N:ID` span per machine
 /// with `N:states`, `N:transitions` and `N:submachines` groups, one span per state

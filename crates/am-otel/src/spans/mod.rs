@@ -35,6 +35,9 @@ use crate::stats::{DISCARD_KEY, SpanCounter};
 /// full wakes it at once).
 pub(crate) const LINGER: Duration = Duration::from_millis(10);
 
+/// Records of capacity a drained buffer keeps for the next round (more is freed).
+const SPARE_KEPT: usize = 1024;
+
 /// What every machine of a tracer shares with the span thread.
 #[derive(Debug)]
 pub(crate) struct Ctx {
@@ -233,8 +236,17 @@ impl Mach {
             std::mem::swap(&mut h.idx, &mut idx);
             h.dirty = false;
         }
+        let (n, ni) = (evs.len(), idx.len());
         tree.apply(cx, &mut evs, &idx);
         idx.clear();
+        // once a burst is over its capacity is given back (memory follows the load, not its
+        // peak); under sustained load the buffers keep their size, so pushes do not regrow
+        if n < evs.capacity() / 4 {
+            evs.shrink_to((n * 2).max(SPARE_KEPT));
+        }
+        if ni < idx.capacity() / 4 {
+            idx.shrink_to((ni * 2).max(SPARE_KEPT));
+        }
         tree.spare = (evs, idx);
         tree
     }
