@@ -278,7 +278,11 @@ impl OtelTracer {
 
     /// Locks a machine's hook state when it takes one more record; counts a drop otherwise.
     fn hook<'a>(&self, m: &'a Mach) -> Option<std::sync::MutexGuard<'a, Hook>> {
-        let h = lock(&m.hook);
+        self.room(lock(&m.hook))
+    }
+
+    /// The locked hook state back when it takes one more record; counts a drop otherwise.
+    fn room<'a>(&self, h: std::sync::MutexGuard<'a, Hook>) -> Option<std::sync::MutexGuard<'a, Hook>> {
         if h.disposed {
             return None;
         }
@@ -491,8 +495,7 @@ impl OtelTracer {
         if h.tx.is_none_or(|(id, _)| id != tx.id()) {
             return;
         }
-        drop(h);
-        let Some(h) = self.hook(m) else { return };
+        let Some(h) = self.room(h) else { return };
         let ev = Ev::Handler { tx: tx.id(), at: SystemTime::now(), handler: handler.into(), binding: binding.into() };
         self.record(m, h, ev);
     }
@@ -525,6 +528,7 @@ impl OtelTracer {
     }
 
     fn on_transition_end(&self, m: &Arc<Mach>, tx: &Transition<'_>) {
+        // one lock: the transition is taken off the hook state and its end recorded
         let mut h = lock(&m.hook);
         let Some((id, span)) = h.tx.take_if(|(id, _)| *id == tx.id()) else { return };
         if h.recent.len() >= SOURCE_LOOKUP {
@@ -532,8 +536,6 @@ impl OtelTracer {
         }
         h.recent.push_back((id, span));
         let mach_ctx = trace_ctx(h.trace_id, h.mach_span);
-        drop(h);
-        tx.machine().set_trace_context(Some(mach_ctx));
         let o = &self.0.cx.opts;
         let (note, discard) = if tx.accepted() {
             let exc = tx.schema().exception();
@@ -551,7 +553,10 @@ impl OtelTracer {
             });
             (note, o.skip_canceled)
         };
-        let Some(h) = self.hook(m) else { return };
+        let Some(h) = self.room(h) else {
+            tx.machine().set_trace_context(Some(mach_ctx));
+            return;
+        };
         let ev = End {
             tx: id,
             at: SystemTime::now(),
@@ -562,6 +567,7 @@ impl OtelTracer {
             note: note.map(String::into_boxed_str),
         };
         self.record(m, h, Ev::End(ev));
+        tx.machine().set_trace_context(Some(mach_ctx));
     }
 
     fn on_machine_dispose(&self, m: &Arc<Mach>, machine_id: &str) {

@@ -135,7 +135,23 @@ impl Machine {
         if level > self.log_level() || level == LogLevel::Nothing {
             return;
         }
-        let entry = LogEntry { level, text: format!("[{}] {}", self.log_prefix(), text()) };
+        let mut line = self.log_line();
+        line.push_str(&text());
+        self.tx_log_line(tx, level, line);
+    }
+
+    /// A log line's start, `[id] `, to write the rest into (one allocation per line).
+    pub(super) fn log_line(&self) -> String {
+        let mut line = String::with_capacity(48);
+        line.push('[');
+        line.push_str(self.log_prefix());
+        line.push_str("] ");
+        line
+    }
+
+    /// Records a whole line made from [`log_line`](Self::log_line); the caller checked the level.
+    pub(super) fn tx_log_line(&self, tx: &mut TxData, level: LogLevel, line: String) {
+        let entry = LogEntry { level, text: line };
         let id = tx.log_tracers.is_some().then(|| self.0.tx_ids.id(tx.seq));
         #[cfg(feature = "tracing")]
         let id = id.or_else(|| Some(self.0.tx_ids.id(tx.seq)));
@@ -278,16 +294,18 @@ impl Machine {
                 tx.accepted = false;
             }
             if level >= LogLevel::Changes {
-                let mut parts = Vec::new();
-                for &i in &tx.enters {
-                    parts.push(format!("+{}", s.name(i)));
+                // `[id] [state] +A +B -C`, written in place
+                let mut line = self.log_line();
+                line.push_str(if auto { "[auto_] " } else { "[state] " });
+                let signed = tx.enters.iter().map(|&i| ('+', i)).chain(tx.exits.iter().map(|&i| ('-', i)));
+                for (n, (sign, i)) in signed.enumerate() {
+                    if n > 0 {
+                        line.push(' ');
+                    }
+                    line.push(sign);
+                    line.push_str(s.name(i));
                 }
-                for &i in &tx.exits {
-                    parts.push(format!("-{}", s.name(i)));
-                }
-                let tag = if auto { "auto_" } else { "state" };
-                let text = parts.join(" ");
-                self.tx_log(tx, LogLevel::Changes, || format!("[{tag}] {text}"));
+                self.tx_log_line(tx, LogLevel::Changes, line);
             }
         }
         if let Some(err) = &failure {
