@@ -58,7 +58,11 @@ fn server_restart_mid_stream() {
     let took = started.elapsed();
     let st = tracer.stats();
     assert!(st.queued <= capacity, "outbox bounded while the server is away: {st:?}");
-    assert!(st.dropped >= (2000 - capacity) as u64, "overflow dropped and counted: {st:?}");
+    // up to one outbox's worth may be in flight to the server that went away, not yet
+    // failed (seen on a loaded machine: 500 taken by the sender, 1,000 dropped)
+    let in_flight = st.enqueued.saturating_sub(st.sent + st.dropped + st.queued as u64);
+    assert!(in_flight <= capacity as u64, "at most one outbox in flight: {st:?}");
+    assert!(st.dropped >= (2000 - 2 * capacity) as u64, "overflow dropped and counted: {st:?}");
     assert!(took < Duration::from_secs(5), "transitions did not wait for the server: {took:?}");
 
     // the same port comes back
