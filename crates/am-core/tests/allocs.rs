@@ -88,4 +88,16 @@ fn no_allocations_per_transition() {
         m.set(&["T2"]).unwrap();
     });
     assert_eq!(n, 0.5, "five called states: {n} allocations per transition");
+    // queries (in this test: the counter is global, a parallel test would add to it)
+    let m = Machine::new(Schema::builder().states(["A", "B", "C"]).build().unwrap());
+    m.add(&["A"]).unwrap();
+    // `per_transition` counts per two calls; a query is one
+    let n = 2.0
+        * per_transition(&m, |m| {
+            assert!(m.is(&["A"]).unwrap());
+            assert!(m.not(&["B", "C"]).unwrap());
+            assert_eq!(m.switch(&["B", "A"]).unwrap(), Some("A"));
+            assert!(m.is1("A"));
+        });
+    assert_eq!(n, 0.0, "{n} allocations per query round");
 }

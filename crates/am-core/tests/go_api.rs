@@ -202,3 +202,19 @@ fn panics_to_errors() {
     assert!(r.is_err());
     assert!(!strict.is_err());
 }
+
+#[test]
+fn switch_returns_the_first_active_of_the_list_as_given() {
+    let m = abc();
+    m.add(&["B", "D"]).unwrap();
+    assert_eq!(m.switch(&["A", "B", "D"]).unwrap(), Some("B"));
+    // a repeated name keeps its place (positions map back to the list as given)
+    assert_eq!(m.switch(&["A", "A", "D", "B"]).unwrap(), Some("D"));
+    assert_eq!(m.switch(&["A", "C"]).unwrap(), None);
+    assert!(matches!(m.switch(&["A", "Nope"]), Err(Error::UnknownState(n)) if n == "Nope"));
+    // more names than the inline lookup takes
+    let many = ["A", "C", "A", "C", "A", "C", "A", "C", "A", "D"];
+    assert_eq!(m.switch(&many).unwrap(), Some("D"));
+    assert!(m.not(&many[..9]).unwrap());
+    assert!(!m.is(&many).unwrap());
+}

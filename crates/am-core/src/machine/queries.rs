@@ -109,6 +109,23 @@ impl Machine {
     pub(super) fn idx(&self, names: &[&str]) -> Result<Vec<StateIdx>, Error> {
         self.schema().indexes(names)
     }
+    /// Runs `f` on the indexes of `names`, in their order (duplicates kept); no allocation
+    /// for up to eight names.
+    pub(super) fn with_idx<R>(&self, names: &[&str], f: impl FnOnce(&[StateIdx]) -> R) -> Result<R, Error> {
+        let schema = self.schema();
+        if names.len() <= 8 {
+            let mut a = [0; 8];
+            for (slot, name) in a.iter_mut().zip(names) {
+                *slot = schema.index(name)?;
+            }
+            drop(schema);
+            Ok(f(&a[..names.len()]))
+        } else {
+            let v = names.iter().map(|n| schema.index(n)).collect::<Result<Vec<_>, _>>()?;
+            drop(schema);
+            Ok(f(&v))
+        }
+    }
     pub(super) fn with_time<R>(&self, f: impl FnOnce(&[u64]) -> R) -> R {
         let st = lock(&self.0.st);
         if self.0.disposal.is_disposing() {
@@ -118,8 +135,7 @@ impl Machine {
     }
     /// Whether all these states are active.
     pub fn is(&self, states: &[&str]) -> Result<bool, Error> {
-        let idx = self.idx(states)?;
-        Ok(self.with_time(|t| states_ok(t, &idx, true)))
+        self.with_idx(states, |idx| self.with_time(|t| states_ok(t, idx, true)))
     }
     /// Whether one state is active; false for unknown names.
     pub fn is1(&self, state: &str) -> bool {
@@ -127,8 +143,7 @@ impl Machine {
     }
     /// Whether all these states are inactive.
     pub fn not(&self, states: &[&str]) -> Result<bool, Error> {
-        let idx = self.idx(states)?;
-        Ok(self.with_time(|t| states_ok(t, &idx, false)))
+        self.with_idx(states, |idx| self.with_time(|t| states_ok(t, idx, false)))
     }
     /// Whether any of the groups is fully active.
     pub fn any(&self, groups: &[&[&str]]) -> Result<bool, Error> {
@@ -198,8 +213,8 @@ impl Machine {
     }
     /// The first state of a group-like list that is active.
     pub fn switch<'a>(&self, states: &[&'a str]) -> Result<Option<&'a str>, Error> {
-        let idx = self.idx(states)?;
-        Ok(self.with_time(|t| idx.iter().position(|&i| t[i] % 2 == 1).map(|p| states[p])))
+        // positions map back to `states`: duplicates are kept
+        self.with_idx(states, |idx| self.with_time(|t| idx.iter().position(|&i| t[i] % 2 == 1).map(|p| states[p])))
     }
     /// The last error passed to `add_err*` or recorded by a handler failure.
     pub fn last_error(&self) -> Option<AnyError> {
