@@ -222,7 +222,7 @@ fn table() {
         );
         println!("no tracer                      {:8.0} ns/transition", nsq[0]);
         println!(
-            "dbg tracer (queued msgs on)    {:8.0} ns/transition   {} target <= 1.5x; sent {}/{} dropped {}",
+            "dbg tracer (queued msgs on)    {:8.0} ns/transition   {} target <= 1.4x; sent {}/{} dropped {}",
             nsq[1],
             r(&rq[1]),
             sq.sent,
