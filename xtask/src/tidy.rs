@@ -10,6 +10,8 @@
 //!   a `//!` line.
 //! - **file size**: no source file is over [`MAX_LINES`] lines unless its `//!` says why, in a
 //!   line starting `//! Long file:`.
+//! - **packagable**: an `include_str!`/`include_bytes!` in a published crate's `src/` names a
+//!   file inside that crate (`cargo package` copies the crate's directory only).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -22,7 +24,8 @@ cargo xtask tidy
 
 Checks without building: docs/env.md lists exactly the AM_*/OTEL_* variables the code reads;
 exporter crates do not depend on each other; every source file opens with a //! line; no
-source file is over 600 lines unless its //! has a `Long file:` line saying why.
+source file is over 600 lines unless its //! has a `Long file:` line saying why; files that
+published crates include (include_str!/include_bytes!) are inside the crate.
 ";
 
 /// Lines a source file may have without saying why it is longer.
@@ -62,6 +65,18 @@ pub(crate) fn check(root: &Path) -> Result<Vec<String>> {
         let shown = path.strip_prefix(root).unwrap_or(path).display().to_string();
         problems.extend(module_doc(&shown, &text));
         read.extend(env_names(&text));
+    }
+    for dir in crate_dirs(root)? {
+        if fs::read_to_string(dir.join("Cargo.toml"))?.lines().any(|l| l.replace(' ', "") == "publish=false") {
+            continue;
+        }
+        let mut files = Vec::new();
+        rust_files(&dir.join("src"), &mut files)?;
+        for path in files {
+            let rel = path.strip_prefix(&dir).unwrap_or(&path);
+            let shown = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+            problems.extend(outside_includes(&shown, rel, &fs::read_to_string(&path)?));
+        }
     }
     for dir in crate_dirs(root)?.iter().map(|c| c.join("tests")) {
         let mut tests = Vec::new();
@@ -122,6 +137,35 @@ fn module_doc(path: &str, text: &str) -> Vec<String> {
         problems.push(format!(
             "{path}: {lines} lines (over {MAX_LINES}): split it by concern, or say why not in a `//! Long file:` line"
         ));
+    }
+    problems
+}
+
+/// `include_str!`/`include_bytes!` paths of the file at `rel` (relative to its crate's
+/// directory) that lead out of the crate.
+fn outside_includes(shown: &str, rel: &Path, text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for mac in ["include_str!(\"", "include_bytes!(\""] {
+        for (at, _) in text.match_indices(mac) {
+            let rest = &text[at + mac.len()..];
+            let Some(lit) = rest.split('"').next() else { continue };
+            // lexically: the including file's directory, then the literal's components
+            let mut depth: Vec<&str> =
+                rel.parent().into_iter().flat_map(|p| p.iter()).filter_map(|c| c.to_str()).collect();
+            let mut outside = false;
+            for c in lit.split('/') {
+                match c {
+                    "" | "." => {}
+                    ".." => outside |= depth.pop().is_none(),
+                    c => depth.push(c),
+                }
+            }
+            if outside {
+                problems.push(format!(
+                    "{shown}: includes `{lit}`, outside its crate: `cargo package` leaves it behind (move the file into the crate)"
+                ));
+            }
+        }
     }
     problems
 }
@@ -240,6 +284,16 @@ mod tests { "AM_MADE_UP" }"#;
         assert_eq!(module_doc("a.rs", &long).len(), 1);
         let said = format!("//! Big.\n//! Long file: one table of cases.\n{}", "x\n".repeat(MAX_LINES));
         assert!(module_doc("a.rs", &said).is_empty());
+    }
+
+    #[test]
+    fn includes_leaving_the_crate_are_caught() {
+        let rel = Path::new("src/lib.rs");
+        assert!(outside_includes("a", rel, r#"#[doc = include_str!("../docs/x.md")]"#).is_empty());
+        assert!(outside_includes("a", Path::new("src/m/n.rs"), r#"include_bytes!("../../README.md")"#).is_empty());
+        let p = outside_includes("a", rel, r#"#[doc = include_str!("../../../docs/x.md")]"#);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("`../../../docs/x.md`"), "{p:?}");
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //!
 //! What a machine does — relations, results, handlers, auto states, failures, waits,
 //! disposal, and where the port deliberately differs from Go — is written down for users in
-//! [`semantics`] (the repository's `docs/semantics.md`).
+//! [`semantics`] (`crates/am-core/docs/semantics.md`, shipped with the crate).
 //!
 //! # Example
 //!
@@ -97,7 +97,7 @@ mod machine;
 mod mutation;
 mod queue;
 mod relations;
-#[doc = include_str!("../../../docs/semantics.md")]
+#[doc = include_str!("../docs/semantics.md")]
 pub mod semantics {}
 mod schema;
 mod steps;

@@ -670,7 +670,7 @@ fn dispose() {
     assert_eq!(disposals, 1);
     assert_eq!(w.wait_timeout(Duration::from_secs(1)), Err(am_core::WaitError::Disposed));
     // the spec (and Go) answer Canceled; Rust answers Err(Disposed), so a caller can tell
-    // "disposed" from "relations said no" (docs/semantics.md, R1)
+    // "disposed" from "relations said no" (crates/am-core/docs/semantics.md, R1)
     assert_eq!(m.add(&["A"]), Err(am_core::Error::Disposed));
     assert!(!m.is1("A"));
     m.dispose();
