@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use am_core::exporter::StopSignals;
 use am_dbg_proto::{DEFAULT_ADDR, Error, RecordOptions, Recorder, Summary, replay};
 
 /// Top-level help.
@@ -374,7 +375,8 @@ async fn execute(cmd: Command) -> Result<(), Error> {
         Command::Help(t) => print!("{t}"),
         Command::Tui(_) => {}
         Command::Record { listen, out, max_messages, progress } => {
-            let mut signals = Signals::new()?;
+            let mut signals =
+                StopSignals::new().map_err(|e| Error::Io { context: "install signal handlers".into(), source: e })?;
             let rec = Recorder::start(&listen, &out, RecordOptions { progress, max_messages }).await?;
             eprintln!("am-dbg: listening on {}, recording to {}", rec.local_addr(), out.display());
             let limit = max_messages.unwrap_or(u64::MAX);
@@ -431,44 +433,4 @@ fn import(file: &std::path::Path, out: &std::path::Path) -> Result<(), Error> {
     am_dbg_proto::write_recording(&msgs, create(out)?)?;
     eprintln!("am-dbg: wrote {} messages to {}", msgs.len(), out.display());
     Ok(())
-}
-
-/// The stop signals of a long-running command: SIGINT (Ctrl-C) and SIGTERM (what systemd,
-/// Docker and Kubernetes send) mean the same. Installed once, so a second signal is never
-/// missed and never kills the process half-way.
-struct Signals {
-    #[cfg(unix)]
-    int: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    term: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> Result<Signals, Error> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let io = |e| Error::Io { context: "install signal handlers".into(), source: e };
-            Ok(Signals {
-                int: signal(SignalKind::interrupt()).map_err(io)?,
-                term: signal(SignalKind::terminate()).map_err(io)?,
-            })
-        }
-        #[cfg(not(unix))]
-        Ok(Signals {})
-    }
-
-    /// Waits for the next stop signal; returns its name.
-    async fn next(&mut self) -> &'static str {
-        #[cfg(unix)]
-        tokio::select! {
-            _ = self.int.recv() => "interrupted",
-            _ = self.term.recv() => "SIGTERM",
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-            "interrupted"
-        }
-    }
 }

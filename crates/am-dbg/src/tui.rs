@@ -176,16 +176,11 @@ pub fn run(opts: TuiOptions) -> Result<(), Error> {
     }
     // SIGTERM and SIGINT (outside raw mode) quit cleanly, like `q`
     let stop = Arc::new(AtomicBool::new(false));
-    #[cfg(unix)]
     {
         let stop = stop.clone();
         rt.spawn(async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            if let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
+            if let Ok(mut signals) = am_core::exporter::StopSignals::new() {
+                signals.next().await;
                 stop.store(true, Relaxed);
             }
         });

@@ -3,7 +3,6 @@
 
 mod logs_file;
 mod outputs;
-mod signals;
 mod sim;
 mod spans_file;
 
@@ -148,7 +147,7 @@ fn main() {
 }
 
 async fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
-    let mut signals = signals::Signals::new()?;
+    let mut signals = am_core::exporter::StopSignals::new()?;
     let stats = Arc::new(Stats::default());
     let mut outputs = outputs::Outputs::start(&opts.out_dir).await?;
     let ids = sim::machine_ids(opts.workers);

@@ -10,6 +10,7 @@
 //! | run the sender on the app's runtime, or on a thread of its own without one | [`spawn`] (`exporter-runtime`) |
 //! | an owned runtime for exports that must not run on the app's | [`OwnedRuntime`] (`exporter-runtime`) |
 //! | wait from sync code that may be inside a runtime | [`block_in_runtime`] (`exporter-runtime`) |
+//! | Ctrl-C and SIGTERM both start a graceful shutdown; a second one is seen | [`StopSignals`] (`exporter-runtime`) |
 //! | every exporter's own health, exported in one place (am-prom) | [`register_stats`], [`exporter_stats`] |
 //!
 //! Every exporter follows one lifecycle — build, bind (the machine [attaches](crate::Tracer::attach)
@@ -21,6 +22,8 @@ pub mod json;
 mod limiter;
 #[cfg(feature = "exporter-runtime")]
 mod runtime;
+#[cfg(feature = "exporter-runtime")]
+mod signals;
 mod stats;
 mod watch;
 
@@ -28,5 +31,7 @@ pub use crate::unpoison::Unpoison;
 pub use limiter::LogLimiter;
 #[cfg(feature = "exporter-runtime")]
 pub use runtime::{OwnedRuntime, Spawned, block_in_runtime, spawn};
+#[cfg(feature = "exporter-runtime")]
+pub use signals::StopSignals;
 pub use stats::{ExporterStats, StatsSource, exporter_stats, last_ms, register_stats, unix_ms};
 pub use watch::Watch;
