@@ -239,8 +239,7 @@ fn table() {
             snq.dropped
         );
     }
-    let dir = std::env::temp_dir().join(format!("am-dbg-bench-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
+    let dir = am_testkit::TempDir::new("dbg-bench");
     // the target rate, then more, to show the headroom
     let runs = [(200_000.0, false), (200_000.0, true), (300_000.0, false), (300_000.0, true)];
     for (target, queued) in runs {
@@ -265,7 +264,6 @@ fn table() {
             n as f64 / total,
             st.dropped
         );
-        let _ = std::fs::remove_file(&path);
     }
     {
         let (server, rx) = rt.block_on(Server::bind_channel("127.0.0.1:0", 1)).unwrap();

@@ -2,18 +2,12 @@
 //! `am-dbg` binary records, replays, summarises and prints help.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use am_core::{Machine, Schema, State};
 use am_dbg_proto::{DbgMsg, DbgTracer, RecordOptions, Recorder, Summary, read_recording, replay};
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("am-dbg-proto-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use am_testkit::TempDir;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
@@ -41,7 +35,8 @@ fn drive(tracer: &DbgTracer) {
 #[test]
 fn record_replay_record_is_identical() {
     let rt = rt();
-    let (first, second) = (tmp("first.jsonl"), tmp("second.jsonl"));
+    let dir = TempDir::new("dbg-cli");
+    let (first, second) = (dir.join("first.jsonl"), dir.join("second.jsonl"));
 
     let rec = rt.block_on(Recorder::start("127.0.0.1:0", &first, RecordOptions::default())).unwrap();
     let tracer = DbgTracer::builder().addr(rec.local_addr().to_string()).runtime(rt.handle().clone()).build().unwrap();
@@ -104,7 +99,8 @@ fn cli_help_and_usage_errors() {
 #[test]
 fn cli_record_replay_summary() {
     let rt = rt();
-    let (src, out) = (tmp("cli-src.jsonl"), tmp("cli-out.jsonl"));
+    let dir = TempDir::new("dbg-cli");
+    let (src, out) = (dir.join("cli-src.jsonl"), dir.join("cli-out.jsonl"));
     // a source recording made through the library
     let rec = rt.block_on(Recorder::start("127.0.0.1:0", &src, RecordOptions::default())).unwrap();
     let tracer = DbgTracer::builder().addr(rec.local_addr().to_string()).runtime(rt.handle().clone()).build().unwrap();
@@ -170,7 +166,8 @@ fn sigterm(child: &std::process::Child) {
 #[test]
 fn recorder_writes_what_arrived_within_a_second_while_running() {
     let rt = rt();
-    let out = tmp("flush.jsonl");
+    let dir = TempDir::new("dbg-cli");
+    let out = dir.join("flush.jsonl");
     let (mut child, mut stderr, addr) = spawn_recorder(&out);
     let tracer = DbgTracer::builder().addr(addr).runtime(rt.handle().clone()).build().unwrap();
     drive(&tracer);
@@ -194,7 +191,8 @@ fn recorder_writes_what_arrived_within_a_second_while_running() {
 #[test]
 fn sigterm_right_after_a_stream_writes_every_acknowledged_message() {
     let rt = rt();
-    let out = tmp("sigterm.jsonl");
+    let dir = TempDir::new("dbg-cli");
+    let out = dir.join("sigterm.jsonl");
     let (mut child, mut stderr, addr) = spawn_recorder(&out);
     let tracer = DbgTracer::builder().addr(addr).runtime(rt.handle().clone()).build().unwrap();
     for _ in 0..20 {
@@ -215,7 +213,8 @@ fn sigterm_right_after_a_stream_writes_every_acknowledged_message() {
 
 #[test]
 fn am_dbg_export_and_import_round_trip_a_recording() {
-    let rec = tmp("rec.jsonl");
+    let dir = TempDir::new("dbg-cli");
+    let rec = dir.join("rec.jsonl");
     let dir = rec.parent().unwrap().to_path_buf();
     let msgs = vec![
         DbgMsg::Schema(am_dbg_proto::DbgMsgStruct {

@@ -11,27 +11,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use am_grafana_gen::Dashboard;
+use am_testkit::TempDir;
 use serde_json::Value;
 
 /// The Debian package shipping `prometheus` and `promtool`.
 const INSTALL: &str = "apt-get install prometheus";
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let p = std::env::temp_dir().join(format!("am-grafana-gen-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A running Prometheus, killed on drop.
 struct Prometheus {
@@ -49,15 +33,15 @@ impl Drop for Prometheus {
 
 impl Prometheus {
     fn start(bin: &Path) -> Prometheus {
-        let dir = TempDir::new("prom");
-        let config = dir.0.join("prometheus.yml");
+        let dir = TempDir::new("grafana-gen-prom");
+        let config = dir.join("prometheus.yml");
         std::fs::write(&config, "global:\n  scrape_interval: 15s\nscrape_configs: []\n")
             .unwrap_or_else(|e| panic!("write config: {e}"));
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
         let port = port.unwrap_or_else(|e| panic!("no free port: {e}"));
         let child = Command::new(bin)
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.0.join("data").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -136,9 +120,9 @@ fn prometheus_exprs(d: &Dashboard) -> Vec<String> {
 #[test]
 fn promtool_accepts_rules() {
     let Some(promtool) = am_testkit::tool("promtool", INSTALL) else { return };
-    let dir = TempDir::new("rules");
+    let dir = TempDir::new("grafana-gen-rules");
     for (i, d) in dashboards().iter().enumerate() {
-        let file = dir.0.join(format!("rules-{i}.yml"));
+        let file = dir.join(format!("rules-{i}.yml"));
         std::fs::write(&file, d.alert_rules_yaml()).unwrap_or_else(|e| panic!("{e}"));
         let out = Command::new(&promtool).arg("check").arg("rules").arg(&file).output();
         let out = out.unwrap_or_else(|e| panic!("run promtool: {e}"));

@@ -1,7 +1,8 @@
 //! Test support shared by the workspace's tests and `cargo xtask soak`: loopback receivers
 //! that decode what the exporters send with the backends' own formats ([`otlp`]: the
 //! official OTLP protobufs over gRPC and HTTP; [`loki`]: Loki's push API, snappy protobuf and
-//! JSON), free ports, and [`tool`], the one way a test asks for an external program.
+//! JSON), free ports, [`TempDir`], and [`tool`], the one way a test asks for an external
+//! program.
 //!
 //! The `am-receiver` binary runs either receiver as a process of its own, counting what it
 //! accepted, so a soak run can kill and restart it.
@@ -19,6 +20,46 @@ use std::path::PathBuf;
 pub fn free_port() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("no free loopback port: {e}"));
     l.local_addr().unwrap_or_else(|e| panic!("no local address: {e}"))
+}
+
+/// A fresh directory under the system's temporary directory, removed with everything in it
+/// when dropped (tests and benches leave nothing behind in `/tmp`, run after run). Unique per
+/// process and call.
+///
+/// ```
+/// let d = am_testkit::TempDir::new("doc");
+/// std::fs::write(d.join("a.txt"), "x").unwrap();
+/// let p = d.path().to_path_buf();
+/// drop(d);
+/// assert!(!p.exists());
+/// ```
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates `am-<tag>-<pid>-<n>`; panics when it cannot.
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("am-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
+        TempDir(p)
+    }
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+    /// A path inside it.
+    pub fn join(&self, name: impl AsRef<std::path::Path>) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Finds an external program a test needs, on `PATH` (or as an absolute path). When it is

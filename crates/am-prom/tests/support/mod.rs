@@ -2,7 +2,8 @@
 //! temporary config and TSDB dir), `prometheus-pushgateway`, and `promtool check metrics`,
 //! plus a std-only HTTP GET and an exposition-text parser.
 //!
-//! Reusable from other crates' tests (it needs only `serde_json` as a dev-dependency):
+//! Reusable from other crates' tests (it needs `serde_json` and `am-testkit` as
+//! dev-dependencies):
 //!
 //! ```ignore
 //! #[path = "../../am-prom/tests/support/mod.rs"]
@@ -21,25 +22,13 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use am_testkit::TempDir;
 
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
-
-/// A fresh temporary directory.
-pub fn temp_dir(tag: &str) -> PathBuf {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "am-prom-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
 }
 
 /// The path of a binary on `PATH`; panics with the install hint when it is missing.
@@ -56,16 +45,16 @@ pub fn binary(name: &str) -> PathBuf {
 pub struct Process {
     name: &'static str,
     child: Child,
-    dir: PathBuf,
+    dir: TempDir,
     addr: SocketAddr,
 }
 
 impl Process {
-    fn spawn(name: &'static str, bin: &str, args: &[String], dir: PathBuf, addr: SocketAddr) -> Process {
+    fn spawn(name: &'static str, bin: &str, args: &[String], dir: TempDir, addr: SocketAddr) -> Process {
         let log = std::fs::File::create(dir.join("output.log")).expect("log file");
         let child = Command::new(binary(bin))
             .args(args)
-            .current_dir(&dir)
+            .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -97,7 +86,7 @@ impl Process {
     }
     /// Its working directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
     /// What it printed so far.
     pub fn log(&self) -> String {
@@ -109,7 +98,6 @@ impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -144,7 +132,7 @@ pub struct Prometheus(pub Process);
 impl Prometheus {
     /// Starts `prometheus` with a temporary config and TSDB; waits until it is ready.
     pub fn start(jobs: &[ScrapeJob]) -> Prometheus {
-        let dir = temp_dir("prometheus");
+        let dir = TempDir::new("prom-prometheus");
         let mut cfg = String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n");
         for j in jobs {
             cfg += &format!(
@@ -207,7 +195,7 @@ pub struct Pushgateway(pub Process);
 impl Pushgateway {
     /// Starts `prometheus-pushgateway`; waits until it is ready.
     pub fn start() -> Pushgateway {
-        let dir = temp_dir("pushgateway");
+        let dir = TempDir::new("prom-pushgateway");
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let args = [format!("--web.listen-address={addr}"), "--persistence.file=".to_string()];
         Pushgateway(Process::spawn("pushgateway", "prometheus-pushgateway", &args, dir, addr))
