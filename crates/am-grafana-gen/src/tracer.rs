@@ -161,8 +161,7 @@ impl GrafanaTracerBuilder {
                 alerts: self.alerts,
             },
         });
-        let weak: std::sync::Weak<dyn am_core::exporter::StatsSource> = Arc::downgrade(&shared) as _;
-        am_core::exporter::register_stats("grafana", weak);
+        am_core::exporter::register_stats("grafana", &shared);
         // Checks the folder and thresholds now rather than on the thread.
         render(&shared, &["check".to_string()])?;
         let (tx, rx) = mpsc::unbounded_channel();

@@ -234,8 +234,7 @@ impl LokiTracerBuilder {
             max_retries: self.max_retries,
         };
         let shared = Arc::new(Shared::new(Queue::new(service.clone(), self.capacity, self.max_machines), config));
-        let weak: std::sync::Weak<dyn am_core::exporter::StatsSource> = Arc::downgrade(&shared) as _;
-        am_core::exporter::register_stats("loki", weak);
+        am_core::exporter::register_stats("loki", &shared);
         am_core::exporter::spawn("am-loki-sender", self.handle, sender::run(shared.clone(), client))
             .map_err(Error::Runtime)?;
         let wake_at = self.batch_entries.min(self.capacity);

@@ -72,8 +72,7 @@ pub struct SpanCounter(pub(crate) Arc<Counters>);
 impl Default for SpanCounter {
     fn default() -> Self {
         let c = Arc::new(Counters::default());
-        let weak: Weak<dyn am_core::exporter::StatsSource> = Arc::downgrade(&c) as _;
-        am_core::exporter::register_stats("otel", weak);
+        am_core::exporter::register_stats("otel", &c);
         SpanCounter(c)
     }
 }

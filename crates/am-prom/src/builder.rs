@@ -277,8 +277,7 @@ impl<'r> PromTracerBuilder<'r> {
         shared.metrics = self.metrics;
         shared.ready_states = self.ready_states;
         let shared = Arc::new(shared);
-        let weak: std::sync::Weak<dyn am_core::exporter::StatsSource> = Arc::downgrade(&shared) as _;
-        am_core::exporter::register_stats("prom", weak);
+        am_core::exporter::register_stats("prom", &shared);
         let collector = PromCollector(shared.clone());
         if let Some(r) = self.registry {
             r.register_collector(Box::new(collector.clone()));

@@ -353,8 +353,8 @@ fn every_exporter_in_the_process_is_exported_with_its_health() {
             }
         }
     }
-    let other: std::sync::Arc<dyn StatsSource> = std::sync::Arc::new(Other);
-    register_stats("test-other", std::sync::Arc::downgrade(&other));
+    let other = std::sync::Arc::new(Other);
+    register_stats("test-other", &other);
     let prom = PromTracer::builder().build().unwrap();
     let text = prom.encode(Format::Text);
     for line in [

@@ -3,7 +3,7 @@
 //! (am-prom's collector) reads them all ([`exporter_stats`]) without depending on the
 //! exporter crates. Entries go away with the exporter (they are held weakly).
 
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use super::Unpoison;
 
@@ -59,11 +59,13 @@ type Entry = (&'static str, Weak<dyn StatsSource>);
 static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
 /// Registers an exporter's counters under its name (`otel`, `loki`, `dbg`, `prom`,
-/// `grafana`); several instances of one exporter are summed.
-pub fn register_stats(exporter: &'static str, source: Weak<dyn StatsSource>) {
+/// `grafana`); several instances of one exporter are summed. Held weakly: the entry goes
+/// when the exporter's last `Arc` does.
+pub fn register_stats<S: StatsSource + 'static>(exporter: &'static str, source: &Arc<S>) {
+    let weak: Weak<dyn StatsSource> = Arc::downgrade(source) as _;
     let mut r = REGISTRY.lock().unpoison();
     r.retain(|(_, s)| s.strong_count() > 0);
-    r.push((exporter, source));
+    r.push((exporter, weak));
 }
 
 /// Every live exporter's counters, summed per exporter name, sorted by name.
@@ -77,8 +79,8 @@ pub fn register_stats(exporter: &'static str, source: Weak<dyn StatsSource>) {
 ///         ExporterStats { sent: 3, dropped: 1, ..ExporterStats::default() }
 ///     }
 /// }
-/// let mine: Arc<dyn StatsSource> = Arc::new(Mine);
-/// register_stats("doc-example", Arc::downgrade(&mine));
+/// let mine = Arc::new(Mine);
+/// register_stats("doc-example", &mine);
 /// let got = exporter_stats().into_iter().find(|(n, _)| *n == "doc-example").map(|(_, s)| s);
 /// assert_eq!(got.map(|s| (s.sent, s.dropped)), Some((3, 1)));
 /// drop(mine);

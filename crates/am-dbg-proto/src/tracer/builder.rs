@@ -189,8 +189,7 @@ impl DbgTracerBuilder {
             log: am_core::exporter::LogLimiter::default(),
             clock: Clock::new(),
         });
-        let weak: std::sync::Weak<dyn am_core::exporter::StatsSource> = Arc::downgrade(&shared) as _;
-        am_core::exporter::register_stats("dbg", weak);
+        am_core::exporter::register_stats("dbg", &shared);
         am_core::exporter::spawn("am-dbg-sender", self.handle, sender::run(shared.clone())).map_err(Error::Runtime)?;
         Ok(DbgTracer(Arc::new(Inner {
             id: format!("am-dbg-proto:{addr}"),
