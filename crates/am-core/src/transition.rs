@@ -107,6 +107,7 @@ pub(crate) struct TxData {
     pub(crate) started_at: Option<Instant>,
     /// When the previous handler of this transition returned: the next one's start when only
     /// am-core's own bookkeeping ran in between (one clock read per handler instead of two).
+    /// Cleared where the runner may wait (tracers, logging, a contended lock in `apply`).
     pub(crate) handler_clock: Option<Instant>,
     pub(crate) ended_at: Option<Instant>,
     /// The runner's cached tracers interested in `log`, lent for this transition.

@@ -141,3 +141,42 @@ fn futures_on_a_plain_executor() {
         std::thread::park_timeout(Duration::from_millis(100));
     }
 }
+
+/// A final handler is not blamed for the time the runner waited on the machine's lock before
+/// applying the transition (another thread held it: here a slow `when_query` check).
+#[test]
+fn waiting_for_the_lock_before_apply_is_not_a_final_handlers_time() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::mpsc;
+    let m = Machine::builder(Schema::builder().states(["A"]).build().unwrap())
+        .handler_timeout(Duration::from_millis(200))
+        .build();
+    let (tx, rx) = mpsc::channel::<()>();
+    let tx = Mutex::new(tx);
+    m.bind_handlers(
+        Handlers::new("h")
+            .enter("A", move |_| {
+                let _ = tx.lock().unwrap().send(());
+                // the other thread takes the lock meanwhile
+                std::thread::sleep(Duration::from_millis(50));
+                true
+            })
+            .state("A", |_| {}),
+    )
+    .unwrap();
+    let m2 = m.clone();
+    let holder = std::thread::spawn(move || {
+        rx.recv().unwrap();
+        let first = AtomicBool::new(true);
+        // runs under the machine's lock: the first check holds it for 400 ms
+        let _w = m2.when_query(move |_| {
+            if first.swap(false, SeqCst) {
+                std::thread::sleep(Duration::from_millis(400));
+            }
+            false
+        });
+    });
+    assert_eq!(m.add(&["A"]).unwrap(), MutResult::Executed);
+    holder.join().unwrap();
+    assert!(!m.is_err(), "the final handler was timed out: {:?}", m.last_error());
+}

@@ -1,6 +1,7 @@
 //! The end of a transition: clocks applied or rolled back, auto states queued, waits
 //! checked.
 
+use std::sync::TryLockError;
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::machine::Machine;
@@ -14,7 +15,15 @@ impl Machine {
     pub(super) fn apply(&self, tx: &mut TxData) {
         let mut cancel = Vec::new();
         {
-            let mut st = lock(&self.0.st);
+            let mut st = match self.0.st.try_lock() {
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    // waiting here is not the next final handler's time
+                    tx.handler_clock = None;
+                    lock(&self.0.st)
+                }
+            };
             for &i in &tx.exits {
                 st.time[i] += 1;
                 st.active.remove(i);
