@@ -3,8 +3,9 @@
 //!
 //! - **env table**: every `AM_*` / `OTEL_*` name the code reads (a string literal outside
 //!   doc comments and `#[cfg(test)]` modules, in a crate's `src/` or `xtask/src/`, or one an
-//!   integration test reads with `env::var`) has a row in `docs/env.md`, and every row names
-//!   a variable the code reads.
+//!   integration test reads with `env::var`) has a row in the env table ([`ENV_TABLE`],
+//!   which am-telemetry ships as its `env` page; `docs/env.md` links to it), and every row
+//!   names a variable the code reads.
 //! - **exporters stay apart**: no exporter crate depends on another (any dependency section).
 //! - **module docs**: every Rust source file under `crates/*/src` and `xtask/src` opens with
 //!   a `//!` line.
@@ -22,14 +23,18 @@ use crate::{Args, Result};
 const HELP: &str = "\
 cargo xtask tidy
 
-Checks without building: docs/env.md lists exactly the AM_*/OTEL_* variables the code reads;
-exporter crates do not depend on each other; every source file opens with a //! line; no
-source file is over 600 lines unless its //! has a `Long file:` line saying why; files that
-published crates include (include_str!/include_bytes!) are inside the crate.
+Checks without building: the env table (crates/am-telemetry/docs/env.md; docs/env.md links
+to it) lists exactly the AM_*/OTEL_* variables the code reads; exporter crates do not
+depend on each other; every source file opens with a //! line; no source file is over 600
+lines unless its //! has a `Long file:` line saying why; files that published crates
+include (include_str!/include_bytes!) are inside the crate.
 ";
 
 /// Lines a source file may have without saying why it is longer.
 pub(crate) const MAX_LINES: usize = 600;
+
+/// The table of every environment variable, inside the crate whose docs show it.
+const ENV_TABLE: &str = "crates/am-telemetry/docs/env.md";
 
 /// The exporter crates, which depend on `am-core` only.
 const EXPORTERS: &[&str] = &["am-otel", "am-prom", "am-loki", "am-dbg-proto", "am-grafana-gen"];
@@ -85,7 +90,7 @@ pub(crate) fn check(root: &Path) -> Result<Vec<String>> {
             read.extend(test_env_reads(&fs::read_to_string(path)?));
         }
     }
-    let table = env_table(&fs::read_to_string(root.join("docs/env.md"))?);
+    let table = env_table(&fs::read_to_string(root.join(ENV_TABLE))?);
     problems.extend(env_drift(&read, &table));
     for dir in crate_dirs(root)? {
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -203,7 +208,7 @@ fn is_env_name(s: &str) -> bool {
         && !s.ends_with('_')
 }
 
-/// The variable names in the first column of `docs/env.md`'s tables.
+/// The variable names in the first column of the env table.
 fn env_table(md: &str) -> BTreeSet<String> {
     md.lines()
         .filter_map(|l| l.strip_prefix("| `"))
@@ -214,8 +219,8 @@ fn env_table(md: &str) -> BTreeSet<String> {
 }
 
 fn env_drift(read: &BTreeSet<String>, table: &BTreeSet<String>) -> Vec<String> {
-    let missing = read.difference(table).map(|n| format!("docs/env.md: no row for `{n}`, which the code reads"));
-    let stale = table.difference(read).map(|n| format!("docs/env.md: a row for `{n}`, which no code reads"));
+    let missing = read.difference(table).map(|n| format!("{ENV_TABLE}: no row for `{n}`, which the code reads"));
+    let stale = table.difference(read).map(|n| format!("{ENV_TABLE}: a row for `{n}`, which no code reads"));
     missing.chain(stale).collect()
 }
 

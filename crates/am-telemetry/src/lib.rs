@@ -2,7 +2,14 @@
 //! binds each compiled-in exporter that its `AM_*` variable switches on and reports what it
 //! did.
 //!
-//! Pick exporters in one of two ways:
+//! The crates are not on crates.io yet; until they are, depend on the repository:
+//!
+//! ```sh
+//! cargo add am-telemetry --git https://github.com/am-rs/am --features prom,otel,dbg
+//! ```
+//!
+//! Once they are published, `cargo add am-telemetry --features prom,otel,dbg` works, and you
+//! pick exporters in one of two ways:
 //!
 //! ```toml
 //! # only the crates you need
@@ -63,9 +70,14 @@
 //! | `grafana` | dashboards uploaded to Grafana (`AM_GRAFANA_URL`) |
 //! | `log` | machine log entries (`AM_LOG`) as `tracing` events, for any subscriber |
 //! | `full` | all of the above |
+//!
+//! Every variable any `am` crate reads, with its default and an example, is in [`env`](mod@env).
 #![warn(missing_docs)]
 
 mod bind;
+// shipped inside the crate (not the workspace's docs/, which `cargo package` leaves behind)
+#[doc = include_str!("../docs/env.md")]
+pub mod env {}
 
 pub use am_core;
 #[cfg(feature = "dbg")]
