@@ -21,6 +21,8 @@ pub const VAR_TEMPO: &str = "DS_TEMPO";
 pub const LOKI_LABEL_MACHINE_ID: &str = am_core::conventions::loki::MACHINE_ID;
 /// Loki stream label carrying the normalised service.
 pub const LOKI_LABEL_SERVICE: &str = am_core::conventions::loki::SERVICE_NAME;
+/// Template variable of the logs panels' `service_name` (Loki's normalised service).
+pub(crate) const VAR_SERVICE_NAME: &str = LOKI_LABEL_SERVICE;
 /// Loki structured-metadata key carrying the trace ID of a line.
 pub const LOKI_META_TRACE_ID: &str = am_core::conventions::loki::META_TRACE_ID;
 
@@ -35,7 +37,10 @@ pub struct Dashboard {
     pub(crate) uid: String,
     pub(crate) folder: String,
     pub(crate) folder_uid: String,
+    /// The service as given (`AM_SERVICE`, or the Kubernetes Service name).
     pub(crate) source: Option<String>,
+    /// The Prometheus job, when set apart from the source.
+    pub(crate) job: Option<String>,
     pub(crate) datasources: [Option<String>; 3],
     pub(crate) alerts: AlertRules,
     pub(crate) layout: Layout,
@@ -63,6 +68,7 @@ pub struct DashboardBuilder {
     uid: Option<String>,
     folder: Option<String>,
     source: Option<String>,
+    job: Option<String>,
     datasources: [Option<String>; 3],
     alerts: AlertRules,
     layout: Layout,
@@ -84,6 +90,7 @@ impl Dashboard {
             uid: None,
             folder: None,
             source: None,
+            job: None,
             datasources: [None, None, None],
             alerts: AlertRules::default(),
             layout: Layout::default(),
@@ -110,9 +117,44 @@ impl Dashboard {
     pub fn folder_uid(&self) -> &str {
         &self.folder_uid
     }
-    /// The normalised service, if one was given.
+    /// The service as given, unchanged (`checkout-api` stays `checkout-api`), if any.
     pub fn source(&self) -> Option<&str> {
         self.source.as_deref()
+    }
+    /// The Prometheus job the rules file matches: [`DashboardBuilder::job`], else the
+    /// source as given (prometheus-operator names the job after the Service).
+    ///
+    /// ```
+    /// let d = am_grafana_gen::Dashboard::for_machines(&["api-1"]).source("checkout-api").build()?;
+    /// assert_eq!(d.job(), Some("checkout-api"));
+    /// # Ok::<(), am_grafana_gen::Error>(())
+    /// ```
+    pub fn job(&self) -> Option<&str> {
+        self.job.as_deref().or(self.source.as_deref())
+    }
+    /// The service as the exporters spell it: normalised (`checkout_api`), which is the
+    /// `service` label of pushed series, the Pushgateway job and Loki's `service_name`.
+    ///
+    /// ```
+    /// let d = am_grafana_gen::Dashboard::for_machines(&["api-1"]).source("checkout-api").build()?;
+    /// assert_eq!(d.service_name().as_deref(), Some("checkout_api"));
+    /// # Ok::<(), am_grafana_gen::Error>(())
+    /// ```
+    pub fn service_name(&self) -> Option<String> {
+        self.source.as_deref().or(self.job.as_deref()).map(am_core::env::normalize_id)
+    }
+
+    /// The `service` label values the dashboard selects by default: the job (a
+    /// prometheus-operator target's `service` is the Service name), the source as given and
+    /// its normalised spelling (pushed series), without repeats.
+    fn service_defaults(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for v in [self.job.clone(), self.source.clone(), self.service_name()].into_iter().flatten() {
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+        out
     }
 
     /// The dashboard model, as Grafana's `POST /api/dashboards/db` takes it (`id` is null).
@@ -187,53 +229,84 @@ impl Dashboard {
             v
         };
         let all = json!({"selected": true, "text": ["All"], "value": ["$__all"]});
-        let service_current = match &self.source {
+        let services = self.service_defaults();
+        let service_current = if services.is_empty() {
+            all.clone()
+        } else {
+            json!({"selected": true, "text": services, "value": services})
+        };
+        let service_name_current = match self.service_name() {
             Some(s) => json!({"selected": true, "text": s, "value": s}),
             None => json!({"selected": true, "text": "All", "value": "$__all"}),
-        };
-        let query_var = |name: &str, label: &str, query: String, all_value: &str, multi: bool, current: Value| {
-            json!({
-                "allValue": all_value,
-                "current": current,
-                "datasource": {"type": "prometheus", "uid": format!("${{{VAR_PROMETHEUS}}}")},
-                "hide": 0,
-                "includeAll": true,
-                "label": label,
-                "multi": multi,
-                "name": name,
-                "options": [],
-                "query": {"qryType": 1, "query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
-                "refresh": 2,
-                "regex": "",
-                "skipUrlSync": false,
-                "sort": 1,
-                "type": "query"
-            })
         };
         vec![
             ds(VAR_PROMETHEUS, "Prometheus", "prometheus", &self.datasources[0]),
             ds(VAR_LOKI, "Loki", "loki", &self.datasources[1]),
             ds(VAR_TEMPO, "Tempo", "tempo", &self.datasources[2]),
-            // `.*` also matches series without the label (scraped, not pushed).
-            query_var(
-                "service",
+            // Multi-select: by default both the Service name (scraped) and the normalised
+            // spelling (pushed); `.*` also matches series without the label (static scrape).
+            prometheus_var(
+                LABEL_SERVICE,
                 "Service",
                 format!("label_values({TRANSITIONS_TOTAL}, {LABEL_SERVICE})"),
                 ".*",
-                false,
                 service_current,
             ),
             // `.+`: Loki refuses selectors whose every matcher accepts the empty string.
-            query_var(
+            prometheus_var(
                 LABEL_MACH_ID,
                 "Machine",
                 format!("label_values({TRANSITIONS_TOTAL}{{{}}}, {LABEL_MACH_ID})", crate::promql::service_matcher()),
                 ".+",
-                true,
                 all,
             ),
+            // Loki's own: its `service_name` is always the normalised spelling, which a
+            // Kubernetes Service name (`checkout-api`) never is.
+            loki_var(VAR_SERVICE_NAME, "Service (logs)", service_name_current),
         ]
     }
+}
+
+/// A multi-select query variable on the Prometheus data source.
+fn prometheus_var(name: &str, label: &str, query: String, all_value: &str, current: Value) -> Value {
+    json!({
+        "allValue": all_value,
+        "current": current,
+        "datasource": {"type": "prometheus", "uid": format!("${{{VAR_PROMETHEUS}}}")},
+        "hide": 0,
+        "includeAll": true,
+        "label": label,
+        "multi": true,
+        "name": name,
+        "options": [],
+        "query": {"qryType": 1, "query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+        "refresh": 2,
+        "regex": "",
+        "skipUrlSync": false,
+        "sort": 1,
+        "type": "query"
+    })
+}
+
+/// A query variable on the Loki data source listing a label's values.
+fn loki_var(label_name: &str, label: &str, current: Value) -> Value {
+    json!({
+        "allValue": ".*",
+        "current": current,
+        "datasource": {"type": "loki", "uid": format!("${{{VAR_LOKI}}}")},
+        "hide": 0,
+        "includeAll": true,
+        "label": label,
+        "multi": false,
+        "name": label_name,
+        "options": [],
+        "query": {"label": label_name, "refId": "LokiVariableQueryEditor-VariableQuery", "stream": "", "type": 1},
+        "refresh": 2,
+        "regex": "",
+        "skipUrlSync": false,
+        "sort": 1,
+        "type": "query"
+    })
 }
 
 impl DashboardBuilder {
@@ -252,10 +325,33 @@ impl DashboardBuilder {
         self.folder = Some(folder.into());
         self
     }
-    /// The service (Prometheus `service` label, Loki `service_name`), normalised; it becomes
-    /// the default of the `service` variable. Default: "All".
+    /// The service: `AM_SERVICE`, or in Kubernetes the Service name, kept as given. The
+    /// `service` variable selects it and its normalised spelling (what pushed series carry)
+    /// by default, the `service_name` (logs) variable the normalised spelling, and the rules
+    /// file matches it as the `job` unless [`job`](Self::job) says otherwise. Default: "All"
+    /// and unscoped rules.
+    ///
+    /// ```
+    /// let d = am_grafana_gen::Dashboard::for_machines(&["api-1"]).source("checkout-api").build()?;
+    /// assert!(d.alert_rules_yaml().contains(r#"up{job=\"checkout-api\"}"#));
+    /// assert!(d.to_json_string().contains(r#""checkout_api""#)); // the logs variable
+    /// # Ok::<(), am_grafana_gen::Error>(())
+    /// ```
     pub fn source(mut self, service: impl Into<String>) -> Self {
         self.source = Some(service.into());
+        self
+    }
+    /// The Prometheus job that scrapes the app, when it is not named after the source (under
+    /// prometheus-operator: the Service name). The rules file matches it, and the `service`
+    /// variable selects it by default too.
+    ///
+    /// ```
+    /// let d = am_grafana_gen::Dashboard::for_machines(&["api-1"]).source("checkout").job("checkout-api").build()?;
+    /// assert_eq!((d.source(), d.job()), (Some("checkout"), Some("checkout-api")));
+    /// # Ok::<(), am_grafana_gen::Error>(())
+    /// ```
+    pub fn job(mut self, job: impl Into<String>) -> Self {
+        self.job = Some(job.into());
         self
     }
     /// The panel layout; [`Layout::Go`] mirrors the Go `am-gen` dashboards.
@@ -322,8 +418,10 @@ impl DashboardBuilder {
             return Err(Error::InvalidSetting { what: "folder", reason: "empty".into() });
         }
         // Not read from `AM_SERVICE` here: generated files must not depend on the env.
-        let source = self.source.map(|s| am_core::env::normalize_id(&s)).filter(|s| !s.is_empty());
-        self.alerts.check()?;
+        // Kept as given: label values may hold `-`, and Kubernetes names cannot hold `_`.
+        let trimmed = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let (source, job) = (trimmed(self.source), trimmed(self.job));
+        self.alerts.check(&self.ids)?;
         Ok(Dashboard {
             folder_uid: uid_for(&folder),
             ids: self.ids,
@@ -331,6 +429,7 @@ impl DashboardBuilder {
             uid,
             folder,
             source,
+            job,
             datasources: self.datasources,
             alerts: self.alerts,
             layout: self.layout,
@@ -366,7 +465,7 @@ pub fn uid_for(title: &str) -> String {
 }
 
 /// FNV-1a 64: tiny, stable across Rust versions (unlike `DefaultHasher`).
-fn fnv1a(s: &str) -> u64 {
+pub(crate) fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
@@ -391,8 +490,26 @@ mod tests {
         assert!(matches!(Dashboard::for_machines(&["a", "a"]).build(), Err(Error::InvalidId { .. })));
         assert!(matches!(Dashboard::for_machines(&[" "]).build(), Err(Error::InvalidId { .. })));
         assert!(matches!(Dashboard::for_machines(&["a"]).uid("a/b").build(), Err(Error::InvalidSetting { .. })));
-        let d = Dashboard::for_machines(&["Root-1"]).source("My Svc").folder("Team A").build();
+        let d = Dashboard::for_machines(&["Root-1"]).source(" My Svc ").folder("Team A").build();
         let d = d.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((d.title(), d.uid(), d.folder_uid(), d.source()), ("Root-1", "root-1", "team-a", Some("my_svc")));
+        assert_eq!((d.title(), d.uid(), d.folder_uid(), d.source()), ("Root-1", "root-1", "team-a", Some("My Svc")));
+        assert_eq!((d.job(), d.service_name().as_deref()), (Some("My Svc"), Some("my_svc")));
+    }
+
+    #[test]
+    fn service_defaults_cover_every_spelling_once() {
+        let build = |b: DashboardBuilder| b.build().unwrap_or_else(|e| panic!("{e}"));
+        let d = build(Dashboard::for_machines(&["a"]).source("checkout-api"));
+        assert_eq!(d.service_defaults(), ["checkout-api", "checkout_api"]);
+        let d = build(Dashboard::for_machines(&["a"]).source("checkout"));
+        assert_eq!(d.service_defaults(), ["checkout"]);
+        let d = build(Dashboard::for_machines(&["a"]).source("checkout").job("checkout-api"));
+        assert_eq!(d.service_defaults(), ["checkout-api", "checkout"]);
+        let d = build(Dashboard::for_machines(&["a"]).job("checkout-api"));
+        assert_eq!(
+            (d.service_defaults(), d.service_name()),
+            (vec!["checkout-api".into(), "checkout_api".into()], Some("checkout_api".into()))
+        );
+        assert!(build(Dashboard::for_machines(&["a"]).source("  ")).source().is_none());
     }
 }

@@ -24,6 +24,19 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A name Kubernetes would refuse (a Service, namespace or object name, a label or a
+    /// port name), found before any object is written.
+    #[error("invalid Kubernetes {what} {name:?}: {reason}{}", did_you_mean(.hint.as_deref()))]
+    InvalidName {
+        /// What the name is for (`Service name`, `namespace`, `label key`, …).
+        what: &'static str,
+        /// The refused name.
+        name: String,
+        /// Which rule it breaks.
+        reason: String,
+        /// A valid spelling close to it (`checkout_api` → `checkout-api`), if there is one.
+        hint: Option<String>,
+    },
     /// No Grafana URL from the builder or the environment.
     #[error("no Grafana URL: call `.url(..)` or set AM_GRAFANA_URL")]
     MissingUrl,
@@ -97,4 +110,8 @@ pub enum Error {
     /// The background upload thread or runtime could not be started.
     #[error("cannot start the Grafana upload worker: {0}")]
     Worker(String),
+}
+
+fn did_you_mean(hint: Option<&str>) -> String {
+    hint.map(|h| format!("; did you mean {h:?}?")).unwrap_or_default()
 }

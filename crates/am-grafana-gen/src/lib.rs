@@ -5,9 +5,15 @@
 //!   steps/handlers, per-state activity, schema size, and the machine's Loki log lines
 //!   (with links from a line's `trace_id` to the trace). Queries use the labelled metrics of
 //!   `am-prom` through [`am_core::conventions::prom`]; data sources are template variables
-//!   (`DS_PROMETHEUS`, `DS_LOKI`, `DS_TEMPO`), as are `service` and `mach_id`.
-//! - [`Dashboard::alert_rules_yaml`] gives Prometheus alert rules for the same machines:
-//!   exception rate, stuck queue, slow transitions, no transitions.
+//!   (`DS_PROMETHEUS`, `DS_LOKI`, `DS_TEMPO`), as are `service` (Prometheus: the Service
+//!   name and the normalised spelling), `mach_id` and `service_name` (Loki, normalised).
+//! - [`Dashboard::alert_rules_yaml`] gives Prometheus alert rules for the same machines,
+//!   scoped to the workload's `job` (and, in Kubernetes, `namespace`), with tiered
+//!   [`Severity`] labels and a `runbook_url` on each: exception rate, stuck queue, slow
+//!   transitions, exporters dropping or failing, scrape target down or missing, and, opt-in
+//!   per machine ([`AlertRules::expect_transitions`]), no transitions.
+//! - [`Dashboard::kubernetes`] gives a ServiceMonitor, a PrometheusRule and ConfigMaps for
+//!   the Grafana sidecar, with names checked against Kubernetes' rules.
 //! - Output is deterministic: a stable `uid` derived from the name, stable panel IDs and
 //!   order, sorted keys, no timestamps.
 //! - With the `upload` feature (default): [`GrafanaClient`] finds or creates the folder and
@@ -35,16 +41,21 @@
 //! let model: serde_json::Value = serde_json::from_str(&json).unwrap();
 //! assert_eq!(model["uid"], "am-demo");
 //! assert!(json.contains(r#"am_transitions_total{mach_id=\"worker-1\""#));
-//! assert!(d.alert_rules_yaml().contains("AsyncmachineNoTransitions"));
+//! let rules = d.alert_rules_yaml();
+//! assert!(rules.contains(r#"up{job=\"am-demo\"} == 0"#)); // the scrape job, as given
+//! assert!(rules.contains("runbooks.md#asyncmachinescrapedown"));
 //! # Ok::<(), am_grafana_gen::Error>(())
 //! ```
 #![warn(missing_docs)]
 
+mod alerts;
 mod dashboard;
+mod datasources;
 pub mod env;
 mod error;
 mod json;
 mod k8s;
+mod k8s_names;
 mod panels;
 mod promql;
 mod rules;
@@ -54,13 +65,15 @@ mod client;
 #[cfg(feature = "upload")]
 mod tracer;
 
+pub use alerts::Severity;
 pub use dashboard::{
     DEFAULT_FOLDER, Dashboard, DashboardBuilder, LOKI_LABEL_MACHINE_ID, LOKI_LABEL_SERVICE, LOKI_META_TRACE_ID, Layout,
     VAR_LOKI, VAR_PROMETHEUS, VAR_TEMPO, uid_for,
 };
+pub use datasources::DataSources;
 pub use error::Error;
 pub use k8s::{K8sObject, K8sOptions};
-pub use rules::AlertRules;
+pub use rules::{AlertRules, DEFAULT_RUNBOOK_URL};
 
 #[cfg(feature = "upload")]
 pub use client::{GrafanaClient, GrafanaClientBuilder, Uploaded};

@@ -9,7 +9,8 @@ use am_core::conventions::prom::{
 };
 
 use crate::dashboard::{
-    Dashboard, LOKI_LABEL_MACHINE_ID, LOKI_LABEL_SERVICE, LOKI_META_TRACE_ID, VAR_LOKI, VAR_PROMETHEUS, VAR_TEMPO,
+    Dashboard, LOKI_LABEL_MACHINE_ID, LOKI_LABEL_SERVICE, LOKI_META_TRACE_ID, VAR_LOKI, VAR_PROMETHEUS,
+    VAR_SERVICE_NAME, VAR_TEMPO,
 };
 use crate::promql::{self, RATE_WINDOW, gauge, histogram_avg, quantile, quote, sum_rate};
 
@@ -265,7 +266,7 @@ fn overview(g: &mut Grid) {
             vec![Query::new(quantile(0.99, by, TRANSITION_DURATION_SECONDS, &f, w), legend(by))],
         ),
     );
-    let logs = format!("{{{LOKI_LABEL_MACHINE_ID}=~\"$mach_id\", {LOKI_LABEL_SERVICE}=~\"$service\"}}");
+    let logs = format!("{{{LOKI_LABEL_MACHINE_ID}=~\"$mach_id\", {LOKI_LABEL_SERVICE}=~\"${VAR_SERVICE_NAME}\"}}");
     g.place(24, 10, logs_panel("Logs: $mach_id", logs));
 }
 
@@ -277,7 +278,8 @@ fn overview(g: &mut Grid) {
 pub(crate) fn go_layout(d: &Dashboard) -> Vec<Value> {
     use am_core::conventions::prom::go::name;
     let mut g = Grid { next_id: 1, y: 0, x: 0, row_h: 0, out: Vec::new(), collapsed: None };
-    let source = d.source.clone().unwrap_or_default();
+    // Go's pusher names the job after the normalised service, as am-prom's does.
+    let source = d.service_name().unwrap_or_default();
     let job = if source.is_empty() { String::new() } else { format!("{{job={}}}", quote(&source)) };
     for id in &d.ids {
         let p = am_core::env::normalize_id(id);
@@ -522,6 +524,6 @@ fn machine(g: &mut Grid, id: &str, collapsed: bool) {
             ],
         ),
     );
-    let logs = format!("{{{LOKI_LABEL_MACHINE_ID}={}, {LOKI_LABEL_SERVICE}=~\"$service\"}}", quote(id));
+    let logs = format!("{{{LOKI_LABEL_MACHINE_ID}={}, {LOKI_LABEL_SERVICE}=~\"${VAR_SERVICE_NAME}\"}}", quote(id));
     g.place(24, 10, logs_panel(&format!("Logs: {id}"), logs));
 }

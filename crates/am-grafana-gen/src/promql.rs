@@ -77,6 +77,33 @@ pub(crate) fn gauge(agg: &str, by: &str, metric: &str, filter: &str) -> String {
     format!("{agg}{} ({metric}{{{filter}}})", by_clause(by))
 }
 
+/// A Prometheus duration (`15s`, `1m30s`, `0`): numbers with units in the order y, w, d,
+/// h, m, s, ms, each at most once — what the operator's CRDs accept for an interval.
+pub(crate) fn is_duration(s: &str) -> bool {
+    const UNITS: [&str; 7] = ["y", "w", "d", "h", "m", "s", "ms"];
+    if s == "0" {
+        return true;
+    }
+    let (mut rest, mut next_unit) = (s, 0);
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return false;
+        }
+        rest = &rest[digits..];
+        // `ms` before `m`: the longer unit wins where both fit.
+        let Some(i) = (next_unit..UNITS.len())
+            .rev()
+            .find(|&i| rest.starts_with(UNITS[i]) && !(UNITS[i] == "m" && rest.starts_with("ms")))
+        else {
+            return false;
+        };
+        rest = &rest[UNITS[i].len()..];
+        next_unit = i + 1;
+    }
+    !s.is_empty()
+}
+
 fn by_clause(by: &str) -> String {
     if by.is_empty() { String::new() } else { format!(" by ({by})") }
 }
@@ -90,6 +117,16 @@ mod tests {
         assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
         assert_eq!(regex_escape("a.b|c"), r"a\.b\|c");
         assert_eq!(alternation(&["w-1".into(), "x.y".into()]), r"w-1|x\.y");
+    }
+
+    #[test]
+    fn durations() {
+        for ok in ["15s", "1m30s", "0", "1h", "500ms", "1y2w3d4h5m6s7ms"] {
+            assert!(is_duration(ok), "{ok}");
+        }
+        for bad in ["", "15", "s", "1s1m", "1m1m", "1.5s", " 15s", "15S", "-1s"] {
+            assert!(!is_duration(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -119,7 +119,7 @@ fn per_machine_panels_and_queries() {
         ] {
             assert!(uses(&metric), "{id}: no query of {metric}");
         }
-        let logs = format!("{{{LOKI_LABEL_MACHINE_ID}=\"{id}\", service_name=~\"$service\"}}");
+        let logs = format!("{{{LOKI_LABEL_MACHINE_ID}=\"{id}\", service_name=~\"$service_name\"}}");
         assert!(exprs.contains(&logs), "{id}: no logs panel query {logs}");
     }
 }
@@ -188,11 +188,17 @@ fn variables_and_trace_links() {
             ("DS_LOKI", "datasource"),
             ("DS_TEMPO", "datasource"),
             ("service", "query"),
-            ("mach_id", "query")
+            ("mach_id", "query"),
+            ("service_name", "query")
         ]
     );
-    assert_eq!(v["templating"]["list"][3]["current"]["value"], "svc");
-    // No data source is hard-coded: every reference goes through a variable.
+    assert_eq!(v["templating"]["list"][3]["current"]["value"], serde_json::json!(["svc"]));
+    assert_eq!(v["templating"]["list"][5]["datasource"]["type"], "loki");
+    // No data source is hard-coded: every reference goes through a variable, and no
+    // variable picks one (Grafana then takes its own default of that type).
+    for var in v["templating"]["list"].as_array().into_iter().flatten().filter(|x| x["type"] == "datasource") {
+        assert!(var.get("current").is_none(), "{var}");
+    }
     for p in all_panels(&v) {
         if let Some(uid) = p["datasource"]["uid"].as_str() {
             assert!(uid.starts_with("${DS_"), "panel {} uses data source {uid}", p["title"]);
@@ -205,4 +211,46 @@ fn variables_and_trace_links() {
         assert_eq!(o["matcher"]["options"], LOKI_META_TRACE_ID);
         assert_eq!(o["properties"][0]["value"][0]["internal"]["datasourceUid"], "${DS_TEMPO}");
     }
+}
+
+/// The values each variable starts with, by name.
+fn defaults(v: &Value) -> Vec<(String, Value)> {
+    v["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|x| x["type"] == "query")
+        .map(|x| (x["name"].as_str().unwrap_or("").to_string(), x["current"]["value"].clone()))
+        .collect()
+}
+
+#[test]
+fn a_hyphenated_service_is_found_scraped_pushed_and_in_loki() {
+    let d = Dashboard::for_machines(&["api-1"]).source("checkout-api").build().unwrap_or_else(|e| panic!("{e}"));
+    let v = d.to_json();
+    assert_eq!(
+        defaults(&v),
+        [
+            // prometheus-operator's `service` (the Service name) and the pushed, normalised one
+            ("service".to_string(), serde_json::json!(["checkout-api", "checkout_api"])),
+            ("mach_id".to_string(), serde_json::json!(["$__all"])),
+            // Loki's `service_name` is always normalised
+            ("service_name".to_string(), serde_json::json!("checkout_api")),
+        ]
+    );
+    // Prometheus panels match `service`, Loki panels `service_name`, never the other way
+    for p in all_panels(&v) {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"].as_str().unwrap_or("");
+            if p["datasource"]["type"] == "loki" {
+                assert!(expr.contains("service_name=~\"$service_name\"") && !expr.contains("$service\""), "{expr}");
+            } else {
+                assert!(!expr.contains("$service_name") && !expr.contains("service_name"), "{expr}");
+            }
+        }
+    }
+    // without a source: every service, in both
+    let all = Dashboard::for_machines(&["api-1"]).build().unwrap_or_else(|e| panic!("{e}")).to_json();
+    let d = defaults(&all);
+    assert_eq!((&d[0].1, &d[2].1), (&serde_json::json!(["$__all"]), &serde_json::json!("$__all")));
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use am_grafana_gen::Dashboard;
+use am_grafana_gen::{AlertRules, Dashboard};
 use am_testkit::TempDir;
 use serde_json::Value;
 
@@ -96,14 +96,19 @@ fn encode(s: &str) -> String {
 
 /// What Grafana substitutes before sending a query (the variables' "All" values).
 fn interpolate(expr: &str) -> String {
-    expr.replace("$__rate_interval", "1m").replace("$service", ".*").replace("$mach_id", ".+")
+    expr.replace("$__rate_interval", "1m")
+        .replace("$service_name", ".*")
+        .replace("$service", ".*")
+        .replace("$mach_id", ".+")
 }
 
 fn dashboards() -> Vec<Dashboard> {
     [
+        // every rule switched on: the quiet-machine rules are opt-in
         Dashboard::for_machines(&["worker-pool", "worker-1", "worker-2", "worker-3"])
             .name("am-demo")
             .source("am-demo")
+            .alert_rules(AlertRules { expect_transitions: vec!["worker-pool".into()], ..AlertRules::default() })
             .build(),
         // IDs needing escapes in PromQL strings and regexes.
         Dashboard::for_machines(&["a.b", "c\"d", "e\\f", "g|h"]).build(),
