@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use am_grafana_gen::{Dashboard, K8sOptions, Layout};
+use am_grafana_gen::{AlertRules, Dashboard, DataSources, K8sOptions, Layout, Severity};
 use xshell::{Shell, cmd};
 
 use crate::{Args, Result};
@@ -21,17 +21,34 @@ Options:
   -i, --ids ID,ID,...     machine IDs, one dashboard row each, in this order
   -n, --name NAME         dashboard title; its slug is the uid (default: the first ID)
   -f, --folder FOLDER     Grafana folder title (default: asyncmachine)
-  -s, --source SERVICE    service (AM_SERVICE): default of the `service` variable
+  -s, --source SERVICE    the service (AM_SERVICE; in Kubernetes the Service name), kept
+                          as given: the dashboard selects it and its normalised spelling,
+                          the rules match it as the job
+      --job JOB           the Prometheus job when it is not named after --source (in
+                          Kubernetes: the Service name; --k8s-service is the same flag)
       --out PATH          dashboard file (default: dashboards/<uid>.json)
       --rules PATH        alert rules file (default: beside the dashboard, <stem>.rules.yml)
       --layout go         the Go am-gen dashboard's rows and panels, on the Go-compatible
                           per-ID metrics (am-prom's go_compat); default: ours
+      --expect-transitions ID,ID,...
+                          machines that must keep transitioning: an AsyncmachineNoTransitions
+                          alert each (default: none; idle machines do not page)
+      --max-severity LEVEL
+                          cap of the alerts' severity: critical (default), warning or info
+      --runbook-url URL   the runbooks page; each alert links to URL#<alert name>
+                          (default: docs/runbooks.md in the repository)
       --k8s DIR           also write Kubernetes objects into DIR: a ServiceMonitor, a
-                          PrometheusRule (the same alert rules), ConfigMaps with the
-                          dashboard and the data sources for the Grafana sidecar
+                          PrometheusRule (the alert rules, scoped to the namespace and
+                          job) and a ConfigMap with the dashboard for the Grafana sidecar
                           (see docs/kubernetes.md)
-      --k8s-service NAME  the app's Kubernetes Service (default: --source, else the uid)
-      --namespace NS      namespace of the Kubernetes objects (default: none, kubectl -n)
+      --namespace NS      namespace of the Kubernetes objects, matched by the rules
+                          (default: none, kubectl -n)
+      --k8s-label KEY=VALUE
+                          a label on the ServiceMonitor and PrometheusRule, repeatable
+                          (kube-prometheus-stack selects them by release=<its release>)
+      --prometheus-url URL, --loki-url URL, --tempo-url URL
+                          with --k8s: also a ConfigMap provisioning these data sources for
+                          Grafana's sidecar (never the default data source)
       --check             write nothing; fail if the files differ from what would be written
       --upload            also upload the dashboard to Grafana (via the am-grafana-gen
                           `upload` example); needs AM_GRAFANA_TOKEN (or GRAFANA_TOKEN)
@@ -50,6 +67,9 @@ struct Committed {
 const COMMITTED: &[Committed] =
     &[Committed { ids: &["worker-pool", "worker-1", "worker-2", "worker-3"], name: "am-demo", source: "am-demo" }];
 
+/// The committed Grafana provisioning file's data sources: a local Grafana's defaults.
+const PROVISIONING_PATH: &str = "dashboards/provisioning/datasources/am.yaml";
+
 /// One dashboard to write or check.
 struct Job {
     dashboard: Dashboard,
@@ -60,17 +80,158 @@ struct Job {
 }
 
 impl Job {
-    /// Every file of the job with its content.
-    fn files(&self) -> Vec<(PathBuf, String)> {
+    /// Every file of the job with its content; fails on a name Kubernetes would refuse.
+    fn files(&self) -> Result<Vec<(PathBuf, String)>> {
         let mut out = vec![
             (self.out.clone(), self.dashboard.to_json_string()),
             (self.rules.clone(), self.dashboard.alert_rules_yaml()),
         ];
         if let Some((dir, o)) = &self.k8s {
-            out.extend(self.dashboard.kubernetes(o).into_iter().map(|k| (dir.join(&k.file), k.text)));
+            out.extend(self.dashboard.kubernetes(o)?.into_iter().map(|k| (dir.join(&k.file), k.text)));
         }
-        out
+        Ok(out)
     }
+}
+
+/// The flags that shape one dashboard given with `--ids`.
+struct Flags {
+    name: Option<String>,
+    folder: Option<String>,
+    source: Option<String>,
+    job: Option<String>,
+    out: Option<String>,
+    rules: Option<String>,
+    layout: Option<Layout>,
+    expect: Option<String>,
+    max_severity: Option<Severity>,
+    runbook_url: Option<String>,
+    k8s_dir: Option<String>,
+    namespace: Option<String>,
+    labels: Vec<String>,
+    datasources: DataSources,
+}
+
+impl Flags {
+    fn parse(args: &mut Args) -> Result<Flags> {
+        let layout = match args.value(&["--layout"])?.as_deref() {
+            None | Some("labelled") | Some("default") => None,
+            Some("go") => Some(Layout::Go),
+            Some(other) => return Err(format!("--layout: `go` or `labelled`, not `{other}`").into()),
+        };
+        let max_severity = match args.value(&["--max-severity"])?.as_deref() {
+            None => None,
+            Some("critical") => Some(Severity::Critical),
+            Some("warning") => Some(Severity::Warning),
+            Some("info") => Some(Severity::Info),
+            Some(other) => return Err(format!("--max-severity: critical, warning or info, not `{other}`").into()),
+        };
+        let job = match (args.value(&["--job"])?, args.value(&["--k8s-service"])?) {
+            (Some(_), Some(_)) => return Err("--job and --k8s-service are the same flag: give one".into()),
+            (a, b) => a.or(b),
+        };
+        let mut labels = Vec::new();
+        while let Some(l) = args.value(&["--k8s-label"])? {
+            labels.push(l);
+        }
+        Ok(Flags {
+            name: args.value(&["-n", "--name"])?,
+            folder: args.value(&["-f", "--folder"])?,
+            source: args.value(&["-s", "--source"])?,
+            job,
+            out: args.value(&["--out"])?,
+            rules: args.value(&["--rules"])?,
+            layout,
+            expect: args.value(&["--expect-transitions"])?,
+            max_severity,
+            runbook_url: args.value(&["--runbook-url"])?,
+            k8s_dir: args.value(&["--k8s"])?,
+            namespace: args.value(&["--namespace"])?,
+            labels,
+            datasources: DataSources {
+                prometheus: args.value(&["--prometheus-url"])?,
+                loki: args.value(&["--loki-url"])?,
+                tempo: args.value(&["--tempo-url"])?,
+            },
+        })
+    }
+
+    /// Any flag that only means something with `--ids`.
+    fn any(&self) -> bool {
+        let strings = [
+            &self.name,
+            &self.folder,
+            &self.source,
+            &self.job,
+            &self.out,
+            &self.rules,
+            &self.expect,
+            &self.runbook_url,
+            &self.k8s_dir,
+            &self.namespace,
+        ];
+        strings.iter().any(|s| s.is_some())
+            || self.layout.is_some()
+            || self.max_severity.is_some()
+            || !self.labels.is_empty()
+            || !self.datasources.is_empty()
+    }
+
+    fn dashboard(&self, ids: &[&str]) -> Result<Dashboard> {
+        let mut alerts = AlertRules::default();
+        if let Some(e) = &self.expect {
+            alerts.expect_transitions = list(e).into_iter().map(String::from).collect();
+        }
+        if let Some(s) = self.max_severity {
+            alerts.max_severity = s;
+        }
+        if let Some(u) = &self.runbook_url {
+            alerts.runbook_url = u.clone();
+        }
+        let mut b = Dashboard::for_machines(ids).alert_rules(alerts);
+        if let Some(n) = &self.name {
+            b = b.name(n);
+        }
+        if let Some(f) = &self.folder {
+            b = b.folder(f);
+        }
+        if let Some(s) = &self.source {
+            b = b.source(s);
+        }
+        if let Some(j) = &self.job {
+            b = b.job(j);
+        }
+        if let Some(l) = self.layout {
+            b = b.layout(l);
+        }
+        Ok(b.build()?)
+    }
+
+    /// The Kubernetes options, or why the k8s flags cannot be used.
+    fn k8s(&self, dashboard: &Dashboard) -> Result<Option<(PathBuf, K8sOptions)>> {
+        let Some(dir) = &self.k8s_dir else {
+            if self.namespace.is_some() || !self.labels.is_empty() || !self.datasources.is_empty() {
+                return Err("--namespace, --k8s-label and the data-source URLs need --k8s DIR".into());
+            }
+            return Ok(None);
+        };
+        // prometheus-operator's job and `service` label are the Service name, as given.
+        let service = dashboard.job().unwrap_or(dashboard.uid()).to_string();
+        let mut o = K8sOptions::new(service);
+        o.namespace = self.namespace.clone();
+        o.datasources = self.datasources.clone();
+        for l in &self.labels {
+            let (k, v) = l.split_once('=').ok_or_else(|| format!("--k8s-label {l:?}: expected KEY=VALUE"))?;
+            if o.labels.insert(k.to_string(), v.to_string()).is_some() {
+                return Err(format!("--k8s-label: {k} given twice").into());
+            }
+        }
+        Ok(Some((PathBuf::from(dir), o)))
+    }
+}
+
+/// A comma-separated list, blanks dropped.
+fn list(s: &str) -> Vec<&str> {
+    s.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
 }
 
 pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
@@ -79,80 +240,31 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
         return Ok(());
     }
     let ids = args.value(&["-i", "--ids"])?;
-    let name = args.value(&["-n", "--name"])?;
-    let folder = args.value(&["-f", "--folder"])?;
-    let source = args.value(&["-s", "--source"])?;
-    let out = args.value(&["--out"])?;
-    let rules = args.value(&["--rules"])?;
+    let flags = Flags::parse(args)?;
     let grafana_url = args.value(&["-g", "--grafana-url"])?;
-    let layout = match args.value(&["--layout"])?.as_deref() {
-        None | Some("labelled") | Some("default") => None,
-        Some("go") => Some(Layout::Go),
-        Some(other) => return Err(format!("--layout: `go` or `labelled`, not `{other}`").into()),
-    };
-    let k8s_dir = args.value(&["--k8s"])?;
-    let k8s_service = args.value(&["--k8s-service"])?;
-    let namespace = args.value(&["--namespace"])?;
     let check = args.flag(&["--check"]);
     let upload = args.flag(&["--upload"]);
     args.finish()?;
 
     let root = sh.current_dir();
-    let jobs = match ids {
+    let (jobs, extra) = match ids {
         Some(ids) => {
-            let ids: Vec<&str> = ids.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-            let mut b = Dashboard::for_machines(&ids);
-            if let Some(n) = name {
-                b = b.name(n);
-            }
-            if let Some(f) = folder {
-                b = b.folder(f);
-            }
-            if let Some(s) = source {
-                b = b.source(s);
-            }
-            if let Some(l) = layout {
-                b = b.layout(l);
-            }
-            let dashboard = b.build()?;
-            let out = out.map(PathBuf::from).unwrap_or_else(|| default_path(&root, &dashboard, "json"));
+            let dashboard = flags.dashboard(&list(&ids))?;
+            let k8s = flags.k8s(&dashboard)?;
+            let out = flags.out.as_ref().map(PathBuf::from).unwrap_or_else(|| default_path(&root, &dashboard, "json"));
             // beside the dashboard, never in the repository's dashboards/ unless it goes there
-            let rules = rules.map(PathBuf::from).unwrap_or_else(|| rules_beside(&out));
-            let k8s = match k8s_dir {
-                Some(dir) => {
-                    let service =
-                        k8s_service.unwrap_or_else(|| dashboard.source().unwrap_or(dashboard.uid()).to_string());
-                    let datasources_yaml = Some(datasources_yaml(&root)?);
-                    Some((PathBuf::from(dir), K8sOptions { namespace, datasources_yaml, ..K8sOptions::new(service) }))
-                }
-                None => None,
-            };
-            vec![Job { dashboard, out, rules, k8s }]
+            let rules = flags.rules.as_ref().map(PathBuf::from).unwrap_or_else(|| rules_beside(&out));
+            (vec![Job { dashboard, out, rules, k8s }], Vec::new())
         }
-        None => {
-            if name.is_some()
-                || folder.is_some()
-                || source.is_some()
-                || out.is_some()
-                || rules.is_some()
-                || k8s_dir.is_some()
-                || layout.is_some()
-                || k8s_service.is_some()
-                || namespace.is_some()
-            {
-                return Err(
-                    "--name, --folder, --source, --out, --rules, --layout and the --k8s options need --ids".into()
-                );
-            }
-            committed(&root)?
-        }
+        None if flags.any() => return Err("the dashboard options need --ids; see --help".into()),
+        None => (committed(&root)?, vec![provisioning(&root)?]),
     };
 
     if check {
-        return check_jobs(&root, &jobs);
+        return check_jobs(&root, &jobs, &extra);
     }
     for job in &jobs {
-        for (path, text) in job.files() {
+        for (path, text) in job.files()?.into_iter().chain(extra.iter().cloned()) {
             write(&path, &text)?;
             eprintln!("wrote {}", path.display());
         }
@@ -173,7 +285,7 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
 /// The committed dashboards, as CI checks them.
 pub(crate) fn check_committed(sh: &Shell) -> Result<()> {
     let root = sh.current_dir();
-    check_jobs(&root, &committed(&root)?)
+    check_jobs(&root, &committed(&root)?, &[provisioning(&root)?])
 }
 
 fn committed(root: &Path) -> Result<Vec<Job>> {
@@ -183,17 +295,23 @@ fn committed(root: &Path) -> Result<Vec<Job>> {
             let dashboard = Dashboard::for_machines(c.ids).name(c.name).source(c.source).build()?;
             let out = default_path(root, &dashboard, "json");
             let rules = default_path(root, &dashboard, "rules.yml");
-            let o = K8sOptions { datasources_yaml: Some(datasources_yaml(root)?), ..K8sOptions::new(c.source) };
-            let k8s = Some((root.join("dashboards/k8s"), o));
+            // No data sources: a cluster's Grafana has its own (the provisioning file below
+            // is for a local one).
+            let k8s = Some((root.join("dashboards/k8s"), K8sOptions::new(c.source)));
             Ok(Job { dashboard, out, rules, k8s })
         })
         .collect()
 }
 
-/// The Grafana data-source provisioning file committed beside the dashboards.
-fn datasources_yaml(root: &Path) -> Result<String> {
-    let path = root.join("dashboards/provisioning/datasources/am.yaml");
-    std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()).into())
+/// The Grafana provisioning file committed beside the dashboards: a local Prometheus, Loki
+/// and Tempo, under uids of our own and not as Grafana's default data sources.
+fn provisioning(root: &Path) -> Result<(PathBuf, String)> {
+    let local = DataSources {
+        prometheus: Some("http://localhost:9090".into()),
+        loki: Some("http://localhost:3100".into()),
+        tempo: Some("http://localhost:3200".into()),
+    };
+    Ok((root.join(PROVISIONING_PATH), local.provisioning_yaml("am")?))
 }
 
 fn default_path(root: &Path, d: &Dashboard, ext: &str) -> PathBuf {
@@ -207,26 +325,28 @@ fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()).into())
 }
 
-fn check_jobs(root: &Path, jobs: &[Job]) -> Result<()> {
+fn check_jobs(root: &Path, jobs: &[Job], extra: &[(PathBuf, String)]) -> Result<()> {
     let mut stale = Vec::new();
+    let mut files = extra.to_vec();
     for job in jobs {
-        for (path, want) in job.files() {
-            let shown = path.strip_prefix(root).unwrap_or(&path).display().to_string();
-            match std::fs::read_to_string(&path) {
-                Ok(have) if have == want => eprintln!("up to date: {shown}"),
-                Ok(have) => {
-                    let line = have
-                        .lines()
-                        .zip(want.lines())
-                        .position(|(a, b)| a != b)
-                        .map_or_else(|| have.lines().count().min(want.lines().count()) + 1, |i| i + 1);
-                    eprintln!("differs: {shown} (first difference at line {line})");
-                    stale.push(shown);
-                }
-                Err(e) => {
-                    eprintln!("missing: {shown} ({e})");
-                    stale.push(shown);
-                }
+        files.extend(job.files()?);
+    }
+    for (path, want) in files {
+        let shown = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+        match std::fs::read_to_string(&path) {
+            Ok(have) if have == want => eprintln!("up to date: {shown}"),
+            Ok(have) => {
+                let line = have
+                    .lines()
+                    .zip(want.lines())
+                    .position(|(a, b)| a != b)
+                    .map_or_else(|| have.lines().count().min(want.lines().count()) + 1, |i| i + 1);
+                eprintln!("differs: {shown} (first difference at line {line})");
+                stale.push(shown);
+            }
+            Err(e) => {
+                eprintln!("missing: {shown} ({e})");
+                stale.push(shown);
             }
         }
     }
@@ -250,6 +370,50 @@ fn rules_beside(out: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn flags(args: &[&str]) -> Result<Flags> {
+        let mut a = Args { args: args.iter().map(|s| s.to_string()).collect(), passthrough: Vec::new() };
+        let f = Flags::parse(&mut a)?;
+        a.finish()?;
+        Ok(f)
+    }
+
+    #[test]
+    fn the_issue_example_gives_kubernetes_names() -> Result<()> {
+        let f =
+            flags(&["--source", "checkout-api", "--k8s", "out", "--k8s-label", "release=kps", "--k8s-label=team=a"])?;
+        let d = f.dashboard(&["api-1"])?;
+        let (_, o) = f.k8s(&d)?.ok_or("no k8s options")?;
+        assert_eq!(o.service, "checkout-api");
+        assert_eq!(o.labels.len(), 2);
+        assert!(o.datasources.is_empty(), "no data sources unless asked");
+        let files: Vec<String> = d.kubernetes(&o)?.into_iter().map(|k| k.file).collect();
+        assert_eq!(files.len(), 3, "{files:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn flag_mistakes_are_errors() -> Result<()> {
+        let k8s_of = |args: &[&str]| -> Result<()> {
+            let f = flags(args)?;
+            let d = f.dashboard(&["api-1"])?;
+            d.kubernetes(&f.k8s(&d)?.ok_or("no k8s options")?.1)?;
+            Ok(())
+        };
+        for bad in [
+            &["--source", "checkout_api", "--k8s", "out"][..],
+            &["--k8s", "out", "--k8s-label", "release"],
+            &["--k8s", "out", "--k8s-label", "a=1", "--k8s-label", "a=2"],
+            &["--namespace", "shop"],
+            &["--prometheus-url", "http://p:9090"],
+            &["--job", "a", "--k8s-service", "b"],
+            &["--max-severity", "page"],
+            &["--expect-transitions", "api-2", "--k8s", "out"],
+        ] {
+            assert!(k8s_of(bad).is_err(), "{bad:?}");
+        }
+        Ok(())
+    }
 
     #[test]
     fn rules_go_beside_the_dashboard() {
