@@ -2,30 +2,14 @@
 
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use xshell::{Shell, cmd};
 
 use crate::{Args, Result};
 
-const HELP: &str = "\
-cargo xtask ci
-
-Runs, in order, stopping at the first failure:
-  deps      install what the tests need and is missing (as `cargo xtask deps`: Debian
-            packages with apt-get as root, cargo-deny and cargo-hack with cargo install)
-  fmt       cargo fmt --all --check
-  clippy    cargo clippy --workspace --all-targets --all-features -- -D warnings
-  test      cargo nextest run --workspace --all-features (cargo test without nextest)
-  fuzz      every stable fuzz target (`fuzz_*` tests) for 6 s each, 54 s in all
-  doctest   cargo test --workspace --all-features --doc
-  doc       cargo doc --no-deps --workspace --all-features, warnings (broken links) are errors
-  deny      cargo deny check bans licenses sources (skipped only when AM_SKIP_CARGO_DENY
-            is set outside CI)
-  dashboards  cargo xtask gen-dashboard --check (committed dashboards are up to date)
-  features  cargo hack check -p am-telemetry: every combination of the five exporters, and
-            each feature alone
-  itest     cargo xtask itest: the demo against local backends, checked end to end
-  readme    cargo xtask readme: the README example, verbatim, in a fresh crate
-  soak      cargo xtask soak --secs 60: 1,000 machines, every backend killed and restarted
+/// What `cargo xtask ci --help` says around the step table.
+const HELP_HEAD: &str = "cargo xtask ci\n\nRuns, in order, stopping at the first failure:\n";
+const HELP_TAIL: &str = "\
 then prints how long each step took.
 
 On a machine with only the Rust toolchain this is the one command to run: the `deps`
@@ -35,6 +19,8 @@ step installs the rest (apt-get needs root; without it the step names the comman
 /// One CI check.
 struct Step {
     name: &'static str,
+    /// What it runs, for `--help`; lines after the first are indented under it.
+    what: &'static str,
     run: fn(&Shell) -> Result<Outcome>,
 }
 
@@ -43,28 +29,87 @@ enum Outcome {
     Skipped(&'static str),
 }
 
-/// Every CI step, in the order it runs. New checks (`gen-dashboard --check`,
-/// `itest`, ...) are appended here and run after the ones above them.
+/// Every CI step, in the order it runs; `--help` is generated from this table.
 const STEPS: &[Step] = &[
-    Step { name: "deps", run: deps },
-    Step { name: "fmt", run: fmt },
-    Step { name: "tidy", run: tidy },
-    Step { name: "clippy", run: clippy },
-    Step { name: "test", run: test },
-    Step { name: "fuzz", run: fuzz },
-    Step { name: "doctest", run: doctest },
-    Step { name: "doc", run: doc },
-    Step { name: "deny", run: deny },
-    Step { name: "dashboards", run: dashboards },
-    Step { name: "features", run: features },
-    Step { name: "itest", run: itest },
-    Step { name: "readme", run: readme },
-    Step { name: "soak", run: soak },
+    Step {
+        name: "deps",
+        what: "install what the tests need and is missing (as `cargo xtask deps`: Debian\n\
+               packages with apt-get as root, cargo-deny and cargo-hack with cargo install)",
+        run: deps,
+    },
+    Step { name: "fmt", what: "cargo fmt --all --check", run: fmt },
+    Step {
+        name: "tidy",
+        what: "cargo xtask tidy: the env table against the code, exporters apart, module docs,\n\
+               file sizes, includes inside published crates",
+        run: tidy,
+    },
+    Step { name: "clippy", what: "cargo clippy --workspace --all-targets --all-features -- -D warnings", run: clippy },
+    Step { name: "test", what: "cargo nextest run --workspace --all-features (cargo test without nextest)", run: test },
+    Step { name: "fuzz", what: "every stable fuzz target (`fuzz_*` tests) for 6 s each, 54 s in all", run: fuzz },
+    Step { name: "doctest", what: "cargo test --workspace --all-features --doc", run: doctest },
+    Step {
+        name: "doc",
+        what: "cargo doc --no-deps --workspace --all-features, warnings (broken links) are errors",
+        run: doc,
+    },
+    Step {
+        name: "deny",
+        what: "cargo deny check bans licenses sources (skipped only when AM_SKIP_CARGO_DENY\n\
+               is set outside CI)",
+        run: deny,
+    },
+    Step {
+        name: "dashboards",
+        what: "cargo xtask gen-dashboard --check (committed dashboards are up to date)",
+        run: dashboards,
+    },
+    Step {
+        name: "features",
+        what: "cargo hack check: am-telemetry's every combination of the five exporters and\n\
+               each feature alone; each feature alone of every exporter crate and am-core",
+        run: features,
+    },
+    Step {
+        name: "package",
+        what: "cargo package of every crate the manifests let be published, each built from\n\
+               its .crate file (what crates.io would get)",
+        run: package,
+    },
+    Step { name: "itest", what: "cargo xtask itest: the demo against local backends, checked end to end", run: itest },
+    Step { name: "readme", what: "cargo xtask readme: the README example, verbatim, in a fresh crate", run: readme },
+    Step {
+        name: "soak",
+        what: "cargo xtask soak --secs 60: 1,000 machines, every backend killed and restarted",
+        run: soak,
+    },
 ];
+
+/// Column where a step's description starts in `--help`.
+const WHAT_COLUMN: usize = 12;
+
+/// `--help`: the step table, one entry per step.
+fn help() -> String {
+    let mut out = String::from(HELP_HEAD);
+    for step in STEPS {
+        let mut lines = step.what.lines();
+        let first = lines.next().unwrap_or("");
+        // a name too long for its column gets a line of its own
+        if step.name.len() + 3 > WHAT_COLUMN {
+            out += &format!("  {}\n{:WHAT_COLUMN$}{first}\n", step.name, "");
+        } else {
+            out += &format!("  {:<w$}{first}\n", step.name, w = WHAT_COLUMN - 2);
+        }
+        for line in lines {
+            out += &format!("{:WHAT_COLUMN$}{}\n", "", line.trim_start());
+        }
+    }
+    out + HELP_TAIL
+}
 
 pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
     if args.help() {
-        print!("{HELP}");
+        print!("{}", help());
         return Ok(());
     }
     args.finish()?;
@@ -153,7 +198,39 @@ fn features(sh: &Shell) -> Result<Outcome> {
     cmd!(sh, "cargo hack check --feature-powerset --include-features {exporters} --no-dev-deps -p am-telemetry")
         .run()?;
     cmd!(sh, "cargo hack check --each-feature --no-dev-deps -p am-telemetry").run()?;
+    // a feature (a transport, `tls`) that builds only beside another one fails the users who
+    // pick an exporter crate directly
+    let crates = ["am-core"].iter().chain(crate::tidy::EXPORTERS).flat_map(|c| ["-p", c]);
+    cmd!(sh, "cargo hack check --each-feature --no-dev-deps {crates...}").run()?;
     Ok(Outcome::Passed)
+}
+
+fn package(sh: &Shell) -> Result<Outcome> {
+    let metadata = cmd!(sh, "cargo metadata --no-deps --format-version 1").quiet().read()?;
+    let crates = publishable(&serde_json::from_str(&metadata)?);
+    if crates.is_empty() {
+        return Err("cargo metadata lists no crate to publish".into());
+    }
+    let crates = crates.iter().flat_map(|c| ["-p", c.as_str()]);
+    // the working tree as it is, as every other step checks it; dependencies between the
+    // crates resolve to the ones packaged alongside
+    cmd!(sh, "cargo package --allow-dirty {crates...}").run()?;
+    Ok(Outcome::Passed)
+}
+
+/// Names of the workspace members (in `cargo metadata` output) that may go to crates.io:
+/// `publish` unset, or naming `crates-io`.
+fn publishable(metadata: &Value) -> Vec<String> {
+    let packages = metadata["packages"].as_array().map_or(&[][..], Vec::as_slice);
+    packages
+        .iter()
+        .filter(|p| match &p["publish"] {
+            Value::Null => true,
+            Value::Array(registries) => registries.iter().any(|r| r == "crates-io"),
+            _ => false,
+        })
+        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .collect()
 }
 
 fn itest(sh: &Shell) -> Result<Outcome> {
@@ -207,4 +284,37 @@ fn dashboards(sh: &Shell) -> Result<Outcome> {
 /// Is the cargo subcommand `cargo <sub>` installed?
 pub(crate) fn cargo_has(sh: &Shell, sub: &str) -> bool {
     cmd!(sh, "cargo {sub} --version").quiet().ignore_stdout().ignore_stderr().run().is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_lists_every_step_in_order() {
+        let help = help();
+        // table entries start in column 2; their continuation lines further right
+        let listed: Vec<&str> = help
+            .lines()
+            .filter_map(|l| l.strip_prefix("  "))
+            .filter(|l| !l.starts_with(' '))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        let names: Vec<&str> = STEPS.iter().map(|s| s.name).collect();
+        assert_eq!(listed, names, "{help}");
+        for step in STEPS {
+            assert!(help.contains(step.what.lines().next().unwrap_or("")), "{}: no description\n{help}", step.name);
+        }
+    }
+
+    #[test]
+    fn publishable_crates_leave_out_publish_false() {
+        let metadata = serde_json::json!({"packages": [
+            {"name": "am-core", "publish": null},
+            {"name": "am-demo", "publish": []},
+            {"name": "internal", "publish": ["my-registry"]},
+            {"name": "am-prom", "publish": ["crates-io"]},
+        ]});
+        assert_eq!(publishable(&metadata), ["am-core", "am-prom"]);
+    }
 }

@@ -27,8 +27,9 @@ const HELP: &str = "\
 cargo xtask <COMMAND> [OPTIONS]
 
 Commands:
-  ci      Install what is missing, then run every check CI runs: fmt, clippy, tests,
-          doctests, cargo-deny, dashboards, feature powerset, end-to-end
+  ci      Install what is missing, then run every check CI runs: fmt, tidy, clippy, tests,
+          fuzzing, doctests, docs, cargo-deny, dashboards, features, packaging, end-to-end,
+          the README example, the soak
   deps    Install the non-crate tools the tests need (Prometheus, cargo-deny, ...)
   bench   Run the workspace's benchmarks
   fuzz    Run every stable fuzz target for a time budget each
@@ -38,8 +39,9 @@ Commands:
   readme  Run the README's binding example verbatim in a fresh crate against local backends
   tidy    Check without building: env.md against the code, exporters apart, module docs,
           file sizes
-  soak    Run the demo at scale while each backend is killed and restarted; check rates,
-          memory and that every exporter accounts for what it produced
+  soak    Run the demo at scale while each backend is killed and restarted; check that no
+          outage stalls the machines, memory, and that every exporter accounts for what it
+          produced
 
 Run `cargo xtask <COMMAND> --help` for the options of one command.
 ";

@@ -37,7 +37,7 @@ pub(crate) const MAX_LINES: usize = 600;
 const ENV_TABLE: &str = "crates/am-telemetry/docs/env.md";
 
 /// The exporter crates, which depend on `am-core` only.
-const EXPORTERS: &[&str] = &["am-otel", "am-prom", "am-loki", "am-dbg-proto", "am-grafana-gen"];
+pub(crate) const EXPORTERS: &[&str] = &["am-otel", "am-prom", "am-loki", "am-dbg-proto", "am-grafana-gen"];
 
 pub(crate) fn run(args: &mut Args) -> Result<()> {
     if args.help() {
