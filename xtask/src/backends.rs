@@ -140,14 +140,47 @@ impl Proc {
     }
 }
 
+/// One scrape job of the test Prometheus.
+pub(crate) struct ScrapeJob<'a> {
+    /// `job_name`, and the `job` label unless `labels` sets one.
+    pub(crate) name: &'a str,
+    pub(crate) port: u16,
+    /// Keep the scraped series' own `job`/`instance` (the Pushgateway's pushed groups).
+    pub(crate) honor_labels: bool,
+    /// Target labels set by relabelling, as prometheus-operator sets `job`, `service`,
+    /// `namespace`, `pod`, `container` and `endpoint` from the Kubernetes objects.
+    pub(crate) labels: &'a [(&'a str, &'a str)],
+}
+
+impl ScrapeJob<'_> {
+    fn yaml(&self) -> String {
+        let mut y = format!(
+            "  - job_name: '{}'\n    honor_labels: {}\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+            self.name, self.honor_labels, self.port
+        );
+        if !self.labels.is_empty() {
+            y.push_str("    relabel_configs:\n");
+            for (k, v) in self.labels {
+                y.push_str(&format!("      - target_label: {k}\n        replacement: '{v}'\n"));
+            }
+        }
+        y
+    }
+}
+
 /// Prometheus scraping `targets` every second (with honour_labels for the Pushgateway).
 pub(crate) fn prometheus(dir: &Path, scrape: &[(&str, u16)]) -> Result<Proc> {
+    let jobs: Vec<ScrapeJob<'_>> =
+        scrape.iter().map(|&(name, port)| ScrapeJob { name, port, honor_labels: true, labels: &[] }).collect();
+    prometheus_jobs(dir, &jobs)
+}
+
+/// Prometheus scraping `jobs` every second.
+pub(crate) fn prometheus_jobs(dir: &Path, jobs: &[ScrapeJob<'_>]) -> Result<Proc> {
     let port = free_port()?;
     let mut cfg = String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n");
-    for (job, p) in scrape {
-        cfg.push_str(&format!(
-            "  - job_name: {job}\n    honor_labels: true\n    static_configs:\n      - targets: ['127.0.0.1:{p}']\n"
-        ));
+    for job in jobs {
+        cfg.push_str(&job.yaml());
     }
     let cfg_path = dir.join("prometheus.yml");
     std::fs::write(&cfg_path, cfg)?;
@@ -191,10 +224,15 @@ pub(crate) fn encode(s: &str) -> String {
 
 /// Runs an instant query; returns the number of series in the result.
 pub(crate) fn prom_query(port: u16, expr: &str) -> Result<usize> {
+    Ok(prom_series(port, expr)?.len())
+}
+
+/// Runs an instant query; returns the result's series (`metric` labels and `value`).
+pub(crate) fn prom_series(port: u16, expr: &str) -> Result<Vec<serde_json::Value>> {
     let (code, body) = http_get(port, &format!("/api/v1/query?query={}", encode(expr)))?;
     let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| format!("bad JSON from Prometheus: {e}"))?;
     if code != 200 || v["status"] != "success" {
         return Err(format!("query `{expr}` failed ({code}): {body}").into());
     }
-    Ok(v["data"]["result"].as_array().map_or(0, Vec::len))
+    Ok(v["data"]["result"].as_array().cloned().unwrap_or_default())
 }

@@ -16,6 +16,11 @@ Prometheus and Pushgateway started on loopback ports, then checks end to end:
         the pushed ones back from the Pushgateway; every query of the generated dashboard,
         at the dashboard's default variable values, returns data and every alert expression
         evaluates
+  k8s   the same /metrics scraped as prometheus-operator labels a ServiceMonitor's target
+        (job and service `am-demo`, namespace `demo`, pod `am-demo-0`) beside two look-alike
+        workloads (namespace `other`; job `other-app`): the Kubernetes dashboard's queries
+        return data for it and none for the other job, and every selector of the
+        PrometheusRule selects it and nothing of the look-alikes
   otel  the span file holds the asyncmachine tree: a `mach:` span per machine, workers
         under the pool's `submachines` span, every parent present; the log file holds
         lines of every machine whose trace IDs belong to the exported spans
@@ -29,6 +34,23 @@ Outputs go to a temporary directory, removed afterwards unless --keep.
 
 /// Machines the demo runs with its default three workers.
 const DEMO_MACHINES: [&str; 4] = ["worker-pool", "worker-1", "worker-2", "worker-3"];
+
+/// The demo as prometheus-operator labels the target of a ServiceMonitor for Service
+/// `am-demo` in namespace `demo` (job and service: the Service name).
+const K8S_TARGET: &[(&str, &str)] = &[
+    ("job", "am-demo"),
+    ("service", "am-demo"),
+    ("namespace", "demo"),
+    ("pod", "am-demo-0"),
+    ("container", "am-demo"),
+    ("endpoint", "metrics"),
+];
+/// The same series as another namespace's deployment of the same Service would carry.
+const OTHER_NAMESPACE: &[(&str, &str)] =
+    &[("job", "am-demo"), ("service", "am-demo"), ("namespace", "other"), ("pod", "am-demo-0")];
+/// The same series as another app in the same namespace would carry.
+const OTHER_JOB: &[(&str, &str)] =
+    &[("job", "other-app"), ("service", "other-app"), ("namespace", "demo"), ("pod", "other-app-0")];
 
 pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
     if args.help() {
@@ -61,7 +83,18 @@ fn run_in(sh: &Shell, dir: &Path, duration: &str) -> Result<()> {
     let bin = |name: &str| -> PathBuf { sh.current_dir().join("target/debug").join(name) };
     let pushgateway = backends::pushgateway(dir)?;
     let metrics_port = backends::free_port()?;
-    let prometheus = backends::prometheus(dir, &[("am-demo", metrics_port), ("pushgateway", pushgateway.port)])?;
+    let job = |name, honor_labels, labels| backends::ScrapeJob { name, port: metrics_port, honor_labels, labels };
+    let prometheus = backends::prometheus_jobs(
+        dir,
+        &[
+            job("am-demo", true, &[]),
+            backends::ScrapeJob { name: "pushgateway", port: pushgateway.port, honor_labels: true, labels: &[] },
+            // prometheus-operator's job names; honor_labels is off there by default
+            job("serviceMonitor/demo/am-demo/0", false, K8S_TARGET),
+            job("serviceMonitor/other/am-demo/0", false, OTHER_NAMESPACE),
+            job("serviceMonitor/demo/other-app/0", false, OTHER_JOB),
+        ],
+    )?;
     eprintln!("==> prometheus on :{}, pushgateway on :{}", prometheus.port, pushgateway.port);
 
     eprintln!("==> am-demo --duration {duration}");
@@ -83,7 +116,7 @@ fn run_in(sh: &Shell, dir: &Path, duration: &str) -> Result<()> {
     // query while the demo runs: disposed machines' series go stale when it stops
     let secs: f64 = duration.parse().unwrap_or(10.0);
     std::thread::sleep(std::time::Duration::from_secs_f64(secs - 2.5));
-    let prom_result = check_prometheus(prometheus.port);
+    let prom_result = check_prometheus(prometheus.port).and_then(|()| check_kubernetes(prometheus.port));
     let out = demo.wait_with_output()?;
     println!("{}", String::from_utf8_lossy(&out.stdout));
     if !out.status.success() {
@@ -102,7 +135,10 @@ fn run_in(sh: &Shell, dir: &Path, duration: &str) -> Result<()> {
 /// (`current`; "All" becomes the variable's `allValue`), as a user first sees it.
 fn interpolate(dashboard: &serde_json::Value, expr: &str) -> String {
     let mut out = expr.replace("$__rate_interval", "1m");
-    for v in dashboard["templating"]["list"].as_array().into_iter().flatten() {
+    let mut vars: Vec<&serde_json::Value> = dashboard["templating"]["list"].as_array().into_iter().flatten().collect();
+    // `$service_name` before `$service`
+    vars.sort_by_key(|v| std::cmp::Reverse(v["name"].as_str().map_or(0, str::len)));
+    for v in vars {
         let Some(name) = v["name"].as_str() else { continue };
         // a single value, or a list (multi-select)
         let current: Vec<&str> = match &v["current"]["value"] {
@@ -145,8 +181,8 @@ fn check_prometheus(port: u16) -> Result<()> {
             empty.push(q.clone());
         }
     }
-    // the scraped series alone (no `service` label) match the dashboards' selectors at their
-    // defaults too, not only the pushed ones
+    // the statically scraped series alone (no `service` or `namespace` label) match the
+    // dashboards' selectors at their defaults too, not only the pushed ones
     let selector = queries
         .iter()
         .find_map(|q| {
@@ -154,7 +190,10 @@ fn check_prometheus(port: u16) -> Result<()> {
             Some(q[start..start + q[start..].find('}')? + 1].to_string())
         })
         .ok_or("prom check: no dashboard query selects am_transitions_total")?;
-    let scraped = interpolate(&json, &format!("{TRANSITIONS_TOTAL}{}", selector.replacen('{', "{job=\"am-demo\",", 1)));
+    let scraped = interpolate(
+        &json,
+        &format!("{TRANSITIONS_TOTAL}{}", selector.replacen('{', "{job=\"am-demo\",namespace=\"\",", 1)),
+    );
     if backends::prom_query(port, &scraped)? == 0 {
         return Err(
             format!("prom check: the dashboard's default selection misses the scraped series: {scraped}").into()
@@ -195,6 +234,142 @@ fn check_prometheus(port: u16) -> Result<()> {
         go_queries.len()
     );
     Ok(())
+}
+
+/// `k="v",…` for a target's labels.
+fn matchers(labels: &[(&str, &str)]) -> String {
+    labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect::<Vec<_>>().join(",")
+}
+
+/// The Kubernetes objects of the demo, checked against the prometheus-operator-style target:
+/// the dashboard's queries find it (its `service` is the Service name, `am-demo`) and skip
+/// another app's, and the PrometheusRule's selectors select it and none of the look-alikes.
+fn check_kubernetes(port: u16) -> Result<()> {
+    use am_grafana_gen::{AlertRules, Dashboard, K8sOptions};
+    // every rule on, the quiet-machine ones included
+    let alerts = AlertRules { expect_transitions: DEMO_MACHINES.map(String::from).to_vec(), ..AlertRules::default() };
+    let dashboard =
+        Dashboard::for_machines(&DEMO_MACHINES).name("am-demo").source("am-demo").alert_rules(alerts).build()?;
+    let mut o = K8sOptions::new("am-demo");
+    o.namespace = Some("demo".into());
+    let objects = dashboard.kubernetes(&o)?;
+    let object = |kind: &str| -> Result<serde_json::Value> {
+        let k = objects.iter().find(|k| k.file.ends_with(&format!(".{kind}.json"))).ok_or(format!("no {kind}"))?;
+        Ok(serde_json::from_str(&k.text)?)
+    };
+    let cm = object("dashboard-configmap")?;
+    let json: serde_json::Value = serde_json::from_str(cm["data"]["am-demo.json"].as_str().unwrap_or_default())?;
+    let queries = dashboard.prometheus_queries();
+    check_dashboard_on_target(port, &json, &queries)?;
+    let rule = object("prometheusrule")?;
+    let rules = rule["spec"]["groups"][0]["rules"].as_array().cloned().unwrap_or_default();
+    let n = check_rule_selectors(port, &rules)?;
+    eprintln!(
+        "itest k8s: {} dashboard queries with data for the operator-labelled target, {} rules whose {n} selectors \
+         select it alone",
+        queries.len(),
+        rules.len()
+    );
+    Ok(())
+}
+
+/// Each query, at the dashboard's defaults and restricted to one target, returns data for
+/// the operator-labelled demo and none for another app.
+fn check_dashboard_on_target(port: u16, dashboard: &serde_json::Value, queries: &[String]) -> Result<()> {
+    let on = |q: &str, target: &[(&str, &str)]| {
+        let pin = |l: &&(&str, &str)| l.0 == "namespace" || l.0 == "pod";
+        let pinned: Vec<(&str, &str)> = target.iter().filter(pin).copied().collect();
+        interpolate(dashboard, q).replace('{', &format!("{{{},", matchers(&pinned)))
+    };
+    let (mut empty, mut leaked) = (Vec::new(), Vec::new());
+    for q in queries {
+        if backends::prom_query(port, &on(q, K8S_TARGET))? == 0 {
+            empty.push(on(q, K8S_TARGET));
+        }
+        if backends::prom_query(port, &on(q, OTHER_JOB))? != 0 {
+            leaked.push(on(q, OTHER_JOB));
+        }
+    }
+    if !empty.is_empty() {
+        let list = empty.join("\n  ");
+        return Err(format!(
+            "k8s check: at its defaults the dashboard finds no data of the operator-labelled target:\n  {list}"
+        )
+        .into());
+    }
+    if !leaked.is_empty() {
+        let list = leaked.join("\n  ");
+        return Err(format!("k8s check: at its defaults the dashboard shows another app's series:\n  {list}").into());
+    }
+    Ok(())
+}
+
+/// Every rule evaluates, and each of its selectors selects the demo's workload (namespace
+/// `demo`, job `am-demo`) and nothing else, although look-alikes exist. Returns the number
+/// of selectors checked.
+fn check_rule_selectors(port: u16, rules: &[serde_json::Value]) -> Result<usize> {
+    let workloads = |sel: &str| -> Result<Vec<(String, String)>> {
+        let series = backends::prom_series(port, &format!("group by (namespace, job) ({sel})"))?;
+        Ok(series
+            .iter()
+            .map(|s| {
+                let label = |k: &str| s["metric"][k].as_str().unwrap_or_default().to_string();
+                (label("namespace"), label("job"))
+            })
+            .collect())
+    };
+    // the look-alikes are there, so an unscoped selector would pick them up
+    let all = workloads("am_transitions_total")?;
+    for (ns, job) in [("other", "am-demo"), ("demo", "other-app")] {
+        if !all.contains(&(ns.to_string(), job.to_string())) {
+            return Err(format!("k8s check: no look-alike series of namespace {ns}, job {job}: {all:?}").into());
+        }
+    }
+    let mut n = 0;
+    for r in rules {
+        let (alert, expr) = (r["alert"].as_str().unwrap_or_default(), r["expr"].as_str().unwrap_or_default());
+        backends::prom_query(port, expr)?;
+        for sel in selectors(expr) {
+            let found = workloads(&sel)?;
+            if found != [("demo".to_string(), "am-demo".to_string())] {
+                return Err(format!(
+                    "k8s check: {alert}'s selector {sel} selects {found:?}, not exactly namespace demo, job am-demo"
+                )
+                .into());
+            }
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// The series selectors (`metric{matchers}`) of a PromQL expression, in order.
+fn selectors(expr: &str) -> Vec<String> {
+    let b = expr.as_bytes();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(off) = expr[from..].find('{') {
+        let open = from + off;
+        let start =
+            expr[..open].rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).map_or(0, |p| p + 1);
+        // the closing brace, skipping quoted label values
+        let (mut j, mut quoted) = (open + 1, false);
+        while j < b.len() {
+            match b[j] {
+                b'\\' if quoted => j += 1,
+                b'"' => quoted = !quoted,
+                b'}' if !quoted => break,
+                _ => {}
+            }
+            j += 1;
+        }
+        if j >= b.len() {
+            break;
+        }
+        out.push(expr[start..=j].to_string());
+        from = j + 1;
+    }
+    out
 }
 
 /// The span file holds one `mach:` span per demo machine, workers nested under the pool's
@@ -282,4 +457,16 @@ fn check_dbg(sh: &Shell, am_dbg: &Path, file: &Path) -> Result<()> {
     }
     eprintln!("itest dbg: {first}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_of_rule_expressions() {
+        let e = r#"sum by (job) (increase(am_x_total{job="a",m="}{"}[5m])) == 0 or absent_over_time(up{job="a"}[5m])"#;
+        assert_eq!(selectors(e), [r#"am_x_total{job="a",m="}{"}"#, r#"up{job="a"}"#]);
+        assert!(selectors("sum(rate(x[1m]))").is_empty());
+    }
 }
