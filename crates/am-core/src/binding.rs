@@ -115,14 +115,91 @@ impl<G> Binding<G> {
     }
 }
 
+/// What an exporter did with what the machines gave it, as of the end of a flush or a
+/// shutdown: every item it accepted is `sent`, `dropped`, `failed`, or still `pending`
+/// (queued or in flight when the call returned — at a shutdown, abandoned). The counts are
+/// the exporter's since it started: an exporter bound from the env is shared by every root
+/// machine of the process, so they cover all of them.
+///
+/// What "sent" means differs per exporter (the unit and the acknowledgement are in each
+/// exporter's docs and in the repository's `docs/env.md`): spans the collector answered,
+/// log entries Loki answered 2xx, debugger messages written to the connection, pushes the
+/// Pushgateway answered 2xx, dashboards Grafana saved.
+///
+/// ```
+/// use am_core::Delivery;
+/// let d = Delivery { produced: 15, failed: 15, ..Delivery::new("spans") };
+/// assert!(d.balanced());
+/// assert!(!d.complete()); // nothing arrived: never reported as success
+/// assert_eq!(d.to_string(), "15 spans: 0 sent, 0 dropped, 15 failed, 0 pending");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// What the counts count: `spans`, `entries`, `messages`, `pushes`, `uploads`.
+    pub unit: &'static str,
+    /// Items the exporter accepted from machines (or, for pushes and uploads, attempted).
+    pub produced: u64,
+    /// Items delivered.
+    pub sent: u64,
+    /// Items dropped before delivery: a full buffer, entries logged after shutdown began.
+    pub dropped: u64,
+    /// Items whose delivery failed for good: refused, or still failing after the retries.
+    pub failed: u64,
+    /// Items still queued or in flight when the call returned; at a shutdown, abandoned.
+    pub pending: u64,
+    /// Whether the flush or shutdown finished before its deadline.
+    pub in_time: bool,
+}
+
+impl Delivery {
+    /// Nothing produced yet, finished in time.
+    pub const fn new(unit: &'static str) -> Self {
+        Delivery { unit, produced: 0, sent: 0, dropped: 0, failed: 0, pending: 0, in_time: true }
+    }
+    /// Everything produced was delivered, in time.
+    pub fn complete(&self) -> bool {
+        self.in_time && self.sent == self.produced && self.dropped == 0 && self.failed == 0 && self.pending == 0
+    }
+    /// Whether the counts add up: `produced = sent + dropped + failed + pending`. An
+    /// exporter's own tests check it holds at every flush and shutdown.
+    pub fn balanced(&self) -> bool {
+        self.sent
+            .checked_add(self.dropped)
+            .and_then(|n| n.checked_add(self.failed))
+            .and_then(|n| n.checked_add(self.pending))
+            == Some(self.produced)
+    }
+}
+
+impl fmt::Display for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {} sent, {} dropped, {} failed, {} pending",
+            self.produced, self.unit, self.sent, self.dropped, self.failed, self.pending
+        )?;
+        if !self.in_time {
+            f.write_str(" (deadline passed)")?;
+        }
+        Ok(())
+    }
+}
+
 /// The handle an exporter's `bind_env` returns. Exporters bound from the env are shared by
 /// every root machine of the process (one endpoint, one pipeline); each guard holds one
 /// share, and the exporter stops when the last share is released.
 pub trait ExporterGuard: Send {
-    /// Sends what the exporter holds now, waiting at most `timeout`; true when everything
-    /// went out (or there was nothing).
-    fn flush(&self, timeout: Duration) -> bool;
+    /// Sends what the exporter holds now, waiting at most `timeout`, and reports what
+    /// happened to everything it was given ([`Delivery::complete`] when all of it arrived).
+    fn flush(&self, timeout: Duration) -> Delivery;
+    /// The start of a graceful stop, before any exporter flushes: an exporter that answers
+    /// readiness probes starts answering "not ready" (and keeps serving everything else).
+    /// Returns how long it wants that held before the flush starts (endpoint propagation);
+    /// by default nothing and zero.
+    fn drain(&self) -> Duration {
+        Duration::ZERO
+    }
     /// Flushes, then releases this share: the exporter stops (within `timeout` overall) when
-    /// this was its last one. True when everything finished in time.
-    fn shutdown(self: Box<Self>, timeout: Duration) -> bool;
+    /// this was its last one. The report's `pending` is what it could not deliver in time.
+    fn shutdown(self: Box<Self>, timeout: Duration) -> Delivery;
 }

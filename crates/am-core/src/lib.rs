@@ -109,7 +109,7 @@ mod transition;
 mod unpoison;
 mod wait;
 
-pub use binding::{Binding, ExporterGuard, Skip, env_gate};
+pub use binding::{Binding, Delivery, ExporterGuard, Skip, env_gate};
 pub use error::{AnyError, Error, ErrorChain, HandlerError, HandlerErrorKind, MessageError, err_msg};
 pub use handlers::{Event, FinalFn, Handlers, NegotiationFn, TxValidity};
 pub use inspect::RelationsBetween;

@@ -32,7 +32,7 @@
 //! let schema = Schema::builder().state("Ready", State::new()).build()?;
 //! let m = Machine::builder(schema).id("app").tracer(tracer.clone()).build();
 //! m.add(&["Ready"])?;
-//! assert!(tracer.flush(std::time::Duration::from_secs(5)));
+//! assert!(tracer.flush(std::time::Duration::from_secs(5)).complete()); // all sent, in time
 //!
 //! let mut got = Vec::new();
 //! while let Ok(ev) = events.try_recv() {

@@ -105,11 +105,18 @@ impl Shared {
 impl am_core::exporter::StatsSource for Shared {
     fn exporter_stats(&self) -> am_core::exporter::ExporterStats {
         let c = &self.counters;
+        // the settled counts first: whatever they count was enqueued before, so the
+        // outbox's count read after covers it
+        let (sent, dropped) = (c.sent.load(Relaxed), c.dropped.load(Relaxed));
+        let produced = self.outbox().enqueued();
         am_core::exporter::ExporterStats {
-            sent: c.sent.load(Relaxed),
-            dropped: c.dropped.load(Relaxed),
-            failed: c.send_errors.load(Relaxed),
-            queued: self.outbox().len() as u64,
+            produced,
+            sent,
+            // a batch that failed is dropped (and announced to the server with a drop notice)
+            dropped,
+            failed: 0,
+            // in the outbox or in the batch being sent
+            queued: produced.saturating_sub(sent + dropped),
             connected: Some(c.connected.load(Relaxed)),
             last_success_ms: am_core::exporter::last_ms(c.last_ok_ms.load(Relaxed)),
         }

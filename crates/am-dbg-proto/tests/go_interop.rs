@@ -209,7 +209,7 @@ fn rust_machines_appear_in_a_go_server_with_every_field_and_after_it_restarts() 
     m2.add(&["Start"]).unwrap();
     m1.log("a line between transitions");
     m1.remove(&["Busy"]).unwrap();
-    assert!(gob.flush(Duration::from_secs(10)) && tarpc.flush(Duration::from_secs(10)));
+    assert!(gob.flush(Duration::from_secs(10)).in_time && tarpc.flush(Duration::from_secs(10)).in_time);
 
     let mut want: Vec<DbgMsg> = Vec::new();
     while let Ok(ev) = native.try_recv() {
@@ -264,7 +264,7 @@ fn rust_machines_appear_in_a_go_server_with_every_field_and_after_it_restarts() 
         std::thread::sleep(Duration::from_millis(20));
     }
     m2.remove(&["Start"]).unwrap();
-    assert!(gob.flush(Duration::from_secs(10)));
+    assert!(gob.flush(Duration::from_secs(10)).in_time);
     // (the transition made while it was down arrives too, or is counted as dropped)
     let again = go.take_until(|l| l["method"] == "DbgMsgTx" && l["msg"]["MachineID"] == "rust-2");
     let schemas_again: Vec<&str> =
@@ -297,7 +297,7 @@ fn rust_machines_reach_a_go_server_over_websocket() {
         m.add(&["Start"]).unwrap();
         m.remove(&["Start"]).unwrap();
     }
-    assert!(tracer.flush(Duration::from_secs(10)), "{:?}", tracer.stats());
+    assert!(tracer.flush(Duration::from_secs(10)).in_time, "{:?}", tracer.stats());
     let got = go.take(1 + 150);
     assert_eq!(got.first().map(|l| l["method"].clone()), Some(Value::from("DbgMsgSchema")), "{got:#?}");
     assert_eq!(got[0]["msg"]["ID"], "over-ws");
@@ -321,7 +321,7 @@ fn go_clients_are_served_and_recorded_beside_rust_ones() {
     m.add(&["Start"]).unwrap();
     let out = Command::new(peer).args(["client", &addr, "go-side", "3"]).output().unwrap();
     assert!(out.status.success(), "Go client: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(rust.flush(Duration::from_secs(10)));
+    assert!(rust.flush(Duration::from_secs(10)).in_time);
 
     let until = Instant::now() + Duration::from_secs(10);
     let mut events = Vec::new();

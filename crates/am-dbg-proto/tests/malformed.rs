@@ -150,7 +150,7 @@ async fn bad_peers_are_closed_and_others_keep_going() {
     assert_eq!(server.stats().closed_on_error, 6);
 
     good.join().unwrap();
-    assert!(tracer.flush(Duration::from_secs(10)));
+    assert!(tracer.flush(Duration::from_secs(10)).in_time);
     while let Ok(ev) = rx.try_recv() {
         if let ServerEvent::Message { msg: DbgMsg::Tx(t), .. } = ev {
             seqs.push(t.seq);

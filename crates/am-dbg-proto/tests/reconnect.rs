@@ -48,7 +48,7 @@ fn server_restart_mid_stream() {
     let sub = Machine::builder(schema()).id("sub").parent(&root).build();
 
     toggle(&root, 100);
-    assert!(tracer.flush(Duration::from_secs(10)));
+    assert!(tracer.flush(Duration::from_secs(10)).in_time);
     let before = messages(&mut rx);
     assert_eq!(before.iter().filter(|m| matches!(m, DbgMsg::Tx(_))).count(), 100);
 
@@ -67,11 +67,11 @@ fn server_restart_mid_stream() {
 
     // the same port comes back
     let (server2, mut rx2) = rt.block_on(Server::bind_channel(&addr.to_string(), 100_000)).unwrap();
-    assert!(tracer.flush(Duration::from_secs(10)), "reconnected and flushed: {:?}", tracer.stats());
+    assert!(tracer.flush(Duration::from_secs(10)).in_time, "reconnected and flushed: {:?}", tracer.stats());
     assert!(tracer.stats().connects >= 2);
     toggle(&root, 10);
     sub.add(&["B"]).unwrap();
-    assert!(tracer.flush(Duration::from_secs(10)));
+    assert!(tracer.flush(Duration::from_secs(10)).in_time);
 
     let after = messages(&mut rx2);
     // schemas of every known machine first

@@ -64,7 +64,8 @@ fn machine_and_submachine_round_trip() {
     assert!(root.can_add(&["B"]).is_ok()); // a check: not sent (checks off)
 
     let ended = unix();
-    assert!(tracer.flush(Duration::from_secs(10)), "flushed: {:?}", tracer.stats());
+    let d = tracer.flush(Duration::from_secs(10));
+    assert!(d.complete() && d.balanced(), "flushed: {d}: {:?}", tracer.stats());
     let events = drain(&mut rx);
     assert!(matches!(&events[0], ServerEvent::Connected { client, .. } if client.name == "round-trip"));
     let msgs: Vec<DbgMsg> = events
@@ -178,7 +179,7 @@ fn errors_travel_as_err_arg_and_exceptions_are_transitions() {
         .unwrap();
     let m = Machine::builder(Schema::builder().states(["A"]).build().unwrap()).id("err").tracer(tracer.clone()).build();
     m.add_err(am_core::err_msg("disk full")).unwrap();
-    assert!(tracer.flush(Duration::from_secs(10)));
+    assert!(tracer.flush(Duration::from_secs(10)).in_time);
     let txs: Vec<DbgMsgTx> = drain(&mut rx)
         .into_iter()
         .filter_map(|e| match e {

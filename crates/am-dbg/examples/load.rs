@@ -31,8 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::thread::sleep(Duration::from_micros(200));
     }
     let produced = n as f64 / start.elapsed().as_secs_f64();
-    let flushed = tracer.flush(Duration::from_secs(30));
-    let s = tracer.stats();
-    println!("produced {n} transitions ({produced:.0}/s); sent {} dropped {} (flushed: {flushed})", s.sent, s.dropped);
+    let delivery = tracer.flush(Duration::from_secs(30));
+    println!("produced {n} transitions ({produced:.0}/s); {delivery}");
     Ok(())
 }

@@ -41,7 +41,7 @@ fn record_replay_record_is_identical() {
     let rec = rt.block_on(Recorder::start("127.0.0.1:0", &first, RecordOptions::default())).unwrap();
     let tracer = DbgTracer::builder().addr(rec.local_addr().to_string()).runtime(rt.handle().clone()).build().unwrap();
     drive(&tracer);
-    assert!(tracer.flush(Duration::from_secs(10)));
+    assert!(tracer.flush(Duration::from_secs(10)).complete());
     let stats = rt.block_on(rec.stop()).unwrap();
     assert_eq!(stats.clients, 1);
     assert_eq!(stats.dropped_reported, 0);
@@ -105,7 +105,7 @@ fn cli_record_replay_summary() {
     let rec = rt.block_on(Recorder::start("127.0.0.1:0", &src, RecordOptions::default())).unwrap();
     let tracer = DbgTracer::builder().addr(rec.local_addr().to_string()).runtime(rt.handle().clone()).build().unwrap();
     drive(&tracer);
-    assert!(tracer.flush(Duration::from_secs(10)));
+    assert!(tracer.flush(Duration::from_secs(10)).complete());
     let n = rt.block_on(rec.stop()).unwrap().messages;
 
     let mut child = am_dbg()
@@ -171,7 +171,7 @@ fn recorder_writes_what_arrived_within_a_second_while_running() {
     let (mut child, mut stderr, addr) = spawn_recorder(&out);
     let tracer = DbgTracer::builder().addr(addr).runtime(rt.handle().clone()).build().unwrap();
     drive(&tracer);
-    assert!(tracer.flush(Duration::from_secs(10)));
+    assert!(tracer.flush(Duration::from_secs(10)).complete());
     let n = tracer.stats().sent;
     assert!(n > 10, "{n}");
     // the stream (the connection) goes on; the file already holds everything
@@ -198,7 +198,7 @@ fn sigterm_right_after_a_stream_writes_every_acknowledged_message() {
     for _ in 0..20 {
         drive(&tracer);
     }
-    assert!(tracer.flush(Duration::from_secs(10)));
+    assert!(tracer.flush(Duration::from_secs(10)).complete());
     let n = tracer.stats().sent;
     sigterm(&child); // no pause: the last batches may still be in the recorder's buffer
     let status = child.wait().unwrap();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use am_core::exporter::Watch;
 use tokio::sync::mpsc;
 
-use am_core::{Attach, Binding, ExporterGuard, Machine, Skip, Tracer};
+use am_core::{Attach, Binding, Delivery, ExporterGuard, Machine, Skip, Tracer};
 
 use crate::rules::AlertRules;
 use crate::{Dashboard, Error, GrafanaClient, GrafanaClientBuilder};
@@ -44,11 +44,14 @@ struct Progress {
 impl am_core::exporter::StatsSource for Shared {
     fn exporter_stats(&self) -> am_core::exporter::ExporterStats {
         let p = self.lock();
+        // one upload waits while machine IDs are not on the uploaded dashboard yet
+        let queued = u64::from(p.wanted > p.done);
         am_core::exporter::ExporterStats {
+            produced: p.stats.uploads + p.stats.failures + queued,
             sent: p.stats.uploads,
             dropped: 0,
             failed: p.stats.failures,
-            queued: p.wanted.saturating_sub(p.done),
+            queued,
             connected: None,
             last_success_ms: am_core::exporter::last_ms(p.last_ok_ms),
         }
@@ -218,13 +221,19 @@ impl GrafanaTracer {
     }
 
     /// Waits until every registered ID has been covered by an upload attempt (success or
-    /// failure), at most `timeout`. Returns whether it caught up. On a current-thread
-    /// runtime (which the upload task may be waiting to run on) it only checks.
-    pub fn flush(&self, timeout: Duration) -> bool {
+    /// failure), at most `timeout`, and reports the uploads ("sent": Grafana saved the
+    /// dashboard; `pending` 1 when an upload still waits). On a current-thread runtime
+    /// (which the upload task may be waiting to run on) it only checks.
+    pub fn flush(&self, timeout: Duration) -> Delivery {
         let until = Instant::now() + timeout;
         let caught_up = |p: &Progress| p.done >= p.wanted;
         let progress = &self.shared.progress;
-        am_core::exporter::block_in_runtime(|| progress.wait_until(until, caught_up), || caught_up(&progress.lock()))
+        let in_time = am_core::exporter::block_in_runtime(
+            || progress.wait_until(until, caught_up),
+            || caught_up(&progress.lock()),
+        );
+        use am_core::exporter::StatsSource;
+        self.shared.exporter_stats().delivery("uploads", in_time)
     }
 
     fn accepts(m: &Machine) -> bool {
@@ -341,10 +350,10 @@ impl GrafanaGuard {
 }
 
 impl ExporterGuard for GrafanaGuard {
-    fn flush(&self, timeout: Duration) -> bool {
+    fn flush(&self, timeout: Duration) -> Delivery {
         self.0.flush(timeout)
     }
-    fn shutdown(self: Box<Self>, timeout: Duration) -> bool {
+    fn shutdown(self: Box<Self>, timeout: Duration) -> Delivery {
         self.0.flush(timeout)
     }
 }

@@ -376,7 +376,8 @@ fn tracer_syncs_submachines_at_any_depth_debounced() {
     let grandchild = Machine::builder(schema()).id("grand-child").parent(&child).build();
     let rpc = Machine::builder(schema()).id("rpc-side").tags(["rpc-client"]).parent(&root).build();
     grandchild.add(&["A"]).unwrap_or_else(|e| panic!("{e}"));
-    assert!(t.flush(Duration::from_secs(15)), "upload did not finish");
+    let d = t.flush(Duration::from_secs(15));
+    assert!(d.complete(), "upload did not finish: {d}");
 
     let mut want = vec!["root", "child", "grand-child"];
     if std::env::var_os("AM_RPC_DBG").is_some() {
@@ -399,7 +400,7 @@ fn tracer_syncs_submachines_at_any_depth_debounced() {
 
     // A later machine triggers another upload of the same dashboard.
     let _late = Machine::builder(schema()).id("late").parent(&root).build();
-    assert!(t.flush(Duration::from_secs(15)));
+    assert!(t.flush(Duration::from_secs(15)).complete());
     let posts = g.requests("POST", "/api/dashboards/db");
     assert_eq!(posts.len(), 2);
     assert!(posts[1].body["dashboard"].to_string().contains("Machine: late"));
@@ -420,7 +421,9 @@ fn tracer_failures_are_counted_not_raised() {
             .unwrap_or_else(|e| panic!("{e}")),
     );
     let m = Machine::builder(schema()).id("m").tracer(t.clone()).build();
-    assert!(t.flush(Duration::from_secs(15)));
+    let d = t.flush(Duration::from_secs(15));
+    assert!(d.in_time && !d.complete() && d.balanced(), "{d}");
+    assert_eq!(d.to_string(), "1 uploads: 0 sent, 0 dropped, 1 failed, 0 pending");
     let stats = t.stats();
     assert_eq!((stats.uploads, stats.failures), (0, 1));
     let last = stats.last_error.unwrap_or_default();
@@ -454,7 +457,7 @@ fn slow_grafana_never_blocks_the_machine() {
     }
     let took = start.elapsed();
     assert!(took < Duration::from_millis(1000), "machine work took {took:?} while Grafana was slow");
-    assert!(t.flush(Duration::from_secs(20)));
+    assert!(t.flush(Duration::from_secs(20)).complete());
     assert_eq!(t.ids().len(), 21);
     let posts = g.requests("POST", "/api/dashboards/db");
     assert!(posts.last().is_some_and(|p| p.body["dashboard"].to_string().contains("Machine: c19")));

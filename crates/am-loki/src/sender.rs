@@ -48,6 +48,10 @@ pub(crate) struct SenderConfig {
 /// Counters behind [`LokiStats`](crate::LokiStats).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    /// Entries the hook saw. Every change that moves an entry between these counters (or
+    /// into or out of the queue) happens under the queue's lock, so a snapshot taken under
+    /// it adds up: `produced = sent + dropped + overflow + rejected + failed + queued + in flight`.
+    pub(crate) produced: AtomicU64,
     pub(crate) enqueued: AtomicU64,
     pub(crate) sent: AtomicU64,
     pub(crate) dropped: AtomicU64,
@@ -146,14 +150,26 @@ impl Shared {
 impl am_core::exporter::StatsSource for Shared {
     fn exporter_stats(&self) -> am_core::exporter::ExporterStats {
         let c = &self.counters;
+        let q = self.queue();
         am_core::exporter::ExporterStats {
+            produced: c.produced.load(Relaxed),
             sent: c.sent.load(Relaxed),
             dropped: c.dropped.load(Relaxed) + c.overflow_machines.load(Relaxed),
             failed: c.failed.load(Relaxed) + c.rejected.load(Relaxed),
-            queued: self.queue().len() as u64,
+            queued: q.len() as u64 + c.in_flight.load(Relaxed),
             connected: None,
             last_success_ms: am_core::exporter::last_ms(c.last_ok_ms.load(Relaxed)),
         }
+    }
+}
+
+impl Shared {
+    /// Settles the batch in flight: its `n` entries move to `to` (sent, rejected or failed)
+    /// under the queue's lock, so a stats snapshot never sees them twice or not at all.
+    fn settle(&self, to: &AtomicU64, n: u64) {
+        let _q = self.queue();
+        to.fetch_add(n, Relaxed);
+        self.counters.in_flight.store(0, Relaxed);
     }
 }
 
@@ -191,9 +207,15 @@ pub(crate) async fn run(shared: Arc<Shared>, client: reqwest::Client) {
                 shared.done.notify();
                 break;
             }
-            push(&shared, &client, &mut batch).await;
+            let outcome = push(&shared, &client, &mut batch).await;
+            let c = &shared.counters;
+            let to = match outcome {
+                Settled::Sent => &c.sent,
+                Settled::Rejected => &c.rejected,
+                Settled::Failed => &c.failed,
+            };
+            shared.settle(to, batch.len() as u64);
             batch.clear();
-            shared.counters.in_flight.store(0, Relaxed);
             shared.done.notify();
             let hurry = shared.shutdown_deadline().is_some() || shared.flush_now.load(Relaxed);
             if !hurry && !batch_due(&shared, &cfg) {
@@ -202,8 +224,10 @@ pub(crate) async fn run(shared: Arc<Shared>, client: reqwest::Client) {
         }
         if shared.shutdown_deadline().is_some() {
             // the queue is closed and was drained above (pushes past the deadline count as failed)
-            let left = shared.queue().clear() as u64;
+            let mut q = shared.queue();
+            let left = q.clear() as u64;
             shared.counters.failed.fetch_add(left, Relaxed);
+            drop(q);
             shared.finish();
             return;
         }
@@ -221,17 +245,23 @@ enum Outcome {
     Reject(String),
 }
 
-/// Pushes one batch, retrying what Loki may accept later; every record ends up counted as
-/// sent, rejected or failed.
-async fn push(shared: &Shared, client: &reqwest::Client, batch: &mut [Record]) {
+/// Where a pushed batch ended up.
+enum Settled {
+    Sent,
+    Rejected,
+    Failed,
+}
+
+/// Pushes one batch, retrying what Loki may accept later; says whether its records were
+/// sent, rejected or failed (the caller counts them).
+async fn push(shared: &Shared, client: &reqwest::Client, batch: &mut [Record]) -> Settled {
     let cfg = &shared.config;
     let n = batch.len() as u64;
     let body = match encode(cfg.format, batch) {
         Ok(b) => b,
         Err(e) => {
-            shared.counters.failed.fetch_add(n, Relaxed);
             warn(shared, &cfg.url, &format_args!("cannot encode a batch of {n}: {e}"));
-            return;
+            return Settled::Failed;
         }
     };
     let mut deadline_rx = shared.deadline.subscribe();
@@ -243,33 +273,29 @@ async fn push(shared: &Shared, client: &reqwest::Client, batch: &mut [Record]) {
         if let Some(d) = deadline {
             let left = d.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                shared.counters.failed.fetch_add(n, Relaxed);
                 warn(shared, &cfg.url, &format_args!("shutdown deadline passed, {n} entries not sent"));
-                return;
+                return Settled::Failed;
             }
             timeout = timeout.min(left);
         }
         let why = match tokio::time::timeout(timeout, attempt_once(cfg, client, body.clone())).await {
             Ok(Outcome::Sent) => {
-                shared.counters.sent.fetch_add(n, Relaxed);
                 shared.counters.last_ok_ms.store(am_core::exporter::unix_ms(), Relaxed);
                 shared.counters.batches.fetch_add(1, Relaxed);
-                return;
+                return Settled::Sent;
             }
             Ok(Outcome::Reject(why)) => {
-                shared.counters.rejected.fetch_add(n, Relaxed);
                 warn(shared, &cfg.url, &format_args!("push rejected, {n} entries dropped: {why}"));
-                return;
+                return Settled::Rejected;
             }
             Ok(Outcome::Retry(why)) => why,
             Err(_) => format!("timed out after {timeout:?}"),
         };
         attempt += 1;
         if attempt > cfg.max_retries {
-            shared.counters.failed.fetch_add(n, Relaxed);
             let retries = cfg.max_retries;
             warn(shared, &cfg.url, &format_args!("push failed after {retries} retries, {n} entries dropped: {why}"));
-            return;
+            return Settled::Failed;
         }
         warn(shared, &cfg.url, &format_args!("push failed, retrying: {why}"));
         shared.counters.retries.fetch_add(1, Relaxed);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use std::sync::{Mutex, OnceLock, Weak};
 
-use am_core::{Attach, Binding, ExporterGuard, Interest, LogEntry, Machine, Skip, Tracer};
+use am_core::{Attach, Binding, Delivery, ExporterGuard, Interest, LogEntry, Machine, Skip, Tracer};
 use tokio::runtime::Handle;
 
 use crate::encode::PushFormat;
@@ -292,6 +292,9 @@ impl std::fmt::Debug for LokiTracer {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LokiStats {
+    /// Entries the hook saw: `produced = sent + dropped + dropped_machines + rejected +
+    /// failed + queued`.
+    pub produced: u64,
     /// Entries accepted into the queue.
     pub enqueued: u64,
     /// Entries Loki accepted (2xx).
@@ -310,7 +313,7 @@ pub struct LokiStats {
     pub retries: u64,
     /// Successful push requests.
     pub batches: u64,
-    /// Entries waiting in the queue now.
+    /// Entries waiting in the queue now, or in the batch being pushed.
     pub queued: u64,
 }
 
@@ -335,8 +338,11 @@ impl LokiTracer {
     /// Counters so far.
     pub fn stats(&self) -> LokiStats {
         let c = &self.0.shared.counters;
-        let queued = self.0.shared.queue().len() as u64;
+        // under the queue's lock: every move between the counters happens under it
+        let q = self.0.shared.queue();
+        let queued = q.len() as u64 + c.in_flight.load(Relaxed);
         LokiStats {
+            produced: c.produced.load(Relaxed),
             enqueued: c.enqueued.load(Relaxed),
             sent: c.sent.load(Relaxed),
             dropped: c.dropped.load(Relaxed),
@@ -349,37 +355,47 @@ impl LokiTracer {
         }
     }
     /// Asks the sender to push everything queued now and waits until nothing is queued or
-    /// in flight, at most `timeout`; true when that happened. Blocking: from async code
-    /// on a current-thread runtime that also runs the sender, use a short timeout.
-    pub fn flush(&self, timeout: Duration) -> bool {
+    /// in flight, at most `timeout`; reports what happened to every entry so far
+    /// ([`Delivery::complete`] when all reached Loki). "Sent" means Loki answered 2xx.
+    /// Blocking: from async code on a current-thread runtime that also runs the sender,
+    /// use a short timeout.
+    pub fn flush(&self, timeout: Duration) -> Delivery {
         let sh = &self.0.shared;
         sh.flush_now.store(true, Relaxed);
         sh.wake.notify_one();
-        sh.wait_idle(Instant::now() + timeout)
+        let in_time = sh.wait_idle(Instant::now() + timeout);
+        self.delivery(in_time)
     }
     /// Stops accepting entries, pushes what is queued and stops the sender, waiting at
-    /// most the [`shutdown_timeout`](LokiTracerBuilder::shutdown_timeout); true when the
-    /// sender finished in time (entries it could not deliver are counted in the stats).
-    /// Idempotent. Blocking: in async code use [`shutdown_async`](Self::shutdown_async).
-    /// On a current-thread runtime it only starts the shutdown, since waiting there would
-    /// stall a sender running on that runtime.
-    pub fn shutdown(&self) -> bool {
+    /// most the [`shutdown_timeout`](LokiTracerBuilder::shutdown_timeout); reports what
+    /// happened to every entry (`pending`: queued or in flight when the deadline passed,
+    /// abandoned). Idempotent. Blocking: in async code use
+    /// [`shutdown_async`](Self::shutdown_async). On a current-thread runtime it only starts
+    /// the shutdown, since waiting there would stall a sender running on that runtime.
+    pub fn shutdown(&self) -> Delivery {
         self.shutdown_within(self.0.shutdown_timeout)
     }
     /// [`shutdown`](Self::shutdown), waiting at most `timeout` instead of the builder's
     /// `shutdown_timeout`. The first shutdown's deadline holds for every later call, so
     /// shutting down twice never waits twice.
-    pub fn shutdown_within(&self, timeout: Duration) -> bool {
+    pub fn shutdown_within(&self, timeout: Duration) -> Delivery {
         self.0.shared.begin_shutdown(Instant::now() + timeout);
         let until = self.0.shared.shutdown_deadline().unwrap_or_else(Instant::now);
         let shared = &self.0.shared;
-        am_core::exporter::block_in_runtime(|| shared.wait_done(until), || shared.is_done())
+        let in_time = am_core::exporter::block_in_runtime(|| shared.wait_done(until), || shared.is_done());
+        self.delivery(in_time)
     }
     /// [`shutdown`](Self::shutdown) for async code.
-    pub async fn shutdown_async(&self) -> bool {
+    pub async fn shutdown_async(&self) -> Delivery {
         self.0.shared.begin_shutdown(Instant::now() + self.0.shutdown_timeout);
         let until = self.0.shared.shutdown_deadline().unwrap_or_else(Instant::now);
-        self.0.shared.wait_done_async(until).await
+        let in_time = self.0.shared.wait_done_async(until).await;
+        self.delivery(in_time)
+    }
+    /// The counters as a [`Delivery`] of `entries`.
+    fn delivery(&self, in_time: bool) -> Delivery {
+        use am_core::exporter::StatsSource;
+        self.0.shared.exporter_stats().delivery("entries", in_time)
     }
     /// A guard that shuts the tracer down when its last clone is dropped.
     pub fn guard(&self) -> LokiGuard {
@@ -424,13 +440,18 @@ impl Tracer for MachLoki {
         let sh = &inner.shared;
         let streams = match self.streams.get() {
             Some(s) => s,
-            None => match sh.queue().machine_streams(m.id()) {
-                Some(s) => self.streams.get_or_init(|| s),
-                None => {
-                    sh.counters.overflow_machines.fetch_add(1, Relaxed);
-                    return;
+            None => {
+                let mut q = sh.queue();
+                match q.machine_streams(m.id()) {
+                    Some(s) => self.streams.get_or_init(|| s),
+                    None => {
+                        // under the queue's lock, as every move between counters
+                        sh.counters.produced.fetch_add(1, Relaxed);
+                        sh.counters.overflow_machines.fetch_add(1, Relaxed);
+                        return;
+                    }
                 }
-            },
+            }
         };
         let text = strip_id_prefix(m.log_prefix(), &entry.text);
         let level = LokiLevel::of(entry.level, text);
@@ -446,21 +467,29 @@ impl Tracer for MachLoki {
             trace: m.trace_context(),
             states: inner.states.then(|| m.active_states().join(" ")),
         };
-        let pushed = sh.queue().push_to(streams, rec);
         let c = &sh.counters;
-        match pushed {
-            Pushed::Queued { len, bytes, dropped_oldest } => {
-                c.enqueued.fetch_add(1, Relaxed);
-                if dropped_oldest {
+        let pushed = {
+            let mut q = sh.queue();
+            let pushed = q.push_to(streams, rec);
+            // counted under the queue's lock, so that a stats snapshot adds up
+            c.produced.fetch_add(1, Relaxed);
+            match pushed {
+                Pushed::Queued { dropped_oldest, .. } => {
+                    c.enqueued.fetch_add(1, Relaxed);
+                    if dropped_oldest {
+                        c.dropped.fetch_add(1, Relaxed);
+                    }
+                }
+                Pushed::Closed => {
                     c.dropped.fetch_add(1, Relaxed);
                 }
-                let cfg = &sh.config;
-                if len == inner.wake_at || (bytes >= cfg.batch_bytes && bytes < cfg.batch_bytes + 4096) {
-                    sh.wake.notify_one();
-                }
             }
-            Pushed::Closed => {
-                c.dropped.fetch_add(1, Relaxed);
+            pushed
+        };
+        if let Pushed::Queued { len, bytes, .. } = pushed {
+            let cfg = &sh.config;
+            if len == inner.wake_at || (bytes >= cfg.batch_bytes && bytes < cfg.batch_bytes + 4096) {
+                sh.wake.notify_one();
             }
         }
     }
@@ -505,7 +534,7 @@ impl LokiGuard {
         &self.0.0
     }
     /// Shuts the tracer down now (see [`LokiTracer::shutdown`]), whoever else holds a clone.
-    pub fn shutdown(&self) -> bool {
+    pub fn shutdown(&self) -> Delivery {
         self.0.0.shutdown()
     }
 }
@@ -518,11 +547,11 @@ impl std::ops::Deref for LokiGuard {
 }
 
 impl ExporterGuard for LokiGuard {
-    fn flush(&self, timeout: Duration) -> bool {
+    fn flush(&self, timeout: Duration) -> Delivery {
         self.0.0.flush(timeout)
     }
     /// The last share stops the sender after pushing what is queued, within `timeout`.
-    fn shutdown(self: Box<Self>, timeout: Duration) -> bool {
+    fn shutdown(self: Box<Self>, timeout: Duration) -> Delivery {
         match Arc::try_unwrap(self.0) {
             Ok(last) => last.0.shutdown_within(timeout),
             Err(shared) => shared.0.flush(timeout),

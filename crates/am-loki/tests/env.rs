@@ -72,7 +72,7 @@ fn bind_env_reads_the_env_and_the_builder_wins() {
     let m2 = machine("b");
     t.bind(&m2);
     m2.add(&["A"]).unwrap();
-    assert!(t.shutdown());
+    assert!(t.shutdown().in_time);
     let q = &r2.requests()[0];
     assert_eq!(q.content_type, "application/x-protobuf");
     assert_eq!(q.tenant.as_deref(), Some("other"));

@@ -49,7 +49,8 @@ fn scenario(format: PushFormat) {
     m.remove(&["A"]).unwrap();
     m.log("hello from the user");
     m.add(&["Boom"]).unwrap();
-    assert!(loki.flush(WAIT), "flush timed out: {:?}", loki.stats());
+    let d = loki.flush(WAIT);
+    assert!(d.complete() && d.balanced(), "{d}: {:?}", loki.stats());
 
     let reqs = r.requests();
     assert!(!reqs.is_empty());
@@ -120,7 +121,7 @@ fn entries_group_into_one_stream_per_label_set() {
         a.toggle(&["A"]).unwrap();
         b.toggle(&["A"]).unwrap();
     }
-    assert!(loki.flush(WAIT));
+    assert!(loki.flush(WAIT).in_time);
     let reqs = r.requests();
     assert_eq!(reqs.len(), 1, "one batch expected: {reqs:?}");
     let streams = reqs[0].push.clone().unwrap();
@@ -144,7 +145,7 @@ fn submachines_inherit_with_their_own_machine_id() {
     root.add(&["A"]).unwrap();
     child.add(&["B"]).unwrap();
     grandchild.add(&["A", "B"]).unwrap();
-    assert!(loki.flush(WAIT));
+    assert!(loki.flush(WAIT).in_time);
     assert_eq!(r.lines_of("root"), ["INFO: [state] +A"]);
     assert_eq!(r.lines_of("child"), ["INFO: [state] +B"]);
     assert_eq!(r.lines_of("grandchild"), ["INFO: [state] +A +B"]);
@@ -159,7 +160,7 @@ fn submachines_inherit_with_their_own_machine_id() {
     let child2 = Machine::builder(schema()).id("child2").parent(&root2).build();
     root2.add(&["A"]).unwrap();
     child2.add(&["A"]).unwrap();
-    assert!(own.flush(WAIT));
+    assert!(own.flush(WAIT).in_time);
     assert_eq!(r2.lines_of("root2").len(), 1);
     assert!(r2.lines_of("child2").is_empty());
 }
@@ -176,7 +177,7 @@ fn trace_and_span_ids_go_into_structured_metadata() {
         m.add(&["B"]).unwrap();
         m.set_trace_context(None);
         m.remove(&["B"]).unwrap();
-        assert!(loki.flush(WAIT));
+        assert!(loki.flush(WAIT).in_time);
         let e = r.entries_of("traced");
         assert_eq!(e.len(), 3);
         assert!(!e[0].1.metadata.contains_key("trace_id"));
@@ -200,7 +201,7 @@ fn active_states_in_metadata_on_request() {
     let m = Machine::builder(schema()).id("st").log_level(LogLevel::Changes).tracer(loki.clone()).build();
     m.add(&["A", "B"]).unwrap();
     m.remove(&["A"]).unwrap();
-    assert!(loki.flush(WAIT));
+    assert!(loki.flush(WAIT).in_time);
     let e = r.entries_of("st");
     assert_eq!(e[0].1.metadata["states"], "A B");
     assert_eq!(e[1].1.metadata["states"], "B");
@@ -212,7 +213,7 @@ fn log_levels_map_as_the_go_binding() {
     let loki = tracer(&r, PushFormat::Json);
     let m = Machine::builder(schema()).id("lv").log_level(LogLevel::Decisions).tracer(loki.clone()).build();
     m.add(&["A"]).unwrap();
-    assert!(loki.flush(WAIT));
+    assert!(loki.flush(WAIT).in_time);
     let e = r.entries_of("lv");
     let levels: std::collections::BTreeSet<&str> = e.iter().map(|(l, _)| l["level"].as_str()).collect();
     assert!(levels.contains("INFO"), "{e:?}");
@@ -238,7 +239,7 @@ fn full_id_prefix_is_stripped_too() {
     let short =
         Machine::builder(schema()).id("another-long-id").log_level(LogLevel::Changes).tracer(loki.clone()).build();
     short.add(&["A"]).unwrap();
-    assert!(loki.flush(WAIT));
+    assert!(loki.flush(WAIT).in_time);
     assert_eq!(r.lines_of("long-machine-id"), ["INFO: [state] +A"]);
     assert_eq!(r.lines_of("another-long-id"), ["INFO: [state] +A"]);
 }
@@ -250,10 +251,10 @@ fn nothing_sent_below_the_machine_log_level() {
     let m = Machine::builder(schema()).id("quiet").log_level(LogLevel::Nothing).tracer(loki.clone()).build();
     m.add(&["A"]).unwrap();
     m.log("not recorded");
-    assert!(loki.flush(WAIT));
+    assert!(loki.flush(WAIT).in_time);
     assert_eq!(loki.stats().enqueued, 0);
     m.set_log_level(LogLevel::Changes);
     m.add(&["B"]).unwrap();
-    assert!(loki.flush(WAIT));
+    assert!(loki.flush(WAIT).in_time);
     assert_eq!(r.lines_of("quiet"), ["INFO: [state] +B"]);
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use am_core::{Binding, ExporterGuard, Machine, Skip};
+use am_core::{Binding, Delivery, ExporterGuard, Machine, Skip};
 
 use crate::env;
 use crate::error::Error;
@@ -133,10 +133,10 @@ struct Share {
 
 impl Share {
     /// Releases the share once: the last one shuts the pipeline down, the others end this
-    /// machine's spans and export what is queued. True when done within `timeout`.
-    fn release(&self, timeout: Duration) -> bool {
+    /// machine's spans and export what is queued. Reports the pipeline's spans.
+    fn release(&self, timeout: Duration) -> Delivery {
         if self.released.swap(true, SeqCst) {
-            return true;
+            return env_span_stats().map_or(Delivery::new("spans"), |s| s.delivery(true));
         }
         let last = {
             let mut g = env_lock();
@@ -152,7 +152,9 @@ impl Share {
         match last {
             Some(st) => {
                 let ended = st.tracer.shutdown(timeout);
-                st.pipeline.shutdown(timeout) && ended
+                let mut d = st.pipeline.shutdown(timeout);
+                d.in_time &= ended;
+                d
             }
             None => {
                 self.tracer.release_machine(&self.machine);
@@ -169,21 +171,27 @@ impl Drop for OtelGuard {
 }
 
 /// Exports what the env pipeline holds, waiting at most `timeout` (the SDK's own flush has
-/// its own, longer bound; past `timeout` it finishes in the background).
-fn flush_env(timeout: Duration) -> bool {
-    let Some(flush) = env_lock().as_ref().map(|st| st.pipeline.flusher()) else { return true };
+/// its own, longer bound; past `timeout` it finishes in the background), and reports the
+/// pipeline's spans.
+fn flush_env(timeout: Duration) -> Delivery {
+    let Some((flush, counter)) = env_lock().as_ref().map(|st| (st.pipeline.flusher(), st.pipeline.span_counter()))
+    else {
+        return Delivery::new("spans");
+    };
     let (tx, rx) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new().name("am-otel-flush".into()).spawn(move || {
         let _ = tx.send(flush());
     });
-    spawned.is_ok() && rx.recv_timeout(timeout).unwrap_or(false)
+    // false: spans still wait after the SDK's flush, or `timeout` passed first
+    let in_time = spawned.is_ok() && rx.recv_timeout(timeout).unwrap_or(false);
+    counter.stats().delivery(in_time)
 }
 
 impl ExporterGuard for OtelGuard {
-    fn flush(&self, timeout: Duration) -> bool {
+    fn flush(&self, timeout: Duration) -> Delivery {
         flush_env(timeout)
     }
-    fn shutdown(self: Box<Self>, timeout: Duration) -> bool {
+    fn shutdown(self: Box<Self>, timeout: Duration) -> Delivery {
         self.share.release(timeout)
     }
 }

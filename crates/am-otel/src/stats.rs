@@ -80,12 +80,31 @@ impl Default for SpanCounter {
 impl am_core::exporter::StatsSource for Counters {
     fn exporter_stats(&self) -> am_core::exporter::ExporterStats {
         am_core::exporter::ExporterStats {
+            produced: self.ended.load(Relaxed) + self.overflow.load(Relaxed),
             sent: self.exported.load(Relaxed),
             dropped: self.dropped.load(Relaxed) + self.overflow.load(Relaxed),
             failed: self.failed.load(Relaxed),
             queued: self.queued.load(Relaxed),
             connected: None,
             last_success_ms: am_core::exporter::last_ms(self.last_ok_ms.load(Relaxed)),
+        }
+    }
+}
+
+impl SpanStats {
+    /// The counts as a [`Delivery`](am_core::Delivery) of spans: produced = ended +
+    /// overflow (records that never became spans are lost spans, counted as dropped);
+    /// discarded spans were never meant to leave and are not in it. "Sent" means the
+    /// collector answered the export (gRPC OK, HTTP 2xx).
+    pub fn delivery(&self, in_time: bool) -> am_core::Delivery {
+        am_core::Delivery {
+            produced: self.ended + self.overflow,
+            sent: self.exported,
+            dropped: self.dropped + self.overflow,
+            failed: self.failed,
+            pending: self.queued,
+            in_time,
+            ..am_core::Delivery::new("spans")
         }
     }
 }

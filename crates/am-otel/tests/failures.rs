@@ -66,8 +66,12 @@ fn collector_down() {
     assert!(s.failed > 0, "{s:?}");
     assert!(s.ended >= 6000, "{s:?}");
     let t = Instant::now();
-    p.shutdown(Duration::from_secs(1));
+    let d = p.shutdown(Duration::from_secs(1));
     assert!(t.elapsed() < Duration::from_secs(3), "shutdown is bounded: {:?}", t.elapsed());
+    // nothing reached the collector: the report says so (it used to be a plain `true`)
+    assert!(!d.complete() && d.balanced(), "{d}");
+    assert_eq!(d.sent, 0, "{d}");
+    assert!(d.failed > 0, "{d}");
 }
 
 #[test]

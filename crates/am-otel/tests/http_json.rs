@@ -115,7 +115,7 @@ fn json_exports_are_retried() {
     let tracer = p.sdk_tracer();
     tracer.start("first").end();
     tracer.start("second").end();
-    assert!(p.force_flush());
+    assert!(p.force_flush().complete());
     let s = p.span_stats();
     assert_eq!((s.exported, s.failed), (2, 0), "{s:?}");
     assert_eq!(rx.requests(), 3);

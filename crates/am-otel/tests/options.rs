@@ -159,7 +159,7 @@ fn install_global_provider() {
     let p = OtlpPipeline::with_exporter(mem.clone(), "global");
     p.install_global();
     opentelemetry::global::tracer("app").start("app-span").end();
-    assert!(p.force_flush());
+    assert!(p.force_flush().complete());
     assert!(mem.0.lock().unwrap().iter().any(|s| s.name == "app-span"));
     let mut carrier = std::collections::HashMap::new();
     let cx = opentelemetry::Context::new().with_remote_span_context(

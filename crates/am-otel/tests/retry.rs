@@ -57,7 +57,7 @@ fn grpc_unavailable_is_retried() {
     let spans = rx.spans();
     assert_eq!(spans.len() as u64, SPANS);
     assert!(spans.iter().all(|s| s.service == "retry"));
-    assert!(p.shutdown(Duration::from_secs(1)));
+    assert!(p.shutdown(Duration::from_secs(1)).complete());
 }
 
 #[cfg(feature = "http")]
@@ -70,7 +70,7 @@ fn http_503_is_retried() {
     assert_eq!((s.ended, s.exported, s.failed, s.dropped), (SPANS, SPANS, 0, 0), "{s:?}");
     assert_eq!(rx.requests(), 4, "3 answered 503, the 4th accepted");
     assert_eq!(rx.spans().len() as u64, SPANS);
-    assert!(p.shutdown(Duration::from_secs(1)));
+    assert!(p.shutdown(Duration::from_secs(1)).complete());
 }
 
 #[cfg(feature = "grpc")]
@@ -97,7 +97,7 @@ fn logs_are_retried() {
     let logs = rx.logs();
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0].body, "after two failures");
-    assert!(p.shutdown(Duration::from_secs(1)));
+    assert!(p.shutdown(Duration::from_secs(1)).complete());
 }
 
 #[cfg(feature = "grpc")]
@@ -208,7 +208,9 @@ fn shutdown_during_retries() {
     }
     assert_eq!(rx.requests(), 1, "the first attempt failed, the export waits to retry");
     let t = Instant::now();
-    assert!(!p.shutdown(Duration::from_millis(50)), "the export is still in flight");
+    let d = p.shutdown(Duration::from_millis(50));
+    assert!(!d.in_time && !d.complete(), "the export is still in flight: {d}");
+    assert!(d.balanced() && d.pending + d.failed == 1, "{d}");
     assert!(t.elapsed() < Duration::from_millis(500), "shutdown waited {:?}", t.elapsed());
     while rx.requests() < 4 && t0.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(5));

@@ -98,7 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("{line}");
         }
     }
-    let done = guard.shutdown();
-    println!("stats: {:?} (shut down in time: {done})", prom.stats());
+    let delivery = guard.shutdown();
+    println!("stats: {:?}\nshutdown: {delivery}", prom.stats());
     Ok(())
 }

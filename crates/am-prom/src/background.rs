@@ -1,4 +1,9 @@
 //! The background tasks (scrape server, pusher): where they run and how they stop.
+//!
+//! They stop in a forward-only [`Phase`]: **serving**, then **draining** from the start of
+//! shutdown (`/readyz` answers 503 while `/metrics` and `/healthz` keep serving, so the last
+//! scrape still works and probes never see a refused connection), then **stopped** (the
+//! pusher pushes once more, the listener closes), last, after the other exporters flushed.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,16 +18,27 @@ use crate::error::Error;
 
 pub(crate) type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Resolves once the stop signal is (or was) given, or its sender is gone.
-pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
+/// Where the background tasks are in their stop; only moves forward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Phase {
+    /// Everything serves; `/readyz` answers from the machines.
+    Serving,
+    /// Shutdown began: `/readyz` answers 503, the rest serves as before.
+    Draining,
+    /// The listener closes, the pusher pushes a last time.
+    Stopped,
+}
+
+/// Resolves once the phase is (or was) `Stopped`, or its sender is gone.
+pub(crate) async fn stopped(rx: &mut watch::Receiver<Phase>) {
+    let _ = rx.wait_for(|p| *p == Phase::Stopped).await;
 }
 
 /// Running tasks and their stop signal.
 #[derive(Debug)]
 pub(crate) struct Background {
     /// Also held by every task, so that dropping the tracer handles does not stop them.
-    stop: Arc<watch::Sender<bool>>,
+    phase: Arc<watch::Sender<Phase>>,
     /// Tasks still running.
     running: Arc<Watch<usize>>,
 }
@@ -38,20 +54,20 @@ impl Drop for Running {
 
 impl Background {
     /// A stop signal for tasks built before [`start`](Self::start).
-    pub(crate) fn channel() -> (watch::Sender<bool>, watch::Receiver<bool>) {
-        watch::channel(false)
+    pub(crate) fn channel() -> (watch::Sender<Phase>, watch::Receiver<Phase>) {
+        watch::channel(Phase::Serving)
     }
 
     /// Runs the tasks on `handle`, else on the current runtime, else on a thread of its own
     /// ([`am_core::exporter::spawn`]).
-    pub(crate) fn start(stop: watch::Sender<bool>, tasks: Vec<Task>, handle: Option<Handle>) -> Result<Self, Error> {
-        let stop = Arc::new(stop);
+    pub(crate) fn start(phase: watch::Sender<Phase>, tasks: Vec<Task>, handle: Option<Handle>) -> Result<Self, Error> {
+        let phase = Arc::new(phase);
         let running = Arc::new(Watch::new(tasks.len()));
         let wrapped: Vec<Task> = tasks
             .into_iter()
             .map(|t| {
                 let guard = Running(running.clone());
-                let keep = stop.clone();
+                let keep = phase.clone();
                 Box::pin(async move {
                     let _guard = guard;
                     let _keep = keep;
@@ -66,15 +82,33 @@ impl Background {
             }
         };
         spawn("am-prom", handle, all).map_err(Error::Runtime)?;
-        Ok(Background { stop, running })
+        Ok(Background { phase, running })
     }
 
+    /// Moves to `to` unless the phase is already there or past it; true when it moved.
+    fn advance(&self, to: Phase) -> bool {
+        self.phase.send_if_modified(|p| {
+            let moved = *p < to;
+            if moved {
+                *p = to;
+            }
+            moved
+        })
+    }
+
+    /// Starts draining (`/readyz` answers 503); true the first time.
+    pub(crate) fn drain(&self) -> bool {
+        self.advance(Phase::Draining)
+    }
+
+    /// Stops the tasks (after draining, if that did not start yet).
     pub(crate) fn stop(&self) {
-        self.stop.send_replace(true);
+        self.advance(Phase::Stopped);
     }
 
+    /// Whether shutdown began (draining or stopped).
     pub(crate) fn is_stopping(&self) -> bool {
-        *self.stop.borrow()
+        *self.phase.borrow() != Phase::Serving
     }
 
     /// Waits until every task ended or `until`, from sync code ([`block_in_runtime`]: on a

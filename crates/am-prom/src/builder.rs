@@ -49,6 +49,9 @@ pub struct PromTracerBuilder<'r> {
     runtime: Option<tokio::runtime::Handle>,
     shutdown_timeout: Duration,
     health: Option<crate::health::HealthRules>,
+    drain: Option<Duration>,
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    head_timeout: Duration,
     activation_env: bool,
 }
 
@@ -90,6 +93,8 @@ impl PromTracer {
             runtime: None,
             shutdown_timeout: Duration::from_secs(5),
             health: None,
+            drain: None,
+            head_timeout: Duration::from_secs(10),
             activation_env: false,
         }
     }
@@ -218,6 +223,21 @@ impl<'r> PromTracerBuilder<'r> {
         self.shutdown_timeout = d;
         self
     }
+    /// How long `/readyz` answers 503 at the start of shutdown before anything else stops
+    /// (default: `AM_HEALTH_DRAIN`, else 0), so that a Kubernetes endpoint stops routing to
+    /// the pod first. Not part of the shutdown deadline.
+    pub fn drain(mut self, d: Duration) -> Self {
+        self.drain = Some(d);
+        self
+    }
+    /// How long the scrape server waits for a request's head on a new or idle connection
+    /// before closing it (default 10 s), so clients that connect and send nothing cannot
+    /// hold connections open.
+    #[cfg(feature = "server")]
+    pub fn head_timeout(mut self, d: Duration) -> Self {
+        self.head_timeout = d;
+        self
+    }
     /// Also reads `AM_PROM_ADDR` and `AM_PROM_PUSH_URL` (with `AM_PROM_PUSH_INTERVAL`)
     /// for whatever the builder did not set.
     pub fn from_env(mut self) -> Self {
@@ -273,6 +293,10 @@ impl<'r> PromTracerBuilder<'r> {
                 }
             }
         };
+        let drain_for = match self.drain {
+            Some(d) => d,
+            None => parse(env::AM_HEALTH_DRAIN, parse_duration)?.unwrap_or(Duration::ZERO),
+        };
         let mut shared = Shared::new(self.id.into(), rules, max_machines, self.inherit, health);
         shared.metrics = self.metrics;
         shared.ready_states = self.ready_states;
@@ -314,6 +338,8 @@ impl<'r> PromTracerBuilder<'r> {
             push_url: None,
             service: service.clone(),
             shutdown_timeout: self.shutdown_timeout,
+            drain_for,
+            drain_started: std::sync::OnceLock::new(),
             #[cfg(any(feature = "server", feature = "push"))]
             background: None,
         };
@@ -329,7 +355,14 @@ impl<'r> PromTracerBuilder<'r> {
                     .map_err(|e| Error::Listen { addr: addr.to_string(), source: e })?;
                 l.set_nonblocking(true).map_err(|e| Error::Listen { addr: addr.to_string(), source: e })?;
                 inner.local_addr = l.local_addr().ok();
-                tasks.push(Box::pin(crate::server::serve(l, registry.clone(), shared.clone(), stop_rx.clone())));
+                let head_timeout = self.head_timeout;
+                tasks.push(Box::pin(crate::server::serve(
+                    l,
+                    registry.clone(),
+                    shared.clone(),
+                    stop_rx.clone(),
+                    head_timeout,
+                )));
             }
             #[cfg(feature = "push")]
             if let Some((url, interval)) = push {

@@ -40,6 +40,10 @@ pub const AM_PROM_TIMING_EVERY: &str = "AM_PROM_TIMING_EVERY";
 pub const AM_HEALTH_HEARTBEAT: &str = "AM_HEALTH_HEARTBEAT";
 /// Liveness: a non-empty queue must move within this duration (default 60 s).
 pub const AM_HEALTH_STUCK: &str = "AM_HEALTH_STUCK";
+/// Shutdown: how long `/readyz` answers 503 before the exporters flush (`5s`; default 0),
+/// so that endpoints stop routing to the pod before anything closes. Pair it with the pod's
+/// `terminationGracePeriodSeconds` (longer than this plus the flush deadline).
+pub const AM_HEALTH_DRAIN: &str = "AM_HEALTH_DRAIN";
 
 /// The scrape address `AM_PROM_ADDR=1` (or `on`, `true`, `yes`) means.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9464";
@@ -96,6 +100,7 @@ pub fn check() -> Result<(), Error> {
     parse(AM_PROM_MAX_MACHINES, |v| parse_count(v, 1))?;
     parse(AM_HEALTH_HEARTBEAT, parse_duration)?;
     parse(AM_HEALTH_STUCK, parse_duration)?;
+    parse(AM_HEALTH_DRAIN, parse_duration)?;
     Ok(())
 }
 

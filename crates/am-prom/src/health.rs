@@ -5,6 +5,11 @@
 //! - **Ready** when the machine has a `Ready` state and it is active; without one, when
 //!   `Exception` is not active. Per machine ID another state can be the readiness state
 //!   ([`PromTracerBuilder::ready_state`](crate::PromTracerBuilder::ready_state)).
+//! - **Who decides readiness**: root machines (no parent), and the submachines named with
+//!   `ready_state`. A submachine is a part of its root (a worker of a pool, a connection
+//!   of a server): its transient `Exception` is the root's business, and must not take the
+//!   whole pod out of its Service. Every machine still shows in the answer, and every
+//!   machine decides liveness.
 //! - **Live** unless a machine with a `Heartbeat` or `Healthcheck` state has not ticked it
 //!   within [`HealthRules::heartbeat_window`], or its queue holds mutations and has not
 //!   moved for [`HealthRules::stuck_after`] (a handler that never returns). Both windows
@@ -43,6 +48,9 @@ pub struct MachineHealth {
     pub ready: bool,
     /// Live, by the rule above.
     pub live: bool,
+    /// Whether its readiness counts for `/readyz`: a root machine, or a submachine named
+    /// with `ready_state`.
+    pub decides_readiness: bool,
     /// Why not (empty when ready and live).
     pub reason: String,
 }
@@ -61,8 +69,11 @@ pub(crate) struct HealthMemory {
     seen: Mutex<HashMap<(String, u64), Seen>>,
 }
 
+/// The readiness state a machine has unless told otherwise.
+const READY: &str = "Ready";
+
 fn heartbeat_ticks(m: &Machine) -> Option<u64> {
-    let ticks: Vec<u64> = ["Heartbeat", "Healthcheck"].iter().filter_map(|s| m.tick(s).ok()).collect();
+    let ticks: Vec<u64> = [am_core::HEARTBEAT, am_core::HEALTHCHECK].iter().filter_map(|s| m.tick(s).ok()).collect();
     (!ticks.is_empty()).then(|| ticks.iter().sum())
 }
 
@@ -92,7 +103,7 @@ impl HealthMemory {
             });
             alive.push(key);
             let mut reasons = Vec::new();
-            let ready_state = ready_states.get(m.id()).map_or("Ready", String::as_str);
+            let ready_state = ready_states.get(m.id()).map_or(READY, String::as_str);
             let ready = if m.has_state(ready_state) {
                 let on = m.is1(ready_state);
                 if !on {
@@ -130,7 +141,14 @@ impl HealthMemory {
                     now.duration_since(s.queue_since).as_secs()
                 ));
             }
-            out.push(MachineHealth { id: m.id().to_string(), ready, live, reason: reasons.join("; ") });
+            let decides_readiness = m.parent_id().is_none() || ready_states.contains_key(m.id());
+            out.push(MachineHealth {
+                id: m.id().to_string(),
+                ready,
+                live,
+                decides_readiness,
+                reason: reasons.join("; "),
+            });
         }
         seen.retain(|k, _| alive.contains(k));
         out.sort_by(|a, b| a.id.cmp(&b.id));
@@ -138,11 +156,31 @@ impl HealthMemory {
     }
 }
 
-/// A probe's answer: ok or not, and a body (plain text, or JSON when asked for).
-pub(crate) fn answer(results: &[MachineHealth], ready: bool, json_body: bool) -> (bool, String) {
-    let ok_of = |h: &MachineHealth| if ready { h.ready } else { h.live };
-    let ok = results.iter().all(ok_of);
-    if json_body {
+/// Which probe asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Probe {
+    /// `/readyz`: the machines that decide readiness.
+    Ready,
+    /// `/healthz`: every machine.
+    Live,
+}
+
+/// The body's format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Body {
+    Text,
+    Json,
+}
+
+/// A probe's answer: ok or not, and a body naming every machine and why.
+pub(crate) fn answer(results: &[MachineHealth], probe: Probe, body: Body) -> (bool, String) {
+    let counts = |h: &MachineHealth| probe == Probe::Live || h.decides_readiness;
+    let ok_of = |h: &MachineHealth| match probe {
+        Probe::Ready => h.ready,
+        Probe::Live => h.live,
+    };
+    let ok = results.iter().filter(|h| counts(h)).all(ok_of);
+    if body == Body::Json {
         let mut b = format!("{{\"status\":\"{}\",\"machines\":[", if ok { "ok" } else { "fail" });
         for (i, h) in results.iter().enumerate() {
             if i > 0 {
@@ -150,7 +188,11 @@ pub(crate) fn answer(results: &[MachineHealth], ready: bool, json_body: bool) ->
             }
             b.push_str("{\"id\":");
             json::push_quoted(&mut b, &h.id);
-            let _ = write!(b, ",\"ready\":{},\"live\":{},\"reason\":", h.ready, h.live);
+            let _ = write!(
+                b,
+                ",\"ready\":{},\"live\":{},\"decides_readiness\":{},\"reason\":",
+                h.ready, h.live, h.decides_readiness
+            );
             json::push_quoted(&mut b, &h.reason);
             b.push('}');
         }
@@ -161,7 +203,8 @@ pub(crate) fn answer(results: &[MachineHealth], ready: bool, json_body: bool) ->
     for h in results {
         let verdict = if ok_of(h) { "ok" } else { "fail" };
         let why = if h.reason.is_empty() { String::new() } else { format!(" ({})", h.reason) };
-        let _ = writeln!(b, "{} {verdict}{why}", h.id);
+        let note = if counts(h) { "" } else { " [submachine: not counted]" };
+        let _ = writeln!(b, "{} {verdict}{why}{note}", h.id);
     }
     (ok, b)
 }

@@ -80,7 +80,7 @@ pub(crate) async fn run(
     registry: Arc<Registry>,
     shared: Arc<Shared>,
     client: reqwest::Client,
-    mut stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<crate::background::Phase>,
 ) {
     let mut tick = tokio::time::interval(target.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -29,14 +29,17 @@ pub(crate) struct Health {
     warned_dup: AtomicBool,
 }
 
-/// Pushes are what this exporter delivers; updates it could not record are its drops.
+/// Pushes are what this exporter delivers; updates it could not record are its drops (so
+/// `produced` mixes pushes and dropped updates, to keep the identity of the shape).
 impl am_core::exporter::StatsSource for Shared {
     fn exporter_stats(&self) -> am_core::exporter::ExporterStats {
         let h = &self.health;
+        let (sent, dropped, failed) = (h.pushes.load(Relaxed), h.dropped.load(Relaxed), h.push_failures.load(Relaxed));
         am_core::exporter::ExporterStats {
-            sent: h.pushes.load(Relaxed),
-            dropped: h.dropped.load(Relaxed),
-            failed: h.push_failures.load(Relaxed),
+            produced: sent + dropped + failed,
+            sent,
+            dropped,
+            failed,
             queued: 0,
             connected: None,
             last_success_ms: am_core::exporter::last_ms(h.last_push_ok_ms.load(Relaxed)),

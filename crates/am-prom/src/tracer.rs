@@ -5,9 +5,9 @@ use am_core::exporter::Unpoison;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use am_core::{Attach, Binding, ExporterGuard, Interest, Machine, Skip, Tracer, Transition};
+use am_core::{Attach, Binding, Delivery, ExporterGuard, Interest, Machine, Skip, Tracer, Transition};
 use prometheus_client::registry::Registry;
 
 use crate::error::Error;
@@ -31,6 +31,10 @@ pub(crate) struct Inner {
     pub(crate) service: String,
     #[cfg_attr(not(any(feature = "server", feature = "push")), allow(dead_code))]
     pub(crate) shutdown_timeout: Duration,
+    /// How long `/readyz` answers 503 before the rest stops.
+    pub(crate) drain_for: Duration,
+    /// When draining began (the first [`PromTracer::drain`]).
+    pub(crate) drain_started: OnceLock<Instant>,
     #[cfg(any(feature = "server", feature = "push"))]
     pub(crate) background: Option<crate::background::Background>,
 }
@@ -122,34 +126,74 @@ impl PromTracer {
         }
     }
 
-    /// Stops the scrape endpoint and the pusher after a final push, waiting at most the
-    /// builder's `shutdown_timeout`; true when everything stopped in time. Idempotent.
-    /// Blocking: in async code use [`shutdown_async`](Self::shutdown_async). On a
-    /// current-thread runtime it only starts the shutdown, since waiting there would stall
-    /// the tasks it waits for.
-    pub fn shutdown(&self) -> bool {
+    /// Starts a graceful stop: from now on `/readyz` answers 503 (`draining`) while
+    /// `/metrics` and `/healthz` keep serving and the pusher keeps pushing, so that probes
+    /// never see a refused connection and the last scrape still works. Returns how much of
+    /// the drain time ([`drain`](crate::PromTracerBuilder::drain), `AM_HEALTH_DRAIN`) is
+    /// left to hold 503 before the flush starts. Idempotent; [`shutdown`](Self::shutdown)
+    /// does it too.
+    pub fn drain(&self) -> Duration {
+        let started = *self.0.drain_started.get_or_init(Instant::now);
+        #[cfg(any(feature = "server", feature = "push"))]
+        if let Some(bg) = &self.0.background
+            && bg.drain()
+        {
+            tracing::info!(target: "am_prom", "am-prom: draining: /readyz answers 503");
+        }
+        (started + self.0.drain_for).saturating_duration_since(Instant::now())
+    }
+
+    /// Drains (see [`drain`](Self::drain): 503 on `/readyz`, held for the rest of the
+    /// drain time), then stops the scrape endpoint and the pusher after a final push,
+    /// waiting at most the builder's `shutdown_timeout` after the drain; reports the
+    /// pushes (`Delivery::complete` when every push the Pushgateway got was accepted; a
+    /// scrape-only tracer has none). Idempotent. Blocking: in async code use
+    /// [`shutdown_async`](Self::shutdown_async). On a current-thread runtime it only
+    /// starts the shutdown, since waiting there would stall the tasks it waits for.
+    pub fn shutdown(&self) -> Delivery {
         self.shutdown_within(self.0.shutdown_timeout)
     }
 
-    /// [`shutdown`](Self::shutdown), waiting at most `timeout` instead of the builder's
-    /// `shutdown_timeout`.
-    pub fn shutdown_within(&self, timeout: Duration) -> bool {
+    /// [`shutdown`](Self::shutdown), waiting at most `timeout` (after the drain) instead of
+    /// the builder's `shutdown_timeout`.
+    pub fn shutdown_within(&self, timeout: Duration) -> Delivery {
+        let hold = self.drain();
         #[cfg(any(feature = "server", feature = "push"))]
         if let Some(bg) = &self.0.background {
+            if !hold.is_zero() {
+                // a fixed hold, not a poll: endpoints need this long to stop routing here
+                std::thread::sleep(hold);
+            }
             bg.stop();
-            return bg.wait(std::time::Instant::now() + timeout);
+            let in_time = bg.wait(Instant::now() + timeout);
+            return self.delivery(in_time);
         }
-        true
+        let _ = (hold, timeout);
+        self.delivery(true)
     }
 
     /// [`shutdown`](Self::shutdown) for async code.
-    pub async fn shutdown_async(&self) -> bool {
+    pub async fn shutdown_async(&self) -> Delivery {
+        let hold = self.drain();
         #[cfg(any(feature = "server", feature = "push"))]
         if let Some(bg) = &self.0.background {
+            if !hold.is_zero() {
+                tokio::time::sleep(hold).await;
+            }
             bg.stop();
-            return bg.wait_async(std::time::Instant::now() + self.0.shutdown_timeout).await;
+            let in_time = bg.wait_async(Instant::now() + self.0.shutdown_timeout).await;
+            return self.delivery(in_time);
         }
-        true
+        let _ = hold;
+        self.delivery(true)
+    }
+
+    /// The pushes as a [`Delivery`]: each push is one item ("sent": the Pushgateway
+    /// answered 2xx).
+    pub fn delivery(&self, in_time: bool) -> Delivery {
+        let h = &self.0.shared.health;
+        let (sent, failed) = (h.pushes.load(Relaxed), h.push_failures.load(Relaxed));
+        Delivery { produced: sent + failed, sent, failed, in_time, ..Delivery::new("pushes") }
     }
 
     /// Whether [`shutdown`](Self::shutdown) was called.
@@ -257,7 +301,7 @@ impl PromGuard {
         &self.0.0
     }
     /// Shuts the tracer down now (see [`PromTracer::shutdown`]), whoever else holds a clone.
-    pub fn shutdown(self) -> bool {
+    pub fn shutdown(self) -> Delivery {
         self.0.0.shutdown()
     }
 }
@@ -308,14 +352,20 @@ pub fn bind_env(m: &Machine) -> Result<Binding<PromGuard>, Error> {
 
 impl ExporterGuard for PromGuard {
     /// Nothing waits in a buffer: series are read at scrape and push time.
-    fn flush(&self, _timeout: Duration) -> bool {
-        true
+    fn flush(&self, _timeout: Duration) -> Delivery {
+        self.tracer().delivery(true)
+    }
+    /// When this is the last share: `/readyz` answers 503 from now on (the endpoint keeps
+    /// serving until the shutdown). Other shares leave readiness alone: the process goes
+    /// on serving the machines still bound.
+    fn drain(&self) -> Duration {
+        if Arc::strong_count(&self.0) == 1 { self.tracer().drain() } else { Duration::ZERO }
     }
     /// The last share stops the endpoint and the pusher after a final push.
-    fn shutdown(self: Box<Self>, timeout: Duration) -> bool {
+    fn shutdown(self: Box<Self>, timeout: Duration) -> Delivery {
         match Arc::try_unwrap(self.0) {
             Ok(last) => last.0.shutdown_within(timeout),
-            Err(_) => true,
+            Err(shared) => shared.0.delivery(true),
         }
     }
 }

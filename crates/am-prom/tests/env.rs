@@ -80,9 +80,9 @@ fn bind_env_reads_the_env_and_the_builder_wins() {
         );
     }
     // the last guard stops it: shutting down one share leaves the endpoint to the other
-    assert!(Box::new(guard).shutdown(Duration::from_secs(2)));
+    assert!(Box::new(guard).shutdown(Duration::from_secs(2)).in_time);
     assert!(support::http_get(addr, "/metrics", &[]).is_ok(), "another guard still holds it");
-    assert!(Box::new(g2).shutdown(Duration::from_secs(2)));
+    assert!(Box::new(g2).shutdown(Duration::from_secs(2)).in_time);
     assert!(support::http_get(addr, "/metrics", &[]).is_err(), "stopped with the last guard");
 
     // test runners stay off; "0" switches the endpoint off; unusable values name the variable
@@ -122,7 +122,7 @@ fn bind_env_reads_the_env_and_the_builder_wins() {
         m.add(&["A"]).unwrap();
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(g.shutdown());
+    assert!(g.shutdown().in_time);
     set(AM_PROM_PUSH_URL, None);
     set(AM_PROM_PUSH_INTERVAL, Some("soon"));
     assert!(PromTracer::builder().push("127.0.0.1:9", Duration::from_secs(1)).build().is_ok(), "builder wins");

@@ -128,3 +128,93 @@ fn readiness_can_follow_another_state_per_machine() {
     assert_eq!(http_get(addr, "/readyz", &[]).unwrap().status, 200);
     t.shutdown();
 }
+
+#[test]
+fn submachines_do_not_decide_readiness_unless_named() {
+    let t = PromTracer::builder().listen("127.0.0.1:0").ready_state("conn-2", "Ready").build().unwrap();
+    let addr = t.local_addr().unwrap();
+    let schema = || Schema::builder().states(["Ready", "Work"]).build().unwrap();
+    let pool = Machine::builder(schema()).id("pool").build();
+    t.bind(&pool).unwrap();
+    let conn1 = Machine::builder(schema()).id("conn-1").parent(&pool).build();
+    let conn2 = Machine::builder(schema()).id("conn-2").parent(&pool).build();
+    pool.add(&["Ready"]).unwrap();
+    conn2.add(&["Ready"]).unwrap();
+
+    // a submachine's Exception is its root's business: the pod stays ready
+    conn1.add_err(err_msg("connection reset")).unwrap();
+    let r = http_get(addr, "/readyz", &[]).unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("conn-1 fail (Ready is not active) [submachine: not counted]"), "{}", r.body);
+    let r = http_get(addr, "/readyz", &[("Accept", "application/json")]).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let c1 = v["machines"].as_array().unwrap().iter().find(|m| m["id"] == "conn-1").unwrap().clone();
+    assert_eq!((c1["ready"].clone(), c1["decides_readiness"].clone()), (false.into(), false.into()));
+
+    // a submachine named with ready_state decides, as a root does
+    conn2.remove(&["Ready"]).unwrap();
+    let r = http_get(addr, "/readyz", &[]).unwrap();
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("conn-2 fail (Ready is not active)\n"), "{}", r.body);
+    t.shutdown();
+}
+
+#[test]
+fn shutdown_drains_readiness_before_the_endpoint_closes() {
+    let t = PromTracer::builder().listen("127.0.0.1:0").drain(Duration::from_millis(600)).build().unwrap();
+    let addr = t.local_addr().unwrap();
+    let m = Machine::builder(Schema::builder().states(["Ready"]).build().unwrap()).id("svc").build();
+    t.bind(&m).unwrap();
+    m.add(&["Ready"]).unwrap();
+    assert_eq!(http_get(addr, "/readyz", &[]).unwrap().status, 200);
+
+    let began = std::time::Instant::now();
+    let stopper = {
+        let t = t.clone();
+        std::thread::spawn(move || t.shutdown())
+    };
+    // while draining, every new connection is served: readiness says 503, the rest as before
+    let mut answers = 0;
+    let mut saw_503 = false;
+    while let Ok(r) = http_get(addr, "/readyz", &[]) {
+        answers += 1;
+        if r.status == 503 {
+            saw_503 = true;
+            assert_eq!(r.body, "draining: shutting down\n");
+            assert_eq!(http_get(addr, "/metrics", &[]).map(|r| r.status).unwrap_or(200), 200);
+            assert_eq!(http_get(addr, "/healthz", &[]).map(|r| r.status).unwrap_or(200), 200);
+        } else {
+            assert!(!saw_503, "readiness went back to {} after draining began", r.status);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // refused only once the drain time (600 ms) was over
+    let refused_after = began.elapsed();
+    let d = stopper.join().unwrap();
+    assert!(refused_after >= Duration::from_millis(600), "refused after {refused_after:?}");
+    assert!(saw_503, "no 503 while draining ({answers} answers)");
+    assert!(d.in_time, "{d}");
+    // stopped: the listener is closed
+    assert!(http_get(addr, "/readyz", &[]).is_err());
+}
+
+#[test]
+fn a_client_that_sends_nothing_is_disconnected() {
+    use std::io::{Read, Write};
+    let t = PromTracer::builder().listen("127.0.0.1:0").head_timeout(Duration::from_millis(300)).build().unwrap();
+    let addr = t.local_addr().unwrap();
+    let mut idle = std::net::TcpStream::connect(addr).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut half = std::net::TcpStream::connect(addr).unwrap();
+    half.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    half.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").unwrap();
+    // a complete request on another connection is still answered meanwhile
+    assert_eq!(http_get(addr, "/healthz", &[]).unwrap().status, 200);
+    let start = std::time::Instant::now();
+    let mut buf = Vec::new();
+    // the server closes both: read returns (end of stream, or a 408 then the end)
+    let _ = idle.read_to_end(&mut buf);
+    let _ = half.read_to_end(&mut buf);
+    assert!(start.elapsed() < Duration::from_secs(5), "held for {:?}", start.elapsed());
+    t.shutdown();
+}

@@ -344,6 +344,7 @@ fn every_exporter_in_the_process_is_exported_with_its_health() {
     impl StatsSource for Other {
         fn exporter_stats(&self) -> ExporterStats {
             ExporterStats {
+                produced: 13,
                 sent: 7,
                 dropped: 2,
                 failed: 1,

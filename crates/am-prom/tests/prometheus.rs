@@ -81,7 +81,7 @@ fn prometheus_scrapes_the_endpoint() {
     child.dispose();
     server.wait_for_value(r#"count(am_machine_info{job="am"})"#, |v| v == 1.0, WAIT);
 
-    assert!(prom.shutdown());
+    assert!(prom.shutdown().in_time);
     assert_eq!(http_get(addr, "/metrics", &[]).map(|r| r.status).ok(), None, "the endpoint stopped");
 }
 
@@ -105,7 +105,9 @@ fn pushgateway_round_trip_read_back_by_prometheus() {
         std::thread::sleep(Duration::from_millis(20));
     }
     toggle(&m, 10);
-    assert!(prom.shutdown(), "final push within the shutdown timeout");
+    let d = prom.shutdown();
+    assert!(d.complete(), "final push within the shutdown timeout: {d}");
+    assert_eq!(d.to_string(), "2 pushes: 2 sent, 0 dropped, 0 failed, 0 pending");
     let s = prom.stats();
     assert_eq!((s.pushes, s.push_failures), (2, 0));
     assert!(s.last_push_ok.is_some());
@@ -185,12 +187,15 @@ fn pushgateway_down_or_failing_never_disturbs_the_machine() {
     // nothing listens there
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let prom = failing_push(&format!("http://127.0.0.1:{port}"), "down");
-    assert!(prom.shutdown());
+    let d = prom.shutdown();
+    // finished in time, but nothing arrived: not a success
+    assert!(d.in_time && !d.complete() && d.balanced() && d.sent == 0 && d.failed > 0, "{d}");
 
     let (url, hits, stop) = fake_gateway(Some(500));
     let prom = failing_push(&url, "http-500");
     assert!(hits.load(Relaxed) >= 3);
-    assert!(prom.shutdown());
+    let d = prom.shutdown();
+    assert!(d.in_time && !d.complete() && d.sent == 0, "{d}");
     stop.store(true, Relaxed);
 
     // a gateway that accepts and never answers: transitions still run at once, and

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use am_core::env::Service;
-use am_core::{Binding, ExporterGuard, Machine, Skip};
+use am_core::{Binding, Delivery, ExporterGuard, Machine, Skip};
 
 /// An exporter `am-telemetry` can bind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -213,42 +213,90 @@ impl Telemetry {
     pub fn ignored(&self) -> &[IgnoredVar] {
         &self.report.ignored
     }
-    /// Sends what every bound exporter holds now, within `timeout` for all of them; true
-    /// when everything went out.
-    pub fn flush(&self, timeout: Duration) -> bool {
+    /// Sends what every bound exporter holds now, within `timeout` for all of them, and
+    /// reports what each delivered ([`DeliveryReport::complete`] when everything arrived).
+    pub fn flush(&self, timeout: Duration) -> DeliveryReport {
         let until = Instant::now() + timeout;
-        let mut ok = true;
-        for (_, g) in &self.guards {
-            ok &= g.flush(until.saturating_duration_since(Instant::now()));
-        }
-        ok
+        let exporters = self.guards.iter().map(|(e, g)| (*e, g.flush(until.saturating_duration_since(Instant::now()))));
+        DeliveryReport { exporters: exporters.collect() }
     }
-    /// Flushes and releases every exporter within [`SHUTDOWN_DEADLINE`](Self::SHUTDOWN_DEADLINE);
-    /// true when all finished in time.
-    pub fn shutdown(self) -> bool {
+    /// Shuts this machine's telemetry down within [`SHUTDOWN_DEADLINE`](Self::SHUTDOWN_DEADLINE)
+    /// and reports what each exporter delivered (print it: it is the last word on what
+    /// reached the backends). See [`shutdown_within`](Self::shutdown_within) for the order.
+    pub fn shutdown(self) -> DeliveryReport {
         self.shutdown_within(Self::SHUTDOWN_DEADLINE)
     }
     /// [`shutdown`](Self::shutdown) with a deadline of your own, for all exporters together.
-    pub fn shutdown_within(mut self, timeout: Duration) -> bool {
+    ///
+    /// The order, for rollouts that wait for readiness to drop: first every exporter
+    /// drains (prom's `/readyz` answers 503 while `/metrics` and `/healthz` keep serving),
+    /// held for `AM_HEALTH_DRAIN` (not part of `timeout`); then the exporters flush and stop
+    /// within `timeout`; the scrape server closes last, so the final scrape sees the final
+    /// counts and a probe never meets a refused connection before the process ends.
+    pub fn shutdown_within(mut self, timeout: Duration) -> DeliveryReport {
         self.stop(timeout)
     }
-    fn stop(&mut self, timeout: Duration) -> bool {
-        let until = Instant::now() + timeout;
-        let mut ok = true;
-        for (e, g) in self.guards.drain(..) {
-            let done = g.shutdown(until.saturating_duration_since(Instant::now()));
-            if !done {
-                tracing::warn!(target: "am_telemetry", exporter = e.name(), "shutdown deadline passed before the exporter finished");
-            }
-            ok &= done;
+    fn stop(&mut self, timeout: Duration) -> DeliveryReport {
+        let hold = self.guards.iter().map(|(_, g)| g.drain()).max().unwrap_or_default();
+        if !hold.is_zero() {
+            tracing::info!(target: "am_telemetry", "draining for {hold:?} before the exporters flush");
+            // a fixed hold, not a poll: endpoints need this long to stop routing here
+            std::thread::sleep(hold);
         }
-        ok
+        let until = Instant::now() + timeout;
+        // prom last: its endpoint answers probes and the last scrape while the rest flushes
+        self.guards.sort_by_key(|(e, _)| *e == Exporter::Prom);
+        let mut report = DeliveryReport { exporters: Vec::new() };
+        for (e, g) in self.guards.drain(..) {
+            let d = g.shutdown(until.saturating_duration_since(Instant::now()));
+            if !d.in_time {
+                tracing::warn!(target: "am_telemetry", exporter = e.name(), "shutdown deadline passed before the exporter finished: {d}");
+            } else if !d.complete() {
+                tracing::warn!(target: "am_telemetry", exporter = e.name(), "not everything was delivered: {d}");
+            }
+            report.exporters.push((e, d));
+        }
+        report
     }
 }
 
 impl Drop for Telemetry {
     fn drop(&mut self) {
-        self.stop(Self::SHUTDOWN_DEADLINE);
+        if !self.guards.is_empty() {
+            self.stop(Self::SHUTDOWN_DEADLINE);
+        }
+    }
+}
+
+/// What each bound exporter delivered, from [`Telemetry::flush`] and
+/// [`Telemetry::shutdown`]: per exporter, what it was given and what became of it (sent,
+/// dropped, failed, still pending), so `produced = sent + dropped + failed + pending`.
+/// What "sent" means per exporter is in [`Delivery`]'s docs and the repository's
+/// `docs/env.md`. `Display` prints one line per exporter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// Each exporter and its delivery, in shutdown order.
+    pub exporters: Vec<(Exporter, Delivery)>,
+}
+
+impl DeliveryReport {
+    /// Every exporter delivered everything, in time.
+    pub fn complete(&self) -> bool {
+        self.exporters.iter().all(|(_, d)| d.complete())
+    }
+    /// One exporter's delivery, when it was bound.
+    pub fn get(&self, exporter: Exporter) -> Option<&Delivery> {
+        self.exporters.iter().find(|(e, _)| *e == exporter).map(|(_, d)| d)
+    }
+}
+
+impl fmt::Display for DeliveryReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "am-telemetry: delivered{}", if self.complete() { "" } else { " (not everything)" })?;
+        for (e, d) in &self.exporters {
+            writeln!(f, "  {:<8} {d}", format!("{e}:"))?;
+        }
+        Ok(())
     }
 }
 

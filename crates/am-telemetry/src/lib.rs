@@ -90,4 +90,4 @@ pub use am_loki as loki;
 pub use am_otel as otel;
 #[cfg(feature = "prom")]
 pub use am_prom as prom;
-pub use bind::{Error, Exporter, IgnoredVar, Report, Telemetry, bind_env};
+pub use bind::{DeliveryReport, Error, Exporter, IgnoredVar, Report, Telemetry, bind_env};

@@ -114,11 +114,16 @@ fn two_roots_hold_shares_of_the_same_exporters() {
         assert_eq!(tb.bound(), [Exporter::Prom, Exporter::Otel]);
         a.add(&["Ready"]).unwrap();
         b.add(&["Ready"]).unwrap();
-        assert!(ta.shutdown());
+        let first = ta.shutdown();
+        assert!(first.exporters.iter().all(|(_, d)| d.in_time && d.balanced()), "{first}");
         b.add(&["Late"]).unwrap();
         let page = metrics(addr).expect("the endpoint outlives the first root's Telemetry");
         assert!(page.contains(r#"mach_id="second""#), "{page}");
-        assert!(tb.shutdown());
+        let last = tb.shutdown();
+        print!("{last}");
+        assert!(last.complete(), "{last}");
+        let spans = last.get(Exporter::Otel).expect("otel bound");
+        assert!(spans.sent > 0 && spans.sent == spans.produced, "{last}");
         assert!(metrics(addr).is_none(), "the last share stops the endpoint");
         return;
     }
@@ -158,8 +163,11 @@ fn shutdown_keeps_its_deadline_with_loki_down() {
         let start = Instant::now();
         let done = t.shutdown();
         let took = start.elapsed();
-        println!("shutdown took {took:?}, done {done}");
+        println!("shutdown took {took:?}\n{done}");
         assert!(took < am_telemetry::Telemetry::SHUTDOWN_DEADLINE + Duration::from_millis(700), "{took:?}");
+        // nothing reached Loki, and every entry is accounted for (pending: abandoned)
+        let d = done.get(Exporter::Loki).expect("loki bound");
+        assert!(!done.complete() && d.balanced() && d.sent == 0 && d.produced >= 100, "{done}");
         return;
     }
     let dead = am_testkit::free_port();
@@ -169,6 +177,42 @@ fn shutdown_keeps_its_deadline_with_loki_down() {
         &[("AM_SERVICE", "svc".into()), ("AM_LOKI_ADDR", format!("http://{dead}"))],
     );
     assert!(out.contains("shutdown took"), "{out}");
+}
+
+/// A collector that refuses connections: the shutdown report says nothing arrived (it used
+/// to report success), and accounts for every span.
+#[test]
+fn shutdown_reports_spans_that_never_arrived() {
+    if scenario().is_some() {
+        let m = machine("traced");
+        let t = bind_env(&m).unwrap();
+        assert_eq!(t.bound(), [Exporter::Otel]);
+        for _ in 0..5 {
+            m.add(&["Ready"]).unwrap();
+            m.remove(&["Ready"]).unwrap();
+        }
+        let flushed = t.flush(Duration::from_secs(3));
+        let done = t.shutdown_within(Duration::from_secs(3));
+        println!("{flushed}{done}");
+        for r in [&flushed, &done] {
+            let d = r.get(Exporter::Otel).expect("otel bound");
+            assert!(!r.complete() && d.balanced() && d.sent == 0 && d.produced > 0, "{r}");
+        }
+        let d = done.get(Exporter::Otel).unwrap();
+        assert_eq!(d.failed + d.pending + d.dropped, d.produced, "{done}");
+        return;
+    }
+    let dead = am_testkit::free_port();
+    let out = child(
+        "shutdown_reports_spans_that_never_arrived",
+        "otel-refused",
+        &[
+            ("AM_SERVICE", "svc".into()),
+            ("AM_OTEL_TRACE", "1".into()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{dead}")),
+        ],
+    );
+    assert!(out.contains("(not everything)"), "{out}");
 }
 
 /// Called on a submachine, nothing is bound and the report says to bind the root.

@@ -10,13 +10,16 @@ use super::Unpoison;
 /// An exporter's counters, in the shape every exporter can fill.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ExporterStats {
+    /// Items the exporter accepted from machines (for pushes and uploads: attempted), so
+    /// that `produced = sent + dropped + failed + queued`.
+    pub produced: u64,
     /// Items delivered (spans, log entries, messages, pushes, uploads).
     pub sent: u64,
     /// Items dropped before delivery (a full buffer, a batch that failed for good).
     pub dropped: u64,
-    /// Deliveries that failed (batches, pushes, uploads).
+    /// Items whose delivery failed for good (in failed batches, pushes, uploads).
     pub failed: u64,
-    /// Items waiting now.
+    /// Items waiting now, queued or in flight.
     pub queued: u64,
     /// Whether the exporter holds a connection, for those that keep one.
     pub connected: Option<bool>,
@@ -25,7 +28,21 @@ pub struct ExporterStats {
 }
 
 impl ExporterStats {
+    /// The [`Delivery`](crate::Delivery) these counts make, counted in `unit`.
+    pub fn delivery(&self, unit: &'static str, in_time: bool) -> crate::Delivery {
+        crate::Delivery {
+            unit,
+            produced: self.produced,
+            sent: self.sent,
+            dropped: self.dropped,
+            failed: self.failed,
+            pending: self.queued,
+            in_time,
+        }
+    }
+
     fn add(&mut self, o: &ExporterStats) {
+        self.produced += o.produced;
         self.sent += o.sent;
         self.dropped += o.dropped;
         self.failed += o.failed;

@@ -12,7 +12,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use am_core::{Arg, Args, Attach, Binding, ExporterGuard, Interest, Machine, Mutation, Skip, Tracer, Transition};
+use am_core::{
+    Arg, Args, Attach, Binding, Delivery, ExporterGuard, Interest, Machine, Mutation, Skip, Tracer, Transition,
+};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
@@ -125,14 +127,20 @@ impl DbgTracer {
     }
 
     /// Waits (blocking the calling thread, at most `timeout`) until every message queued
-    /// so far was sent or dropped; returns whether it got there. Do not call it from a
+    /// so far was sent or dropped, and reports what happened to every transition message
+    /// so far ([`Delivery::complete`] when all went out). "Sent" means written to the
+    /// connection and acknowledged by the server's reply (native: the batch call returned;
+    /// Go: net/rpc answered). A failed batch counts as dropped. Do not call it from a
     /// single-threaded runtime the sender runs on.
-    pub fn flush(&self, timeout: Duration) -> bool {
+    pub fn flush(&self, timeout: Duration) -> Delivery {
         let s = &self.0.shared;
         let target = s.outbox().enqueued();
         // a parked sender takes the outbox now (or at once when it parks next)
         s.work.notify_one();
-        s.progress.wait_until(Instant::now() + timeout, |_| s.settled() >= target && s.outbox().is_empty())
+        let in_time =
+            s.progress.wait_until(Instant::now() + timeout, |_| s.settled() >= target && s.outbox().is_empty());
+        use am_core::exporter::StatsSource;
+        s.exporter_stats().delivery("messages", in_time)
     }
 
     /// Binds the tracer to an existing machine, which announces it (its schema goes out
@@ -247,10 +255,10 @@ impl DbgGuard {
 }
 
 impl ExporterGuard for DbgGuard {
-    fn flush(&self, timeout: Duration) -> bool {
+    fn flush(&self, timeout: Duration) -> Delivery {
         self.0.flush(timeout)
     }
-    fn shutdown(self: Box<Self>, timeout: Duration) -> bool {
+    fn shutdown(self: Box<Self>, timeout: Duration) -> Delivery {
         self.0.flush(timeout)
     }
 }

@@ -423,24 +423,31 @@ impl OtlpPipeline {
         self.counter.clone()
     }
     /// Builds the spans tracers over this pipeline have buffered, then exports what is
-    /// queued (bounded by the SDK's flush timeout).
-    pub fn force_flush(&self) -> bool {
-        self.flusher()()
+    /// queued (bounded by the SDK's flush timeout), and reports what happened to every span
+    /// so far ([`Delivery::complete`](am_core::Delivery::complete) when all reached the
+    /// collector; a flush that finished while every export failed is not).
+    pub fn force_flush(&self) -> am_core::Delivery {
+        let in_time = self.flusher()();
+        self.counter.stats().delivery(in_time)
     }
 
     /// [`force_flush`](Self::force_flush) as a closure over the providers, to run without
-    /// holding whatever holds the pipeline.
+    /// holding whatever holds the pipeline; true when it finished: the SDK said so, or it
+    /// reported an error (a failed export, a timeout) and no span is left waiting — a failed
+    /// export is in the counts, not here.
     pub(crate) fn flusher(&self) -> impl FnOnce() -> bool + Send + 'static {
-        let (traces, logs) = (self.traces.clone(), self.logs.clone());
+        let (traces, logs, counter) = (self.traces.clone(), self.logs.clone(), self.counter.clone());
         move || {
             let logs = logs.as_ref().is_none_or(|l| l.force_flush().is_ok());
-            traces.force_flush().is_ok() && logs
+            (traces.force_flush().is_ok() && logs) || counter.stats().queued == 0
         }
     }
-    /// Flushes and shuts every provider down within `timeout`, then stops the runtime.
-    pub fn shutdown(mut self, timeout: Duration) -> bool {
+    /// Flushes and shuts every provider down within `timeout`, then stops the runtime, and
+    /// reports what happened to every span (`pending`: still queued when it gave up).
+    pub fn shutdown(mut self, timeout: Duration) -> am_core::Delivery {
         self.shutdown_timeout = timeout;
-        self.stop()
+        let in_time = self.stop();
+        self.counter.stats().delivery(in_time)
     }
 
     fn stop(&mut self) -> bool {
@@ -456,6 +463,9 @@ impl OtlpPipeline {
         if let Some(m) = &self.meters {
             ok &= m.shutdown_with_timeout(t).is_ok();
         }
+        // the SDK reports failed exports and timeouts alike (wrapped per processor): what
+        // counts is whether a span is still waiting; the failures are in the counts
+        ok |= self.counter.stats().queued == 0;
         // the runtime stops once no exporter uses it any more (see `ExportRuntime`)
         self.rt = None;
         ok
