@@ -215,6 +215,14 @@ async fn run(opts: Opts) -> Result<(), Box<dyn std::error::Error>> {
     }
     // a second signal while the exporters flush exits at once
     let shutdown = async {
+        // readiness first: /readyz answers 503 while the machines still run, held for
+        // AM_HEALTH_DRAIN so that endpoints stop routing here before anything stops
+        let hold = outputs.drain();
+        println!(
+            "am-demo: draining: /readyz answers 503{}",
+            if hold.is_zero() { String::new() } else { format!(" for {:.1}s before the flush", hold.as_secs_f64()) }
+        );
+        tokio::time::sleep(hold).await;
         let finals: Vec<String> =
             sim.workers.iter().take(10).map(|w| format!("  {:<12} {}", w.id(), w.string_all())).collect();
         tokio::task::block_in_place(|| sim.stop());

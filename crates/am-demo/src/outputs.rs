@@ -197,42 +197,30 @@ impl Outputs {
         serde_json::Value::Object(o)
     }
 
-    /// Flushes and closes everything; returns a summary line per output and the final
-    /// [`counters`](Outputs::counters).
+    /// The start of a graceful stop: `/readyz` answers 503 from now on (the machines keep
+    /// running, `/metrics` keeps serving); returns how long to hold that before stopping
+    /// anything (`AM_HEALTH_DRAIN`).
+    pub fn drain(&self) -> Duration {
+        self.prom.as_ref().map_or(Duration::ZERO, PromTracer::drain)
+    }
+
+    /// Flushes and closes everything — the scrape endpoint last, so probes get 503 (never a
+    /// refused connection) and the last scrape sees every exporter's final counts — and
+    /// returns a summary line per output and the final [`counters`](Outputs::counters).
     pub async fn shutdown(self) -> (Vec<String>, serde_json::Value) {
         let mut counters = serde_json::Map::new();
         let mut out = Vec::new();
-        if let Some(p) = self.prom {
-            let stopped = p.shutdown_async().await;
-            let s = p.stats();
-            out.push(format!(
-                "prometheus: {} scrapes, {} pushes, {} push failures, {} machines refused{}",
-                s.scrapes,
-                s.pushes,
-                s.push_failures,
-                s.refused_machines,
-                if stopped { "" } else { " (shutdown timed out)" }
-            ));
-            counters.insert("prom".into(), prom_json(&s));
-        }
         if let Some((t, p)) = self.otel {
             let done = tokio::task::spawn_blocking(move || {
                 // ends the spans still open (active states, machine roots), then flushes
                 t.shutdown(Duration::from_secs(3));
                 let counter = p.span_counter();
-                let ok = p.shutdown(Duration::from_secs(3));
-                (ok, counter.stats())
+                let delivery = p.shutdown(Duration::from_secs(3));
+                (delivery, counter.stats())
             })
             .await;
-            if let Ok((ok, s)) = done {
-                out.push(format!(
-                    "otel: {} spans ended, {} exported, {} dropped, {} failed{}",
-                    s.ended,
-                    s.exported,
-                    s.dropped,
-                    s.failed,
-                    if ok { "" } else { " (shutdown timed out)" }
-                ));
+            if let Ok((d, s)) = done {
+                out.push(format!("otel: {d}"));
                 counters.insert("otel".into(), otel_json(&s));
             }
         }
@@ -246,38 +234,10 @@ impl Outputs {
                 }
             }
         }
-        if let Some(l) = self.loki {
-            let done = tokio::task::spawn_blocking(move || {
-                let ok = l.shutdown();
-                (ok, l.stats())
-            })
-            .await;
-            if let Ok((ok, s)) = done {
-                out.push(format!(
-                    "loki: {} entries, {} sent, {} dropped, {} failed{}",
-                    s.enqueued,
-                    s.sent,
-                    s.dropped,
-                    s.failed + s.rejected,
-                    if ok { "" } else { " (shutdown timed out)" }
-                ));
-                counters.insert("loki".into(), loki_json(&s));
-            }
-        }
         if let Some((t, rec)) = self.dbg {
-            let flushed = tokio::task::spawn_blocking(move || {
-                let ok = t.flush(Duration::from_secs(3));
-                (ok, t.stats())
-            })
-            .await;
-            if let Ok((ok, s)) = flushed {
-                out.push(format!(
-                    "dbg: {} messages, {} sent, {} dropped{}",
-                    s.enqueued,
-                    s.sent,
-                    s.dropped,
-                    if ok { "" } else { " (flush timed out)" }
-                ));
+            let flushed = tokio::task::spawn_blocking(move || (t.flush(Duration::from_secs(3)), t.stats())).await;
+            if let Ok((d, s)) = flushed {
+                out.push(format!("dbg: {d}"));
                 counters.insert("dbg".into(), dbg_json(&s));
             }
             if let Some(rec) = rec {
@@ -286,6 +246,22 @@ impl Outputs {
                     Err(e) => out.push(format!("dbg recording failed: {e}")),
                 }
             }
+        }
+        if let Some(l) = self.loki {
+            let done = tokio::task::spawn_blocking(move || (l.shutdown(), l.stats())).await;
+            if let Ok((d, s)) = done {
+                out.push(format!("loki: {d}"));
+                counters.insert("loki".into(), loki_json(&s));
+            }
+        }
+        if let Some(p) = self.prom {
+            let unix_ms =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            eprintln!("am-demo: closing the scrape endpoint (unix_ms={unix_ms})");
+            let d = p.shutdown_async().await;
+            let s = p.stats();
+            out.push(format!("prometheus: {} scrapes, {} machines refused, {d}", s.scrapes, s.refused_machines));
+            counters.insert("prom".into(), prom_json(&s));
         }
         (out, serde_json::Value::Object(counters))
     }
@@ -306,15 +282,17 @@ fn otel_json(s: &am_telemetry::otel::SpanStats) -> serde_json::Value {
 }
 
 fn dbg_json(s: &am_telemetry::dbg::DbgStats) -> serde_json::Value {
+    // queued: in the outbox, or in the batch being sent
+    let queued = s.enqueued.saturating_sub(s.sent + s.dropped);
     serde_json::json!({
-        "produced": s.enqueued, "sent": s.sent, "dropped": s.dropped, "failed": 0, "queued": s.queued,
+        "produced": s.enqueued, "sent": s.sent, "dropped": s.dropped, "failed": 0, "queued": queued,
         "connected": s.connected, "connects": s.connects,
     })
 }
 
 fn loki_json(s: &am_telemetry::loki::LokiStats) -> serde_json::Value {
     serde_json::json!({
-        "produced": s.enqueued, "sent": s.sent, "dropped": s.dropped, "failed": s.failed + s.rejected,
-        "queued": s.queued, "dropped_machines": s.dropped_machines,
+        "produced": s.produced, "sent": s.sent, "dropped": s.dropped + s.dropped_machines,
+        "failed": s.failed + s.rejected, "queued": s.queued,
     })
 }

@@ -16,11 +16,14 @@ pub fn machine_ids(workers: usize) -> Vec<String> {
     std::iter::once(POOL_ID.to_string()).chain((1..=workers).map(|i| format!("worker-{i}"))).collect()
 }
 
+/// `Ready` once a worker connected (the pool serves from then on: it is what the readiness
+/// probe follows); `Degraded` while a worker is not connected — a pool that lost a worker
+/// for a moment still serves, so it stays `Ready` and the pod stays in its Service.
 fn pool_schema() -> Result<Schema, Error> {
     Schema::builder()
         .state("Start", State::new())
-        .state("Ready", State::new().require(["Start"]).remove(["Degraded"]))
-        .state("Degraded", State::new().require(["Start"]).remove(["Ready"]))
+        .state("Ready", State::new().require(["Start"]))
+        .state("Degraded", State::new().require(["Start"]))
         .state("Healthcheck", State::new())
         .group("status", ["Ready", "Degraded"])
         .build()
@@ -151,8 +154,10 @@ impl Sim {
                 std::thread::sleep(Duration::from_millis(100));
                 n += 1;
                 let connected = workers.iter().filter(|w| w.is1("Connected")).count();
-                let state = if connected == workers.len() { "Ready" } else { "Degraded" };
-                let _ = pool.add(&[state]);
+                if connected > 0 {
+                    let _ = pool.add(&["Ready"]);
+                }
+                let _ = if connected == workers.len() { pool.remove(&["Degraded"]) } else { pool.add(&["Degraded"]) };
                 if n.is_multiple_of(10) {
                     let _ = pool.add(&["Healthcheck"]);
                     let _ = pool.remove(&["Healthcheck"]);
