@@ -37,12 +37,19 @@ def diff(a, b, path):
 failed = False
 for path in sys.argv[1:]:
     obj = json.load(open(path))
-    model = kinds[obj["kind"]].model_validate(obj)
+    try:
+        model = kinds[obj["kind"]].model_validate(obj)
+    except ValueError as e:  # pydantic's ValidationError
+        failed = True
+        print("invalid", path)
+        print("  " + str(e).replace("\n", "\n  "))
+        continue
     back = model.model_dump(exclude_unset=True, by_alias=True, mode="json")
     problems = list(diff(obj, back, obj["kind"]))
     if problems:
         failed = True
-        print("invalid", path, *problems, sep="\n  ")
+        print("invalid", path)
+        print(*("  " + p for p in problems), sep="\n")
         continue
     if obj["kind"] == "ConfigMap" and "grafana_dashboard" in obj["metadata"]["labels"]:
         for name, text in obj["data"].items():
@@ -130,17 +137,19 @@ fn objects_validate_and_round_trip_through_the_operator_and_core_models() {
 fn the_round_trip_catches_what_the_models_accept() {
     let Some(py) = python() else { return };
     let objs = checkout().kubernetes(&K8sOptions::new("checkout-api")).unwrap();
-    let files = write(&objs, "broken");
-    let sm = &files[0];
+    let dir = dir("broken");
     let text = &objs[0].text;
     // an unknown key: the model validates it and drops it; the comparison does not
-    std::fs::write(sm, text.replace(r#""path": "/metrics","#, r#""bogusKey": 1, "path": "/metrics","#)).unwrap();
-    let (ok, out) = validate(&py, std::slice::from_ref(sm));
-    assert!(!ok, "an unknown key must not pass:\n{out}");
-    assert!(out.contains("ServiceMonitor.spec.endpoints[0].bogusKey: dropped by the model"), "{out}");
+    let unknown = dir.join("unknown-key.json");
+    std::fs::write(&unknown, text.replace(r#""path": "/metrics","#, r#""bogusKey": 1, "path": "/metrics","#)).unwrap();
     // a wrong type fails the model itself
-    std::fs::write(sm, text.replace(r#""interval": "15s""#, r#""interval": 15"#)).unwrap();
-    assert!(!validate(&py, std::slice::from_ref(sm)).0, "a numeric interval must not validate");
+    let wrong_type = dir.join("wrong-type.json");
+    std::fs::write(&wrong_type, text.replace(r#""interval": "15s""#, r#""interval": 15"#)).unwrap();
+    let (ok, out) = validate(&py, &[unknown.clone(), wrong_type.clone()]);
+    assert!(!ok, "neither may pass:\n{out}");
+    let invalid: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("invalid ")).collect();
+    assert_eq!(invalid, [unknown.to_str().unwrap(), wrong_type.to_str().unwrap()], "{out}");
+    assert!(out.contains("ServiceMonitor.spec.endpoints[0].bogusKey: dropped by the model"), "{out}");
 }
 
 #[test]
