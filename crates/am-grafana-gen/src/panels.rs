@@ -273,8 +273,8 @@ fn overview(g: &mut Grid) {
 /// The Go `am-gen` layout (spec §7.2): per machine, in order, `Mach: <id>` (open) with
 /// Transitions and Transition errors; `Details: <id>` (collapsed) with Transition Mutations,
 /// Transition Details, States and Relations and Average transition time; `Logs: <id>`
-/// (collapsed). Same titles, order and queries (`am_<metric>_<id>{job="<source>"}`); time
-/// series where Go drew heatmaps of single series.
+/// (collapsed). Same titles, order and queries (`am_<metric>_<id>{job="<normalised source>"}`,
+/// the pushed job); time series where Go drew heatmaps of single series.
 pub(crate) fn go_layout(d: &Dashboard) -> Vec<Value> {
     use am_core::conventions::prom::go::name;
     let mut g = Grid { next_id: 1, y: 0, x: 0, row_h: 0, out: Vec::new(), collapsed: None };
