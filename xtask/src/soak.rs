@@ -28,7 +28,8 @@ for N seconds (default 60, at least 40), every exporter bound to a local backend
   dbg    streamed to `am-dbg record`
 After a warm-up, each backend in turn is stopped (receivers and the recorder with SIGTERM,
 Prometheus and the Pushgateway with SIGKILL), left down for a while, and started again on
-the same port. Then the demo is stopped with SIGTERM. Fails unless:
+the same port (a killed Prometheus replays its WAL first: up to 110 s on a loaded machine,
+which lengthens the run). Then the demo is stopped with SIGTERM. Fails unless:
   - no outage stalls the machines: the transition rate inside each outage is compared with
     the all-up windows before and after it, and 2 s in a row under 50% of theirs, while the
     load generator was not waiting for a CPU, fail (a busy machine slows every window and
@@ -91,8 +92,38 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
 struct Backend {
     proc: Proc,
     graceful: bool,
+    /// Answers `GET /-/ready` when started, maybe long after `Proc::restart` gave up: a
+    /// killed Prometheus replays its write-ahead log first (tens of MB here), which on a
+    /// loaded machine takes over the 20 s that allows.
+    slow_start: bool,
     /// Unix ms when it went down and came back.
     down: (u64, u64),
+}
+
+/// How long a `slow_start` backend may take to be ready, beyond `Proc::restart`'s wait.
+const SLOW_START: Duration = Duration::from_secs(90);
+
+impl Backend {
+    fn new(proc: Proc, graceful: bool, slow_start: bool) -> Self {
+        Self { proc, graceful, slow_start, down: (0, 0) }
+    }
+
+    /// Starts it again on its port and waits until it is ready.
+    fn restart(&mut self, name: &str) -> Result<()> {
+        let Err(err) = self.proc.restart() else { return Ok(()) };
+        if !self.slow_start {
+            return Err(err);
+        }
+        let until = Instant::now() + SLOW_START;
+        while Instant::now() < until {
+            if backends::http_get(self.proc.port, "/-/ready").is_ok_and(|(code, _)| code == 200) {
+                eprintln!("==> soak: {name} was ready late ({err})");
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Err(err)
+    }
 }
 
 fn unix_ms() -> u64 {
@@ -137,17 +168,22 @@ fn run_in(dir: &Path, bin_dir: &Path, o: &Opts) -> Result<()> {
         .stderr(std::fs::File::create(dir.join("demo.err"))?)
         .spawn()
         .map_err(|e| format!("cannot start the demo: {e}"))?;
+    if let Err(err) = first_stats(&mut demo, &stats) {
+        let _ = demo.kill();
+        let _ = demo.wait();
+        return Err(err);
+    }
     let started = Instant::now();
     eprintln!(
         "==> soak: {} machines at {} mutations/s for {}s; prometheus :{}, pushgateway :{}, otlp :{otlp_port}, loki :{loki_port}, am-dbg :{dbg_port}",
         o.machines, o.rate, o.secs, prometheus.port, pushgateway.port
     );
     let backends = vec![
-        ("otlp", Backend { proc: otlp, graceful: true, down: (0, 0) }),
-        ("loki", Backend { proc: loki, graceful: true, down: (0, 0) }),
-        ("am-dbg", Backend { proc: recorder, graceful: true, down: (0, 0) }),
-        ("pushgateway", Backend { proc: pushgateway, graceful: false, down: (0, 0) }),
-        ("prometheus", Backend { proc: prometheus, graceful: false, down: (0, 0) }),
+        ("otlp", Backend::new(otlp, true, false)),
+        ("loki", Backend::new(loki, true, false)),
+        ("am-dbg", Backend::new(recorder, true, false)),
+        ("pushgateway", Backend::new(pushgateway, false, false)),
+        ("prometheus", Backend::new(prometheus, false, true)),
     ];
     let cpu = cpu_wait::Sampler::start(demo.id());
     let result = faults(&mut demo, started, backends, o, metrics_port);
@@ -160,6 +196,22 @@ fn run_in(dir: &Path, bin_dir: &Path, o: &Opts) -> Result<()> {
     check(dir, &stats, &backends, o, ok_before, &cpu)
 }
 
+/// Waits for the demo's first stats line: building 1,000 machines and binding every exporter
+/// takes seconds on a loaded machine, and the warm-up counts from when they run.
+fn first_stats(demo: &mut Child, stats: &Path) -> Result<()> {
+    let until = Instant::now() + Duration::from_secs(120);
+    while std::fs::read_to_string(stats).map_or(true, |t| !t.contains('\n')) {
+        if let Some(status) = demo.try_wait()? {
+            return Err(format!("the demo exited early: {status}").into());
+        }
+        if Instant::now() > until {
+            return Err("soak: the demo wrote no stats line within 120 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
 /// Stops and restarts each backend in turn, then stops the demo with SIGTERM.
 fn faults(
     demo: &mut Child,
@@ -168,7 +220,8 @@ fn faults(
     o: &Opts,
     metrics_port: u16,
 ) -> Result<(Vec<(&'static str, Backend)>, u64)> {
-    // warm-up 2 units, each backend down 1 and up 1, a tail of 1
+    // warm-up 2 units, each backend down 1 and up 1, a tail of 1; each at least a unit from
+    // when the step before it ended (a slow stop or start delays the rest)
     let unit = Duration::from_secs_f64(o.secs / (3 + 2 * backends.len()) as f64);
     let wait_until = |t: Duration, demo: &mut Child| -> Result<()> {
         while started.elapsed() < t {
@@ -186,12 +239,12 @@ fn faults(
         b.down.0 = unix_ms();
         b.proc.stop(b.graceful)?;
         eprintln!("==> soak {:>5.1}s: {name} down", started.elapsed().as_secs_f64());
-        at += unit;
+        at = at.max(started.elapsed()) + unit;
         wait_until(at, demo)?;
-        b.proc.restart()?;
+        b.restart(name)?;
         b.down.1 = unix_ms();
         eprintln!("==> soak {:>5.1}s: {name} up again", started.elapsed().as_secs_f64());
-        at += unit;
+        at = at.max(started.elapsed()) + unit;
         wait_until(at, demo)?;
         if *name == "prometheus" {
             // scraped again since it came back
