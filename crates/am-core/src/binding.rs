@@ -199,6 +199,12 @@ pub trait ExporterGuard: Send {
     fn drain(&self) -> Duration {
         Duration::ZERO
     }
+    /// Where the exporter delivers, for a person reading the bind report: an address or
+    /// URL with the real port (`127.0.0.1:9464 (/metrics /healthz /readyz)`,
+    /// `grpc http://localhost:4317 (traces)`); empty when there is nothing to say.
+    fn destination(&self) -> String {
+        String::new()
+    }
     /// Flushes, then releases this share: the exporter stops (within `timeout` overall) when
     /// this was its last one. The report's `pending` is what it could not deliver in time.
     fn shutdown(self: Box<Self>, timeout: Duration) -> Delivery;

@@ -29,6 +29,8 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:6831";
 /// assert_eq!(expand_addr("ws://dbg:7000/x").unwrap().as_deref(), Some("ws://dbg:7000/x"));
 /// let e = expand_addr("dbg.local").unwrap_err().to_string();
 /// assert!(e.starts_with("AM_DBG_ADDR=\"dbg.local\""), "{e}");
+/// let e = expand_addr("ftp://x:1").unwrap_err().to_string();
+/// assert!(e.contains("unknown scheme \"ftp\""), "{e}");
 /// ```
 pub fn expand_addr(value: &str) -> Result<Option<String>, Error> {
     let env_err = |reason: String| Error::Env(am_core::env::EnvError::new(AM_DBG_ADDR, value, reason));
@@ -47,6 +49,13 @@ pub fn expand_addr(value: &str) -> Result<Option<String>, Error> {
         Some(rest) => (GOB_SCHEME, rest),
         None => ("", value),
     };
+    if scheme.is_empty()
+        && let Some((other, _)) = trimmed.split_once("://")
+    {
+        return Err(env_err(format!(
+            "unknown scheme {other:?}: use host:port (native), gob://host:port or ws://host:port/path (the Go am-dbg)"
+        )));
+    }
     if !scheme.is_empty() && !cfg!(feature = "go") {
         return Err(env_err("the Go protocol (gob://) needs am-dbg-proto's feature `go`".into()));
     }

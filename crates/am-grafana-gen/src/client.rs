@@ -54,6 +54,7 @@ pub struct GrafanaClientBuilder {
     url: Option<String>,
     token: Option<Token>,
     timeout: Option<Duration>,
+    tls: Option<am_core::exporter::TlsSettings>,
 }
 
 impl fmt::Debug for GrafanaClientBuilder {
@@ -95,6 +96,14 @@ impl GrafanaClientBuilder {
         self.timeout = Some(timeout);
         self
     }
+    /// What the HTTPS client trusts and presents: a CA of your own, a client certificate.
+    /// Default: `AM_GRAFANA_CERTIFICATE` / `AM_GRAFANA_CLIENT_CERTIFICATE` /
+    /// `AM_GRAFANA_CLIENT_KEY`, else the `AM_TLS_*` ones, else the system's roots. Needs the
+    /// `tls` feature (so does an `https://` URL).
+    pub fn tls(mut self, tls: am_core::exporter::TlsSettings) -> Self {
+        self.tls = Some(tls);
+        self
+    }
 
     /// Builds the client; fails without a URL or a token.
     pub fn build(self) -> Result<GrafanaClient, Error> {
@@ -109,11 +118,17 @@ impl GrafanaClientBuilder {
             .or_else(|| am_core::env::value(AM_GRAFANA_TOKEN).map(Token))
             .or_else(|| am_core::env::value(GRAFANA_TOKEN).map(Token))
             .ok_or(Error::MissingToken)?;
-        let http = reqwest::Client::builder()
-            .timeout(self.timeout.unwrap_or(DEFAULT_TIMEOUT))
-            .user_agent(concat!("am-grafana-gen/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Worker(chain(&e.without_url())))?;
+        let tls = match self.tls {
+            Some(t) => t,
+            None => am_core::exporter::TlsSettings::from_env(&crate::env::TLS_VARS)?,
+        };
+        tls.check_available(Some(&url), "an https:// Grafana URL")?;
+        let http = am_core::exporter::http::client(&am_core::exporter::http::HttpClientOptions {
+            user_agent: concat!("am-grafana-gen/", env!("CARGO_PKG_VERSION")),
+            timeout: Some(self.timeout.unwrap_or(DEFAULT_TIMEOUT)),
+            tls,
+            ..Default::default()
+        })?;
         Ok(GrafanaClient { base: url, token, http })
     }
 }

@@ -110,6 +110,10 @@ pub enum Error {
     /// The background upload thread or runtime could not be started.
     #[error("cannot start the Grafana upload worker: {0}")]
     Worker(String),
+    /// TLS settings that cannot be used: a certificate file (named with its variable), or
+    /// TLS in a build without the `tls` feature.
+    #[error(transparent)]
+    Tls(#[from] am_core::exporter::TlsError),
 }
 
 fn did_you_mean(hint: Option<&str>) -> String {

@@ -61,6 +61,8 @@ impl am_core::exporter::StatsSource for Shared {
 struct Shared {
     /// Notified after every upload attempt.
     progress: Watch<Progress>,
+    /// Grafana's base URL, for reports.
+    url: String,
     name: Option<String>,
     template: Template,
 }
@@ -125,6 +127,11 @@ impl GrafanaTracerBuilder {
         self.client = self.client.timeout(timeout);
         self
     }
+    /// What the HTTPS client trusts and presents; see [`GrafanaClientBuilder::tls`].
+    pub fn tls(mut self, tls: am_core::exporter::TlsSettings) -> Self {
+        self.client = self.client.tls(tls);
+        self
+    }
     /// Dashboard title. Default: the first machine ID seen (the root machine).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
@@ -157,6 +164,7 @@ impl GrafanaTracerBuilder {
         let client = self.client.build()?;
         let shared = Arc::new(Shared {
             progress: Watch::new(Progress::default()),
+            url: client.url().to_string(),
             name: self.name,
             template: Template {
                 folder: self.folder,
@@ -352,6 +360,10 @@ impl GrafanaGuard {
 impl ExporterGuard for GrafanaGuard {
     fn flush(&self, timeout: Duration) -> Delivery {
         self.0.flush(timeout)
+    }
+    fn destination(&self) -> String {
+        let folder = self.0.shared.template.folder.as_deref().unwrap_or(crate::DEFAULT_FOLDER);
+        format!("{} (folder {folder:?})", self.0.shared.url)
     }
     fn shutdown(self: Box<Self>, timeout: Duration) -> Delivery {
         self.0.flush(timeout)

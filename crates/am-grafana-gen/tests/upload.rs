@@ -462,3 +462,31 @@ fn slow_grafana_never_blocks_the_machine() {
     let posts = g.requests("POST", "/api/dashboards/db");
     assert!(posts.last().is_some_and(|p| p.body["dashboard"].to_string().contains("Machine: c19")));
 }
+
+/// Grafana behind HTTPS (a hosted Grafana, an ingress): the upload goes over TLS with a CA
+/// of the test's own; a certificate nobody trusts is a clear error, never a token in it.
+#[cfg(feature = "tls")]
+#[test]
+fn uploads_over_tls() {
+    use am_core::exporter::TlsSettings;
+    use am_testkit::tls::{ProxyOptions, TestCa, TlsProxy};
+    let g = FakeGrafana::start();
+    let backend = g.url.trim_start_matches("http://").trim_end_matches('/').parse().unwrap_or_else(|e| panic!("{e}"));
+    let ca = TestCa::new("grafana");
+    let proxy = TlsProxy::start(backend, &ca, &ca.server, ProxyOptions::http());
+    let client = |tls: TlsSettings| {
+        GrafanaClient::builder().url(proxy.url()).token(TOKEN).tls(tls).build().unwrap_or_else(|e| panic!("{e}"))
+    };
+    let trusted = TlsSettings::default().ca_file(&ca.ca_file).unwrap_or_else(|e| panic!("{e}"));
+    let up = block_on(client(trusted).upload(&dashboard(&["m1"]))).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(up.folder_uid, "asyncmachine");
+    assert_eq!(g.requests("POST", "/api/dashboards/db").len(), 1);
+
+    let other = TestCa::new("grafana-other");
+    let untrusted = TlsSettings::default().ca_file(&other.ca_file).unwrap_or_else(|e| panic!("{e}"));
+    let e = block_on(client(untrusted).upload(&dashboard(&["m1"]))).expect_err("an untrusted certificate");
+    let text = am_core::ErrorChain(&e).to_string();
+    assert!(text.to_lowercase().contains("certificate"), "{text}");
+    assert!(!text.contains(TOKEN));
+    assert_eq!(g.requests("POST", "/api/dashboards/db").len(), 1, "nothing more arrived");
+}

@@ -28,6 +28,13 @@ impl PushFormat {
             PushFormat::Json => "application/json",
         }
     }
+    /// `protobuf` or `json`, as `AM_LOKI_FORMAT` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PushFormat::Protobuf => "protobuf",
+            PushFormat::Json => "json",
+        }
+    }
     /// Parses `protobuf` (or `proto`) and `json`, in any case.
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {

@@ -15,6 +15,24 @@ pub const AM_LOKI_TOKEN: &str = "AM_LOKI_TOKEN";
 /// Push format: `protobuf` (default: snappy-compressed protobuf, as Loki's own clients
 /// send) or `json`.
 pub const AM_LOKI_FORMAT: &str = "AM_LOKI_FORMAT";
+/// A CA certificate file (PEM) to trust besides the system's roots (Loki behind a private
+/// CA). Default: `AM_TLS_CERTIFICATE`, else none. Needs the `tls` feature.
+pub const AM_LOKI_CERTIFICATE: &str = "AM_LOKI_CERTIFICATE";
+/// A client certificate file (PEM) for mutual TLS, with [`AM_LOKI_CLIENT_KEY`]. Default:
+/// `AM_TLS_CLIENT_CERTIFICATE`.
+pub const AM_LOKI_CLIENT_CERTIFICATE: &str = "AM_LOKI_CLIENT_CERTIFICATE";
+/// The client certificate's key file (PEM). Default: `AM_TLS_CLIENT_KEY`.
+pub const AM_LOKI_CLIENT_KEY: &str = "AM_LOKI_CLIENT_KEY";
+
+/// Loki's TLS variables, then the shared `AM_TLS_*` ones.
+pub(crate) const TLS_VARS: [am_core::exporter::TlsVars; 2] = [
+    am_core::exporter::TlsVars {
+        certificate: AM_LOKI_CERTIFICATE,
+        client_certificate: AM_LOKI_CLIENT_CERTIFICATE,
+        client_key: AM_LOKI_CLIENT_KEY,
+    },
+    am_core::exporter::SHARED_VARS,
+];
 
 /// Checks every `AM_LOKI_*` value: an address `base_url` accepts, a known format, a header-
 /// safe tenant, and basic auth either whole (user and password) or absent. Returns the
@@ -28,10 +46,14 @@ pub(crate) fn check() -> Result<Option<String>, crate::Error> {
                 crate::Error::InvalidAddr { reason, .. } => reason,
                 other => other.to_string(),
             })?;
+            if let Err(e) = am_core::exporter::TlsSettings::default().check_available(Some(u), "an https:// address") {
+                return Err(e.to_string());
+            }
         }
         Ok(url)
     })?
     .flatten();
+    am_core::exporter::TlsSettings::from_env(&TLS_VARS)?;
     parse(AM_LOKI_FORMAT, |v| {
         crate::PushFormat::parse(v).ok_or_else(|| format!("{v:?} is neither `protobuf` nor `json`"))
     })?;

@@ -27,6 +27,10 @@ pub enum Error {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    /// TLS settings that cannot be used: a certificate file (named with its variable), or
+    /// TLS in a build without the `tls` feature.
+    #[error(transparent)]
+    Tls(#[from] am_core::exporter::TlsError),
     /// The background sender thread or runtime could not be started.
     #[error("cannot start the background sender")]
     Runtime(#[source] std::io::Error),

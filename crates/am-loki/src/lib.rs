@@ -68,6 +68,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod builder;
 mod encode;
 pub mod env;
 mod error;
@@ -76,9 +77,10 @@ mod queue;
 mod sender;
 mod tracer;
 
+pub use builder::{DEFAULT_ADDR, LokiTracerBuilder};
 pub use encode::PushFormat;
 pub use error::Error;
 pub use queue::{
     LABEL_LEVEL, LABEL_MACHINE_ID, LABEL_SERVICE, LokiLevel, META_SPAN_ID, META_STATES, META_TRACE_ID, META_TX_ID,
 };
-pub use tracer::{DEFAULT_ADDR, LokiGuard, LokiStats, LokiTracer, LokiTracerBuilder, bind_env};
+pub use tracer::{LokiGuard, LokiStats, LokiTracer, bind_env};

@@ -100,7 +100,12 @@ pub fn bind_env(m: &Machine) -> Result<Binding<OtelGuard>, Error> {
     m.on_dispose(move |_| {
         on_dispose.release(ENV_SHUTDOWN_TIMEOUT);
     });
-    Ok(Binding::bound(OtelGuard { share }))
+    // a typo in a state list shows now, not as spans that never come
+    let notes = [env::AM_OTEL_TRACE_ALLOW_STATES, env::AM_OTEL_TRACE_SKIP_STATES]
+        .into_iter()
+        .filter_map(|v| am_core::env::unknown_states_note(v, m))
+        .collect();
+    Ok(Binding::Bound { guard: OtelGuard { share }, notes })
 }
 
 /// The env pipeline's span counts, while one is running.
@@ -190,6 +195,9 @@ fn flush_env(timeout: Duration) -> Delivery {
 impl ExporterGuard for OtelGuard {
     fn flush(&self, timeout: Duration) -> Delivery {
         flush_env(timeout)
+    }
+    fn destination(&self) -> String {
+        env_lock().as_ref().map(|st| st.pipeline.destination().to_string()).unwrap_or_default()
     }
     fn shutdown(self: Box<Self>, timeout: Duration) -> Delivery {
         self.share.release(timeout)

@@ -59,6 +59,80 @@ pub const OTEL_EXPORTER_OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
 /// Standard OTLP protocol: `grpc`, `http/protobuf` or `http/json` (each needs its cargo
 /// feature: `grpc`, `http`, `http-json`).
 pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+/// Standard OTLP headers, `key=value` pairs separated by commas (values URL-decoded), sent
+/// with every export: auth for hosted collectors (`authorization=Bearer%20…`). Read by the
+/// OpenTelemetry SDK, as are the per-signal `OTEL_EXPORTER_OTLP_{TRACES,LOGS,METRICS}_HEADERS`.
+pub const OTEL_EXPORTER_OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+/// Standard OTLP TLS: a CA certificate file (PEM) to trust besides the system's roots.
+/// Per signal: `OTEL_EXPORTER_OTLP_{TRACES,LOGS,METRICS}_CERTIFICATE`. Needs the `tls`
+/// feature, as does an `https://` endpoint.
+pub const OTEL_EXPORTER_OTLP_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CERTIFICATE";
+/// Standard OTLP mutual TLS: the client certificate file (PEM), with
+/// [`OTEL_EXPORTER_OTLP_CLIENT_KEY`]; per signal as above.
+pub const OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE: &str = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE";
+/// Standard OTLP mutual TLS: the client certificate's key file (PEM); per signal as above.
+pub const OTEL_EXPORTER_OTLP_CLIENT_KEY: &str = "OTEL_EXPORTER_OTLP_CLIENT_KEY";
+
+/// The TLS variables of one signal (`traces`, `logs`, `metrics`), then the generic ones.
+pub(crate) fn tls_vars(signal: &str) -> [am_core::exporter::TlsVars; 2] {
+    use am_core::exporter::TlsVars;
+    let per_signal = match signal {
+        "traces" => TlsVars {
+            certificate: "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+            client_certificate: "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+            client_key: "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+        },
+        "logs" => TlsVars {
+            certificate: "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+            client_certificate: "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
+            client_key: "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
+        },
+        _ => TlsVars {
+            certificate: "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+            client_certificate: "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+            client_key: "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+        },
+    };
+    let generic = TlsVars {
+        certificate: OTEL_EXPORTER_OTLP_CERTIFICATE,
+        client_certificate: OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
+        client_key: OTEL_EXPORTER_OTLP_CLIENT_KEY,
+    };
+    [per_signal, generic]
+}
+
+/// The endpoint variable of one signal, used as is (HTTP: the full URL).
+#[cfg_attr(not(any(feature = "grpc", feature = "http", feature = "http-json")), allow(dead_code))]
+pub(crate) fn signal_endpoint_var(signal: &str) -> &'static str {
+    match signal {
+        "traces" => OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+        "logs" => OTEL_EXPORTER_OTLP_LOGS_ENDPOINT,
+        _ => OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
+    }
+}
+
+/// An OTLP endpoint as the transports take it: an absolute `http://` or `https://` URL
+/// with a host (the SDK parses it as a URI and fails every export otherwise, so a value
+/// without a scheme is refused here, where the variable can be named).
+///
+/// ```
+/// use am_otel::env::parse_endpoint;
+/// assert_eq!(parse_endpoint("https://otel.example.com:4317/").unwrap(), "https://otel.example.com:4317");
+/// assert!(parse_endpoint("not-a-url").unwrap_err().contains("http://"));
+/// assert!(parse_endpoint("localhost:4317").is_err());
+/// assert!(parse_endpoint("grpc://x:4317").is_err());
+/// ```
+pub fn parse_endpoint(v: &str) -> Result<String, String> {
+    let t = v.trim();
+    let scheme_ok = ["http://", "https://"].iter().any(|s| t.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s)));
+    if !scheme_ok {
+        return Err("expected an absolute URL starting with http:// or https://, such as http://localhost:4317 \
+                    (gRPC) or http://localhost:4318 (HTTP)"
+            .into());
+    }
+    am_core::env::parse_url(t, None)?.ok_or_else(|| "expected a URL, not a switch word".into())
+}
+
 /// Standard batch span processor delay (ms); Go-parity default 100 when unset.
 pub const OTEL_BSP_SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";
 /// Standard batch size; Go-parity default 50 when unset.
@@ -66,22 +140,26 @@ pub const OTEL_BSP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE
 /// Standard queue size (spans); SDK default 2,048.
 pub const OTEL_BSP_MAX_QUEUE_SIZE: &str = "OTEL_BSP_MAX_QUEUE_SIZE";
 
-pub(crate) fn list(name: &str) -> Vec<String> {
-    am_core::env::value(name).map(|v| am_core::env::parse_list(&v)).unwrap_or_default()
-}
-
 /// Checks every `AM_OTEL_*` and `OTEL_*` value am-otel or the OpenTelemetry SDK reads, so
 /// a bad one is an error naming it at bind time, not a silent default (the SDK falls back
 /// on its own) or a stream of failed exports.
 pub fn check() -> Result<(), crate::Error> {
-    use am_core::env::{EnvError, parse, parse_count, parse_hex_id, parse_url, value};
+    use am_core::env::{EnvError, parse, parse_count, parse_hex_id, value};
     for name in [
         OTEL_EXPORTER_OTLP_ENDPOINT,
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
         OTEL_EXPORTER_OTLP_LOGS_ENDPOINT,
         OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
     ] {
-        parse(name, |v| parse_url(v, None)?.map(drop).ok_or_else(|| "expected a URL such as http://host:4317".into()))?;
+        parse(name, |v| {
+            let url = parse_endpoint(v)?;
+            am_core::exporter::TlsSettings::default()
+                .check_available(Some(&url), "an https:// endpoint")
+                .map_err(|e| e.to_string())
+        })?;
+    }
+    for signal in ["traces", "logs", "metrics"] {
+        am_core::exporter::TlsSettings::from_env(&tls_vars(signal)).map_err(crate::Error::Tls)?;
     }
     parse(OTEL_EXPORTER_OTLP_PROTOCOL, |v| crate::Protocol::parse(v).map_err(|e| e.to_string()))?;
     parse(OTEL_EXPORTER_OTLP_TIMEOUT, |v| parse_count(v, 1))?;

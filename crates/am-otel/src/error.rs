@@ -23,6 +23,10 @@ pub enum Error {
     /// `OTEL_EXPORTER_OTLP_PROTOCOL` or a builder value is not a supported protocol.
     #[error("unsupported OTLP protocol {0:?} (use grpc, http/protobuf or http/json)")]
     Protocol(String),
+    /// TLS settings that cannot be used: a certificate file (named with its variable), an
+    /// `https://` endpoint or a certificate in a build without the `tls` feature.
+    #[error(transparent)]
+    Tls(#[from] am_core::exporter::TlsError),
     /// The exporter could not be built.
     #[error("building the OTLP exporter: {0}")]
     Exporter(String),

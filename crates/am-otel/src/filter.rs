@@ -71,9 +71,10 @@ impl StateFilter {
     }
     /// The rules from the four `AM_OTEL_TRACE_{ALLOW,SKIP}_STATES{,_RE}` variables.
     pub fn from_env() -> Result<Self, Error> {
+        let names = |name| am_core::env::parse(name, am_core::env::parse_names).map(Option::unwrap_or_default);
         let mut f = StateFilter::new()
-            .allow(env::list(env::AM_OTEL_TRACE_ALLOW_STATES))
-            .skip(env::list(env::AM_OTEL_TRACE_SKIP_STATES));
+            .allow(names(env::AM_OTEL_TRACE_ALLOW_STATES)?)
+            .skip(names(env::AM_OTEL_TRACE_SKIP_STATES)?);
         if let Some(re) = am_core::env::value(env::AM_OTEL_TRACE_ALLOW_STATES_RE) {
             f.allow_re = Some(compile(env::AM_OTEL_TRACE_ALLOW_STATES_RE, &re)?);
         }

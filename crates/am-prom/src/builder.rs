@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use am_core::env::{is_on, normalize_id, parse, parse_count, parse_duration, parse_list, parse_url, value};
+use am_core::env::{is_on, normalize_id, parse, parse_count, parse_duration, parse_url};
 use prometheus_client::registry::Registry;
 
 use crate::collect::PromCollector;
@@ -52,6 +52,8 @@ pub struct PromTracerBuilder<'r> {
     drain: Option<Duration>,
     #[cfg_attr(not(feature = "server"), allow(dead_code))]
     head_timeout: Duration,
+    #[cfg_attr(not(feature = "push"), allow(dead_code))]
+    tls: Option<am_core::exporter::TlsSettings>,
     activation_env: bool,
 }
 
@@ -95,6 +97,7 @@ impl PromTracer {
             health: None,
             drain: None,
             head_timeout: Duration::from_secs(10),
+            tls: None,
             activation_env: false,
         }
     }
@@ -121,6 +124,15 @@ impl<'r> PromTracerBuilder<'r> {
     #[cfg(feature = "push")]
     pub fn push(mut self, url: impl Into<String>, interval: Duration) -> Self {
         self.push = Some((url.into(), Some(interval)));
+        self
+    }
+    /// What the pusher's HTTPS client trusts and presents: a CA of your own, a client
+    /// certificate. Default: `AM_PROM_PUSH_CERTIFICATE` / `AM_PROM_PUSH_CLIENT_CERTIFICATE` /
+    /// `AM_PROM_PUSH_CLIENT_KEY`, else the `AM_TLS_*` ones, else the system's roots. Needs
+    /// the `tls` feature (so does an `https://` push URL).
+    #[cfg(feature = "push")]
+    pub fn tls(mut self, tls: am_core::exporter::TlsSettings) -> Self {
+        self.tls = Some(tls);
         self
     }
     /// `PUT` (default: replace the group) or `POST`.
@@ -252,7 +264,7 @@ impl<'r> PromTracerBuilder<'r> {
         let service = normalize_id(&self.service.unwrap_or_else(|| am_core::env::service().name));
         let allow = match self.allow {
             Some(a) => Some(a),
-            None => value(env::AM_PROM_STATES).map(|v| parse_list(&v)),
+            None => parse(env::AM_PROM_STATES, am_core::env::parse_names)?,
         };
         let count = |name: &str, min: u64| parse(name, |v| parse_count(v, min)).map(|n| n.map(|n| n as usize));
         let max_states = match self.max_states {
@@ -382,10 +394,15 @@ impl<'r> PromTracerBuilder<'r> {
                     job.into(),
                 )));
                 push_reg.register_collector(Box::new(collector));
-                let client = reqwest::Client::builder().build().map_err(|e| Error::Invalid {
-                    name: "push client",
-                    value: String::new(),
-                    reason: e.to_string(),
+                let tls = match self.tls {
+                    Some(t) => t,
+                    None => am_core::exporter::TlsSettings::from_env(&env::TLS_VARS)?,
+                };
+                tls.check_available(Some(&url), "an https:// Pushgateway")?;
+                let client = am_core::exporter::http::client(&am_core::exporter::http::HttpClientOptions {
+                    user_agent: concat!("am-prom/", env!("CARGO_PKG_VERSION")),
+                    tls,
+                    ..Default::default()
                 })?;
                 tasks.push(Box::pin(crate::push::run(target, Arc::new(push_reg), shared.clone(), client, stop_rx)));
             }

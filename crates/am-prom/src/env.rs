@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 
-use am_core::env::{EnvError, parse, parse_count, parse_duration, parse_host_port, parse_list, parse_url, value};
+use am_core::env::{EnvError, parse, parse_count, parse_duration, parse_host_port, parse_url, value};
 
 use crate::error::Error;
 
@@ -21,6 +21,24 @@ pub const AM_PROM_ADDR: &str = "AM_PROM_ADDR";
 pub const AM_PROM_PUSH_URL: &str = "AM_PROM_PUSH_URL";
 /// Push interval: `15s`, `500ms`, `2m`, or plain seconds. Default 15 s.
 pub const AM_PROM_PUSH_INTERVAL: &str = "AM_PROM_PUSH_INTERVAL";
+/// A CA certificate file (PEM) the pusher trusts besides the system's roots. Default:
+/// `AM_TLS_CERTIFICATE`. Needs the `tls` feature.
+pub const AM_PROM_PUSH_CERTIFICATE: &str = "AM_PROM_PUSH_CERTIFICATE";
+/// A client certificate file (PEM) the pusher presents, with
+/// [`AM_PROM_PUSH_CLIENT_KEY`]. Default: `AM_TLS_CLIENT_CERTIFICATE`.
+pub const AM_PROM_PUSH_CLIENT_CERTIFICATE: &str = "AM_PROM_PUSH_CLIENT_CERTIFICATE";
+/// The client certificate's key file (PEM). Default: `AM_TLS_CLIENT_KEY`.
+pub const AM_PROM_PUSH_CLIENT_KEY: &str = "AM_PROM_PUSH_CLIENT_KEY";
+
+/// The pusher's TLS variables, then the shared `AM_TLS_*` ones.
+pub(crate) const TLS_VARS: [am_core::exporter::TlsVars; 2] = [
+    am_core::exporter::TlsVars {
+        certificate: AM_PROM_PUSH_CERTIFICATE,
+        client_certificate: AM_PROM_PUSH_CLIENT_CERTIFICATE,
+        client_key: AM_PROM_PUSH_CLIENT_KEY,
+    },
+    am_core::exporter::SHARED_VARS,
+];
 /// Switch: also export the Go exporter's label-less `am_<metric>_<id>` gauges.
 pub const AM_PROM_GO_COMPAT: &str = "AM_PROM_GO_COMPAT";
 /// Comma-separated allow-list of states that get an `am_state_active` series. Default:
@@ -85,7 +103,16 @@ pub(crate) fn activation() -> Result<(Option<SocketAddr>, Option<String>), Error
         Some(v) => parse_addr(&v)?,
         None => None,
     };
-    let push = parse(AM_PROM_PUSH_URL, |v| parse_url(v, Some(DEFAULT_PUSH_URL)))?.flatten();
+    let push = parse(AM_PROM_PUSH_URL, |v| {
+        let url = parse_url(v, Some(DEFAULT_PUSH_URL))?;
+        if let Some(u) = &url {
+            am_core::exporter::TlsSettings::default()
+                .check_available(Some(u), "an https:// Pushgateway")
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(url)
+    })?
+    .flatten();
     Ok((listen, push))
 }
 
@@ -97,20 +124,18 @@ pub fn check() -> Result<(), Error> {
     parse(AM_PROM_PUSH_INTERVAL, parse_duration)?;
     parse(AM_PROM_TIMING_EVERY, |v| parse_count(v, 1))?;
     parse(AM_PROM_MAX_STATES, |v| parse_count(v, 0))?;
+    parse(AM_PROM_STATES, am_core::env::parse_names)?;
     parse(AM_PROM_MAX_MACHINES, |v| parse_count(v, 1))?;
     parse(AM_HEALTH_HEARTBEAT, parse_duration)?;
     parse(AM_HEALTH_STUCK, parse_duration)?;
     parse(AM_HEALTH_DRAIN, parse_duration)?;
+    am_core::exporter::TlsSettings::from_env(&TLS_VARS)?;
     Ok(())
 }
 
 /// A note when [`AM_PROM_STATES`] names states the machine does not have.
 pub(crate) fn states_note(m: &am_core::Machine) -> Option<String> {
-    let listed = parse_list(&value(AM_PROM_STATES)?);
-    let schema = m.schema();
-    let unknown: Vec<&str> = listed.iter().map(String::as_str).filter(|s| schema.index(s).is_err()).collect();
-    (!unknown.is_empty())
-        .then(|| format!("{AM_PROM_STATES} names {}, which machine `{}` does not have", unknown.join(", "), m.id()))
+    am_core::env::unknown_states_note(AM_PROM_STATES, m)
 }
 
 #[cfg(test)]

@@ -43,6 +43,10 @@ pub enum Error {
     /// The background thread or runtime could not be started.
     #[error("cannot start the am-prom background runtime")]
     Runtime(#[source] std::io::Error),
+    /// TLS settings that cannot be used: a certificate file (named with its variable), or
+    /// TLS in a build without the `tls` feature.
+    #[error(transparent)]
+    Tls(#[from] am_core::exporter::TlsError),
     /// A cargo feature the setting needs is not compiled in.
     #[error("{0} needs am-prom's cargo feature `{1}`")]
     Feature(&'static str, &'static str),

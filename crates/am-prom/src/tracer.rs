@@ -355,6 +355,18 @@ impl ExporterGuard for PromGuard {
     fn flush(&self, _timeout: Duration) -> Delivery {
         self.tracer().delivery(true)
     }
+    fn destination(&self) -> String {
+        let t = self.tracer();
+        let mut parts = Vec::new();
+        if let Some(a) = t.local_addr() {
+            let paths = if t.0.shared.metrics { "/metrics /healthz /readyz" } else { "/healthz /readyz" };
+            parts.push(format!("{a} ({paths})"));
+        }
+        if let Some(u) = t.push_url() {
+            parts.push(format!("push {u}"));
+        }
+        parts.join(", ")
+    }
     /// When this is the last share: `/readyz` answers 503 from now on (the endpoint keeps
     /// serving until the shutdown). Other shares leave readiness alone: the process goes
     /// on serving the machines still bound.

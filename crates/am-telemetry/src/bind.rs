@@ -40,13 +40,23 @@ impl Exporter {
 
     /// The variables that switch it on. Kept as strings so they can be checked when the
     /// exporter is not compiled in; a test compares them with the exporters' own constants.
+    /// `AM_OTEL_LOG` and `AM_OTEL_METRICS` are not among them: they add logs and metrics to
+    /// the OTel exporter, which `AM_OTEL_TRACE` switches on (set alone, the report says so).
     pub fn activation(self) -> &'static [&'static str] {
         match self {
             Exporter::Dbg => &["AM_DBG_ADDR"],
             Exporter::Prom => &["AM_PROM_ADDR", "AM_PROM_PUSH_URL"],
-            Exporter::Otel => &["AM_OTEL_TRACE", "AM_OTEL_LOG"],
+            Exporter::Otel => &["AM_OTEL_TRACE"],
             Exporter::Loki => &["AM_LOKI_ADDR"],
             Exporter::Grafana => &["AM_GRAFANA_URL"],
+        }
+    }
+
+    /// Variables that add to it once it is on (ignored, and reported, without it).
+    fn additions(self) -> &'static [&'static str] {
+        match self {
+            Exporter::Otel => &[OTEL_ADDITIONS[0].0, OTEL_ADDITIONS[1].0],
+            _ => &[],
         }
     }
 
@@ -61,6 +71,13 @@ impl Exporter {
         }
     }
 }
+
+/// What `AM_OTEL_LOG` and `AM_OTEL_METRICS` add to the OTel exporter, and the
+/// `am-telemetry` feature each needs.
+const OTEL_ADDITIONS: [(&str, &str, bool); 2] = [
+    ("AM_OTEL_LOG", "otel", cfg!(feature = "otel")),
+    ("AM_OTEL_METRICS", "otel-metrics", cfg!(feature = "otel-metrics")),
+];
 
 impl fmt::Display for Exporter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -94,6 +111,7 @@ fn feature_hint(exporter: Exporter, msg: &str) -> Option<&'static str> {
         Exporter::Otel if msg.contains("`http-json`") => Some("otel-http-json"),
         Exporter::Otel if msg.contains("`http`") => Some("otel-http"),
         Exporter::Otel if msg.contains("`grpc`") => Some("otel"),
+        _ if msg.contains("feature `tls`") => Some("tls"),
         Exporter::Prom if msg.contains("`push`") => Some("prom-push"),
         Exporter::Prom if msg.contains("`server`") => Some("prom"),
         _ => None,
@@ -125,18 +143,21 @@ impl std::error::Error for Error {
     }
 }
 
-/// An `AM_*` variable that is set, but whose exporter was not compiled in.
+/// An `AM_*` variable that is set, but whose exporter (or the part of it that reads the
+/// variable) was not compiled in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IgnoredVar {
     /// The variable.
     pub var: &'static str,
-    /// The exporter that would read it; its name is the `am-telemetry` feature.
+    /// The exporter that would read it.
     pub exporter: Exporter,
+    /// The `am-telemetry` feature that would read it.
+    pub feature: &'static str,
 }
 
 impl fmt::Display for IgnoredVar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} is set but ignored: am-telemetry was built without feature `{}`", self.var, self.exporter)
+        write!(f, "{} is set but ignored: am-telemetry was built without feature `{}`", self.var, self.feature)
     }
 }
 
@@ -152,6 +173,8 @@ pub struct Report {
     pub service: Service,
     /// Exporters bound.
     pub bound: Vec<Exporter>,
+    /// Where each bound exporter delivers (address or URL, the real port for `:0`).
+    pub destinations: Vec<(Exporter, String)>,
     /// Exporters compiled in but not bound, and why.
     pub skipped: Vec<(Exporter, Skip)>,
     /// Variables set for exporters that are not compiled in.
@@ -166,6 +189,9 @@ impl fmt::Display for Report {
         writeln!(f, "am-telemetry: machine `{}`, service {}", self.machine, self.service)?;
         let names: Vec<&str> = self.bound.iter().map(|e| e.name()).collect();
         writeln!(f, "  bound:   {}", if names.is_empty() { "nothing".to_string() } else { names.join(", ") })?;
+        for (e, to) in self.destinations.iter().filter(|(_, to)| !to.is_empty()) {
+            writeln!(f, "    {e} → {to}")?;
+        }
         for (e, why) in &self.skipped {
             writeln!(f, "  skipped: {e}: {why}")?;
         }
@@ -302,10 +328,18 @@ impl fmt::Display for DeliveryReport {
 
 /// Variables set (per `lookup`) for exporters that are not compiled in.
 fn ignored_vars(lookup: impl Fn(&str) -> Option<String>) -> Vec<IgnoredVar> {
+    let set = |v: &str| lookup(v).is_some_and(|x| !x.trim().is_empty());
     let mut out = Vec::new();
     for exporter in Exporter::ALL.into_iter().filter(|e| !e.compiled()) {
-        for var in exporter.activation().iter().filter(|v| lookup(v).is_some_and(|x| !x.trim().is_empty())) {
-            out.push(IgnoredVar { var, exporter });
+        let vars = exporter.activation().iter().chain(exporter.additions());
+        for var in vars.filter(|v| set(v)) {
+            out.push(IgnoredVar { var, exporter, feature: exporter.name() });
+        }
+    }
+    // parts of a compiled exporter that have a feature of their own
+    if Exporter::Otel.compiled() {
+        for (var, feature, _) in OTEL_ADDITIONS.iter().filter(|(v, _, on)| !on && set(v)) {
+            out.push(IgnoredVar { var, exporter: Exporter::Otel, feature });
         }
     }
     out
@@ -325,6 +359,20 @@ fn setup_notes(report: &Report) -> Vec<String> {
             am_core::env::AM_LOG,
             level.as_str()
         ));
+    }
+    // logs and metrics ride on the OTel exporter: set alone, they switch nothing on
+    if report.skipped.iter().any(|(e, s)| *e == Exporter::Otel && matches!(s, Skip::Off { .. })) {
+        let on: Vec<&str> = OTEL_ADDITIONS
+            .iter()
+            .map(|(v, ..)| *v)
+            .filter(|v| am_core::env::is_on(v) && !report.ignored.iter().any(|i| i.var == *v))
+            .collect();
+        if !on.is_empty() {
+            notes.push(format!(
+                "{} set, but the OTel exporter starts only with AM_OTEL_TRACE (they add to it): set AM_OTEL_TRACE=1 too",
+                on.join(" and ")
+            ));
+        }
     }
     if report.bound.is_empty()
         && report.ignored.is_empty()
@@ -360,6 +408,7 @@ pub fn bind_env(machine: &Machine) -> Result<Telemetry, Error> {
             machine: machine.id().to_string(),
             service: am_core::env::service(),
             bound: Vec::new(),
+            destinations: Vec::new(),
             skipped: Vec::new(),
             ignored: ignored_vars(|v| std::env::var(v).ok()),
             notes: Vec::new(),
@@ -389,6 +438,7 @@ impl Telemetry {
         match b {
             Binding::Bound { guard, notes } => {
                 self.report.bound.push(e);
+                self.report.destinations.push((e, guard.destination()));
                 self.report.notes.extend(notes.into_iter().map(|n| format!("{e}: {n}")));
                 self.guards.push((e, guard));
             }
@@ -437,7 +487,7 @@ mod tests {
             _ => None,
         };
         let ignored = ignored_vars(env);
-        let prom = IgnoredVar { var: "AM_PROM_PUSH_URL", exporter: Exporter::Prom };
+        let prom = IgnoredVar { var: "AM_PROM_PUSH_URL", exporter: Exporter::Prom, feature: "prom" };
         assert_eq!(ignored.contains(&prom), !cfg!(feature = "prom"));
         assert!(!ignored.iter().any(|i| i.var == "AM_LOKI_ADDR"), "empty values are unset");
         assert_eq!(ignored.iter().any(|i| i.var == "AM_DBG_ADDR"), !cfg!(feature = "dbg"));
@@ -456,7 +506,9 @@ mod tests {
         #[cfg(feature = "prom")]
         assert_eq!(Exporter::Prom.activation(), [am_prom::env::AM_PROM_ADDR, am_prom::env::AM_PROM_PUSH_URL]);
         #[cfg(feature = "otel")]
-        assert_eq!(Exporter::Otel.activation(), [am_otel::env::AM_OTEL_TRACE, am_otel::env::AM_OTEL_LOG]);
+        assert_eq!(Exporter::Otel.activation(), [am_otel::env::AM_OTEL_TRACE]);
+        #[cfg(feature = "otel")]
+        assert_eq!(Exporter::Otel.additions(), [am_otel::env::AM_OTEL_LOG, am_otel::env::AM_OTEL_METRICS]);
         #[cfg(feature = "loki")]
         assert_eq!(Exporter::Loki.activation(), [am_loki::env::AM_LOKI_ADDR]);
         assert!(Exporter::ALL.iter().all(|e| !e.activation().is_empty()));

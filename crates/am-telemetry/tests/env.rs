@@ -43,6 +43,13 @@ const ALL_VARS: &[&str] = &[
     "AM_GRAFANA_URL",
     "AM_GRAFANA_TOKEN",
     "GRAFANA_TOKEN",
+    "AM_OTEL_METRICS",
+    "AM_OTEL_TRACE_ALLOW_STATES",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    "AM_TLS_CERTIFICATE",
+    "AM_LOKI_CERTIFICATE",
+    "AM_HEALTH_DRAIN",
 ];
 
 /// Runs `test` of this binary in a child with `env` (and nothing else of ours); returns its
@@ -98,6 +105,7 @@ fn without_am_service_the_executable_names_the_service() {
         &[("AM_PROM_ADDR", addr.to_string())],
     );
     assert!(out.contains("bound:   prom"), "{out}");
+    assert!(out.contains(&format!("    prom → {addr} (/metrics /healthz /readyz)\n")), "where it listens: {out}");
     assert!(out.contains("skipped: otel: off: AM_OTEL_TRACE unset"), "{out}");
     assert!(out.contains("(the executable's name; set AM_SERVICE to choose)"), "{out}");
 }
@@ -264,11 +272,165 @@ fn bad_values_are_errors_naming_the_variable() {
         ("AM_LOKI_USERNAME", vec![("AM_LOKI_ADDR", "localhost:3100".into()), ("AM_LOKI_USERNAME", "u".into())]),
         ("AM_LOKI_PASSWORD", vec![("AM_LOKI_ADDR", "localhost:3100".into()), ("AM_LOKI_PASSWORD", "hunter2".into())]),
         ("AM_GRAFANA_URL", on("AM_GRAFANA_URL", "http://localhost:3000")),
+        ("AM_PROM_STATES", prom("AM_PROM_STATES", ",,,")),
+        ("AM_OTEL_TRACE_ALLOW_STATES", otel("AM_OTEL_TRACE_ALLOW_STATES", " , ")),
+        (
+            "AM_LOKI_CERTIFICATE",
+            vec![("AM_LOKI_ADDR", "localhost:3100".into()), ("AM_LOKI_CERTIFICATE", "/nonexistent/ca.pem".into())],
+        ),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", otel("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem")),
+        ("AM_PROM_PUSH_CLIENT_CERTIFICATE", prom("AM_PROM_PUSH_CLIENT_CERTIFICATE", "/etc/client.pem")),
+        (
+            "AM_GRAFANA_CERTIFICATE",
+            vec![
+                ("AM_GRAFANA_URL", "http://localhost:3000".into()),
+                ("AM_GRAFANA_TOKEN", "hunter2".into()),
+                ("AM_GRAFANA_CERTIFICATE", "/nonexistent/ca.pem".into()),
+            ],
+        ),
+        (
+            "AM_TLS_CLIENT_KEY",
+            vec![("AM_LOKI_ADDR", "localhost:3100".into()), ("AM_TLS_CLIENT_KEY", "/etc/k.pem".into())],
+        ),
     ];
     for (var, env) in cases {
         let out = child("bad_values_are_errors_naming_the_variable", &format!("{var}=x"), &env);
         assert!(out.contains(var), "{var}: {out}");
     }
+    // what the error says, where a value is close to right
+    type Env = Vec<(&'static str, String)>;
+    let hints: Vec<(&str, Env, &str)> = vec![
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            otel("OTEL_EXPORTER_OTLP_ENDPOINT", "not-a-url"),
+            "starting with http:// or https://",
+        ),
+        ("AM_PROM_ADDR", on("AM_PROM_ADDR", "http://0.0.0.0:9464"), "not a URL: drop the scheme \"http\""),
+        ("AM_DBG_ADDR", on("AM_DBG_ADDR", "ftp://x:1"), "unknown scheme \"ftp\""),
+        (
+            "AM_TLS_CLIENT_KEY",
+            vec![("AM_LOKI_ADDR", "on".into()), ("AM_TLS_CLIENT_KEY", "/k.pem".into())],
+            "needs AM_TLS_CLIENT_CERTIFICATE too",
+        ),
+    ];
+    for (var, env, needle) in hints {
+        let out = child("bad_values_are_errors_naming_the_variable", &format!("{var}=hint"), &env);
+        assert!(out.contains(var) && out.contains(needle), "{var}: want {needle:?} in {out}");
+        assert!(!out.contains("IPv6"), "{var}: the IPv6 hint misleads here: {out}");
+    }
+}
+
+/// What the report notes for values that bind but will not do what was meant.
+#[test]
+fn the_report_notes_what_will_not_work() {
+    if let Some(s) = scenario() {
+        let m = machine("noted");
+        let t = bind_env(&m).unwrap();
+        let text = t.report().to_string();
+        print!("{text}");
+        match s.as_str() {
+            "otel-log-alone" => {
+                assert!(t.bound().is_empty(), "{text}");
+                assert!(
+                    text.contains("AM_OTEL_LOG set, but the OTel exporter starts only with AM_OTEL_TRACE"),
+                    "{text}"
+                );
+                assert!(
+                    !text.contains("set one of") || !text.contains("AM_OTEL_LOG,"),
+                    "told to set what is set: {text}"
+                );
+            }
+            "port-0" => {
+                // the report names the port the endpoint really got, and where spans go
+                let line =
+                    text.lines().find(|l| l.starts_with("    prom → 127.0.0.1:")).unwrap_or_else(|| panic!("{text}"));
+                assert!(!line.starts_with("    prom → 127.0.0.1:0 "), "{line}");
+                let otel = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").unwrap();
+                assert!(text.contains(&format!("    otel → grpc {otel} (traces)\n")), "{text}");
+            }
+            "allow-typo" => {
+                assert_eq!(t.bound(), [Exporter::Otel]);
+                assert!(
+                    text.contains("AM_OTEL_TRACE_ALLOW_STATES names Nope, which machine `noted` does not have"),
+                    "{text}"
+                );
+            }
+            other => panic!("unknown scenario {other}"),
+        }
+        drop(t);
+        return;
+    }
+    let test = "the_report_notes_what_will_not_work";
+    child(test, "otel-log-alone", &[("AM_OTEL_LOG", "1".into())]);
+    let rx = Receiver::grpc();
+    child(
+        test,
+        "port-0",
+        &[
+            ("AM_PROM_ADDR", "127.0.0.1:0".into()),
+            ("AM_OTEL_TRACE", "1".into()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", rx.grpc_url()),
+        ],
+    );
+    child(
+        test,
+        "allow-typo",
+        &[
+            ("AM_OTEL_TRACE", "1".into()),
+            ("AM_OTEL_TRACE_ALLOW_STATES", "Ready,Nope".into()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", rx.grpc_url()),
+        ],
+    );
+}
+
+/// A hosted collector and Loki behind HTTPS, set up from the environment alone: the
+/// standard OTLP variables (a CA file, an auth header) and the shared `AM_TLS_CERTIFICATE`
+/// for Loki.
+#[test]
+fn tls_endpoints_from_the_environment() {
+    if scenario().is_some() {
+        let m = Machine::builder(Schema::builder().states(["Ready"]).build().unwrap())
+            .id("secure")
+            .log_level(am_core::LogLevel::Changes)
+            .build();
+        let t = bind_env(&m).unwrap();
+        assert_eq!(t.bound(), [Exporter::Loki, Exporter::Otel]);
+        m.add(&["Ready"]).unwrap();
+        let done = t.shutdown_within(Duration::from_secs(5));
+        print!("{done}");
+        assert!(done.complete(), "{done}");
+        return;
+    }
+    use am_testkit::tls::{ProxyOptions, TestCa, TlsProxy};
+    let ca = TestCa::new("telemetry-env");
+    let otlp = Receiver::grpc();
+    let otlp_tls = TlsProxy::start(otlp.addr, &ca, &ca.server, ProxyOptions::grpc());
+    let loki = am_testkit::loki::Receiver::start();
+    let loki_tls = TlsProxy::start(
+        loki.addr().trim_start_matches("http://").parse().unwrap(),
+        &ca,
+        &ca.server,
+        ProxyOptions::http(),
+    );
+    let ca_file = ca.ca_file.display().to_string();
+    let out = child(
+        "tls_endpoints_from_the_environment",
+        "tls",
+        &[
+            ("AM_SERVICE", "secure-svc".into()),
+            ("AM_OTEL_TRACE", "1".into()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_tls.url()),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", ca_file.clone()),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20s3cret-t0ken".into()),
+            ("AM_LOKI_ADDR", loki_tls.url()),
+            ("AM_TLS_CERTIFICATE", ca_file),
+        ],
+    );
+    assert!(out.contains("am-telemetry: delivered\n"), "{out}");
+    assert!(otlp.spans().iter().any(|s| s.name.ends_with(":secure")), "{:?}", otlp.spans());
+    assert!(otlp.authorization().iter().all(|a| a == "Bearer s3cret-t0ken") && !otlp.authorization().is_empty());
+    assert!(!loki.lines_of("secure").is_empty());
+    assert!(otlp_tls.handshakes().0 >= 1 && loki_tls.handshakes().0 >= 1);
 }
 
 /// `AM_DBG_ADDR=on` means the default address, like every address variable.

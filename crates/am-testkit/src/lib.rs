@@ -1,8 +1,8 @@
 //! Test support shared by the workspace's tests and `cargo xtask soak`: loopback receivers
 //! that decode what the exporters send with the backends' own formats ([`otlp`]: the
 //! official OTLP protobufs over gRPC and HTTP; [`loki`]: Loki's push API, snappy protobuf and
-//! JSON), free ports, [`TempDir`], and [`tool`], the one way a test asks for an external
-//! program.
+//! JSON), free ports, [`TempDir`], [`tool`], the one way a test asks for an external
+//! program, and [`tls`]: a CA per run and a TLS-terminating proxy in front of any receiver.
 //!
 //! The `am-receiver` binary runs either receiver as a process of its own, counting what it
 //! accepted, so a soak run can kill and restart it.
@@ -12,6 +12,7 @@
 
 pub mod loki;
 pub mod otlp;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

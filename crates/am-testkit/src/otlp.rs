@@ -29,6 +29,8 @@ struct Store {
     /// OTLP/JSON bodies received over HTTP, with their path.
     json: Vec<(String, serde_json::Value)>,
     requests: usize,
+    /// The `authorization` header (gRPC metadata) of each request that had one.
+    authorization: Vec<String>,
     /// How to answer the next requests, instead of accepting them.
     fail: VecDeque<Failure>,
 }
@@ -169,6 +171,12 @@ impl Shared {
         }
     }
 
+    fn authorization(&self, value: Option<&str>) {
+        if let Some(v) = value {
+            self.store.lock().unwrap().authorization.push(v.to_string());
+        }
+    }
+
     async fn hold(&self) {
         self.store.lock().unwrap().requests += 1;
         if !self.delay.is_zero() {
@@ -188,6 +196,7 @@ impl TraceService for Shared {
         &self,
         r: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.authorization(r.metadata().get("authorization").and_then(|v| v.to_str().ok()));
         self.hold().await;
         if let Some(f) = self.failure() {
             return Err(f.grpc());
@@ -203,6 +212,7 @@ impl LogsService for Shared {
         &self,
         r: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        self.authorization(r.metadata().get("authorization").and_then(|v| v.to_str().ok()));
         self.hold().await;
         if let Some(f) = self.failure() {
             return Err(f.grpc());
@@ -218,6 +228,7 @@ impl MetricsService for Shared {
         &self,
         r: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        self.authorization(r.metadata().get("authorization").and_then(|v| v.to_str().ok()));
         self.hold().await;
         if let Some(f) = self.failure() {
             return Err(f.grpc());
@@ -321,6 +332,7 @@ impl Receiver {
                                 .and_then(|v| v.to_str().ok())
                                 .unwrap_or("")
                                 .to_string();
+                            s.authorization(req.headers().get("authorization").and_then(|v| v.to_str().ok()));
                             let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                             s.hold().await;
                             if let Some(f) = s.failure() {
@@ -363,6 +375,11 @@ impl Receiver {
             }
         });
         Receiver { addr, shared, rt: Some(rt) }
+    }
+
+    /// The `authorization` header of every request that carried one, in order.
+    pub fn authorization(&self) -> Vec<String> {
+        self.shared.store.lock().unwrap().authorization.clone()
     }
 
     /// `http://ADDR`, as an OTLP endpoint.

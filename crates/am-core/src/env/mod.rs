@@ -7,7 +7,7 @@ mod value;
 
 pub use value::{
     EnvError, OFF_WORDS, ON_WORDS, parse, parse_count, parse_duration, parse_hex_id, parse_host_port, parse_list,
-    parse_log_level, parse_url, redact_url,
+    parse_log_level, parse_names, parse_url, redact_url, unknown_states_note,
 };
 
 /// Machine log level, `0`–`5` (see [`LogLevel`](crate::LogLevel)). Default `0`.

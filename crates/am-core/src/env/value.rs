@@ -90,6 +90,7 @@ fn is_word(v: &str, words: &[&str]) -> bool {
 /// assert_eq!(parse_host_port("off", d).unwrap(), None);
 /// assert!(parse_host_port("localhost", d).is_err());
 /// assert!(parse_host_port("host:99999", d).is_err());
+/// assert!(parse_host_port("http://host:80", d).unwrap_err().contains("drop the scheme \"http\""));
 /// ```
 pub fn parse_host_port(v: &str, default: &str) -> Result<Option<String>, String> {
     let v = v.trim();
@@ -106,6 +107,9 @@ pub fn parse_host_port(v: &str, default: &str) -> Result<Option<String>, String>
 
 /// `host:port` with a non-empty host (bracketed for IPv6) and a numeric port.
 fn check_host_port(s: &str) -> Result<(), String> {
+    if let Some((scheme, _)) = s.split_once("://") {
+        return Err(format!("expected host:port, not a URL: drop the scheme {scheme:?} (e.g. 127.0.0.1:9464, :9464)"));
+    }
     let (host, port) = s.rsplit_once(':').ok_or("expected host:port, :port, or on/off")?;
     if host.is_empty() {
         return Err("expected host:port: the host is empty".into());
@@ -311,6 +315,32 @@ pub fn parse_log_level(v: &str) -> Result<crate::LogLevel, String> {
 /// ```
 pub fn parse_list(v: &str) -> Vec<String> {
     v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+}
+
+/// A list of state names ([`parse_list`]) that must name at least one: `",,,"` is a
+/// mistake, not "no states".
+///
+/// ```
+/// use am_core::env::parse_names;
+/// assert_eq!(parse_names("Ready, Busy").unwrap(), vec!["Ready", "Busy"]);
+/// assert!(parse_names(",,,").is_err());
+/// ```
+pub fn parse_names(v: &str) -> Result<Vec<String>, String> {
+    let names = parse_list(v);
+    if names.is_empty() {
+        return Err("names no state: expected a comma-separated list such as Ready,Busy".into());
+    }
+    Ok(names)
+}
+
+/// A note for a binding's report when the list variable `name` names states machine `m`
+/// lacks (a typo shows up at bind time, not as a missing series or span later).
+pub fn unknown_states_note(name: &str, m: &crate::Machine) -> Option<String> {
+    let listed = parse_list(&crate::env::value(name)?);
+    let schema = m.schema();
+    let unknown: Vec<&str> = listed.iter().map(String::as_str).filter(|s| schema.index(s).is_err()).collect();
+    (!unknown.is_empty())
+        .then(|| format!("{name} names {}, which machine `{}` does not have", unknown.join(", "), m.id()))
 }
 
 #[cfg(test)]

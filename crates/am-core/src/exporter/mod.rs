@@ -12,12 +12,16 @@
 //! | wait from sync code that may be inside a runtime | [`block_in_runtime`] (`exporter-runtime`) |
 //! | Ctrl-C and SIGTERM both start a graceful shutdown; a second one is seen | [`StopSignals`] (`exporter-runtime`) |
 //! | every exporter's own health, exported in one place (am-prom) | [`register_stats`], [`exporter_stats`] |
+//! | a CA and client certificate read the same way by every exporter | [`TlsSettings`] |
+//! | one HTTP client with the user agent, timeouts and TLS | [`http::client`] (`exporter-http`; `exporter-tls` adds rustls) |
 //!
 //! Every exporter follows one lifecycle — build, bind (the machine [attaches](crate::Tracer::attach)
 //! one per-machine handle), shut down with a deadline ([`ExporterGuard`](crate::ExporterGuard))
 //! — drawn in the repository's `docs/architecture.md`. Names on the wire (metric names, Loki
 //! labels, span names) live in [`conventions`](crate::conventions).
 
+#[cfg(feature = "exporter-http")]
+pub mod http;
 pub mod json;
 mod limiter;
 #[cfg(feature = "exporter-runtime")]
@@ -25,6 +29,7 @@ mod runtime;
 #[cfg(feature = "exporter-runtime")]
 mod signals;
 mod stats;
+mod tls;
 mod watch;
 
 pub use crate::unpoison::Unpoison;
@@ -34,4 +39,7 @@ pub use runtime::{OwnedRuntime, Spawned, block_in_runtime, spawn};
 #[cfg(feature = "exporter-runtime")]
 pub use signals::StopSignals;
 pub use stats::{ExporterStats, StatsSource, exporter_stats, last_ms, register_stats, unix_ms};
+pub use tls::{
+    AM_TLS_CERTIFICATE, AM_TLS_CLIENT_CERTIFICATE, AM_TLS_CLIENT_KEY, SHARED_VARS, TlsError, TlsSettings, TlsVars,
+};
 pub use watch::Watch;

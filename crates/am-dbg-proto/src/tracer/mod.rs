@@ -258,6 +258,11 @@ impl ExporterGuard for DbgGuard {
     fn flush(&self, timeout: Duration) -> Delivery {
         self.0.flush(timeout)
     }
+    fn destination(&self) -> String {
+        let addr = self.0.addr();
+        let how = if addr.starts_with("gob://") || addr.starts_with("ws://") { "the Go am-dbg" } else { "am-dbg" };
+        format!("{addr} ({how})")
+    }
     fn shutdown(self: Box<Self>, timeout: Duration) -> Delivery {
         self.0.flush(timeout)
     }

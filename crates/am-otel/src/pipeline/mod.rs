@@ -61,6 +61,15 @@ impl Protocol {
         }
     }
 
+    /// The `OTEL_EXPORTER_OTLP_PROTOCOL` spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::HttpJson => "http/json",
+        }
+    }
+
     /// The cargo feature of am-otel that compiles this transport in.
     fn feature(self) -> &'static str {
         match self {
@@ -182,6 +191,7 @@ pub struct OtlpPipelineBuilder {
     logs: Option<bool>,
     #[cfg(feature = "metrics")]
     metrics: Option<Duration>,
+    tls: Option<am_core::exporter::TlsSettings>,
 }
 
 fn resource(service: &str) -> Resource {
@@ -201,6 +211,14 @@ impl OtlpPipelineBuilder {
     /// `OTEL_EXPORTER_OTLP_*ENDPOINT` variables, else `localhost:4317` / `:4318`.
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
+        self
+    }
+    /// What the TLS client trusts and presents, for every signal: a CA of your own, a client
+    /// certificate. Default: the standard `OTEL_EXPORTER_OTLP_[SIGNAL_]CERTIFICATE`,
+    /// `..._CLIENT_CERTIFICATE`, `..._CLIENT_KEY` variables, else the system's roots. Used
+    /// for `https://` endpoints; needs the `tls` feature.
+    pub fn tls(mut self, tls: am_core::exporter::TlsSettings) -> Self {
+        self.tls = Some(tls);
         self
     }
     /// Transport (else `OTEL_EXPORTER_OTLP_PROTOCOL`, else gRPC).
@@ -276,10 +294,16 @@ impl OtlpPipelineBuilder {
             })?
             .unwrap_or(Protocol::Grpc),
         };
+        let endpoint = match &self.endpoint {
+            Some(e) => Some(env::parse_endpoint(e).map_err(|reason| {
+                Error::Env(am_core::env::EnvError::new("OtlpPipelineBuilder::endpoint", e, reason))
+            })?),
+            None => None,
+        };
         let rt = Arc::new(ExportRuntime::start("am-otel-export")?);
         let handle = rt.handle().clone();
         let _enter = handle.enter();
-        let export = Export { protocol, endpoint: self.endpoint.clone(), timeout: self.timeout, retry: self.retry };
+        let export = Export { protocol, endpoint, timeout: self.timeout, retry: self.retry, tls: self.tls.clone() };
         let span_exporter = export.span_exporter(&rt)?;
         let (cfg, queue) = self.batch_config();
         let mut pipeline = OtlpPipeline::assemble(span_exporter, Some(handle.clone()), &service, cfg, queue);
@@ -302,6 +326,15 @@ impl OtlpPipelineBuilder {
         }
         drop(_enter);
         pipeline.rt = Some(rt);
+        let mut signals = vec!["traces"];
+        if pipeline.logs.is_some() {
+            signals.push("logs");
+        }
+        #[cfg(feature = "metrics")]
+        if pipeline.meters.is_some() {
+            signals.push("metrics");
+        }
+        pipeline.destination = format!("{} {} ({})", protocol.name(), export.traces_url(), signals.join(", "));
         Ok(pipeline)
     }
 }
@@ -331,6 +364,8 @@ pub struct OtlpPipeline {
     rt: Option<Arc<ExportRuntime>>,
     shutdown_timeout: Duration,
     stopped: bool,
+    /// Where it exports, for reports.
+    destination: String,
 }
 
 impl OtlpPipeline {
@@ -370,12 +405,18 @@ impl OtlpPipeline {
             rt: None,
             shutdown_timeout: Duration::from_secs(5),
             stopped: false,
+            destination: "an exporter of the process".into(),
         }
     }
 
     /// The service name.
     pub fn service(&self) -> &str {
         &self.service
+    }
+    /// Where it exports, for people: the transport, the traces URL and the signals, e.g.
+    /// `grpc http://localhost:4317 (traces, logs)`.
+    pub fn destination(&self) -> &str {
+        &self.destination
     }
     /// The tracer provider (e.g. to install as the global one, or for `tracing-opentelemetry`).
     pub fn tracer_provider(&self) -> &SdkTracerProvider {
@@ -509,6 +550,8 @@ struct Export {
     endpoint: Option<String>,
     timeout: Option<Duration>,
     retry: Retry,
+    /// The builder's TLS settings (else each signal's variables).
+    tls: Option<am_core::exporter::TlsSettings>,
 }
 
 /// The OTLP exporters of the transports compiled in.

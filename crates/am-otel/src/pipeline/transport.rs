@@ -10,13 +10,13 @@ macro_rules! exporter {
         let b = $builder;
         let built = match $self.protocol {
             #[cfg(feature = "grpc")]
-            Protocol::Grpc => $self.grpc(b.with_tonic(), $signal).build(),
+            Protocol::Grpc => $self.grpc(b.with_tonic(), $signal)?.build(),
             #[cfg(feature = "http")]
             Protocol::HttpProtobuf => {
-                $self.http(b.with_http(), opentelemetry_otlp::Protocol::HttpBinary, $signal).build()
+                $self.http(b.with_http(), opentelemetry_otlp::Protocol::HttpBinary, $signal)?.build()
             }
             #[cfg(feature = "http-json")]
-            Protocol::HttpJson => $self.http(b.with_http(), opentelemetry_otlp::Protocol::HttpJson, $signal).build(),
+            Protocol::HttpJson => $self.http(b.with_http(), opentelemetry_otlp::Protocol::HttpJson, $signal)?.build(),
             #[allow(unreachable_patterns)]
             p => return Err(Error::TransportDisabled(p.feature())),
         };
@@ -121,13 +121,55 @@ impl Export {
         }
     }
 
+    /// The traces exporter's URL, for reports.
+    pub(super) fn traces_url(&self) -> String {
+        self.resolved_endpoint("traces")
+    }
+
+    /// The URL the signal's exporter will use: the builder's, else the signal's variable,
+    /// else the generic one (with `/v1/<signal>` for HTTP), else the SDK's default.
+    fn resolved_endpoint(&self, signal: &str) -> String {
+        let http = !matches!(self.protocol, Protocol::Grpc);
+        let base = |e: &str| if http { format!("{}/v1/{signal}", e.trim_end_matches('/')) } else { e.to_string() };
+        if let Some(e) = &self.endpoint {
+            return base(e);
+        }
+        if let Some(e) = am_core::env::value(env::signal_endpoint_var(signal)) {
+            return e;
+        }
+        match am_core::env::value(env::OTEL_EXPORTER_OTLP_ENDPOINT) {
+            Some(e) => base(&e),
+            None if http => format!("http://localhost:4318/v1/{signal}"),
+            None => "http://localhost:4317".into(),
+        }
+    }
+
+    /// The signal's TLS settings: the builder's, else its variables; refused (naming the
+    /// feature) for an `https://` endpoint in a build without TLS.
+    fn tls_for(&self, signal: &str, endpoint: &str) -> Result<am_core::exporter::TlsSettings, Error> {
+        let tls = match &self.tls {
+            Some(t) => t.clone(),
+            None => am_core::exporter::TlsSettings::from_env(&env::tls_vars(signal))?,
+        };
+        tls.check_available(Some(endpoint), "an https:// OTLP endpoint")?;
+        Ok(tls)
+    }
+
     #[cfg(feature = "grpc")]
     fn grpc<B: opentelemetry_otlp::WithExportConfig + opentelemetry_otlp::WithTonicConfig>(
         &self,
         b: B,
         signal: &str,
-    ) -> B {
-        self.configure(b, signal).with_retry_policy(self.policy())
+    ) -> Result<B, Error> {
+        let endpoint = self.resolved_endpoint(signal);
+        let tls = self.tls_for(signal, &endpoint)?;
+        let b = self.configure(b, signal).with_retry_policy(self.policy());
+        #[cfg(feature = "tls")]
+        if endpoint.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")) {
+            return Ok(b.with_tls_config(grpc_tls(&tls)));
+        }
+        let _ = tls;
+        Ok(b)
     }
 
     #[cfg(any(feature = "http", feature = "http-json"))]
@@ -136,8 +178,22 @@ impl Export {
         b: B,
         protocol: opentelemetry_otlp::Protocol,
         signal: &str,
-    ) -> B {
-        self.configure(b, signal).with_protocol(protocol).with_retry_policy(self.policy())
+    ) -> Result<B, Error> {
+        let endpoint = self.resolved_endpoint(signal);
+        let tls = self.tls_for(signal, &endpoint)?;
+        let b = self.configure(b, signal).with_protocol(protocol).with_retry_policy(self.policy());
+        if tls.is_default() {
+            // the SDK's own client: the system's roots (with `tls`), its timeout
+            return Ok(b);
+        }
+        let timeout = self.timeout.or_else(env_timeout).unwrap_or(Duration::from_secs(10));
+        let client = am_core::exporter::http::client(&am_core::exporter::http::HttpClientOptions {
+            user_agent: concat!("am-otel/", env!("CARGO_PKG_VERSION")),
+            timeout: Some(timeout),
+            tls,
+            ..Default::default()
+        })?;
+        Ok(b.with_http_client(client))
     }
 
     pub(super) fn span_exporter(
@@ -161,4 +217,29 @@ impl Export {
     ) -> Result<KeepRuntime<opentelemetry_otlp::MetricExporter>, Error> {
         exporter!(self, rt, opentelemetry_otlp::MetricExporter::builder(), "metrics")
     }
+}
+
+/// `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds), when set and valid.
+#[cfg(any(feature = "http", feature = "http-json"))]
+fn env_timeout() -> Option<Duration> {
+    am_core::env::parse(env::OTEL_EXPORTER_OTLP_TIMEOUT, |v| am_core::env::parse_count(v, 1))
+        .ok()
+        .flatten()
+        .map(Duration::from_millis)
+}
+
+/// tonic's TLS config from our settings: the system's roots (as every other exporter's
+/// client), a CA of your own on top, the client certificate; HTTP/2 assumed when a proxy
+/// does not negotiate it.
+#[cfg(all(feature = "grpc", feature = "tls"))]
+fn grpc_tls(tls: &am_core::exporter::TlsSettings) -> opentelemetry_otlp::tonic_types::transport::ClientTlsConfig {
+    use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig, Identity};
+    let mut c = ClientTlsConfig::new().with_native_roots().assume_http2(true);
+    if let Some(ca) = &tls.ca_pem {
+        c = c.ca_certificate(Certificate::from_pem(ca));
+    }
+    if let Some((cert, key)) = &tls.identity_pem {
+        c = c.identity(Identity::from_pem(cert, key));
+    }
+    c
 }

@@ -45,4 +45,7 @@ impl Export {
     pub(super) fn metric_exporter(&self, _: &Arc<ExportRuntime>) -> Result<Disabled, Error> {
         Err(Error::TransportDisabled(self.protocol.feature()))
     }
+    pub(super) fn traces_url(&self) -> String {
+        String::new()
+    }
 }
