@@ -120,7 +120,16 @@ fn check(bins: &Path, dir: &Path) -> Result<()> {
         return Err(format!("the README example failed: {}", out.status).into());
     }
     let mut failures = Vec::new();
-    for want in ["machine `worker`, service readme-check (the executable's name", "bound:   dbg, prom, otel"] {
+    for want in [
+        "machine `worker`, service readme-check (the executable's name",
+        "bound:   dbg, prom, otel",
+        &format!("    prom → 127.0.0.1:{prom_port} (/metrics /healthz /readyz)"),
+        // every exporter delivered everything, and says so
+        "am-telemetry: delivered\n",
+        "  dbg:     ",
+        "  otel:    ",
+        "  prom:    ",
+    ] {
         if !stdout.contains(want) {
             failures.push(format!("the report lacks {want:?}"));
         }
