@@ -54,7 +54,7 @@ fn rows_panels_and_queries_are_the_go_ones() {
         "Avg number of relations per state".into()
     )));
     assert!(exprs.contains(&(r#"am_tx_time_pool{job="shop_svc"}"#.into(), "Human time (μs)".into())));
-    assert!(exprs.iter().any(|(e, _)| e == r#"{service_name="shop_svc", asyncmach_id="worker-1"}"#), "{exprs:?}");
+    assert!(exprs.iter().any(|(e, _)| e == r#"{service_name="shop_svc", asyncmachine_id="worker-1"}"#), "{exprs:?}");
     // every Prometheus query names Go-compatible metrics only
     for (e, _) in exprs.iter().filter(|(e, _)| e.starts_with("am_")) {
         for part in e.split(" / ") {

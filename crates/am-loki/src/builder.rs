@@ -163,7 +163,7 @@ impl LokiTracerBuilder {
         self.shutdown_timeout = d;
         self
     }
-    /// Whether submachines inherit the tracer, each with its own `asyncmach_id` (default
+    /// Whether submachines inherit the tracer, each with its own `asyncmachine_id` (default
     /// on).
     pub fn inherit(mut self, on: bool) -> Self {
         self.inherit = on;

@@ -5,7 +5,7 @@
 //! background task batches the entries (1,000 entries, 1 MiB or 1 s, whichever first) and
 //! pushes them to `/loki/api/v1/push`, as snappy-compressed protobuf (default) or JSON.
 //!
-//! - **Streams** are labelled `service_name` (normalised `AM_SERVICE`), `asyncmach_id`
+//! - **Streams** are labelled `service_name` (normalised `AM_SERVICE`), `asyncmachine_id`
 //!   (the raw machine ID) and `level` (`DEBUG`, `INFO`, `ERROR`); lines read
 //!   `INFO: [state] +Ready`. Structured metadata carries `tx_id`, and `trace_id` /
 //!   `span_id` when a tracing exporter set the machine's
@@ -19,7 +19,7 @@
 //!   in logs, errors or `Debug` output.
 //! - **Env**: [`bind_env`] reads [`env::AM_LOKI_ADDR`] and the other `AM_LOKI_*` names;
 //!   builder calls win over env variables, which win over defaults.
-//! - Submachines inherit the tracer, each with its own `asyncmach_id`.
+//! - Submachines inherit the tracer, each with its own `asyncmachine_id`.
 //!
 //! # Lifecycle
 //!

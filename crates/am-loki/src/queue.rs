@@ -61,7 +61,7 @@ impl LokiLevel {
 /// One stream's label set, in both the forms the push formats need.
 #[derive(Debug)]
 pub(crate) struct StreamKey {
-    /// Selector form, labels sorted by name: `{asyncmach_id="m", level="INFO", …}`.
+    /// Selector form, labels sorted by name: `{asyncmachine_id="m", level="INFO", …}`.
     pub(crate) selector: String,
     /// `(name, value)` pairs, sorted by name.
     pub(crate) labels: [(&'static str, String); 3],
@@ -310,7 +310,7 @@ mod tests {
         assert!(q.machine_streams("other").is_none(), "one machine at most");
         let mut out = Vec::new();
         q.take(1, 1, &mut out);
-        assert_eq!(out[0].stream.selector, r#"{asyncmach_id="a\"b\\c\n", level="INFO", service_name="svc"}"#);
+        assert_eq!(out[0].stream.selector, r#"{asyncmachine_id="a\"b\\c\n", level="INFO", service_name="svc"}"#);
         q.forget_machine("a\"b\\c\n");
         assert!(matches!(q.push("other", rec("y")), Pushed::Queued { .. }));
         q.close();

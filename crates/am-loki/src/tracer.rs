@@ -268,7 +268,7 @@ impl Tracer for MachLoki {
     }
 }
 
-/// The entry text without the machine's `[prefix] `, which the `asyncmach_id` label
+/// The entry text without the machine's `[prefix] `, which the `asyncmachine_id` label
 /// already carries.
 fn strip_id_prefix<'a>(prefix: &str, text: &'a str) -> &'a str {
     text.strip_prefix('[').and_then(|t| t.strip_prefix(prefix)).and_then(|t| t.strip_prefix("] ")).unwrap_or(text)

@@ -26,7 +26,7 @@ fn tracer(r: &Receiver, format: PushFormat) -> LokiTracer {
 }
 
 fn labels(id: &str, level: &str) -> BTreeMap<String, String> {
-    [("asyncmach_id", id), ("level", level), ("service_name", "shop_api")]
+    [("asyncmachine_id", id), ("level", level), ("service_name", "shop_api")]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
@@ -126,8 +126,8 @@ fn entries_group_into_one_stream_per_label_set() {
     assert_eq!(reqs.len(), 1, "one batch expected: {reqs:?}");
     let streams = reqs[0].push.clone().unwrap();
     assert_eq!(streams.len(), 2, "{streams:?}");
-    assert_eq!(streams[0].labels["asyncmach_id"], "a");
-    assert_eq!(streams[1].labels["asyncmach_id"], "b");
+    assert_eq!(streams[0].labels["asyncmachine_id"], "a");
+    assert_eq!(streams[1].labels["asyncmachine_id"], "b");
     for s in &streams {
         let lines: Vec<_> = s.entries.iter().map(|e| e.line.as_str()).collect();
         assert_eq!(lines, ["INFO: [state] +A", "INFO: [state] -A"].repeat(3)[..5]);

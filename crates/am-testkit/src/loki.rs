@@ -162,12 +162,12 @@ impl Receiver {
         }
         out
     }
-    /// Accepted entries of streams whose labels include `asyncmach_id = machine`, in
+    /// Accepted entries of streams whose labels include `asyncmachine_id = machine`, in
     /// arrival order.
     pub fn entries_of(&self, machine: &str) -> Vec<(BTreeMap<String, String>, Entry)> {
         self.accepted()
             .into_iter()
-            .filter(|s| s.labels.get("asyncmach_id").map(String::as_str) == Some(machine))
+            .filter(|s| s.labels.get("asyncmachine_id").map(String::as_str) == Some(machine))
             .flat_map(|s| s.entries.into_iter().map(move |e| (s.labels.clone(), e)))
             .collect()
     }

@@ -4,7 +4,7 @@
 /// Stream label: the normalised service name (`AM_SERVICE`).
 pub const SERVICE_NAME: &str = "service_name";
 /// Stream label: the machine ID, as is (the Go name).
-pub const MACHINE_ID: &str = "asyncmach_id";
+pub const MACHINE_ID: &str = "asyncmachine_id";
 /// Stream label: the log level.
 pub const LEVEL: &str = "level";
 /// Structured metadata: the transition ID.
