@@ -1,5 +1,6 @@
 //! `cargo xtask ci`: every check CI runs, in order, stopping at the first failure.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -211,16 +212,38 @@ fn package(sh: &Shell) -> Result<Outcome> {
     if crates.is_empty() {
         return Err("cargo metadata lists no crate to publish".into());
     }
-    let crates = crates.iter().flat_map(|c| ["-p", c.as_str()]);
+    forget_earlier_packages(&crates)?;
+    let crates = crates.iter().flat_map(|(name, _)| ["-p", name.as_str()]);
     // the working tree as it is, as every other step checks it; dependencies between the
     // crates resolve to the ones packaged alongside
     cmd!(sh, "cargo package --allow-dirty {crates...}").run()?;
     Ok(Outcome::Passed)
 }
 
-/// Names of the workspace members (in `cargo metadata` output) that may go to crates.io:
-/// `publish` unset, or naming `crates-io`.
-fn publishable(metadata: &Value) -> Vec<String> {
+/// Cargo extracts a crate packaged alongside into its temporary registry's source directory
+/// (`$CARGO_HOME/registry/src/-<hash>/<name>-<version>`: a `file://` registry has no host)
+/// once, and verifies later runs of the same version against that first copy: after a
+/// change, a run failed on code long gone. Our crates' copies go first.
+fn forget_earlier_packages(crates: &[(String, String)]) -> Result<()> {
+    let home = match std::env::var_os("CARGO_HOME") {
+        Some(home) => PathBuf::from(home),
+        None => PathBuf::from(std::env::var_os("HOME").ok_or("neither CARGO_HOME nor HOME is set")?).join(".cargo"),
+    };
+    let Ok(registries) = std::fs::read_dir(home.join("registry/src")) else { return Ok(()) };
+    for registry in registries.flatten().filter(|r| r.file_name().to_string_lossy().starts_with('-')) {
+        for (name, version) in crates {
+            let copy = registry.path().join(format!("{name}-{version}"));
+            if copy.is_dir() {
+                std::fs::remove_dir_all(&copy)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `(name, version)` of the workspace members (in `cargo metadata` output) that may go to
+/// crates.io: `publish` unset, or naming `crates-io`.
+fn publishable(metadata: &Value) -> Vec<(String, String)> {
     let packages = metadata["packages"].as_array().map_or(&[][..], Vec::as_slice);
     packages
         .iter()
@@ -229,7 +252,7 @@ fn publishable(metadata: &Value) -> Vec<String> {
             Value::Array(registries) => registries.iter().any(|r| r == "crates-io"),
             _ => false,
         })
-        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .filter_map(|p| Some((p["name"].as_str()?.to_string(), p["version"].as_str()?.to_string())))
         .collect()
 }
 
@@ -310,11 +333,12 @@ mod tests {
     #[test]
     fn publishable_crates_leave_out_publish_false() {
         let metadata = serde_json::json!({"packages": [
-            {"name": "am-core", "publish": null},
-            {"name": "am-demo", "publish": []},
-            {"name": "internal", "publish": ["my-registry"]},
-            {"name": "am-prom", "publish": ["crates-io"]},
+            {"name": "am-core", "version": "0.1.0", "publish": null},
+            {"name": "am-demo", "version": "0.1.0", "publish": []},
+            {"name": "internal", "version": "0.1.0", "publish": ["my-registry"]},
+            {"name": "am-prom", "version": "0.2.0", "publish": ["crates-io"]},
         ]});
-        assert_eq!(publishable(&metadata), ["am-core", "am-prom"]);
+        let expected = [("am-core", "0.1.0"), ("am-prom", "0.2.0")].map(|(n, v)| (n.to_string(), v.to_string()));
+        assert_eq!(publishable(&metadata), expected);
     }
 }
