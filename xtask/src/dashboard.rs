@@ -28,8 +28,9 @@ Options:
                           Kubernetes: the Service name; --k8s-service is the same flag)
       --out PATH          dashboard file (default: dashboards/<uid>.json)
       --rules PATH        alert rules file (default: beside the dashboard, <stem>.rules.yml)
-      --layout go         the Go am-gen dashboard's rows and panels, on the Go-compatible
-                          per-ID metrics (am-prom's go_compat); default: ours
+      --layout go         the Go am-gen dashboard as Grafana draws it, on the Go-compatible
+                          per-ID metrics (am-prom's go_compat); needs --source (or --job),
+                          as Go's does; default: ours
       --expect-transitions ID,ID,...
                           machines that must keep transitioning: an AsyncmachineNoTransitions
                           alert each (default: none; idle machines do not page)

@@ -52,10 +52,12 @@ pub enum Layout {
     /// Overview, a row per machine on the labelled metrics, the exporters row (default).
     #[default]
     Labelled,
-    /// The Go `am-gen` dashboards' rows and panels (`Mach:`, `Details:`, `Logs:` per machine,
-    /// same titles, order and queries on the Go-compatible per-ID metrics, which am-prom
-    /// exports with `go_compat`), for users moving from Go. Kept from ours: a stable uid,
-    /// data-source variables, time series instead of heatmaps for single series.
+    /// The Go `am-gen` dashboard as Grafana draws it (`Mach:`, `Details:`, `Logs:` per
+    /// machine; Go's titles, order, queries, panel types, sizes, styles, data-source names
+    /// and dashboard settings), on the Go-compatible per-ID metrics, which am-prom exports
+    /// with `go_compat`, for users moving from Go. Needs the service
+    /// ([`source`](DashboardBuilder::source)), as Go's `--source` does. Kept from ours: a
+    /// stable uid.
     Go,
 }
 
@@ -159,10 +161,10 @@ impl Dashboard {
 
     /// The dashboard model, as Grafana's `POST /api/dashboards/db` takes it (`id` is null).
     pub fn to_json(&self) -> Value {
-        let panels = match self.layout {
-            Layout::Labelled => panels::layout(self),
-            Layout::Go => panels::go_layout(self),
-        };
+        if self.layout == Layout::Go {
+            return crate::go_layout::dashboard(self);
+        }
+        let panels = panels::layout(self);
         json!({
             "annotations": {"list": [{
                 "builtIn": 1,
@@ -421,6 +423,14 @@ impl DashboardBuilder {
         // Kept as given: label values may hold `-`, and Kubernetes names cannot hold `_`.
         let trimmed = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
         let (source, job) = (trimmed(self.source), trimmed(self.job));
+        if self.layout == Layout::Go && source.is_none() && job.is_none() {
+            return Err(Error::InvalidSetting {
+                what: "source",
+                reason: "the Go layout's queries select the service (the pushed job, Loki's service_name): \
+                         give it, as Go's am-gen requires --source"
+                    .into(),
+            });
+        }
         self.alerts.check(&self.ids)?;
         Ok(Dashboard {
             folder_uid: uid_for(&folder),

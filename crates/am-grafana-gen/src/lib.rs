@@ -53,6 +53,7 @@ mod dashboard;
 mod datasources;
 pub mod env;
 mod error;
+mod go_layout;
 mod json;
 mod k8s;
 mod k8s_names;

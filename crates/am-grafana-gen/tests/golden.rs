@@ -35,6 +35,19 @@ fn golden_json_and_rules() {
     compare("golden.rules.yml", &golden().alert_rules_yaml());
 }
 
+/// `cargo xtask gen-dashboard --ids mach1,mach2 --source shop --layout go`, reviewed panel
+/// by panel against Go's generator (`tools/generator/grafana.go`) and the grabana calls it
+/// makes (see `src/go_layout.rs` for what each value comes from).
+#[test]
+fn golden_go_layout() {
+    let d = Dashboard::for_machines(&["mach1", "mach2"])
+        .source("shop")
+        .layout(am_grafana_gen::Layout::Go)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    compare("golden-go.json", &d.to_json_string());
+}
+
 #[test]
 fn deterministic() {
     let a = golden().to_json_string();

@@ -144,6 +144,12 @@ fn generated_dashboards_match_grafana_schema() {
         Dashboard::for_machines(&["mach1", "mach2"]).name("Golden").source("svc").build(),
         Dashboard::for_machines(&["a.b", "c\"d", "e\\f"]).prometheus_datasource("prom").build(),
         Dashboard::for_machines(&["solo"]).build(),
+        Dashboard::for_machines(&["mach1", "mach2"]).source("shop").layout(am_grafana_gen::Layout::Go).build(),
+        Dashboard::for_machines(&["a.b"])
+            .source("s")
+            .prometheus_datasource("p")
+            .layout(am_grafana_gen::Layout::Go)
+            .build(),
     ];
     for d in cases {
         let d = d.unwrap_or_else(|e| panic!("{e}"));
