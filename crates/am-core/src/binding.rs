@@ -188,7 +188,7 @@ impl fmt::Display for Delivery {
 /// The handle an exporter's `bind_env` returns. Exporters bound from the env are shared by
 /// every root machine of the process (one endpoint, one pipeline); each guard holds one
 /// share, and the exporter stops when the last share is released.
-pub trait ExporterGuard: Send {
+pub trait ExporterGuard: Send + Sync {
     /// Sends what the exporter holds now, waiting at most `timeout`, and reports what
     /// happened to everything it was given ([`Delivery::complete`] when all of it arrived).
     fn flush(&self, timeout: Duration) -> Delivery;

@@ -108,6 +108,13 @@ pub fn bind_env(m: &Machine) -> Result<Binding<OtelGuard>, Error> {
     Ok(Binding::Bound { guard: OtelGuard { share }, notes })
 }
 
+/// The env pipeline's tracer provider, while one is running: for the app's own spans on the
+/// same pipeline (e.g. `tracing_opentelemetry::layer().with_tracer(provider.tracer("app"))`),
+/// so request spans and machine spans share one exporter, one batch and one trace.
+pub fn env_tracer_provider() -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
+    env_lock().as_ref().map(|st| st.pipeline.tracer_provider().clone())
+}
+
 /// The env pipeline's span counts, while one is running.
 pub fn env_span_stats() -> Option<crate::SpanStats> {
     env_lock().as_ref().map(|st| st.pipeline.span_stats())

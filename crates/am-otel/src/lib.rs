@@ -129,7 +129,7 @@ mod spans;
 mod stats;
 mod tracer;
 
-pub use bind::{ENV_SHUTDOWN_TIMEOUT, OtelGuard, bind_env, env_span_stats};
+pub use bind::{ENV_SHUTDOWN_TIMEOUT, OtelGuard, bind_env, env_span_stats, env_tracer_provider};
 pub use error::Error;
 pub use filter::StateFilter;
 pub use ids::AmIdGenerator;

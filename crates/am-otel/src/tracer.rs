@@ -389,10 +389,22 @@ impl OtelTracer {
         }
         let index = self.0.next_index.fetch_add(1, Relaxed);
         let now = SystemTime::now();
-        // under the parent's `N:submachines` span, else the root / remote parent
+        // a span given from outside (the builder's `trace_parent`, e.g. an HTTP request)
+        // holds the machine; else the parent's `N:submachines` span, else the root
+        let given = m.trace_context().map(|c| {
+            let sc = SpanContext::new(
+                TraceId::from_bytes(c.trace_id),
+                SpanId::from_bytes(c.span_id),
+                opentelemetry::trace::TraceFlags::SAMPLED,
+                true,
+                opentelemetry::trace::TraceState::default(),
+            );
+            ctx_of(&sc)
+        });
         let parent = m.parent_id().and_then(|pid| self.mach(pid));
         let top_level = parent.is_none();
         let parent_cx = match parent {
+            _ if given.is_some() => given.unwrap_or_default(),
             Some(p) => {
                 let mut p = lock(&p.tree);
                 let p = &mut *p;

@@ -182,3 +182,36 @@ fn http_span_tree() {
     assert!(logs.iter().any(|l| l.body == "api is ready" && l.trace_id == exc.trace_id), "{logs:#?}");
     p.shutdown(Duration::from_secs(2));
 }
+
+/// A machine made for a request (the builder's `trace_parent`) lives in the request's trace:
+/// its span is a child of the request span, its transitions below it, although it is a
+/// submachine of a traced service machine.
+#[cfg(feature = "grpc")]
+#[test]
+fn a_machine_joins_the_span_it_was_made_for() {
+    use am_core::{Machine, Schema, TraceContext};
+    use opentelemetry::trace::{Span as _, Tracer as _};
+    let rx = Receiver::grpc();
+    let p = pipeline(rx.grpc_url(), Protocol::Grpc, false);
+    let tracer = p.tracer_builder().transitions(true).build().unwrap();
+    let schema = Schema::builder().states(["Received", "Done"]).build().unwrap();
+    let service = Machine::builder(schema.clone()).id("service").tracer(tracer.clone()).build();
+    // the request span of an HTTP handler, made by the app with the same SDK
+    let mut request = p.sdk_tracer().start("POST /orders");
+    let sc = request.span_context().clone();
+    let cx = TraceContext { trace_id: sc.trace_id().to_bytes(), span_id: sc.span_id().to_bytes() };
+    let order = Machine::builder(schema).id("order-1").parent(&service).trace_parent(cx).build();
+    order.add(&["Received"]).unwrap();
+    order.add(&["Done"]).unwrap();
+    order.dispose();
+    request.end();
+    service.dispose();
+    let spans = rx.wait_spans(|s| s.iter().any(|s| s.name == "POST /orders") && s.iter().any(|s| s.name.ends_with(":order-1")));
+    let req = one(&spans, "POST /orders");
+    let mach = spans.iter().find(|s| s.name.ends_with(":order-1")).unwrap();
+    assert_eq!((&mach.trace_id, &mach.parent_id), (&req.trace_id, &req.span_id), "the machine is the request's child");
+    assert_eq!(mach.attrs.get("parent_id").map(String::as_str), Some("service"), "{:?}", mach.attrs);
+    // its transitions are in the request's trace too
+    let tx: Vec<&RSpan> = spans.iter().filter(|s| s.name.contains("Received") || s.name.contains("Done")).collect();
+    assert!(!tx.is_empty() && tx.iter().all(|s| s.trace_id == req.trace_id), "{spans:#?}");
+}

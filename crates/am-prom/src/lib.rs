@@ -100,6 +100,7 @@
 mod background;
 mod builder;
 mod collect;
+mod endpoints;
 pub mod env;
 mod error;
 mod exposition;
@@ -110,6 +111,8 @@ mod machine;
 pub mod names;
 #[cfg(feature = "push")]
 mod push;
+#[cfg(feature = "axum")]
+mod router;
 #[cfg(feature = "server")]
 mod server;
 mod shared;
@@ -120,8 +123,9 @@ pub use builder::{
 };
 pub use error::Error;
 pub use exposition::{Format, encode};
+pub use endpoints::{Answer, Verdict};
 pub use health::{HealthRules, MachineHealth};
 pub use hist::DEFAULT_DURATION_BUCKETS;
 #[cfg(feature = "push")]
 pub use push::PushMethod;
-pub use tracer::{PromGuard, PromStats, PromTracer, bind_env};
+pub use tracer::{PromGuard, PromStats, PromTracer, bind_env, bind_env_for_app_server};

@@ -69,6 +69,8 @@ pub(crate) struct Shared {
     pub(crate) ready_states: HashMap<String, String>,
     /// Machines watched by a health-only tracer.
     probes: Mutex<Vec<am_core::WeakMachine>>,
+    /// Shutdown began: readiness answers "not ready" (`/readyz` 503), wherever it is served.
+    pub(crate) draining: AtomicBool,
 }
 
 impl Shared {
@@ -85,6 +87,7 @@ impl Shared {
             metrics: true,
             ready_states: HashMap::new(),
             probes: Mutex::default(),
+            draining: AtomicBool::new(false),
             id,
             rules,
             max_machines,

@@ -134,6 +134,7 @@ impl PromTracer {
     /// does it too.
     pub fn drain(&self) -> Duration {
         let started = *self.0.drain_started.get_or_init(Instant::now);
+        self.0.shared.draining.store(true, Relaxed);
         #[cfg(any(feature = "server", feature = "push"))]
         if let Some(bg) = &self.0.background
             && bg.drain()
@@ -186,6 +187,40 @@ impl PromTracer {
         }
         let _ = hold;
         self.delivery(true)
+    }
+
+    /// Whether the process is ready, as `/readyz` answers: the machines that decide readiness
+    /// (root machines, and submachines named with `ready_state`) are ready, and shutdown has
+    /// not begun. For a framework of your own: `verdict.status()`, `verdict.to_string()`.
+    ///
+    /// ```
+    /// use am_core::{Machine, Schema};
+    /// let prom = am_prom::PromTracer::builder().build()?;
+    /// let m = Machine::builder(Schema::builder().states(["Ready"]).build()?).id("svc").build();
+    /// prom.bind(&m)?;
+    /// assert_eq!(prom.readiness().status(), 503);
+    /// m.add(&["Ready"])?;
+    /// let v = prom.readiness();
+    /// assert!(v.ok && v.to_string().starts_with("ok\nsvc ok"));
+    /// prom.drain();
+    /// assert_eq!(prom.readiness().to_string(), "draining: shutting down\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn readiness(&self) -> crate::Verdict {
+        crate::endpoints::verdict(&self.0.shared, crate::health::Probe::Ready)
+    }
+
+    /// Whether the process is live, as `/healthz` answers (heartbeats within their window,
+    /// no queue stuck).
+    pub fn liveness(&self) -> crate::Verdict {
+        crate::endpoints::verdict(&self.0.shared, crate::health::Probe::Live)
+    }
+
+    /// The answer to `GET path` (`/metrics`, `/healthz`, `/readyz`) for a server of your own:
+    /// the same status, content type and body as the built-in endpoint, including the
+    /// format negotiation of `accept` (OpenMetrics or text 0.0.4; JSON health answers).
+    pub fn answer(&self, method: &str, path: &str, accept: Option<&str>) -> crate::Answer {
+        crate::endpoints::answer(&self.0.shared, &self.0.registry, method, path, accept)
     }
 
     /// The pushes as a [`Delivery`]: each push is one item ("sent": the Pushgateway
@@ -325,12 +360,24 @@ impl PromGuard {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn bind_env(m: &Machine) -> Result<Binding<PromGuard>, Error> {
+    bind_shared(m, false)
+}
+
+/// [`bind_env`] for an app that serves `/metrics` and the probes on its own server
+/// ([`PromTracer::router`], or [`PromTracer::answer`] for another framework): binds even
+/// when neither `AM_PROM_ADDR` nor `AM_PROM_PUSH_URL` is set (then nothing listens of its
+/// own); either one, when set, still starts its endpoint or pusher.
+pub fn bind_env_for_app_server(m: &Machine) -> Result<Binding<PromGuard>, Error> {
+    bind_shared(m, true)
+}
+
+fn bind_shared(m: &Machine, always: bool) -> Result<Binding<PromGuard>, Error> {
     if let Err(skip) = am_core::env_gate(m) {
         return Ok(Binding::Skipped(skip));
     }
     crate::env::check()?;
     let (listen, push) = crate::env::activation()?;
-    if listen.is_none() && push.is_none() {
+    if listen.is_none() && push.is_none() && !always {
         return Ok(Binding::Skipped(Skip::Off { vars: &[crate::env::AM_PROM_ADDR, crate::env::AM_PROM_PUSH_URL] }));
     }
     static SHARED: OnceLock<Mutex<Weak<GuardInner>>> = OnceLock::new();
@@ -364,6 +411,9 @@ impl ExporterGuard for PromGuard {
         }
         if let Some(u) = t.push_url() {
             parts.push(format!("push {u}"));
+        }
+        if parts.is_empty() {
+            parts.push("the app's own server (PromTracer::router / answer)".into());
         }
         parts.join(", ")
     }

@@ -215,6 +215,8 @@ impl fmt::Display for Report {
 pub struct Telemetry {
     report: Report,
     guards: Vec<(Exporter, Box<dyn ExporterGuard>)>,
+    #[cfg(feature = "prom")]
+    prom: Option<am_prom::PromTracer>,
 }
 
 impl fmt::Debug for Telemetry {
@@ -239,6 +241,30 @@ impl Telemetry {
     pub fn ignored(&self) -> &[IgnoredVar] {
         &self.report.ignored
     }
+    /// The Prometheus tracer, when prom is bound: its verdicts
+    /// ([`readiness`](am_prom::PromTracer::readiness), [`liveness`](am_prom::PromTracer::liveness))
+    /// and endpoint answers ([`answer`](am_prom::PromTracer::answer)) for a server of your own.
+    #[cfg(feature = "prom")]
+    pub fn prom(&self) -> Option<&am_prom::PromTracer> {
+        self.prom.as_ref()
+    }
+    /// `/metrics`, `/healthz` and `/readyz` for the app's own axum server, answered as the
+    /// built-in endpoint answers them (503 on `/readyz` once shutdown begins); `None` when
+    /// prom is not bound. Bind with [`bind_env_with`] and [`BindOptions::app_server`] so that
+    /// prom binds without a listener of its own.
+    ///
+    /// ```
+    /// use am_telemetry::{BindOptions, am_core::{Machine, Schema}};
+    /// let m = Machine::builder(Schema::builder().states(["Ready"]).build()?).id("api").build();
+    /// let telemetry = am_telemetry::bind_env_with(&m, &BindOptions::default().app_server())?;
+    /// let app: axum::Router = axum::Router::new().merge(telemetry.router().expect("prom is bound"));
+    /// # let _ = app;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "axum")]
+    pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Option<axum::Router<S>> {
+        self.prom.as_ref().map(am_prom::PromTracer::router)
+    }
     /// Sends what every bound exporter holds now, within `timeout` for all of them, and
     /// reports what each delivered ([`DeliveryReport::complete`] when everything arrived).
     pub fn flush(&self, timeout: Duration) -> DeliveryReport {
@@ -262,8 +288,15 @@ impl Telemetry {
     pub fn shutdown_within(mut self, timeout: Duration) -> DeliveryReport {
         self.stop(timeout)
     }
+    /// The start of a graceful stop, for an app that stops its own server first: `/readyz`
+    /// answers 503 from now on (wherever it is served) while everything else keeps working.
+    /// Returns how long to hold that before stopping anything (`AM_HEALTH_DRAIN`, what is
+    /// left of it); [`shutdown`](Self::shutdown) later does not hold again.
+    pub fn drain(&self) -> Duration {
+        self.guards.iter().map(|(_, g)| g.drain()).max().unwrap_or_default()
+    }
     fn stop(&mut self, timeout: Duration) -> DeliveryReport {
-        let hold = self.guards.iter().map(|(_, g)| g.drain()).max().unwrap_or_default();
+        let hold = self.drain();
         if !hold.is_zero() {
             tracing::info!(target: "am_telemetry", "draining for {hold:?} before the exporters flush");
             // a fixed hold, not a poll: endpoints need this long to stop routing here
@@ -402,6 +435,30 @@ fn setup_notes(report: &Report) -> Vec<String> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn bind_env(machine: &Machine) -> Result<Telemetry, Error> {
+    bind_env_with(machine, &BindOptions::default())
+}
+
+/// What [`bind_env_with`] does beyond what the environment says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BindOptions {
+    /// The app serves `/metrics` and the probes on its own server
+    /// ([`Telemetry::router`], or [`Telemetry::prom`] for another framework): prom binds even
+    /// without `AM_PROM_ADDR` / `AM_PROM_PUSH_URL`, and listens of its own only when
+    /// `AM_PROM_ADDR` says so.
+    pub app_server: bool,
+}
+
+impl BindOptions {
+    /// Sets [`app_server`](Self::app_server).
+    pub fn app_server(mut self) -> Self {
+        self.app_server = true;
+        self
+    }
+}
+
+/// [`bind_env`] with [`BindOptions`].
+pub fn bind_env_with(machine: &Machine, options: &BindOptions) -> Result<Telemetry, Error> {
     am_core::env::check().map_err(|e| Error { exporter: None, source: Box::new(e), feature: None })?;
     let mut t = Telemetry {
         report: Report {
@@ -414,7 +471,10 @@ pub fn bind_env(machine: &Machine) -> Result<Telemetry, Error> {
             notes: Vec::new(),
         },
         guards: Vec::new(),
+        #[cfg(feature = "prom")]
+        prom: None,
     };
+    let _ = options; // without prom nothing reads it
     #[cfg(feature = "dbg")]
     t.take(Exporter::Dbg, boxed(Exporter::Dbg, am_dbg_proto::bind_env(machine))?);
     #[cfg(feature = "loki")]
@@ -422,7 +482,14 @@ pub fn bind_env(machine: &Machine) -> Result<Telemetry, Error> {
     #[cfg(feature = "grafana")]
     t.take(Exporter::Grafana, boxed(Exporter::Grafana, am_grafana_gen::bind_env(machine))?);
     #[cfg(feature = "prom")]
-    t.take(Exporter::Prom, boxed(Exporter::Prom, am_prom::bind_env(machine))?);
+    {
+        let bound =
+            if options.app_server { am_prom::bind_env_for_app_server(machine) } else { am_prom::bind_env(machine) };
+        if let Ok(am_core::Binding::Bound { guard, .. }) = &bound {
+            t.prom = Some(guard.tracer().clone());
+        }
+        t.take(Exporter::Prom, boxed(Exporter::Prom, bound)?);
+    }
     #[cfg(feature = "otel")]
     t.take(Exporter::Otel, boxed(Exporter::Otel, am_otel::bind_env(machine))?);
     let notes = setup_notes(&t.report);

@@ -68,7 +68,9 @@
 //! | `loki` | machine logs pushed to Loki (`AM_LOKI_ADDR`) |
 //! | `dbg` | the live debugger client (`AM_DBG_ADDR`) |
 //! | `grafana` | dashboards uploaded to Grafana (`AM_GRAFANA_URL`) |
-//! | `log` | machine log entries (`AM_LOG`) as `tracing` events, for any subscriber |
+//! | `log` | machine log entries (`AM_LOG`) as `tracing` events with `machine`, `tx`, `trace_id` and `span_id` fields, for any subscriber |
+//! | `axum` | `/metrics`, `/healthz`, `/readyz` on the app's own axum server ([`Telemetry::router`]) |
+//! | `tls` | `https://` endpoints, a CA of your own, client certificates (rustls) |
 //! | `full` | all of the above |
 //!
 //! Every variable any `am` crate reads, with its default and an example, is in [`env`](mod@env).
@@ -90,4 +92,4 @@ pub use am_loki as loki;
 pub use am_otel as otel;
 #[cfg(feature = "prom")]
 pub use am_prom as prom;
-pub use bind::{DeliveryReport, Error, Exporter, IgnoredVar, Report, Telemetry, bind_env};
+pub use bind::{BindOptions, DeliveryReport, Error, Exporter, IgnoredVar, Report, Telemetry, bind_env, bind_env_with};

@@ -35,6 +35,7 @@ pub struct MachineBuilder {
     log_checks: Option<bool>,
     short_id: bool,
     args_mapper: Option<ArgsMapper>,
+    trace_parent: Option<crate::TraceContext>,
 }
 
 impl fmt::Debug for MachineBuilder {
@@ -70,6 +71,14 @@ impl MachineBuilder {
     /// level (unless set here) and its inheritable tracers.
     pub fn parent(mut self, parent: &Machine) -> Self {
         self.parent = Some(parent.clone());
+        self
+    }
+    /// The span this machine's work belongs to, from outside: e.g. the HTTP request that made
+    /// it. It is the machine's [`trace_context`](Machine::trace_context) until a tracing
+    /// exporter attaches, which then puts the machine's span under it (am-otel), so the
+    /// request's trace holds the machine and its transitions; log exporters stamp it too.
+    pub fn trace_parent(mut self, ctx: crate::TraceContext) -> Self {
+        self.trace_parent = Some(ctx);
         self
     }
     /// Tags (de-duplicated).
@@ -216,8 +225,8 @@ impl MachineBuilder {
             running_tx: AtomicU64::new(0),
             queue_token: AtomicU64::new(0),
             on_dispose: Mutex::new(Vec::new()),
-            trace_ctx: RwLock::new(None),
-            has_trace_ctx: AtomicBool::new(false),
+            trace_ctx: RwLock::new(self.trace_parent),
+            has_trace_ctx: AtomicBool::new(self.trace_parent.is_some()),
             has_waiters: AtomicBool::new(false),
             no_tracers: Arc::from(Vec::new()),
         }));
@@ -262,6 +271,7 @@ impl Machine {
             log_checks: None,
             short_id: true,
             args_mapper: None,
+            trace_parent: None,
         }
     }
 }

@@ -56,15 +56,7 @@ impl Machine {
     /// runner's cached list inside a transition, else the bound list.
     pub(crate) fn emit_log(&self, tx_id: Option<&str>, entry: &LogEntry, cached: Option<&TracerList>) {
         #[cfg(feature = "tracing")]
-        tracing::event!(
-            target: "am_core",
-            tracing::Level::INFO,
-            machine_id = %self.0.id,
-            tx_id = tx_id.unwrap_or(""),
-            level = entry.level as u8,
-            "{}",
-            entry.text
-        );
+        self.trace_event(tx_id, entry);
         match cached {
             Some(list) => list.iter().for_each(|t| t.log(self, tx_id, entry)),
             None if self.0.has_tracers.load(Relaxed) => {
@@ -73,6 +65,40 @@ impl Machine {
                 }
             }
             None => {}
+        }
+    }
+
+    /// The entry as a `tracing` event (target `am_core`): `machine`, `tx`, `trace_id` and
+    /// `span_id` (of the machine's span, when a tracing exporter set one) as fields, so a
+    /// JSON log line joins the trace it belongs to. Decisions and everything are `DEBUG`,
+    /// the rest `INFO`.
+    #[cfg(feature = "tracing")]
+    fn trace_event(&self, tx_id: Option<&str>, entry: &LogEntry) {
+        use crate::trace_ctx::{SpanIdHex, TraceIdHex};
+        let cx = self.trace_context();
+        let (trace, span) = match &cx {
+            Some(c) => (Some(TraceIdHex(&c.trace_id)), Some(SpanIdHex(&c.span_id))),
+            None => (None, None),
+        };
+        macro_rules! event {
+            ($lvl:expr) => {
+                tracing::event!(
+                    target: "am_core",
+                    $lvl,
+                    machine = %self.0.id,
+                    tx = tx_id.unwrap_or(""),
+                    trace_id = trace.as_ref().map(tracing::field::display),
+                    span_id = span.as_ref().map(tracing::field::display),
+                    level = entry.level as u8,
+                    "{}",
+                    entry.text
+                )
+            };
+        }
+        if entry.level >= LogLevel::Decisions {
+            event!(tracing::Level::DEBUG);
+        } else {
+            event!(tracing::Level::INFO);
         }
     }
 }
