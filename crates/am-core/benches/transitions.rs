@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
-use am_core::{Handlers, Machine, NoopTracer, Schema, State, Tracer, Transition};
+use am_core::{Handlers, LogLevel, Machine, MachineBuilder, NoopTracer, Schema, State, Tracer, Transition};
 use criterion::{Criterion, criterion_group};
 
 struct Counting;
@@ -62,7 +62,10 @@ const BOUND: [(Bound, &str); 3] =
     [(Bound::Nothing, "no_tracer"), (Bound::Noop, "noop_tracer"), (Bound::Listening, "listening_tracer")];
 
 fn with_tracer(schema: Schema, tracer: Bound) -> Machine {
-    let b = Machine::builder(schema);
+    bound(Machine::builder(schema), tracer)
+}
+
+fn bound(b: MachineBuilder, tracer: Bound) -> Machine {
     match tracer {
         Bound::Nothing => b.build(),
         Bound::Noop => b.tracer(NoopTracer).build(),
@@ -74,8 +77,20 @@ fn pair(t: Bound) -> Machine {
     with_tracer(Schema::builder().states(["A", "B"]).build().unwrap(), t)
 }
 
+/// Logging at Ops and steps on: what a machine watched by a debugger spends.
+fn logged(schema: Schema, t: Bound) -> Machine {
+    bound(Machine::builder(schema).log_level(LogLevel::Ops).log_steps(true), t)
+}
+
 fn handlers3(t: Bound) -> Machine {
-    let m = pair(t);
+    bind3(pair(t))
+}
+
+fn handlers3_logged(t: Bound) -> Machine {
+    bind3(logged(Schema::builder().states(["A", "B"]).build().unwrap(), t))
+}
+
+fn bind3(m: Machine) -> Machine {
     m.bind_handlers(
         Handlers::new("bench")
             .enter("A", |e| black_box(e.handler()).len() > 1)
@@ -88,8 +103,16 @@ fn handlers3(t: Bound) -> Machine {
     m
 }
 
-/// 20 states: S0..S9 each require the previous; T0..T9 add the next and remove their S twin.
 fn relations20(t: Bound) -> Machine {
+    with_tracer(schema20(), t)
+}
+
+fn relations20_logged(t: Bound) -> Machine {
+    logged(schema20(), t)
+}
+
+/// 20 states: S0..S9 each require the previous; T0..T9 add the next and remove their S twin.
+fn schema20() -> Schema {
     let mut b = Schema::builder();
     for i in 0..10 {
         let mut s = State::new();
@@ -105,7 +128,7 @@ fn relations20(t: Bound) -> Machine {
         }
         b = b.state(format!("T{i}"), s);
     }
-    with_tracer(b.build().unwrap(), t)
+    b.build().unwrap()
 }
 
 fn states1000(t: Bound) -> Machine {
@@ -128,10 +151,12 @@ fn big_iter(m: &Machine) {
     m.remove(&["S500"]).unwrap();
 }
 
-const SCENARIOS: [Scenario; 4] = [
+const SCENARIOS: [Scenario; 6] = [
     Scenario { name: "add_remove_pair", make: pair, iter: add_remove, per_iter: 2 },
     Scenario { name: "three_handlers", make: handlers3, iter: add_remove, per_iter: 2 },
+    Scenario { name: "three_handlers_logged", make: handlers3_logged, iter: add_remove, per_iter: 2 },
     Scenario { name: "relations_20_states", make: relations20, iter: relations_iter, per_iter: 2 },
+    Scenario { name: "relations_20_logged", make: relations20_logged, iter: relations_iter, per_iter: 2 },
     Scenario { name: "schema_1000_states", make: states1000, iter: big_iter, per_iter: 2 },
 ];
 
