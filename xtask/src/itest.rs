@@ -8,7 +8,7 @@ use xshell::{Shell, cmd};
 use crate::{Args, Result, backends};
 
 const HELP: &str = "\
-cargo xtask itest [--duration SECS] [--keep]
+cargo xtask itest [--duration SECS] [--keep] [--only service]
 
 Builds the demo and runs it for SECS seconds (default 10, at least 8) against a real
 Prometheus and Pushgateway started on loopback ports, then checks end to end:
@@ -27,9 +27,14 @@ Prometheus and Pushgateway started on loopback ports, then checks end to end:
   dbg   the am-dbg recording holds every demo machine, transitions, and no drops
   tui   the am-dbg terminal UI in tmux shows the demo's machines live, time-travels, shows
         its help and a filter, and restores the terminal on q
+  service  am-example-service (axum, a machine per request) against an OTLP receiver: each
+        request's span holds its order machine and transitions, the machine's JSON log
+        lines carry the trace ID, /metrics and the probes answer on the app's port, and
+        SIGTERM turns /readyz to 503 until a clean exit with a complete delivery report
 Prometheus and the Pushgateway come from Debian: installed with apt-get when missing and
 running as root (as `cargo xtask deps` does).
-Outputs go to a temporary directory, removed afterwards unless --keep.
+Outputs go to a temporary directory, removed afterwards unless --keep. `--only service` runs
+only the example service's check (quick, when working on it).
 ";
 
 /// Machines the demo runs with its default three workers.
@@ -59,6 +64,7 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
     }
     let duration = args.value(&["--duration"])?.unwrap_or_else(|| "10".into());
     let keep = args.flag(&["--keep"]);
+    let only = args.value(&["--only"])?;
     args.finish()?;
     let secs = duration.parse::<f64>().map_err(|_| format!("bad --duration `{duration}`"))?;
     if secs < 8.0 {
@@ -67,7 +73,14 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
 
     let dir = std::env::temp_dir().join(format!("am-itest-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let result = run_in(sh, &dir, &duration);
+    let result = match only.as_deref() {
+        None => run_in(sh, &dir, &duration),
+        Some("service") => {
+            let bin = |name: &str| -> PathBuf { sh.current_dir().join("target/debug").join(name) };
+            crate::service_e2e::run(sh, &bin, &dir)
+        }
+        Some(other) => Err(format!("--only: `service`, not `{other}`").into()),
+    };
     if keep || result.is_err() {
         eprintln!("itest outputs kept in {}", dir.display());
     } else {
@@ -127,6 +140,7 @@ fn run_in(sh: &Shell, dir: &Path, duration: &str) -> Result<()> {
     check_logs(&dir.join("logs.jsonl"), &dir.join("spans.jsonl"))?;
     check_dbg(sh, &bin("am-dbg"), &dir.join("dbg.jsonl"))?;
     crate::tui_e2e::run(sh, &bin, dir)?;
+    crate::service_e2e::run(sh, &bin, dir)?;
     eprintln!("itest: all checks passed");
     Ok(())
 }

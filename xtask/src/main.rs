@@ -6,12 +6,14 @@
 
 mod backends;
 mod bench;
+mod captures;
 mod ci;
 mod dashboard;
 mod deps;
 mod fuzz;
 mod itest;
 mod readme;
+mod service_e2e;
 mod soak;
 mod tidy;
 mod tui_e2e;
@@ -32,6 +34,8 @@ Commands:
           the README example, the soak
   deps    Install the non-crate tools the tests need (Prometheus, cargo-deny, ...)
   bench   Run the workspace's benchmarks
+  captures
+          Regenerate (or --check) the README's captures: TUI, span tree, /metrics, report
   fuzz    Run every stable fuzz target for a time budget each
   gen-dashboard
           Generate (or --check) Grafana dashboards and alert rules for machine IDs
@@ -68,6 +72,7 @@ fn run(args: &mut Args) -> Result<()> {
         "ci" => ci::run(&sh, args),
         "deps" => deps::run(&sh, args),
         "bench" => bench::run(&sh, args),
+        "captures" => captures::run(&sh, args),
         "fuzz" => fuzz::run(&sh, args),
         "gen-dashboard" => dashboard::run(&sh, args),
         "itest" => itest::run(&sh, args),

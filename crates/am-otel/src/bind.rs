@@ -63,7 +63,7 @@ pub fn bind_env(m: &Machine) -> Result<Binding<OtelGuard>, Error> {
     if !am_core::env::is_on(env::AM_OTEL_TRACE) {
         return Ok(Binding::Skipped(Skip::Off { vars: &[env::AM_OTEL_TRACE] }));
     }
-    let (tracer, logs) = {
+    let (tracer, logs, counter) = {
         let mut g = env_lock();
         if g.is_none() {
             let pipeline = OtlpPipeline::builder().build()?;
@@ -88,14 +88,18 @@ pub fn bind_env(m: &Machine) -> Result<Binding<OtelGuard>, Error> {
         if let Some(mt) = &st.metrics {
             mt.bind(m);
         }
-        (st.tracer.clone(), st.logs.clone())
+        (st.tracer.clone(), st.logs.clone(), st.pipeline.span_counter())
     };
     tracer.bind(m);
     if let Some(l) = logs {
         l.bind(m);
     }
-    let share =
-        Arc::new(Share { machine: m.id().to_string(), tracer: tracer.clone(), released: AtomicBool::new(false) });
+    let share = Arc::new(Share {
+        machine: m.id().to_string(),
+        tracer: tracer.clone(),
+        counter,
+        released: AtomicBool::new(false),
+    });
     let on_dispose = share.clone();
     m.on_dispose(move |_| {
         on_dispose.release(ENV_SHUTDOWN_TIMEOUT);
@@ -140,6 +144,9 @@ impl OtelGuard {
 struct Share {
     machine: String,
     tracer: OtelTracer,
+    /// The pipeline's counts, still there after the pipeline shut down (a share released by
+    /// the root machine's disposal reports them when its guard is shut down later).
+    counter: crate::SpanCounter,
     released: AtomicBool,
 }
 
@@ -148,7 +155,7 @@ impl Share {
     /// machine's spans and export what is queued. Reports the pipeline's spans.
     fn release(&self, timeout: Duration) -> Delivery {
         if self.released.swap(true, SeqCst) {
-            return env_span_stats().map_or(Delivery::new("spans"), |s| s.delivery(true));
+            return self.counter.stats().delivery(true);
         }
         let last = {
             let mut g = env_lock();

@@ -56,6 +56,37 @@
 //! `am_telemetry` and each exporter's crate name); to see them, install a subscriber, e.g.
 //! `tracing_subscriber::fmt().init()`.
 //!
+//! # In an axum service, with `tracing`
+//!
+//! `/metrics`, `/healthz` and `/readyz` go on the app's own router (feature `axum`), with
+//! the same answers as the built-in server; request spans go on the same OTLP pipeline as the
+//! machines' spans; a machine made for a request lives in the request's trace:
+//!
+//! ```ignore
+//! let telemetry = am_telemetry::bind_env_with(&root, &BindOptions::default().app_server())?;
+//! let app = Router::new().route("/orders", post(create_order)).merge(telemetry.router().unwrap());
+//! // request spans on the machines' pipeline
+//! let otel = am_telemetry::otel::env_tracer_provider()
+//!     .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("orders")));
+//! tracing_subscriber::registry().with(tracing_subscriber::fmt::layer().json()).with(otel).init();
+//! // in the handler: the order's machine under the request's span
+//! let sc = tracing::Span::current().context().span().span_context().clone();
+//! let cx = TraceContext { trace_id: sc.trace_id().to_bytes(), span_id: sc.span_id().to_bytes() };
+//! let order = Machine::builder(schema).id(id).parent(&root).trace_parent(cx).build();
+//! ```
+//!
+//! With the feature `log`, every machine log entry is a `tracing` event (target `am_core`)
+//! with the fields `machine`, `tx`, `trace_id` and `span_id`, so a JSON log line joins its
+//! trace (Fluent Bit → Loki, Tempo); this line is from the example service
+//! (`crates/am-example-service`, run by `cargo xtask itest`):
+//!
+//! ```text
+//! {"timestamp":"2026-12-07T19:29:00.423992Z","level":"INFO","fields":{"message":"[order] [state] +Validated",
+//!  "machine":"order-2","tx":"acfc20154ebf77be","trace_id":"a466555e06ca3b19b6fe68821887c1e0",
+//!  "span_id":"43df1877a7ac2245","level":2},"target":"am_core",
+//!  "span":{"order":"order-2","trace_id":"a466555e06ca3b19b6fe68821887c1e0","name":"POST /orders"}}
+//! ```
+//!
 //! # Features
 //!
 //! | feature | what it adds |

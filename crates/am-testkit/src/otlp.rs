@@ -281,6 +281,11 @@ impl Receiver {
         Self::grpc_on(addr, Shared { discard: true, ..Default::default() })
     }
 
+    /// gRPC receiver on `addr` that keeps every request (for `am-receiver otlp --spans`).
+    pub fn grpc_at(addr: SocketAddr) -> Self {
+        Self::grpc_on(addr, Shared::default())
+    }
+
     /// What it accepted so far (also in [`counting`](Receiver::counting) mode).
     pub fn counts(&self) -> &Counts {
         &self.shared.counts

@@ -13,7 +13,11 @@ const HELP: &str = "\
 am-receiver: count what exporters push, on loopback
 
 USAGE:
-    am-receiver otlp [--listen ADDR]    OTLP/gRPC traces, logs and metrics
+    am-receiver otlp [--listen ADDR] [--spans FILE]
+                                        OTLP/gRPC traces, logs and metrics; with --spans it
+                                        keeps the spans and writes them to FILE as JSON lines
+                                        (name, trace_id, span_id, parent_id, service, attrs)
+                                        when stopped
     am-receiver loki [--listen ADDR]    Loki push API (snappy protobuf and JSON)
 
 ADDR defaults to 127.0.0.1:0 (a free port). Output, on stdout:
@@ -25,19 +29,29 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let kind = args.next().unwrap_or_default();
     let mut listen: SocketAddr = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
+    let mut spans_file: Option<std::path::PathBuf> = None;
     while let Some(a) = args.next() {
         match (a.as_str(), args.next()) {
             ("--listen", Some(v)) => match v.parse() {
                 Ok(addr) => listen = addr,
                 Err(e) => fail(&format!("--listen {v:?}: {e}")),
             },
+            ("--spans", Some(v)) => spans_file = Some(v.into()),
             _ => fail(&format!("unexpected argument {a:?}")),
         }
     }
+    let mut on_stop: Option<Box<dyn FnOnce()>> = None;
     let totals: Box<dyn Fn() -> String> = match kind.as_str() {
         "otlp" => {
-            let r = otlp::Receiver::counting(listen);
+            let r = std::sync::Arc::new(match &spans_file {
+                Some(_) => otlp::Receiver::grpc_at(listen),
+                None => otlp::Receiver::counting(listen),
+            });
             println!("listening on {}", r.addr);
+            if let Some(file) = spans_file.clone() {
+                let r = r.clone();
+                on_stop = Some(Box::new(move || write_spans(&file, &r.spans())));
+            }
             Box::new(move || {
                 let c = r.counts();
                 let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
@@ -67,7 +81,26 @@ fn main() {
             last = now;
         }
     }
+    if let Some(f) = on_stop {
+        f();
+    }
     println!("{{{},\"final\":true}}", totals());
+}
+
+/// The spans as JSON lines, for a test to read.
+fn write_spans(file: &std::path::Path, spans: &[otlp::RSpan]) {
+    let mut out = String::new();
+    for s in spans {
+        let v = serde_json::json!({
+            "name": s.name, "trace_id": s.trace_id, "span_id": s.span_id, "parent_id": s.parent_id,
+            "service": s.service, "scope": s.scope, "attrs": s.attrs,
+        });
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    if let Err(e) = std::fs::write(file, out) {
+        eprintln!("am-receiver: cannot write {}: {e}", file.display());
+    }
 }
 
 fn fail(msg: &str) -> ! {

@@ -1,0 +1,33 @@
+//! Prints what the TUI shows for a recording, as text: the README's TUI capture
+//! (`cargo xtask captures` regenerates it from `docs/captures/demo.jsonl`). Drawn by the TUI's
+//! own `draw` into ratatui's `TestBackend`, so the same recording gives the same text, every
+//! time (a live terminal's status bar shows the frame rate too).
+//!
+//! `cargo run -p am-dbg --example capture -- FILE [WIDTH HEIGHT [MACHINE]]`
+
+use am_dbg::model::Model;
+use am_dbg::ui::{View, draw};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let file = args.first().ok_or("usage: capture FILE [WIDTH HEIGHT [MACHINE]]")?;
+    let num = |i: usize, d: u16| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(d);
+    let (w, h) = (num(1, 100), num(2, 24));
+    let msgs = am_dbg_proto::read_recording(std::path::Path::new(file))?;
+    let mut model = Model::from_messages(msgs, 10_000);
+    if let Some(id) = args.get(3) {
+        model.select_id(id);
+    }
+    let name = std::path::Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let view = View { source: name, ..View::default() };
+    let mut t = Terminal::new(TestBackend::new(w, h))?;
+    t.draw(|f| draw(f, &model, &view))?;
+    let buf = t.backend().buffer().clone();
+    for y in 0..h {
+        let line: String = (0..w).map(|x| buf[(x, y)].symbol()).collect();
+        println!("{}", line.trim_end());
+    }
+    Ok(())
+}
