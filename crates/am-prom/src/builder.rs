@@ -40,6 +40,7 @@ pub struct PromTracerBuilder<'r> {
     max_states: Option<usize>,
     max_machines: Option<usize>,
     go_compat: Option<bool>,
+    go_interval: Option<Duration>,
     duration_buckets: Option<Vec<f64>>,
     timing_every: Option<u64>,
     inherit: bool,
@@ -86,6 +87,7 @@ impl PromTracer {
             max_states: None,
             max_machines: None,
             go_compat: None,
+            go_interval: None,
             duration_buckets: None,
             timing_every: None,
             inherit: true,
@@ -141,13 +143,18 @@ impl<'r> PromTracerBuilder<'r> {
         self.push_method = method;
         self
     }
-    /// The service name; normalised, it is the push job and the `service` label of pushed
-    /// series. Default: `AM_SERVICE`.
+    /// The service name; normalised, it is the push job and (unless Go-compatible pushes
+    /// group by job only) the `service` label of pushed series. Default: `AM_SERVICE`.
     pub fn service(mut self, name: impl Into<String>) -> Self {
         self.service = Some(name.into());
         self
     }
-    /// The `instance` grouping label of pushes. Default: `AM_HOSTNAME`, else the host name.
+    /// The `instance` grouping key of pushes (`/metrics/job/<job>/instance/<name>`), so that
+    /// instances of one service keep groups of their own. Default: `AM_PROM_PUSH_INSTANCE`,
+    /// else the host name (`AM_HOSTNAME`, else the system's); in Go-compatible mode, none:
+    /// Go groups by job only, and instances of a service replace each other's group. Set
+    /// in Go-compatible mode, pushes are ours again: grouped by instance, with the `service`
+    /// label and every family.
     pub fn instance(mut self, name: impl Into<String>) -> Self {
         self.instance = Some(name.into());
         self
@@ -169,14 +176,28 @@ impl<'r> PromTracerBuilder<'r> {
         self.max_machines = Some(n);
         self
     }
-    /// Also exports the Go exporter's `am_<metric>_<id>` gauges. Default:
-    /// `AM_PROM_GO_COMPAT`, else off. Their averages cover the time since the previous
-    /// collection, so use one collector (one scraper, or the pusher) for them. Binding a
-    /// machine whose normalised ID collides with another's fails with
+    /// Go-compatible mode: also exports the Go exporter's label-less `am_<metric>_<id>`
+    /// gauges, with its help texts and (where its numbers are not wrong) its rules; see the
+    /// repository's `docs/go-compat.md` for each metric. As in Go, they cover one interval
+    /// ([`go_interval`](Self::go_interval)), synced once for every reader. Pushes go to the
+    /// job's group alone and carry the Go gauges alone (Go's push), unless an
+    /// [`instance`](Self::instance) is set; every transition is timed for `tx_time` unless
+    /// [`timing_every`](Self::timing_every) says otherwise. Default: `AM_PROM_GO_COMPAT`,
+    /// else off. Binding a machine whose normalised ID collides with another's fails with
     /// [`Error::IdCollision`]; an inherited child that collides keeps its labelled series
     /// only (counted in `am_prom_refused_machines_total`).
     pub fn go_compat(mut self, on: bool) -> Self {
         self.go_compat = Some(on);
+        self
+    }
+    /// The interval the Go-compatible gauges cover: once per interval their averages and
+    /// counts are synced (Go's `Sync`), and every scrape and push until the next sync reads
+    /// those values. Default: `AM_PROM_GO_INTERVAL`, else each push (the push interval),
+    /// else 15 s (Go's). `Duration::ZERO`: only when you call
+    /// [`PromTracer::go_sync`](crate::PromTracer::go_sync). Without the `server` and `push`
+    /// features there is no timer: call `go_sync`.
+    pub fn go_interval(mut self, every: Duration) -> Self {
+        self.go_interval = Some(every);
         self
     }
     /// Upper bounds (seconds) of `am_transition_duration_seconds`.
@@ -187,8 +208,9 @@ impl<'r> PromTracerBuilder<'r> {
     /// Measures the wall time of one transition in `n` (rounded up to a power of two; 1
     /// times every transition), for `am_transition_duration_seconds` and Go's `tx_time`.
     /// Two clock reads cost about as much as the rest of the tracer, so the default,
-    /// `AM_PROM_TIMING_EVERY` or else 8, keeps the tracer within 1.2x of an untraced
-    /// machine; the histogram's `_count` is then the number of timed transitions.
+    /// `AM_PROM_TIMING_EVERY` or else 8 (1 in Go-compatible mode, as Go times every
+    /// transition), keeps the tracer within 1.2x of an untraced machine; the histogram's
+    /// `_count` is then the number of timed transitions.
     pub fn timing_every(mut self, n: u64) -> Self {
         self.timing_every = Some(n);
         self
@@ -283,17 +305,25 @@ impl<'r> PromTracerBuilder<'r> {
                 reason: "needs at least one finite, positive bound".into(),
             });
         }
+        let go_compat = self.go_compat.unwrap_or_else(|| is_on(env::AM_PROM_GO_COMPAT));
         let every = match self.timing_every {
             Some(n) => n,
-            None => count(env::AM_PROM_TIMING_EVERY, 1)?.map_or(DEFAULT_TIMING_EVERY, |n| n as u64),
+            None => count(env::AM_PROM_TIMING_EVERY, 1)?
+                .map_or(if go_compat { 1 } else { DEFAULT_TIMING_EVERY }, |n| n as u64),
         };
+        let go_interval = match self.go_interval {
+            Some(d) => Some(d),
+            None => parse(env::AM_PROM_GO_INTERVAL, parse_duration)?,
+        };
+        let go_series = Arc::new(crate::gocompat::GoSeries::default());
         let rules = SeriesRules {
             timing_mask: every.max(1).next_power_of_two() - 1,
             epoch: std::time::Instant::now(),
             allow: allow.map(|a| Arc::new(a.into_iter().collect::<HashSet<_>>())),
             max_states,
             duration: Layout::seconds(&buckets),
-            go_compat: self.go_compat.unwrap_or_else(|| is_on(env::AM_PROM_GO_COMPAT)),
+            go_compat,
+            go_series: go_series.clone(),
         };
         let health = match self.health {
             Some(h) => h,
@@ -341,7 +371,12 @@ impl<'r> PromTracerBuilder<'r> {
                 .map(|u| (u, None)),
             None => None,
         };
-        let instance = self.instance.unwrap_or_else(am_core::env::hostname);
+        // Go groups pushes by job only
+        let instance = match self.instance {
+            Some(name) => Some(name),
+            None => env::push_instance()?.unwrap_or_else(|| (!go_compat).then(am_core::env::hostname)),
+        };
+        let go_push = go_compat && instance.is_none();
         #[allow(unused_mut)] // without `server` and `push` nothing more is set
         let mut inner = Inner {
             shared: shared.clone(),
@@ -376,6 +411,9 @@ impl<'r> PromTracerBuilder<'r> {
                     head_timeout,
                 )));
             }
+            // who syncs the Go gauges: each push, unless an interval of their own is set
+            #[cfg_attr(not(feature = "push"), allow(unused_mut))]
+            let mut push_syncs = false;
             #[cfg(feature = "push")]
             if let Some((url, interval)) = push {
                 let job = service.clone();
@@ -383,17 +421,28 @@ impl<'r> PromTracerBuilder<'r> {
                     Some(i) => i,
                     None => parse(env::AM_PROM_PUSH_INTERVAL, parse_duration)?.unwrap_or(DEFAULT_PUSH_INTERVAL),
                 };
+                push_syncs = go_compat && go_interval.is_none();
                 let target = crate::push::PushTarget {
-                    url: crate::push::group_url(&url, &job, &instance)?,
+                    url: crate::push::group_url(&url, &job, instance.as_deref())?,
                     method: self.push_method,
                     interval,
+                    sync: push_syncs.then(|| go_series.clone()),
                 };
                 inner.push_url = Some(am_core::env::redact_url(target.url.as_str()));
-                let mut push_reg = Registry::with_labels(std::iter::once((
-                    am_core::conventions::prom::LABEL_SERVICE.into(),
-                    job.into(),
-                )));
-                push_reg.register_collector(Box::new(collector));
+                let push_reg = if go_push {
+                    // Go's push: the Go gauges alone, no labels (labelled counters of
+                    // instances that replace each other's group would saw-tooth)
+                    let mut r = Registry::default();
+                    r.register_collector(Box::new(crate::gocompat::GoCollector(go_series.clone())));
+                    r
+                } else {
+                    let mut r = Registry::with_labels(std::iter::once((
+                        am_core::conventions::prom::LABEL_SERVICE.into(),
+                        job.into(),
+                    )));
+                    r.register_collector(Box::new(collector));
+                    r
+                };
                 let tls = match self.tls {
                     Some(t) => t,
                     None => am_core::exporter::TlsSettings::from_env(&env::TLS_VARS)?,
@@ -404,7 +453,19 @@ impl<'r> PromTracerBuilder<'r> {
                     tls,
                     ..Default::default()
                 })?;
-                tasks.push(Box::pin(crate::push::run(target, Arc::new(push_reg), shared.clone(), client, stop_rx)));
+                tasks.push(Box::pin(crate::push::run(
+                    target,
+                    Arc::new(push_reg),
+                    shared.clone(),
+                    client,
+                    stop_rx.clone(),
+                )));
+            }
+            if go_compat && !push_syncs {
+                let every = go_interval.unwrap_or(DEFAULT_PUSH_INTERVAL);
+                if !every.is_zero() {
+                    tasks.push(Box::pin(crate::gocompat::sync_every(go_series.clone(), every, stop_rx)));
+                }
             }
             if !tasks.is_empty() {
                 inner.background = Some(Background::start(stop, tasks, self.runtime)?);
@@ -418,7 +479,7 @@ impl<'r> PromTracerBuilder<'r> {
         if push.is_some() {
             return Err(Error::Feature("AM_PROM_PUSH_URL", "push"));
         }
-        let _ = &instance;
+        let _ = (&instance, go_push, go_interval);
         Ok(PromTracer(Arc::new(inner)))
     }
 }

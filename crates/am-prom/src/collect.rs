@@ -202,9 +202,7 @@ impl Collector for PromCollector {
             .encode_gauge(&(ms.len() as u64))?;
         exporters(e)?;
 
-        if self.0.rules.go_compat {
-            crate::gocompat::encode(e, &ms)?;
-        }
+        self.0.rules.go_series.encode(e)?;
         Ok(())
     }
 }

@@ -39,8 +39,16 @@ pub(crate) const TLS_VARS: [am_core::exporter::TlsVars; 2] = [
     },
     am_core::exporter::SHARED_VARS,
 ];
-/// Switch: also export the Go exporter's label-less `am_<metric>_<id>` gauges.
+/// Switch: also export the Go exporter's label-less `am_<metric>_<id>` gauges, and push as
+/// Go does (job only, the Go gauges alone).
 pub const AM_PROM_GO_COMPAT: &str = "AM_PROM_GO_COMPAT";
+/// The `instance` grouping key of pushes: a name, `1`/`on` (the host name: `AM_HOSTNAME`,
+/// else the system's) or `0`/`off` (group by job only). Default: the host name, or off in
+/// Go-compatible mode (Go groups by job only).
+pub const AM_PROM_PUSH_INSTANCE: &str = "AM_PROM_PUSH_INSTANCE";
+/// Go-compatible mode: the interval the Go gauges cover, synced once per interval for
+/// every reader (`15s`, `1m`). Default: each push (the push interval), else 15 s.
+pub const AM_PROM_GO_INTERVAL: &str = "AM_PROM_GO_INTERVAL";
 /// Comma-separated allow-list of states that get an `am_state_active` series. Default:
 /// every state that is not Multi (up to the cap).
 pub const AM_PROM_STATES: &str = "AM_PROM_STATES";
@@ -122,6 +130,8 @@ pub(crate) fn activation() -> Result<(Option<SocketAddr>, Option<String>), Error
 pub fn check() -> Result<(), Error> {
     activation()?;
     parse(AM_PROM_PUSH_INTERVAL, parse_duration)?;
+    push_instance()?;
+    parse(AM_PROM_GO_INTERVAL, parse_duration)?;
     parse(AM_PROM_TIMING_EVERY, |v| parse_count(v, 1))?;
     parse(AM_PROM_MAX_STATES, |v| parse_count(v, 0))?;
     parse(AM_PROM_STATES, am_core::env::parse_names)?;
@@ -131,6 +141,19 @@ pub fn check() -> Result<(), Error> {
     parse(AM_HEALTH_DRAIN, parse_duration)?;
     am_core::exporter::TlsSettings::from_env(&TLS_VARS)?;
     Ok(())
+}
+
+/// [`AM_PROM_PUSH_INSTANCE`]: `None` unset, `Some(None)` off, `Some(Some(name))`.
+pub(crate) fn push_instance() -> Result<Option<Option<String>>, Error> {
+    Ok(parse(AM_PROM_PUSH_INSTANCE, |v| {
+        Ok(if am_core::env::OFF_WORDS.iter().any(|w| v.eq_ignore_ascii_case(w)) {
+            None
+        } else if am_core::env::ON_WORDS.iter().any(|w| v.eq_ignore_ascii_case(w)) {
+            Some(am_core::env::hostname())
+        } else {
+            Some(v.to_string())
+        })
+    })?)
 }
 
 /// A note when [`AM_PROM_STATES`] names states the machine does not have.

@@ -17,11 +17,16 @@
 //!
 //! plus the exporter's own health families ([`names`]): pushes, push failures, last
 //! successful push, scrapes, dropped updates, refused series and machines. Pushed series
-//! also carry `service`. With [`go_compat`](PromTracerBuilder::go_compat) the Go
-//! exporter's label-less `am_<metric>_<normalised id>` gauges are exported too, with float
-//! averages per collection interval, with the Go exporter's counting defects fixed (float
-//! averages, every queue sample counted, no inflated first `tx_ticks` sample, handler calls
-//! counted without step logging; an interval without transitions reports 0).
+//! also carry `service`.
+//!
+//! **Go-compatible mode** ([`go_compat`](PromTracerBuilder::go_compat),
+//! `AM_PROM_GO_COMPAT`): the Go exporter's label-less `am_<metric>_<normalised id>` gauges
+//! too, with its help texts, by its rules where its numbers are right (the repository's
+//! `docs/go-compat.md` gives each metric: Go's computation, ours, why), synced once per
+//! interval for every reader as Go syncs once per push ([`PromTracer::go_sync`]); pushes
+//! as Go's (`/metrics/job/<service>`, the Go gauges alone, no labels) unless an
+//! [`instance`](PromTracerBuilder::instance) is set; a disposed machine's Go gauges read 0,
+//! are pushed as 0, and leave at the sync after.
 //!
 //! - **Hot path**: a machine bound directly gets its own small tracer holding its metric
 //!   handles; a transition updates atomics (plain loads and stores, since one machine's
@@ -39,7 +44,8 @@
 //!   pass your own [`Registry`](prometheus_client::registry::Registry) with
 //!   [`registry`](PromTracerBuilder::registry).
 //! - **Push**: [`push`](PromTracerBuilder::push) (or `AM_PROM_PUSH_URL`) PUTs to
-//!   `/metrics/job/<service>/instance/<host>` every interval from a background task, and
+//!   `/metrics/job/<service>/instance/<host>` (Go-compatible mode: `/metrics/job/<service>`)
+//!   every interval from a background task, and
 //!   once more on [`shutdown`](PromTracer::shutdown). Failures are counted and logged, never
 //!   raised into the machine.
 //! - **Submachines** inherit the tracer, each with its own `mach_id` and an
@@ -121,9 +127,9 @@ mod tracer;
 pub use builder::{
     DEFAULT_MAX_MACHINES, DEFAULT_MAX_STATE_SERIES, DEFAULT_PUSH_INTERVAL, DEFAULT_TIMING_EVERY, PromTracerBuilder,
 };
+pub use endpoints::{Answer, Verdict};
 pub use error::Error;
 pub use exposition::{Format, encode};
-pub use endpoints::{Answer, Verdict};
 pub use health::{HealthRules, MachineHealth};
 pub use hist::DEFAULT_DURATION_BUCKETS;
 #[cfg(feature = "push")]

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use am_core::{Machine, Schema, StateIdx, Transition};
 
-use crate::gocompat::GoAcc;
+use crate::gocompat::{GoSeries, GoSet, TxSample};
 use crate::hist::{CountHist, Hist, Layout, bump};
 
 /// What decides which series a machine gets; fixed when the tracer is built.
@@ -25,6 +25,8 @@ pub(crate) struct SeriesRules {
     /// The time origin of the stored start instants.
     pub(crate) epoch: Instant,
     pub(crate) go_compat: bool,
+    /// The Go-compatible series of every machine (empty unless `go_compat`).
+    pub(crate) go_series: Arc<GoSeries>,
 }
 
 /// Which states are active (one bit per schema state), and which of them are exported as
@@ -112,7 +114,7 @@ pub(crate) struct MachineMetrics {
     timing_mask: u64,
     epoch: Instant,
     pub(crate) track: RwLock<Arc<StateTrack>>,
-    pub(crate) go: Option<GoAcc>,
+    pub(crate) go: Option<Arc<GoSet>>,
     /// The machine, for health probes (never kept alive by them).
     pub(crate) machine: am_core::WeakMachine,
 }
@@ -121,7 +123,7 @@ impl MachineMetrics {
     pub(crate) fn new(m: &Machine, rules: &SeriesRules, go_id: Option<Box<str>>) -> (Self, Arc<StateTrack>) {
         let schema = m.schema();
         let track = Arc::new(StateTrack::new(&schema, &m.time(), rules));
-        let go = go_id.as_ref().map(|_| GoAcc::default());
+        let go = go_id.as_ref().map(|norm| rules.go_series.add(norm, m));
         let mm = MachineMetrics {
             id: m.id().into(),
             instance: m.instance(),
@@ -158,6 +160,9 @@ impl MachineMetrics {
         self.schema_states.store(schema.len() as u64, Relaxed);
         self.schema_relations.store(lists as u64, Relaxed);
         self.schema_refs.store(refs as u64, Relaxed);
+        if let Some(go) = &self.go {
+            go.set_schema(schema.len() as u64, lists as u64, refs as u64);
+        }
     }
 
     /// The state track the collector reads.
@@ -256,22 +261,44 @@ impl MachineMetrics {
         }
         self.ticks.observe(ticks);
         if let Some(go) = &self.go {
-            let touched = if steps.is_empty() { 0 } else { touched_states(tx) };
-            let active = track.active_count();
-            go.record(&crate::gocompat::TxSample {
-                queue_len,
-                ticks,
-                exception,
-                added,
-                removed,
-                touched,
-                steps: steps.len() as u64,
-                handlers,
-                nanos,
-                active,
-                inactive: (before.len() as u64).saturating_sub(active),
-            });
+            go.record(&go_sample(tx, track, queue_len, ticks, added, removed, handlers, nanos));
         }
+    }
+}
+
+/// An accepted transition by the Go exporter's rules, except that floats, every queue
+/// sample, no history in the first `ticks` and handler calls are ours (`gocompat`).
+#[allow(clippy::too_many_arguments)]
+fn go_sample(
+    tx: &Transition<'_>,
+    track: &StateTrack,
+    queue_len: u64,
+    ticks: u64,
+    added: u64,
+    removed: u64,
+    handlers: u64,
+    nanos: Option<u64>,
+) -> TxSample {
+    use am_core::MutationKind::{Add, Remove, Set};
+    let steps = tx.steps();
+    let before = tx.time_before();
+    // Go counts the states before the transition
+    let active = before.iter().filter(|t| *t % 2 == 1).count() as u64;
+    let kind = tx.kind();
+    TxSample {
+        queue_len,
+        ticks,
+        // Go: every accepted transition whose target states hold Exception
+        exception: tx.target().contains(&track.exception),
+        // Go: added for add and set mutations, removed for remove and set mutations
+        added: matches!(kind, Add | Set).then_some(added),
+        removed: matches!(kind, Remove | Set).then_some(removed),
+        touched: if steps.is_empty() { 0 } else { touched_states(tx) },
+        steps: steps.len() as u64,
+        handlers,
+        nanos,
+        active,
+        inactive: before.len() as u64 - active,
     }
 }
 

@@ -1,5 +1,6 @@
 //! The Pushgateway pusher: every interval (and once more on shutdown) it sends the
-//! registry, in text format 0.0.4, to `/metrics/job/<job>/instance/<instance>`.
+//! registry, in text format 0.0.4, to `/metrics/job/<job>/instance/<instance>`, or to
+//! `/metrics/job/<job>` without an instance (Go's grouping).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -29,10 +30,12 @@ pub(crate) struct PushTarget {
     pub(crate) url: reqwest::Url,
     pub(crate) method: PushMethod,
     pub(crate) interval: Duration,
+    /// The Go-compatible series to sync before each push (Go syncs, then pushes).
+    pub(crate) sync: Option<Arc<crate::gocompat::GoSeries>>,
 }
 
-/// The grouping URL under a Pushgateway base URL.
-pub(crate) fn group_url(base: &str, job: &str, instance: &str) -> Result<reqwest::Url, Error> {
+/// The grouping URL under a Pushgateway base URL: by job, and by instance when there is one.
+pub(crate) fn group_url(base: &str, job: &str, instance: Option<&str>) -> Result<reqwest::Url, Error> {
     let base = base.trim();
     let with_scheme = if base.contains("://") { base.to_string() } else { format!("http://{base}") };
     let invalid =
@@ -41,12 +44,10 @@ pub(crate) fn group_url(base: &str, job: &str, instance: &str) -> Result<reqwest
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("needs an http(s) URL with a host".into()));
     }
-    let full = format!(
-        "{}/metrics/{}/{}",
-        url.as_str().trim_end_matches('/'),
-        segment("job", job),
-        segment("instance", instance)
-    );
+    let mut full = format!("{}/metrics/{}", url.as_str().trim_end_matches('/'), segment("job", job));
+    if let Some(instance) = instance {
+        full = format!("{full}/{}", segment("instance", instance));
+    }
     reqwest::Url::parse(&full).map_err(|e| invalid(e.to_string()))
 }
 
@@ -96,6 +97,9 @@ pub(crate) async fn run(
 
 async fn push_once(t: &PushTarget, registry: &Registry, shared: &Shared, client: &reqwest::Client, failing: &mut bool) {
     let h = &shared.health;
+    if let Some(go) = &t.sync {
+        go.sync();
+    }
     let body = match encode(registry, Format::Text) {
         Ok(b) => b,
         Err(_) => {
@@ -151,11 +155,14 @@ mod tests {
 
     #[test]
     fn grouping_urls() {
-        let u = group_url("localhost:9091/", "shop", "host-1.local").unwrap();
+        let u = group_url("localhost:9091/", "shop", Some("host-1.local")).unwrap();
         assert_eq!(u.as_str(), "http://localhost:9091/metrics/job/shop/instance/host-1.local");
-        let u = group_url("https://gw/prefix", "shop", "a/b").unwrap();
+        let u = group_url("https://gw/prefix", "shop", Some("a/b")).unwrap();
         assert_eq!(u.as_str(), "https://gw/prefix/metrics/job/shop/instance@base64/YS9i");
-        assert!(group_url("ftp://x", "j", "i").is_err());
+        // Go's grouping: the job alone
+        let u = group_url("http://gw:9091", "shop", None).unwrap();
+        assert_eq!(u.as_str(), "http://gw:9091/metrics/job/shop");
+        assert!(group_url("ftp://x", "j", Some("i")).is_err());
     }
 
     #[test]
@@ -184,7 +191,8 @@ mod tests {
         }
         am_testkit::fuzz("Pushgateway group URLs", |u| {
             let (job, instance): (String, String) = (u.arbitrary()?, u.arbitrary()?);
-            let url = group_url("http://gw:9091/base/", &job, &instance).expect("every job and instance fit a URL");
+            let url =
+                group_url("http://gw:9091/base/", &job, Some(&instance)).expect("every job and instance fit a URL");
             let path = url.path();
             let rest = path.strip_prefix("/base/metrics/").unwrap_or_else(|| panic!("{path}"));
             let parts: Vec<&str> = rest.split('/').collect();

@@ -268,29 +268,36 @@ fn schema_growth_refreshes_schema_gauges_and_state_series() {
 
 #[test]
 fn go_compatible_series_average_per_interval_in_floats() {
-    let prom = PromTracer::builder().go_compat(true).timing_every(1).build().unwrap();
+    // synced by hand here; tests/gocompat.rs pins every metric against Go's rules
+    let prom = PromTracer::builder().go_compat(true).go_interval(std::time::Duration::ZERO).build().unwrap();
     let (m, _) = machine(&prom, "Go-Mach.1");
     m.add(&["A"]).unwrap(); // 2 handlers, +A
     m.add(&["B"]).unwrap(); // 1 handler, -A +B
     m.add(&["C"]).unwrap(); // 1 handler (CEnter), +C
     m.add(&["C"]).unwrap(); // no-op: C active, accepted, nothing changes
+    // an interval ends at a sync, not at a read
+    assert_eq!(get(&values(&prom), "am_transitions_go_mach_1"), 0.0);
+    prom.go_sync();
     let v = values(&prom);
     let g = |metric: &str| get(&v, &format!("am_{metric}_go_mach_1"));
     assert_eq!(g("transitions"), 4.0);
     assert_eq!(g("handlers"), 1.0); // (2+1+1+0)/4
-    assert_eq!(g("states_added"), 0.75); // 3/4: Go's integer division would say 0
-    assert_eq!(g("states_removed"), 0.25);
+    assert_eq!(g("states_added"), 0.75); // 3/4 adds: Go's integer division would say 0
+    assert_eq!(g("states_removed"), 0.0); // Go counts removals of remove and set mutations only
     assert_eq!(g("tx_ticks"), 1.0); // (1+2+1+0)/4
-    assert_eq!(g("states_active"), 1.5); // after each: 1, 1, 2, 2 of 4 states
-    assert_eq!(g("states_inactive"), 2.5);
+    assert_eq!(g("states_active"), 1.0); // before each (Go's rule): 0, 1, 1, 2 of 4 states
+    assert_eq!(g("states_inactive"), 3.0);
     assert_eq!(g("states"), 4.0);
     assert_eq!(g("exceptions"), 0.0);
     assert!(g("tx_time") > 0.0);
+    assert_eq!(values(&prom), v, "reading consumes nothing");
     // the next interval starts from zero
     m.add_err(err_msg("e")).unwrap();
+    prom.go_sync();
     let v = values(&prom);
     assert_eq!(get(&v, "am_transitions_go_mach_1"), 1.0);
     assert_eq!(get(&v, "am_exceptions_go_mach_1"), 1.0);
+    prom.go_sync();
     let v = values(&prom);
     assert_eq!(get(&v, "am_transitions_go_mach_1"), 0.0);
     // labelled families are exported as well
