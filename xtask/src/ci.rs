@@ -216,29 +216,46 @@ fn package(sh: &Shell) -> Result<Outcome> {
     let crates = crates.iter().flat_map(|(name, _)| ["-p", name.as_str()]);
     // the working tree as it is, as every other step checks it; dependencies between the
     // crates resolve to the ones packaged alongside
-    cmd!(sh, "cargo package --allow-dirty {crates...}").run()?;
+    cmd!(sh, "cargo package --allow-dirty --target-dir {PACKAGE_TARGET} {crates...}").run()?;
     Ok(Outcome::Passed)
 }
 
-/// Cargo extracts a crate packaged alongside into its temporary registry's source directory
-/// (`$CARGO_HOME/registry/src/-<hash>/<name>-<version>`: a `file://` registry has no host)
-/// once, and verifies later runs of the same version against that first copy: after a
-/// change, a run failed on code long gone. Our crates' copies go first.
+/// Where `package` builds what it packaged: apart from `target/debug`, so that forgetting our
+/// crates' builds there ([`forget_earlier_packages`]) costs the other steps nothing.
+const PACKAGE_TARGET: &str = "target/package-check";
+
+/// Cargo takes a registry crate of a given version to be immutable, but the crates packaged
+/// alongside come from a temporary registry that gets new contents under the same version
+/// each run. It extracts each once (`$CARGO_HOME/registry/src/-<hash>/<name>-<version>`: a
+/// `file://` registry has no host) and keeps what it built from it, so a run after a change
+/// verified against the first run's am-core. Both go first; third-party builds stay.
 fn forget_earlier_packages(crates: &[(String, String)]) -> Result<()> {
     let home = match std::env::var_os("CARGO_HOME") {
         Some(home) => PathBuf::from(home),
         None => PathBuf::from(std::env::var_os("HOME").ok_or("neither CARGO_HOME nor HOME is set")?).join(".cargo"),
     };
-    let Ok(registries) = std::fs::read_dir(home.join("registry/src")) else { return Ok(()) };
-    for registry in registries.flatten().filter(|r| r.file_name().to_string_lossy().starts_with('-')) {
+    let registries = std::fs::read_dir(home.join("registry/src")).into_iter().flatten().flatten();
+    for registry in registries.filter(|r| r.file_name().to_string_lossy().starts_with('-')) {
         for (name, version) in crates {
-            let copy = registry.path().join(format!("{name}-{version}"));
-            if copy.is_dir() {
-                std::fs::remove_dir_all(&copy)?;
-            }
+            remove_dir_if_there(&registry.path().join(format!("{name}-{version}")))?;
+        }
+    }
+    let fingerprints = crate::workspace_root().join(PACKAGE_TARGET).join("debug/.fingerprint");
+    for unit in std::fs::read_dir(fingerprints).into_iter().flatten().flatten() {
+        let unit_name = unit.file_name().to_string_lossy().into_owned();
+        let krate = unit_name.rsplit_once('-').map_or("", |(krate, _hash)| krate);
+        if crates.iter().any(|(name, _)| name == krate) {
+            remove_dir_if_there(&unit.path())?;
         }
     }
     Ok(())
+}
+
+fn remove_dir_if_there(dir: &std::path::Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(format!("{}: {e}", dir.display()).into()),
+        _ => Ok(()),
+    }
 }
 
 /// `(name, version)` of the workspace members (in `cargo metadata` output) that may go to
