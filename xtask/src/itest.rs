@@ -13,9 +13,9 @@ cargo xtask itest [--duration SECS] [--keep] [--only service]
 Builds the demo and runs it for SECS seconds (default 10, at least 8) against a real
 Prometheus and Pushgateway started on loopback ports, then checks end to end:
   prom  Prometheus scraped every demo machine's series from the demo's /metrics, and read
-        the pushed ones back from the Pushgateway; every query of the generated dashboard,
-        at the dashboard's default variable values, returns data and every alert expression
-        evaluates
+        the pushed ones (Go-compatible: Go's group and gauges) back from the Pushgateway;
+        every query of the generated dashboard, at the dashboard's default variable values,
+        returns data and every alert expression evaluates
   k8s   the same /metrics scraped as prometheus-operator labels a ServiceMonitor's target
         (job and service `am-demo`, namespace `demo`, pod `am-demo-0`) beside two look-alike
         workloads (namespace `other`; job `other-app`): the Kubernetes dashboard's queries
@@ -181,9 +181,19 @@ fn check_prometheus(port: u16) -> Result<()> {
             return Err(format!("prom check: no scraped {TRANSITIONS_TOTAL} series for `{m}`").into());
         }
     }
-    let pushed = backends::prom_query(port, &format!(r#"{TRANSITIONS_TOTAL}{{job="am_demo"}}"#))?;
-    if pushed == 0 {
-        return Err(format!("prom check: no pushed {TRANSITIONS_TOTAL} series (job am_demo)").into());
+    // Go-compatible mode pushes as Go does: to the job's group alone (the gateway adds an
+    // empty `instance`), the Go gauges alone
+    let mut pushed = 0;
+    for m in DEMO_MACHINES {
+        let go = am_core::conventions::prom::go::name("transitions", &am_core::env::normalize_id(m));
+        let n = backends::prom_query(port, &format!(r#"{go}{{job="am_demo",instance=""}}"#))?;
+        if n == 0 {
+            return Err(format!("prom check: no pushed {go} series in Go's group (job am_demo)").into());
+        }
+        pushed += n;
+    }
+    if backends::prom_query(port, &format!(r#"{TRANSITIONS_TOTAL}{{job="am_demo"}}"#))? != 0 {
+        return Err(format!("prom check: {TRANSITIONS_TOTAL} pushed into Go's group (job am_demo)").into());
     }
     let dashboard =
         am_grafana_gen::Dashboard::for_machines(&DEMO_MACHINES).name("am-demo").source("am-demo").build()?;
