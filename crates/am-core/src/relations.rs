@@ -1,4 +1,4 @@
-//! Resolving the target set of a mutation from relations (spec §4).
+//! Resolving the target set of a mutation from relations (semantics page, *Resolving a transition*).
 
 use crate::bits::BitSet;
 use crate::mutation::MutationKind;
@@ -201,9 +201,10 @@ impl Resolver {
 }
 
 /// The fast path for mutations among states without Add, Require or Remove relations: when
-/// every state of S1 (spec §4.1) is such a state, no relation pass changes anything and the
-/// target is S1 itself (written into `target`); returns acceptance. `None` when some state
-/// of S1 has relations (the full passes run).
+/// every state of S1 (the start set, semantics page *Resolving a transition*, step 1) is such
+/// a state, no relation pass changes anything and the target is S1 itself (written into
+/// `target`); returns acceptance. `None` when some state of S1 has relations (the full passes
+/// run).
 fn plain_target(s: &Schema, inp: &Input<'_>, called: &BitSet, target: &mut BitSet) -> Option<bool> {
     let (a, c, p) = (inp.active.words(), called.words(), s.plain.words());
     let word = |ws: &[u64], i: usize| ws.get(i).copied().unwrap_or(0);
@@ -304,6 +305,18 @@ fn require_filter(
         }
     }
     list.retain(|&x| set.contains(x));
+    // every requirement now met, once per pair (Go records them on every resolver pass; its
+    // debugger draws relation lines from them)
+    if let Some(st) = steps {
+        for &x in list.iter() {
+            for &r in &s.require[x] {
+                let step = Step::rel(Relation::Require, x, r);
+                if !st.contains(&step) {
+                    st.push(step);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

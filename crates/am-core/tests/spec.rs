@@ -915,3 +915,150 @@ fn exception_failure_keeps_error() {
     assert!(Arc::ptr_eq(&m.last_error().unwrap(), &e));
     assert_eq!(m.add(&["A"]).unwrap(), E);
 }
+
+/// What a tracer saw at `transition_end`, per transition.
+#[derive(Clone, Debug)]
+struct Ended {
+    called: Vec<String>,
+    log: Vec<String>,
+    pre_log: Vec<String>,
+    steps: Vec<am_core::Step>,
+}
+
+struct EndLog(Arc<Mutex<Vec<Ended>>>);
+impl am_core::Tracer for EndLog {
+    fn id(&self) -> &str {
+        "end-log"
+    }
+    fn transition_end(&self, tx: &am_core::Transition<'_>) {
+        let msgs = |l: &[am_core::LogEntry]| l.iter().map(|e| e.message().to_string()).collect();
+        self.0.lock().unwrap().push(Ended {
+            called: tx.called_names().map(String::from).collect(),
+            log: msgs(tx.log_entries()),
+            pre_log: msgs(tx.pre_log_entries()),
+            steps: tx.steps().to_vec(),
+        });
+    }
+}
+
+/// Case 41's schema: `[Start, Ready{require:[Start]}, Working{require:[Ready], remove:[Idle]},
+/// Idle{auto, require:[Ready], remove:[Working]}, Done{multi}]`.
+fn worker() -> Schema {
+    Schema::builder()
+        .state("Start", State::new())
+        .state("Ready", State::new().require(["Start"]))
+        .state("Working", State::new().require(["Ready"]).remove(["Idle"]))
+        .state("Idle", State::new().auto().require(["Ready"]).remove(["Working"]))
+        .state("Done", State::new().multi())
+        .build()
+        .unwrap()
+}
+
+fn ended(m: &Machine) -> Arc<Mutex<Vec<Ended>>> {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    m.bind_tracer(Arc::new(EndLog(got.clone())));
+    got
+}
+
+#[test]
+fn handler_output_belongs_to_its_transition() {
+    let m = Machine::builder(worker()).id("worker").log_level(am_core::LogLevel::Ops).build();
+    m.add(&["Start", "Ready"]).unwrap();
+    assert_eq!(m.active_states(), ["Start", "Ready", "Idle"]);
+    m.bind_handlers(Handlers::new("h").enter("Working", |_| true).state("Working", |e| {
+        e.machine().log("working on j0");
+        e.machine().add1("Done").unwrap();
+    }))
+    .unwrap();
+    let got = ended(&m);
+    assert_eq!(m.add1("Working").unwrap(), E);
+    let seen = got.lock().unwrap().clone();
+    let working = seen.iter().find(|t| t.called == ["Working"]).unwrap();
+    let mut log = working.log.clone();
+    if log.last().is_some_and(|l| l.starts_with("[postpone] ")) {
+        log.pop();
+    }
+    assert_eq!(
+        log,
+        [
+            "[add] Working",
+            "[rel:remove] Idle by Working",
+            "[handler:h] WorkingEnter",
+            "[state] +Working -Idle",
+            "[handler:h] WorkingState",
+            "working on j0",
+            "[queue:add] Done",
+        ]
+    );
+    let done = seen.iter().find(|t| t.called == ["Done"]).unwrap();
+    for line in &working.log {
+        assert!(!done.pre_log.contains(line), "{line:?} is the Working transition's: {done:?}");
+    }
+    // an accepted transition that changes nothing writes no `[state]` line
+    assert_eq!(m.remove1("Working").unwrap(), E); // Idle (auto) comes back
+    assert!(m.is1("Idle"));
+    got.lock().unwrap().clear();
+    assert_eq!(m.add1("Idle").unwrap(), E);
+    let seen = got.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].log, ["[add] Idle"]);
+}
+
+#[test]
+fn satisfied_require_steps() {
+    use am_core::Relation;
+    let m = Machine::builder(worker()).log_steps(true).build();
+    m.add(&["Start", "Ready"]).unwrap();
+    m.bind_handlers(Handlers::new("h").enter("Working", |_| true).state("Working", |_| {})).unwrap();
+    let got = ended(&m);
+    assert_eq!(m.add1("Working").unwrap(), E);
+    let idx = |n: &str| m.state_index(n);
+    let (start, ready, working, idle) = (idx("Start"), idx("Ready"), idx("Working"), idx("Idle"));
+    let steps = got.lock().unwrap().iter().find(|t| t.called == ["Working"]).unwrap().steps.clone();
+    let key = |s: &am_core::Step| (s.kind, s.relation, s.from, s.to);
+    let mut seen = Vec::new();
+    for s in &steps {
+        if s.kind == StepKind::Relation {
+            assert!(!seen.contains(&key(s)), "a pair twice: {s:?} in {steps:#?}");
+        }
+        if !seen.contains(&key(s)) {
+            seen.push(key(s));
+        }
+    }
+    let rel = |r, f, t| (StepKind::Relation, Some(r), f, t);
+    let want = [
+        (StepKind::Requested, None, None, working),
+        (StepKind::Activate, None, None, working),
+        rel(Relation::Require, working, ready),
+        rel(Relation::Require, ready, start),
+        rel(Relation::Remove, working, idle),
+        (StepKind::Deactivate, None, None, idle),
+    ];
+    let pos: Vec<usize> = want
+        .iter()
+        .map(|w| seen.iter().position(|s| s == w).unwrap_or_else(|| panic!("{w:?} in {steps:#?}")))
+        .collect();
+    assert!(pos.windows(2).all(|p| p[0] < p[1]), "in this order: {want:?}, got {steps:#?}");
+    let handlers: Vec<_> = steps.iter().filter(|s| s.kind == StepKind::Handler).map(|s| (s.to, s.is_final)).collect();
+    assert_eq!(handlers, [(working, false), (working, true)]);
+    assert!(
+        steps.iter().rposition(|s| s.kind != StepKind::Handler)
+            < steps.iter().position(|s| s.kind == StepKind::Handler)
+    );
+
+    // with only Start active, adding Ready records its satisfied requirement
+    let m = Machine::builder(worker()).log_steps(true).build();
+    m.add1("Start").unwrap();
+    let got = ended(&m);
+    assert_eq!(m.add1("Ready").unwrap(), E);
+    let steps = got.lock().unwrap().iter().find(|t| t.called == ["Ready"]).unwrap().steps.clone();
+    let steps: Vec<_> = steps.iter().map(key).collect();
+    assert_eq!(
+        &steps[..3],
+        [
+            (StepKind::Requested, None, None, Some(1)),
+            (StepKind::Activate, None, None, Some(1)),
+            (StepKind::Relation, Some(Relation::Require), Some(1), Some(0)),
+        ]
+    );
+}

@@ -1,5 +1,6 @@
-//! Handlers (spec §5.3, §5.6): negotiation and final handler lists in order, each call
-//! wrapped in its hooks, timed and caught; a failure raised as `Exception`.
+//! Handlers (semantics page, *Handlers* and *Failures*): negotiation and final handler lists
+//! in order, each call wrapped in its hooks, timed and caught; a failure raised as
+//! `Exception`.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -50,6 +51,8 @@ impl Machine {
         }));
         let end = Instant::now();
         tx.handler_clock = Some(end);
+        // what the handler logged (and the queue lines of what it queued) follows its line
+        self.drain_tx_log(&mut tx.log);
         let elapsed = end.duration_since(start);
         let out = match r {
             Ok(_) if elapsed > self.0.opts.handler_timeout => Outcome::Failed(HandlerError {
@@ -95,7 +98,7 @@ impl Machine {
         let exc = self.0.exception;
         if tx.mutation.called().contains(&exc) {
             // no Exception for a failing Exception transition (no loops), and the error that
-            // mutation carried stays the last one (spec §5.6, case 40)
+            // mutation carried stays the last one (semantics page, *Failures*)
             return;
         }
         let err: Arc<HandlerError> = Arc::new(err);

@@ -1,4 +1,5 @@
-//! Running one transition (spec §5): resolution, hooks, handlers, apply, rollback, auto.
+//! Running one transition (semantics page, *Handlers*): resolution, hooks, handlers, apply,
+//! rollback, auto.
 //!
 //! The runner calls [`Machine::execute`]; the steps live in [`resolve`], [`handlers`] and
 //! [`apply`], called from here in that order.
@@ -78,6 +79,10 @@ impl Scratch {
         st.tx_seq += 1;
         tx.seq = st.tx_seq;
         tx.queue_tick = st.queue_tick;
+        // lines logged after the previous transition's last handler belong to this one's
+        // pre-log
+        crate::machine::State::settle_tx_log(st);
+        st.collecting = true;
         tx.pre_log.clear();
         std::mem::swap(&mut tx.pre_log, &mut st.pre_log);
     }
@@ -282,19 +287,8 @@ impl Machine {
         if tx.accepted && !check {
             self.apply(tx);
             ticks_changed = !tx.enters.is_empty() || !tx.exits.is_empty();
-            if let Some(ts) = hooks.get(Interest::TRANSITION_FINALS) {
-                let v = self.view(s, tx);
-                ts.iter().for_each(|t| t.transition_finals(&v));
-                tx.handler_clock = None;
-            }
-            if let Some(h) = handlers
-                && let Some(f) = self.finals(s, h, tx, hooks.get(Interest::HANDLERS), &mut payload, record_steps)
-            {
-                failure = Some(f);
-                tx.accepted = false;
-            }
-            if level >= LogLevel::Changes {
-                // `[id] [state] +A +B -C`, written in place
+            if ticks_changed && level >= LogLevel::Changes {
+                // `[id] [state] +A +B -C`, written in place, right after apply
                 let mut line = self.log_line();
                 line.push_str(if auto { "[auto_] " } else { "[state] " });
                 let signed = tx.enters.iter().map(|&i| ('+', i)).chain(tx.exits.iter().map(|&i| ('-', i)));
@@ -307,7 +301,20 @@ impl Machine {
                 }
                 self.tx_log_line(tx, LogLevel::Changes, line);
             }
+            if let Some(ts) = hooks.get(Interest::TRANSITION_FINALS) {
+                let v = self.view(s, tx);
+                ts.iter().for_each(|t| t.transition_finals(&v));
+                tx.handler_clock = None;
+            }
+            if let Some(h) = handlers
+                && let Some(f) = self.finals(s, h, tx, hooks.get(Interest::HANDLERS), &mut payload, record_steps)
+            {
+                failure = Some(f);
+                tx.accepted = false;
+            }
         }
+        // what was logged up to the end of the last final handler belongs to this transition
+        self.drain_tx_log(&mut tx.log);
         if let Some(err) = &failure {
             let msg = err.to_string();
             self.tx_log(tx, LogLevel::Changes, || format!("[error] {msg}"));

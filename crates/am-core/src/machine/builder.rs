@@ -192,6 +192,8 @@ impl MachineBuilder {
             ctxs: vec![None; n],
             last_error: None,
             pre_log: Vec::new(),
+            collecting: false,
+            tx_log: Vec::new(),
             tx_seq: 0,
             machine_tick: 0,
         };
@@ -223,6 +225,7 @@ impl MachineBuilder {
             },
             disposal: DisposalCell::default(),
             running_tx: AtomicU64::new(0),
+            tx_log_pending: AtomicBool::new(false),
             queue_token: AtomicU64::new(0),
             on_dispose: Mutex::new(Vec::new()),
             trace_ctx: RwLock::new(self.trace_parent),

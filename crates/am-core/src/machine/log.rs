@@ -39,16 +39,35 @@ impl Machine {
         if self.0.opts.short_id { id.get(..5.min(id.len())).unwrap_or(id) } else { id }
     }
 
-    /// Records an entry outside a transition (kept for the next one's `pre_log_entries`).
+    /// Records an entry: into the running transition's `log_entries` while one runs (a
+    /// handler, or another thread, logging during it; semantics page, *Logging*), else kept
+    /// for the next one's `pre_log_entries` (a consecutive duplicate dropped).
     pub(crate) fn log_plain(&self, level: LogLevel, text: impl FnOnce() -> String) {
         if level > self.log_level() || level == LogLevel::Nothing {
             return;
         }
         let entry = LogEntry { level, text: format!("[{}] {}", self.log_prefix(), text()) };
-        self.emit_log(None, &entry, None);
+        // tracers hear it first, outside the lock, tagged with the transition running now
+        let seq = self.0.running_tx.load(Relaxed);
+        let tx = (seq != 0).then(|| self.0.tx_ids.id(seq));
+        self.emit_log(tx.as_ref().map(crate::transition::TxId::as_str), &entry, None);
         let mut st = lock(&self.0.st);
-        if st.pre_log.last() != Some(&entry) {
+        if st.collecting {
+            st.tx_log.push(entry);
+            // the runner takes it after the handler returns (or at the transition's end)
+            self.0.tx_log_pending.store(true, Relaxed);
+        } else if st.pre_log.last() != Some(&entry) {
             st.pre_log.push(entry);
+        }
+    }
+
+    /// Moves what was logged into the running transition (by a handler, or another thread)
+    /// into its `log_entries`; a relaxed load when nothing was.
+    pub(crate) fn drain_tx_log(&self, into: &mut Vec<LogEntry>) {
+        if self.0.tx_log_pending.load(Relaxed) {
+            let mut st = lock(&self.0.st);
+            self.0.tx_log_pending.store(false, Relaxed);
+            into.append(&mut st.tx_log);
         }
     }
 

@@ -66,7 +66,7 @@ impl Default for Bound {
 }
 type DisposeFn = Box<dyn FnOnce(&str) + Send>;
 
-/// Where a machine is in its disposal (spec §7.3), in order.
+/// Where a machine is in its disposal (semantics page, *Disposal*), in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
 pub(crate) enum Disposal {
@@ -127,8 +127,27 @@ pub(crate) struct State {
     pub(crate) ctxs: Vec<Option<CancelToken>>,
     pub(crate) last_error: Option<AnyError>,
     pub(crate) pre_log: Vec<LogEntry>,
+    /// A transition runs (from its start until the runner moves on): lines logged now belong
+    /// to it and wait in `tx_log` until the runner takes them.
+    pub(crate) collecting: bool,
+    pub(crate) tx_log: Vec<LogEntry>,
     pub(crate) tx_seq: u64,
     pub(crate) machine_tick: u64,
+}
+
+impl State {
+    /// Moves lines that reached `tx_log` after their transition's last handler to the
+    /// pre-log (the next transition's).
+    pub(crate) fn settle_tx_log(&mut self) {
+        if !self.tx_log.is_empty() {
+            let State { tx_log, pre_log, .. } = self;
+            for e in tx_log.drain(..) {
+                if pre_log.last() != Some(&e) {
+                    pre_log.push(e);
+                }
+            }
+        }
+    }
 }
 
 pub(crate) struct Inner {
@@ -154,6 +173,8 @@ pub(crate) struct Inner {
     /// How far disposal got; only moves forward.
     pub(crate) disposal: DisposalCell,
     pub(crate) running_tx: AtomicU64,
+    /// `st.tx_log` may hold lines for the running transition (a load per handler call).
+    pub(crate) tx_log_pending: AtomicBool,
     pub(crate) queue_token: AtomicU64,
     pub(crate) on_dispose: Mutex<Vec<DisposeFn>>,
     pub(crate) trace_ctx: RwLock<Option<crate::TraceContext>>,
@@ -168,8 +189,8 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    /// Steps 3 and 4 of disposal (spec §7.3), once: tracers, contexts, waits, handlers,
-    /// callbacks.
+    /// The release steps of disposal (semantics page, *Disposal*), once: tracers, contexts,
+    /// waits, handlers, callbacks.
     fn finish_dispose(&self) {
         if !self.disposal.advance(Disposal::Finishing) {
             return;

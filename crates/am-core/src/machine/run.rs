@@ -196,8 +196,9 @@ impl Machine {
             traced = inner.has_tracers.load(Relaxed).then(|| mu.clone());
             st.queue.push_back(mu);
             if st.running {
+                let queued = st.queue.len();
                 drop(st);
-                self.after_queued(traced.as_ref(), tick, true);
+                self.after_queued(traced.as_ref(), queued, true);
                 return MutResult::Queued(tick);
             }
             st.running = true;
@@ -213,14 +214,15 @@ impl Machine {
         }
     }
 
-    pub(super) fn after_queued(&self, mu: Option<&Mutation>, tick: u64, postponed: bool) {
+    pub(super) fn after_queued(&self, mu: Option<&Mutation>, queued: usize, postponed: bool) {
         if let Some(mu) = mu {
             for t in self.hooks().iter() {
                 t.mutation_queued(self, mu);
             }
         }
         if self.log_level() >= LogLevel::Ops && postponed {
-            self.log_plain(LogLevel::Ops, || format!("[queue] postponed as {tick}"));
+            let items = if queued == 1 { "item" } else { "items" };
+            self.log_plain(LogLevel::Ops, || format!("[postpone] queue running ({queued} {items})"));
         }
     }
 
@@ -333,6 +335,8 @@ impl Machine {
     /// `when_queue_ends` waits to complete once the lock is dropped.
     fn release_locked(&self, st: &mut State, scratch: Box<Scratch>) -> Vec<Arc<crate::wait::WaitShared>> {
         st.running = false;
+        st.collecting = false;
+        st.settle_tx_log();
         st.scratch = Some(scratch);
         let mut done = Vec::new();
         if !st.waiters.is_empty() {
