@@ -17,6 +17,18 @@ impl Machine {
     pub fn not1(&self, state: &str) -> bool {
         !self.is1(state)
     }
+    /// Whether any of these states is active. Go: `Any1`.
+    ///
+    /// ```
+    /// let m = am_core::Machine::new(am_core::Schema::builder().states(["A", "B"]).build()?);
+    /// m.add(&["B"])?;
+    /// assert!(m.any1(&["A", "B"])?);
+    /// assert!(!m.any1(&["A"])?);
+    /// # Ok::<(), am_core::Error>(())
+    /// ```
+    pub fn any1(&self, states: &[&str]) -> Result<bool, Error> {
+        Ok(self.switch(states)?.is_some())
+    }
     /// Single-state [`can_add`](Self::can_add). Go: `CanAdd1`.
     pub fn can_add1(&self, state: &str) -> Result<MutResult, Error> {
         self.can_add(&[state])
@@ -89,6 +101,29 @@ impl Machine {
     ) -> Result<MutResult, Error> {
         let kind = if self.is(states)? { MutationKind::Remove } else { MutationKind::Add };
         self.ev_mutate(source, kind, states, args)
+    }
+    /// Single-state [`ev_add`](Self::ev_add). Go: `EvAdd1`.
+    pub fn ev_add1(&self, source: impl Into<Source>, state: &str, args: Option<Args>) -> Result<MutResult, Error> {
+        self.ev_add(source, &[state], args)
+    }
+    /// Single-state [`ev_remove`](Self::ev_remove). Go: `EvRemove1`.
+    pub fn ev_remove1(&self, source: impl Into<Source>, state: &str, args: Option<Args>) -> Result<MutResult, Error> {
+        self.ev_remove(source, &[state], args)
+    }
+    /// Single-state [`ev_toggle`](Self::ev_toggle). Go: `EvToggle1`.
+    ///
+    /// ```
+    /// use am_core::{Machine, Schema, Source};
+    /// let m = Machine::new(Schema::builder().states(["A"]).build()?);
+    /// let src = || Source { machine_id: "other".into(), tx_id: "abc".into(), machine_time: 7 };
+    /// m.ev_toggle1(src(), "A", None)?;
+    /// assert!(m.is1("A"));
+    /// m.ev_toggle1(src(), "A", None)?;
+    /// assert!(!m.is1("A"));
+    /// # Ok::<(), am_core::Error>(())
+    /// ```
+    pub fn ev_toggle1(&self, source: impl Into<Source>, state: &str, args: Option<Args>) -> Result<MutResult, Error> {
+        self.ev_toggle(source, &[state], args)
     }
     /// [`add_err`](Self::add_err) caused by `source`. Go: `EvAddErr`.
     pub fn ev_add_err(&self, source: impl Into<Source>, err: AnyError) -> Result<MutResult, Error> {

@@ -217,7 +217,8 @@ impl Schema {
                     relation,
                     target: t.clone(),
                 })?;
-                if t == state && relation != "add" {
+                // a self add or self require means nothing (Go treats both as no-ops)
+                if t == state && relation != "add" && relation != "require" {
                     return Err(Error::SelfRelation { state: state.to_string(), relation });
                 }
                 if t != state && !out.contains(&i) {
@@ -536,14 +537,12 @@ mod tests {
             Error::AfterCycle(_)
         ));
         assert!(matches!(e(Schema::builder().group("g", ["X"])), Error::UnknownRelationTarget { .. }));
-        // a state requiring itself is a mistake like removing or ordering after itself
-        assert!(matches!(
-            e(Schema::builder().state("A", State::new().require(["A"]))),
-            Error::SelfRelation { relation: "require", .. }
-        ));
-        // a self add is harmless; require cycles are valid
+        // a self add or require is harmless (Go ignores both, so schemas ported from Go
+        // build); require cycles are valid
+        let s = Schema::builder().state("A", State::new().require(["A"])).build().unwrap();
+        assert!(s.require[0].is_empty(), "a no-op");
         Schema::builder()
-            .state("A", State::new().add(["A"]).require(["B"]))
+            .state("A", State::new().add(["A"]).require(["A", "B"]))
             .state("B", State::new().require(["A"]))
             .build()
             .unwrap();

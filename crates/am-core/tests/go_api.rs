@@ -218,3 +218,47 @@ fn switch_returns_the_first_active_of_the_list_as_given() {
     assert!(m.not(&many[..9]).unwrap());
     assert!(!m.is(&many).unwrap());
 }
+
+#[test]
+fn single_state_ev_forms_and_filtered_active_states() {
+    let m = abc();
+    let src = || Source { machine_id: "other".into(), tx_id: "t1".into(), machine_time: 3 };
+    assert_eq!(m.ev_add1(src(), "A", None).unwrap(), MutResult::Executed);
+    assert_eq!(m.ev_add1(src(), "C", None).unwrap(), MutResult::Executed);
+    assert_eq!(m.active_states_in(&["D", "C", "A"]).unwrap(), ["A", "C"]);
+    assert_eq!(m.ev_remove1(src(), "A", None).unwrap(), MutResult::Executed);
+    assert_eq!(m.ev_toggle1(src(), "C", None).unwrap(), MutResult::Executed);
+    assert!(m.active_states().is_empty());
+    assert_eq!(m.ev_add1(src(), "Nope", None), Err(Error::UnknownState("Nope".into())));
+    assert!(!m.any1(&["A", "B"]).unwrap());
+}
+
+#[test]
+fn queries_after_dispose_answer_for_no_active_state_and_mutations_refuse() {
+    let m = abc();
+    m.add(&["A"]).unwrap();
+    m.dispose();
+    assert_eq!(m.add(&["B"]), Err(Error::Disposed));
+    assert_eq!(m.is(&["A"]), Ok(false));
+    assert!(!m.is1("A"));
+    assert_eq!(m.not(&["A"]), Ok(true));
+    assert_eq!(m.any(&[&["A"]]), Ok(false));
+    assert_eq!(m.is(&["Nope"]), Err(Error::UnknownState("Nope".into())));
+}
+
+#[test]
+fn a_state_requiring_itself_is_a_no_op_as_in_go() {
+    let with = Schema::builder()
+        .state("A", State::new().require(["A", "B"]))
+        .state("B", State::new().require(["B"]))
+        .build()
+        .unwrap();
+    let without = Schema::builder().state("A", State::new().require(["B"])).state("B", State::new()).build().unwrap();
+    for s in [with, without] {
+        let m = Machine::new(s);
+        assert_eq!(m.add(&["A"]).unwrap(), MutResult::Canceled);
+        assert_eq!(m.add(&["B"]).unwrap(), MutResult::Executed);
+        assert_eq!(m.add(&["A"]).unwrap(), MutResult::Executed);
+        assert_eq!(m.active_states(), ["B", "A"]);
+    }
+}

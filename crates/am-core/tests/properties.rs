@@ -18,7 +18,7 @@ struct Rels {
 }
 
 /// States 0..3 may add only states 4..N, which add nothing: no second-level Add relations,
-/// so every Remove relation of an activated state is enforced (spec §4.4).
+/// so every Remove relation of an activated state is enforced (semantics page, *Resolving a transition*).
 fn schema_strategy() -> impl Strategy<Value = Vec<Rels>> {
     let one = |i: usize| {
         (
@@ -30,8 +30,7 @@ fn schema_strategy() -> impl Strategy<Value = Vec<Rels>> {
             proptest::bool::weighted(0.2),
         )
             .prop_map(move |(require, add, remove, after, auto, multi)| {
-                // a state requiring itself is a schema error
-                let require: Vec<usize> = require.into_iter().filter(|r| *r != i).collect();
+                // a state may require itself: it means nothing, as in Go (kept to show it)
                 let add = if i < 4 { add } else { vec![] };
                 let after = if i == 0 { vec![] } else { after };
                 let remove: Vec<usize> =
@@ -91,9 +90,10 @@ impl Tracer for Invariants {
                 }
             }
             // Remove relations hold for states that were called or already active. A state
-            // implied by a kept state is re-added by `expand(kept)` (spec §4.1) even when it
-            // was blocked, so its own removes are not enforced: with A{add:[X]}, B{remove:[X]},
-            // X{remove:[A]} and B active, add(A) ends with A and X both active (spec-conform).
+            // implied by a kept state is re-added by `expand(kept)` (semantics page,
+            // *Resolving a transition*, step 4) even when it was blocked, so its own removes
+            // are not enforced: with A{add:[X]}, B{remove:[X]}, X{remove:[A]} and B active,
+            // add(A) ends with A and X both active (as specified).
             let implied = !tx.called().contains(&i) && !tx.was_active(i);
             for &r in s.removes(i).iter().filter(|_| !implied) {
                 if after[r] % 2 == 1 {

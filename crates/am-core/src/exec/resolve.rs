@@ -1,5 +1,6 @@
-//! Resolution (spec §5.2–5.5): relations into the target set, the auto pass again without
-//! rejected states, dry runs, and the decision log lines.
+//! Resolution (semantics page, *Resolving a transition* and *Auto states*): relations into the
+//! target set, the auto pass again without rejected states, dry runs, and the decision log
+//! lines.
 
 use crate::bits::BitSet;
 use crate::log::LogLevel;
@@ -64,10 +65,10 @@ impl Machine {
         }
     }
 
-    /// Auto re-resolution (spec §5.5): when the target of an accepted auto transition lacks a
-    /// called state — rejected by relations or dropped by a handler — it is resolved once
-    /// more from the called states that made it, so nothing is activated only because a
-    /// rejected auto state implied it. Applied whatever that pass gives; handlers do not run
+    /// Auto re-resolution (semantics page, *Auto states*): when the target of an accepted auto
+    /// transition lacks a called state — rejected by relations or dropped by a handler — it is
+    /// resolved once more from the called states that made it, so nothing is activated only
+    /// because a rejected auto state implied it. Applied whatever that pass gives; handlers do not run
     /// again. Every called state dropped by handlers cancels it instead.
     pub(super) fn reresolve_auto(
         &self,

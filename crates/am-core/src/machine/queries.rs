@@ -182,6 +182,27 @@ impl Machine {
         let s = self.schema();
         self.with_time(|t| s.canonical().iter().filter(|&&i| t[i] % 2 == 1).map(|&i| s.name(i).to_string()).collect())
     }
+    /// Which of `states` are active, canonical order (Go: `ActiveStates(states)`, which keeps
+    /// the order given); `Err(UnknownState)` for a name not in the schema.
+    ///
+    /// ```
+    /// let m = am_core::Machine::new(am_core::Schema::builder().states(["A", "B", "C"]).build()?);
+    /// m.add(&["A", "C"])?;
+    /// assert_eq!(m.active_states_in(&["C", "B"])?, ["C"]);
+    /// assert!(m.active_states_in(&["Nope"]).is_err());
+    /// # Ok::<(), am_core::Error>(())
+    /// ```
+    pub fn active_states_in(&self, states: &[&str]) -> Result<Vec<String>, Error> {
+        let s = self.schema();
+        let idx = s.indexes(states)?;
+        Ok(self.with_time(|t| {
+            s.canonical()
+                .iter()
+                .filter(|&&i| t[i] % 2 == 1 && idx.contains(&i))
+                .map(|&i| s.name(i).to_string())
+                .collect()
+        }))
+    }
     /// True when every listed state's tick equals the given value.
     pub fn is_clock(&self, clock: &[(&str, u64)]) -> Result<bool, Error> {
         let s = self.schema();
