@@ -206,7 +206,8 @@ fn a_machine_joins_the_span_it_was_made_for() {
     order.dispose();
     request.end();
     service.dispose();
-    let spans = rx.wait_spans(|s| s.iter().any(|s| s.name == "POST /orders") && s.iter().any(|s| s.name.ends_with(":order-1")));
+    let spans =
+        rx.wait_spans(|s| s.iter().any(|s| s.name == "POST /orders") && s.iter().any(|s| s.name.ends_with(":order-1")));
     let req = one(&spans, "POST /orders");
     let mach = spans.iter().find(|s| s.name.ends_with(":order-1")).unwrap();
     assert_eq!((&mach.trace_id, &mach.parent_id), (&req.trace_id, &req.span_id), "the machine is the request's child");

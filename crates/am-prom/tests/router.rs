@@ -73,7 +73,10 @@ fn the_router_answers_as_the_built_in_server() {
     // draining: both say 503, /metrics still serves
     prom.drain();
     check("draining");
-    assert_eq!(answer(own, "/readyz", &[]), (503, Some("text/plain; charset=utf-8".into()), "draining: shutting down".into()));
+    assert_eq!(
+        answer(own, "/readyz", &[]),
+        (503, Some("text/plain; charset=utf-8".into()), "draining: shutting down".into())
+    );
     assert_eq!(answer(own, "/metrics", &[]).0, 200);
     assert!(prom.shutdown_within(Duration::from_secs(2)).in_time);
 }
