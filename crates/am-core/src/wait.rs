@@ -248,6 +248,30 @@ pub(crate) enum WaitCond {
     Disposed,
 }
 
+impl WaitCond {
+    /// Go's log tag and subject of the wait (`("when", "A B")`, `("whenTime", "A,B [3 5]")`),
+    /// for `[when:new]` / `[when:match]` lines; `None` for the waits Go does not log (queue
+    /// ends, disposal).
+    pub(crate) fn label(&self, s: &crate::schema::Schema) -> Option<(&'static str, String)> {
+        let names = |idx: &[StateIdx], sep: &str| idx.iter().map(|&i| s.name(i)).collect::<Vec<_>>().join(sep);
+        Some(match self {
+            WaitCond::States(idx, true) => ("when", names(idx, " ")),
+            WaitCond::States(idx, false) => ("whenNot", names(idx, " ")),
+            WaitCond::Time(idx, ticks) => {
+                let t: Vec<String> = ticks.iter().map(u64::to_string).collect();
+                ("whenTime", format!("{} [{}]", names(idx, ","), t.join(" ")))
+            }
+            WaitCond::Args(i, args) => {
+                let keys: Vec<&str> = args.iter().map(|(k, _)| k).collect();
+                ("whenArgs", format!("{} ({})", s.name(*i), keys.join(",")))
+            }
+            WaitCond::Query(_) => ("whenQuery", String::new()),
+            WaitCond::Queue(t) => ("whenQueue", t.to_string()),
+            WaitCond::QueueEnd | WaitCond::Disposed => return None,
+        })
+    }
+}
+
 pub(crate) struct Waiter {
     pub(crate) cond: WaitCond,
     pub(crate) shared: Arc<WaitShared>,

@@ -24,8 +24,31 @@ pub const AM_LOG_STEPS: &str = "AM_LOG_STEPS";
 pub const AM_LOG_ARGS: &str = "AM_LOG_ARGS";
 /// Log (and record steps of) check transitions (`can_add`/`can_remove`).
 pub const AM_LOG_CHECKS: &str = "AM_LOG_CHECKS";
-/// Shorthand for steps, args and checks together.
+/// Every semantic-log switch together, as Go's: steps, args, checks, waits
+/// ([`AM_LOG_WHEN`]) and state contexts ([`AM_LOG_STATE_CTX`]). (Go's list also names its
+/// graph and queued switches, which do nothing in Go; see the Go variables in `docs/env.md`.)
 pub const AM_LOG_FULL: &str = "AM_LOG_FULL";
+/// Log waits at level Ops, as Go's subscriptions do: `[when:new] A B` when one is made
+/// (`when`, `when_not`, `when_time`, `when_args`, `when_query`, `when_queue`), and
+/// `[when:match] A B` when a transition completes it. Also on with [`AM_LOG_FULL`].
+pub const AM_LOG_WHEN: &str = "AM_LOG_WHEN";
+/// Log state contexts at level Ops, as Go does: `[ctx:new] S` when
+/// [`state_ctx`](crate::Machine::state_ctx) makes one, `[ctx:match] S` when a transition
+/// cancels it. Also on with [`AM_LOG_FULL`].
+pub const AM_LOG_STATE_CTX: &str = "AM_LOG_STATE_CTX";
+/// Print machine log entries to stdout, one line each (as Go's machines print theirs), with
+/// [`LogPrinter`](crate::LogPrinter); `am_telemetry::bind_env` binds it (inherited by
+/// submachines).
+pub const AM_LOG_PRINT: &str = "AM_LOG_PRINT";
+/// Also append each machine's log entries to `<normalised machine ID>.log` in the working
+/// directory (Go's "machine ID as the name"), with [`LogPrinter`](crate::LogPrinter).
+pub const AM_LOG_FILE: &str = "AM_LOG_FILE";
+/// Add `Healthcheck` every 30 s (or every the duration given: `AM_HEALTHCHECK=5s`) to every
+/// machine whose schema has it
+/// ([`HealthcheckTicker`](crate::HealthcheckTicker), bound by `am_telemetry::bind_env`,
+/// inherited), so that lines logged between transitions travel with a transition and
+/// heartbeat-based liveness (`/healthz`) sees an idle machine alive.
+pub const AM_HEALTHCHECK: &str = "AM_HEALTHCHECK";
 /// Replaces the host name wherever telemetry needs one (e.g. the Prometheus `instance`).
 pub const AM_HOSTNAME: &str = "AM_HOSTNAME";
 /// The service name: Prometheus job, Loki `service_name`, OTel `service.name`, dashboard
@@ -142,6 +165,16 @@ pub fn hostname() -> String {
 /// one falls back to the default, so a binder reports it with this.
 pub fn check() -> Result<(), EnvError> {
     parse(AM_LOG, parse_log_level).map(|_| ())
+}
+
+/// Whether waits are logged ([`AM_LOG_WHEN`] or [`AM_LOG_FULL`]).
+pub(crate) fn log_when() -> bool {
+    is_on(AM_LOG_WHEN) || is_on(AM_LOG_FULL)
+}
+
+/// Whether state contexts are logged ([`AM_LOG_STATE_CTX`] or [`AM_LOG_FULL`]).
+pub(crate) fn log_state_ctx() -> bool {
+    is_on(AM_LOG_STATE_CTX) || is_on(AM_LOG_FULL)
 }
 
 /// Normalises an ID for use inside metric names, jobs and label values: lower-case, then

@@ -4,6 +4,7 @@
 use std::sync::TryLockError;
 use std::sync::atomic::Ordering::Relaxed;
 
+use crate::log::LogLevel;
 use crate::machine::Machine;
 use crate::mutation::{Mutation, MutationKind};
 use crate::schema::{Schema, StateIdx};
@@ -14,6 +15,7 @@ impl Machine {
     /// Phase 9: ticks and active set change; state contexts of changed states are cancelled.
     pub(super) fn apply(&self, tx: &mut TxData) {
         let mut cancel = Vec::new();
+        let mut cancelled_states = Vec::new();
         {
             let mut st = match self.0.st.try_lock() {
                 Ok(g) => g,
@@ -36,10 +38,26 @@ impl Machine {
             for &i in tx.exits.iter().chain(&tx.enters) {
                 if let Some(t) = st.ctxs[i].take() {
                     cancel.push(t);
+                    cancelled_states.push(i);
                 }
             }
         }
         cancel.into_iter().for_each(|t| t.cancel());
+        if !cancelled_states.is_empty() {
+            self.log_ctx_matches(tx, &cancelled_states);
+        }
+    }
+
+    /// `[ctx:match] S` for each state whose context the transition cancelled
+    /// (AM_LOG_STATE_CTX).
+    fn log_ctx_matches(&self, tx: &mut TxData, states: &[StateIdx]) {
+        if self.log_level() < LogLevel::Ops || !crate::env::log_state_ctx() {
+            return;
+        }
+        let s = self.schema();
+        for &i in states {
+            self.tx_log(tx, LogLevel::Ops, || format!("[ctx:match] {}", s.name(i)));
+        }
     }
 
     /// Deactivates states after a failed final handler and updates `time_after`.
@@ -78,6 +96,9 @@ impl Machine {
             return;
         }
         let mut done = Vec::new();
+        // `[when:match] A B` (AM_LOG_WHEN): the schema is read before the state lock
+        let schema = (self.log_level() >= LogLevel::Ops && crate::env::log_when()).then(|| self.schema());
+        let mut matched = Vec::new();
         {
             let mut st = lock(&self.0.st);
             if st.waiters.is_empty() {
@@ -103,12 +124,18 @@ impl Machine {
                 };
                 if ready {
                     done.push(w.shared.clone());
+                    if let Some(label) = schema.as_ref().and_then(|s| w.cond.label(s)) {
+                        matched.push(label);
+                    }
                 }
                 !ready
             });
             waiters.append(&mut st.waiters);
             st.waiters = waiters;
             self.0.has_waiters.store(!st.waiters.is_empty(), Relaxed);
+        }
+        for (kind, what) in matched {
+            self.log_plain(LogLevel::Ops, || format!("[{kind}:match] {what}").trim_end().to_string());
         }
         for d in done {
             d.complete(Ok(()));

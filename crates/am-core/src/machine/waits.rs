@@ -1,6 +1,7 @@
 //! Waiting for states, clocks, queue ticks and disposal; state contexts.
 
 use crate::error::Error;
+use crate::log::LogLevel;
 use crate::mutation::Args;
 use crate::wait::{CancelToken, Wait, WaitCond, WaitError, Waiter, lock, states_ok, time_ok};
 
@@ -11,6 +12,9 @@ impl Machine {
         if self.0.disposal.is_disposing() {
             return Wait::done(Err(WaitError::Disposed));
         }
+        // `[when:new] A B` (AM_LOG_WHEN), named before the state lock is taken
+        let label =
+            (self.log_level() >= LogLevel::Ops && crate::env::log_when()).then(|| cond.label(&self.schema())).flatten();
         let mut st = lock(&self.0.st);
         if ready(&st) {
             return Wait::done(Ok(()));
@@ -19,6 +23,10 @@ impl Machine {
         st.waiters.retain(|w| !w.abandoned());
         st.waiters.push(Waiter { cond, shared });
         self.0.has_waiters.store(true, Relaxed);
+        drop(st);
+        if let Some((kind, what)) = label {
+            self.log_plain(LogLevel::Ops, || format!("[{kind}:new] {what}").trim_end().to_string());
+        }
         w
     }
     /// Ready when all states are active (at once if they are).
@@ -109,6 +117,10 @@ impl Machine {
         }
         let t = CancelToken::new();
         st.ctxs[i] = Some(t.clone());
+        drop(st);
+        if self.log_level() >= LogLevel::Ops && crate::env::log_state_ctx() {
+            self.log_plain(LogLevel::Ops, || format!("[ctx:new] {state}"));
+        }
         Ok(t)
     }
 }
