@@ -63,9 +63,9 @@ pub(crate) struct Outage {
 /// Below this share of the neighbours' rate a second is slow.
 pub(crate) const SLOW: f64 = 0.5;
 /// A slow second is the machine's doing when the generator waited for a CPU at least this
-/// long in it (measured on 2 cores, summed over its threads: 750–1,800 ms at load 10–16
-/// while keeping up, as it wakes every millisecond; about 2,000 when starved; none while
-/// blocked or stopped)...
+/// long in it (measured on 2 cores, summed over its threads: 750–1,800 ms while keeping up,
+/// as it wakes every millisecond and the soak's backends keep both cores busy, at any load;
+/// about 2,000 when starved; none while blocked or stopped)...
 pub(crate) const STARVED_MS: f64 = 200.0;
 /// ...and at least this share of what it waited beside the outage (a block sleeps: a
 /// generator blocked for half a second waits about half as long).
