@@ -26,6 +26,13 @@ pub fn remote_parent(trace_id: &str, span_id: &str) -> Option<SpanContext> {
     sc.is_valid().then_some(sc)
 }
 
+/// A remote, sampled parent from a machine's trace context (e.g. the span of the request a
+/// machine was made for, `MachineBuilder::trace_parent`).
+pub(crate) fn remote_of(c: &am_core::TraceContext) -> SpanContext {
+    let (t, s) = (TraceId::from_bytes(c.trace_id), SpanId::from_bytes(c.span_id));
+    SpanContext::new(t, s, TraceFlags::SAMPLED, true, TraceState::default())
+}
+
 /// Parses a W3C `traceparent` value (`00-<32 hex>-<16 hex>-<2 hex flags>`).
 ///
 /// ```

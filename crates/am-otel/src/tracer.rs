@@ -391,16 +391,7 @@ impl OtelTracer {
         let now = SystemTime::now();
         // a span given from outside (the builder's `trace_parent`, e.g. an HTTP request)
         // holds the machine; else the parent's `N:submachines` span, else the root
-        let given = m.trace_context().map(|c| {
-            let sc = SpanContext::new(
-                TraceId::from_bytes(c.trace_id),
-                SpanId::from_bytes(c.span_id),
-                opentelemetry::trace::TraceFlags::SAMPLED,
-                true,
-                opentelemetry::trace::TraceState::default(),
-            );
-            ctx_of(&sc)
-        });
+        let given = m.trace_context().map(|c| ctx_of(&crate::root::remote_of(&c)));
         let parent = m.parent_id().and_then(|pid| self.mach(pid));
         let top_level = parent.is_none();
         let parent_cx = match parent {
