@@ -38,6 +38,11 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
     }
     let check = args.flag(&["--check"]);
     args.finish()?;
+    update(sh, check)
+}
+
+/// Regenerates the captures into the README, or with `check` only compares (CI's step).
+pub(crate) fn update(sh: &Shell, check: bool) -> Result<()> {
     let root = sh.current_dir();
     let captures = generate(sh, &root)?;
     let path = root.join("README.md");

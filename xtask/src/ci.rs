@@ -66,6 +66,12 @@ const STEPS: &[Step] = &[
         run: dashboards,
     },
     Step {
+        name: "captures",
+        what: "cargo xtask captures --check (the README's TUI, span tree, /metrics and report\n\
+               are what the programs print now)",
+        run: captures,
+    },
+    Step {
         name: "features",
         what: "cargo hack check: am-telemetry's every combination of the five exporters and\n\
                each feature alone; each feature alone of every exporter crate and am-core",
@@ -318,6 +324,11 @@ fn deny(sh: &Shell) -> Result<Outcome> {
 
 fn dashboards(sh: &Shell) -> Result<Outcome> {
     crate::dashboard::check_committed(sh)?;
+    Ok(Outcome::Passed)
+}
+
+fn captures(sh: &Shell) -> Result<Outcome> {
+    crate::captures::update(sh, true)?;
     Ok(Outcome::Passed)
 }
 
