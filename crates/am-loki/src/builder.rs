@@ -157,7 +157,7 @@ impl LokiTracerBuilder {
         self.max_retries = n;
         self
     }
-    /// How long [`LokiTracer::shutdown`] (and dropping a [`LokiGuard`]) waits for queued
+    /// How long [`LokiTracer::shutdown`] (and dropping a [`LokiGuard`](crate::LokiGuard)) waits for queued
     /// entries to go out (default 5 s).
     pub fn shutdown_timeout(mut self, d: Duration) -> Self {
         self.shutdown_timeout = d;
