@@ -6,6 +6,9 @@
 //!   integration test reads with `env::var`) has a row in the env table ([`ENV_TABLE`],
 //!   which am-telemetry ships as its `env` page; `docs/env.md` links to it), and every row
 //!   names a variable the code reads.
+//! - **Go variables**: the env table's "Go variables" section lists exactly the variables
+//!   asyncmachine-go reads or documents ([`GO_VARIABLES`]), each `implemented` (then a row
+//!   of the table above names it) or `not implemented` with a reason (and no row).
 //! - **exporters stay apart**: no exporter crate depends on another (any dependency section).
 //! - **module docs**: every Rust source file under `crates/*/src` and `xtask/src` opens with
 //!   a `//!` line.
@@ -24,7 +27,8 @@ const HELP: &str = "\
 cargo xtask tidy
 
 Checks without building: the env table (crates/am-telemetry/docs/env.md; docs/env.md links
-to it) lists exactly the AM_*/OTEL_* variables the code reads; exporter crates do not
+to it) lists exactly the AM_*/OTEL_* variables the code reads, and its Go variables section
+every variable of asyncmachine-go, implemented or not and why; exporter crates do not
 depend on each other; every source file opens with a //! line; no source file is over 600
 lines unless its //! has a `Long file:` line saying why; files that published crates
 include (include_str!/include_bytes!) are inside the crate.
@@ -35,6 +39,24 @@ pub(crate) const MAX_LINES: usize = 600;
 
 /// The table of every environment variable, inside the crate whose docs show it.
 const ENV_TABLE: &str = "crates/am-telemetry/docs/env.md";
+
+/// Every `AM_*` variable asyncmachine-go reads or documents (at `7acc40f`: its code and
+/// `docs/env-configs.md`), in one literal so that the env check does not take them for
+/// variables this workspace reads.
+pub(crate) const GO_VARIABLES: &str = "\
+    AM_DBG_ADDR AM_DBG_NO_TRACE AM_DBG_WORKER_RPC_ADDR AM_DBG_WORKER_TELEMETRY_ADDR AM_DEBUG \
+    AM_DEPLOY_API_URL AM_DEPLOY_ASSETS_URL AM_DETECT_EVAL AM_GRAFANA_TOKEN AM_GRAFANA_URL \
+    AM_HEALTHCHECK AM_HOSTNAME AM_LOG AM_LOG_ARGS AM_LOG_CHECKS AM_LOG_FILE AM_LOG_FULL \
+    AM_LOG_GRAPH AM_LOG_PRINT AM_LOG_QUEUED AM_LOG_STATE_CTX AM_LOG_STEPS AM_LOG_WHEN AM_LOKI_ADDR \
+    AM_NODE_LOG_CLIENT AM_NODE_LOG_SUPERVISOR AM_NODE_LOG_WORKER AM_OTEL_SPAN_ID AM_OTEL_TRACE \
+    AM_OTEL_TRACE_ALLOW_STATES AM_OTEL_TRACE_ALLOW_STATES_RE AM_OTEL_TRACE_ARGS AM_OTEL_TRACE_ID \
+    AM_OTEL_TRACE_NOAUTO AM_OTEL_TRACE_SKIP_STATES AM_OTEL_TRACE_SKIP_STATES_RE AM_OTEL_TRACE_TXS \
+    AM_PROM_PUSH_URL AM_PUBSUB_DBG AM_PUBSUB_LOG AM_RELAY_DBG AM_REPL_ADDR AM_REPL_DIR AM_RPC_DBG \
+    AM_RPC_LOG_CLIENT AM_RPC_LOG_CLIENT_VERBOSE AM_RPC_LOG_MUX AM_RPC_LOG_SERVER AM_SERVICE \
+    AM_TEST_DBG_ADDR AM_TEST_DEBUG AM_TEST_RUNNER AM_TRACE_FILTER";
+
+/// The heading of the env table's Go section.
+const GO_SECTION: &str = "## Go variables";
 
 /// The exporter crates, which depend on `am-core` only.
 pub(crate) const EXPORTERS: &[&str] = &["am-otel", "am-prom", "am-loki", "am-dbg-proto", "am-grafana-gen"];
@@ -90,8 +112,10 @@ pub(crate) fn check(root: &Path) -> Result<Vec<String>> {
             read.extend(test_env_reads(&fs::read_to_string(path)?));
         }
     }
-    let table = env_table(&fs::read_to_string(root.join(ENV_TABLE))?);
+    let md = fs::read_to_string(root.join(ENV_TABLE))?;
+    let table = env_table(&md);
     problems.extend(env_drift(&read, &table));
+    problems.extend(go_drift(&go_table(&md), &table));
     for dir in crate_dirs(root)? {
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if EXPORTERS.contains(&name.as_str()) {
@@ -208,14 +232,70 @@ fn is_env_name(s: &str) -> bool {
         && !s.ends_with('_')
 }
 
-/// The variable names in the first column of the env table.
+/// The variable names in the first column of the env table (above the Go section).
 fn env_table(md: &str) -> BTreeSet<String> {
     md.lines()
+        .take_while(|l| !l.starts_with(GO_SECTION))
         .filter_map(|l| l.strip_prefix("| `"))
         .filter_map(|l| l.split('`').next())
         .filter(|n| is_env_name(n))
         .map(str::to_string)
         .collect()
+}
+
+/// One row of the Go section: the variable, whether it is implemented, the reason.
+#[derive(Debug, PartialEq)]
+struct GoRow {
+    name: String,
+    status: String,
+    why: String,
+}
+
+/// The rows of the env table's Go section.
+fn go_table(md: &str) -> Vec<GoRow> {
+    md.lines()
+        .skip_while(|l| !l.starts_with(GO_SECTION))
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| {
+            let (name, rest) = l.split_once('`')?;
+            let cells: Vec<&str> = rest.split('|').map(str::trim).collect();
+            Some(GoRow {
+                name: name.to_string(),
+                status: cells.get(1).copied().unwrap_or("").to_string(),
+                why: cells.get(2).copied().unwrap_or("").to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The Go section against [`GO_VARIABLES`] and the table above it.
+fn go_drift(rows: &[GoRow], table: &BTreeSet<String>) -> Vec<String> {
+    let go: BTreeSet<&str> = GO_VARIABLES.split_whitespace().collect();
+    let listed: BTreeSet<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    let mut problems: Vec<String> = go
+        .difference(&listed)
+        .map(|n| format!("{ENV_TABLE}: the Go variables section has no row for Go's `{n}`"))
+        .chain(listed.difference(&go).map(|n| format!("{ENV_TABLE}: `{n}` in the Go variables section is not Go's")))
+        .collect();
+    for r in rows {
+        let (n, row) = (&r.name, table.contains(&r.name));
+        match r.status.as_str() {
+            "implemented" if !row => {
+                problems.push(format!("{ENV_TABLE}: Go's `{n}` is marked implemented, but no row above names it"))
+            }
+            "not implemented" if row => problems.push(format!(
+                "{ENV_TABLE}: Go's `{n}` is marked not implemented, but the code reads it: mark it implemented"
+            )),
+            "not implemented" if r.why.is_empty() => {
+                problems.push(format!("{ENV_TABLE}: Go's `{n}` is not implemented without saying why"))
+            }
+            "implemented" | "not implemented" => {}
+            other => {
+                problems.push(format!("{ENV_TABLE}: Go's `{n}`: `{other}` is neither implemented nor not implemented"))
+            }
+        }
+    }
+    problems
 }
 
 fn env_drift(read: &BTreeSet<String>, table: &BTreeSet<String>) -> Vec<String> {
@@ -269,6 +349,26 @@ mod tests { "AM_MADE_UP" }"#;
         let p = env_drift(&read, &table);
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(p[0].contains("no row for `AM_A`") && p[1].contains("a row for `AM_C`"), "{p:?}");
+    }
+
+    #[test]
+    fn the_go_section_is_checked_against_go_s_list_and_the_table() {
+        let first = GO_VARIABLES.split_whitespace().next().unwrap();
+        let md = format!(
+            "| `{first}` | x |\n{GO_SECTION}\n| `{first}` | implemented | |\n| `AM_LOG_GRAPH` | not implemented | |\n\
+             | `AM_NOT_GO` | maybe | why |\n"
+        );
+        let table = env_table(&md);
+        assert_eq!(table.iter().collect::<Vec<_>>(), [first], "the Go section is not the table");
+        let p = go_drift(&go_table(&md), &table);
+        assert!(p.iter().any(|p| p.contains("no row for Go's `AM_LOG_WHEN`")), "{p:?}");
+        assert!(p.iter().any(|p| p.contains("`AM_NOT_GO` in the Go variables section is not Go's")), "{p:?}");
+        assert!(p.iter().any(|p| p.contains("`AM_LOG_GRAPH` is not implemented without saying why")), "{p:?}");
+        assert!(p.iter().any(|p| p.contains("`maybe` is neither")), "{p:?}");
+        assert!(!p.iter().any(|p| p.contains(&format!("`{first}` is marked"))), "{p:?}");
+        let none = BTreeSet::new();
+        let p = go_drift(&go_table(&md), &none);
+        assert!(p.iter().any(|p| p.contains(&format!("`{first}` is marked implemented, but no row"))), "{p:?}");
     }
 
     #[test]

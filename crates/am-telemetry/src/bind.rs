@@ -384,11 +384,13 @@ fn setup_notes(report: &Report) -> Vec<String> {
     if let Some(level) = am_core::env::parse(am_core::env::AM_LOG, am_core::env::parse_log_level).ok().flatten()
         && level != am_core::LogLevel::Nothing
         && !cfg!(feature = "log")
+        && am_core::LogPrinter::from_env().is_none()
         && !report.bound.iter().any(|e| matches!(e, Exporter::Otel | Exporter::Loki | Exporter::Dbg))
     {
         notes.push(format!(
-            "{}={} but nothing shows machine logs: enable am-telemetry's feature `log` (machine logs as \
-             `tracing` events, with a subscriber installed), or bind otel (AM_OTEL_LOG), loki or dbg",
+            "{}={} but nothing shows machine logs: set AM_LOG_PRINT=1 (stdout), enable am-telemetry's feature \
+             `log` (machine logs as `tracing` events, with a subscriber installed), or bind otel \
+             (AM_OTEL_LOG), loki or dbg",
             am_core::env::AM_LOG,
             level.as_str()
         ));
@@ -425,7 +427,10 @@ fn setup_notes(report: &Report) -> Vec<String> {
 /// submachine — bind its root, later submachines inherit —, `AM_TEST_RUNNER`), variables
 /// set for exporters not compiled in, and notes. An unusable value of any variable an
 /// exporter reads is an [`Error`] naming it. am-core's own variables (`AM_LOG`) are checked
-/// too.
+/// too. Go's `AM_LOG_PRINT` / `AM_LOG_FILE` (machine logs to stdout, or to a file per
+/// machine) and `AM_HEALTHCHECK` (`Healthcheck` every 30 s) bind am-core's
+/// [`LogPrinter`](am_core::LogPrinter) and [`HealthcheckTicker`](am_core::HealthcheckTicker)
+/// to the machine, inherited by its submachines.
 ///
 /// ```
 /// use am_telemetry::am_core::{Machine, Schema};
@@ -492,6 +497,7 @@ pub fn bind_env_with(machine: &Machine, options: &BindOptions) -> Result<Telemet
     }
     #[cfg(feature = "otel")]
     t.take(Exporter::Otel, boxed(Exporter::Otel, am_otel::bind_env(machine))?);
+    crate::switches::bind(machine);
     let notes = setup_notes(&t.report);
     t.report.notes.extend(notes);
     log(&t.report);

@@ -108,6 +108,7 @@
 #![warn(missing_docs)]
 
 mod bind;
+mod switches;
 // shipped inside the crate (not the workspace's docs/, which `cargo package` leaves behind)
 #[doc = include_str!("../docs/env.md")]
 pub mod env {}

@@ -50,6 +50,9 @@ const ALL_VARS: &[&str] = &[
     "AM_TLS_CERTIFICATE",
     "AM_LOKI_CERTIFICATE",
     "AM_HEALTH_DRAIN",
+    "AM_LOG_PRINT",
+    "AM_LOG_FILE",
+    "AM_HEALTHCHECK",
 ];
 
 /// Runs `test` of this binary in a child with `env` (and nothing else of ours); returns its
@@ -108,6 +111,42 @@ fn without_am_service_the_executable_names_the_service() {
     assert!(out.contains(&format!("    prom → {addr} (/metrics /healthz /readyz)\n")), "where it listens: {out}");
     assert!(out.contains("skipped: otel: off: AM_OTEL_TRACE unset"), "{out}");
     assert!(out.contains("(the executable's name; set AM_SERVICE to choose)"), "{out}");
+}
+
+/// Go's `AM_LOG_PRINT` and `AM_HEALTHCHECK`: machine logs on stdout, `Healthcheck` added
+/// to the machines that have it, submachines included; no "nothing shows logs" note.
+#[test]
+fn go_log_print_and_healthcheck() {
+    if let Some(s) = scenario() {
+        assert_eq!(s, "go-switches");
+        let schema = || {
+            Schema::builder()
+                .state(am_core::HEALTHCHECK, am_core::State::new().multi())
+                .states(["Ready"])
+                .build()
+                .unwrap()
+        };
+        let m = Machine::builder(schema()).id("printed").build();
+        let t = bind_env(&m).unwrap();
+        print!("{}", t.report());
+        let child = Machine::builder(schema()).id("child").parent(&m).build();
+        m.add(&["Ready"]).unwrap();
+        child.add(&["Ready"]).unwrap();
+        let tick = |c: &Machine| c.when_ticks(am_core::HEALTHCHECK, 1).unwrap();
+        let (a, b) = (tick(&m), tick(&child));
+        a.wait_timeout(Duration::from_secs(10)).unwrap();
+        b.wait_timeout(Duration::from_secs(10)).unwrap();
+        return;
+    }
+    let out = child(
+        "go_log_print_and_healthcheck",
+        "go-switches",
+        &[("AM_LOG", "2".into()), ("AM_LOG_PRINT", "1".into()), ("AM_HEALTHCHECK", "200ms".into())],
+    );
+    assert!(out.contains("[print] [state] +Ready"), "{out}");
+    assert!(out.contains("[child] [state] +Ready"), "inherited: {out}");
+    assert!(out.contains("[state] +Healthcheck"), "{out}");
+    assert!(!out.contains("nothing shows machine logs"), "{out}");
 }
 
 /// Two root machines share the exporters; shutting the first one's `Telemetry` down keeps
