@@ -308,7 +308,12 @@ mod tests {
         if std::env::var_os(AM_GRAFANA_TOKEN).is_none() && std::env::var_os(GRAFANA_TOKEN).is_none() {
             assert!(matches!(e, Err(Error::MissingToken)));
         }
-        let c = b().url("https://h/").build().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.url(), "https://h");
+        let c = b().url("http://h/").build().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.url(), "http://h");
+        // https needs the `tls` feature, and says so without it
+        match b().url("https://h/").build() {
+            Ok(c) => assert!(cfg!(feature = "tls") && c.url() == "https://h"),
+            Err(e) => assert!(!cfg!(feature = "tls") && e.to_string().contains("feature `tls`"), "{e}"),
+        }
     }
 }
