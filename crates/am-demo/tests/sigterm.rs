@@ -99,6 +99,8 @@ fn sigterm_drains_readiness_until_the_endpoint_closes_last() {
     let stderr = child.stderr.take().unwrap();
     let err_lines =
         std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>());
+    // a failed assertion must not leave the demo running
+    let _kill = KillOnDrop(child.id());
 
     // steady: once the pool is ready, readiness holds while workers fail and reconnect
     let ready_by = std::time::Instant::now() + Duration::from_secs(20);
@@ -174,4 +176,15 @@ fn sigterm_drains_readiness_until_the_endpoint_closes_last() {
     let loki = text.lines().find(|l| l.starts_with("am-demo: loki: ")).unwrap_or_else(|| panic!("{text}"));
     assert!(loki.contains(" 0 sent,") && loki.contains("(deadline passed)"), "the hung Loki's report: {loki}");
     println!("steady probes: {steady}, 503 answers while draining: {drained}, last dbg sent {dbg_sent}");
+}
+
+/// Kills a process when dropped during a panic (a failing test leaves nothing running).
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = Command::new("kill").args(["-KILL", &self.0.to_string()]).status();
+        }
+    }
 }
