@@ -166,6 +166,26 @@ fn table() {
     let rt = rt();
     println!("\n== am-dbg-proto: dbg tracer cost (one run) ==");
     {
+        // a stack trace per queued mutation (Go's default; AM_DBG_TRACE here): its cost
+        let (server, _) = counting_server(&rt);
+        let addr = server.local_addr().to_string();
+        let traced = |on: bool| {
+            let t =
+                DbgTracer::builder().addr(addr.clone()).runtime(rt.handle().clone()).stack_traces(on).build().unwrap();
+            (machine(Some(&t)), t)
+        };
+        let ((off, _t_off), (on, _t_on)) = (traced(false), traced(true));
+        let (rounds, n) = (9, 5_000);
+        let (ns, ratios) = medians(&[&off, &on], rounds, |m| ns_per_tx(m, n));
+        println!(
+            "stack traces: off {:.0} ns/transition, on {:.0} ns/transition ({:+.1} µs per queued mutation, ratio {:.1}x)",
+            ns[0],
+            ns[1],
+            (ns[1] - ns[0]) / 1000.0,
+            ratios[1]
+        );
+    }
+    {
         let (server, _) = counting_server(&rt);
         let addr = server.local_addr().to_string();
         let plain = machine(None);

@@ -49,21 +49,26 @@
 //! # The Go `am-dbg`
 //!
 //! With the `go` feature (default) this crate also speaks the Go debugger's own protocol
-//! (net/rpc with gob, spec §2.3–§2.9), both ways:
+//! (net/rpc with gob), both ways:
 //!
-//! - **Rust machines in the Go `am-dbg`**: `AM_DBG_ADDR=gob://localhost:6831` (or
-//!   `DbgTracer::builder().addr("gob://…")`) streams every machine on a connection of its
-//!   own, schema first, with every field the Go debugger derives its views from; unlike the
-//!   Go client it reconnects with backoff (re-sending schemas), drops the oldest on overflow
-//!   (counted) and never blocks a transition.
-//! - **Go machines in our tools**: [`Server`] (and so `am-dbg record`) accepts Go clients on
-//!   the same port as native ones, told apart by their first bytes.
+//! - **Rust machines in the Go `am-dbg`**: `AM_DBG_ADDR=1` (or any `host:port`) finds out
+//!   that the peer is the Go `am-dbg` and switches to its protocol (logged once);
+//!   `AM_DBG_ADDR=gob://localhost:6831` (or `DbgTracer::builder().addr("gob://…")`) uses it
+//!   from the start. Every machine streams on a connection of its own, schema first, with
+//!   every field the Go debugger derives its views from; unlike the Go client it reconnects
+//!   with backoff (re-sending schemas), drops the oldest on overflow (counted, and logged as
+//!   Go's protocol has no drop notice) and never blocks a transition.
+//! - **Go machines in our tools**: [`Server`] (and so `am-dbg record` and the TUI) accepts
+//!   Go clients on the same port as native ones, raw or over WebSocket (`/dbg.ws`), told
+//!   apart by their first bytes, and stamps their transitions with the receive time as the Go
+//!   debugger does.
 //! - **Recordings**: [`write_gob_br`] / `am-dbg export --gob-br` write the `.gob.br` file
 //!   `am-dbg --import-data` opens; [`read_gob_br`] / `am-dbg import` read one (and `summary`,
 //!   `replay` take `.gob.br` files directly).
 //!
 //! The WebSocket variant works the same way with `ws://host:port/dbg.ws` (`ws://1`: the Go
-//! server's HTTP port, 6832), as browser (WASM) clients of the Go debugger use it.
+//! server's HTTP port, 6832), as browser (WASM) clients of the Go debugger use it; `replay`
+//! sends to any of these addresses.
 //!
 //! # Lifecycle
 //!
@@ -91,8 +96,6 @@
 mod addr;
 mod clock;
 mod error;
-#[cfg(feature = "go")]
-mod go;
 mod json;
 mod messages;
 mod outbox;
@@ -100,24 +103,28 @@ mod recording;
 mod sender;
 mod server;
 mod service;
+mod stack;
 mod tracer;
+mod transport;
 
-pub use addr::{AM_DBG_ADDR, DEFAULT_ADDR, GOB_SCHEME, WS_SCHEME, env_addr, expand_addr};
+pub use addr::{AM_DBG_ADDR, DEFAULT_ADDR, DbgAddr, GOB_SCHEME, TransportKind, WS_SCHEME, env_addr, expand_addr};
 pub use error::Error;
-#[cfg(feature = "go")]
-pub use go::recording::{GOB_BR_VERSION, GobBrStats, read_gob_br, write_gob_br};
 pub use json::write_json;
 pub use messages::{
     Batch, ClientIdentity, DbgLogEntry, DbgMsg, DbgMsgDropped, DbgMsgStruct, DbgMsgTx, DbgStep, Hello, MutationType,
     PROTOCOL_VERSION, Refusal, StateDef, TxSource, Welcome,
 };
 pub use recording::{
-    MachineSummary, RecordOptions, RecordStats, Recorder, Summary, parse_recording, read_recording, replay,
-    write_recording,
+    MachineSummary, RecordOptions, RecordStats, Recorder, RecordingWriter, Summary, parse_recording, read_recording,
+    replay, write_recording,
 };
 pub use server::{ConnId, Server, ServerEvent, ServerStats};
 pub use service::{
     Ack, DbgService, DbgServiceClient, DbgServiceRequest, DbgServiceResponse, MAX_FRAME_LEN, RequestFrame,
     ResponseFrame, ServeDbgService, decode_request_frame, encode_request_frame,
 };
-pub use tracer::{DEFAULT_CAPACITY, DbgGuard, DbgStats, DbgTracer, DbgTracerBuilder, bind_env};
+pub use tracer::{
+    AM_DBG_NO_TRACE, AM_DBG_TRACE, DEFAULT_CAPACITY, DbgGuard, DbgStats, DbgTracer, DbgTracerBuilder, bind_env,
+};
+#[cfg(feature = "go")]
+pub use transport::gob::recording::{GOB_BR_VERSION, GobBrStats, read_gob_br, write_gob_br};

@@ -137,7 +137,8 @@ pub struct DbgMsgTx {
     /// Add, remove or set.
     #[serde(rename = "Type")]
     pub mutation_type: MutationType,
-    /// Deprecated in Go and never sent; kept so old recordings convert losslessly.
+    /// Called state names: deprecated in Go and never sent by us, but what old Go recordings
+    /// carry instead of `called_states_idxs` ([`normalize`](Self::normalize) reads them).
     #[serde(rename = "CalledStates")]
     pub called_states: Vec<String>,
     /// Indexes of the called states.
@@ -198,6 +199,56 @@ pub struct DbgMsgTx {
     pub trace_id: String,
 }
 
+impl DbgMsgTx {
+    /// Reads the deprecated fields of old Go recordings and clients as Go's debugger does,
+    /// given the machine's state names: called states by name when no indexes came (then
+    /// the names are dropped, as Go keeps only indexes); a step's states by index when it
+    /// has no names (Go's `Step.GetFromState`), its indexes from its names when it has them.
+    /// The relation of an old step (kept in Go's deprecated `Step.Data`) is read when the
+    /// Go message is decoded.
+    ///
+    /// ```
+    /// use am_dbg_proto::{DbgMsgTx, DbgStep};
+    /// let states = ["A".to_string(), "B".to_string()];
+    /// let mut t = DbgMsgTx { called_states: vec!["B".into()], ..Default::default() };
+    /// t.steps.push(DbgStep { step_type: 1, from_state: "B".into(), to_state: "A".into(), ..Default::default() });
+    /// t.normalize(&states);
+    /// assert_eq!(t.called_states_idxs, [1]);
+    /// assert!(t.called_states.is_empty());
+    /// assert_eq!((t.steps[0].from_state_idx, t.steps[0].to_state_idx), (1, 0));
+    /// assert_eq!(t.called_names(&states).collect::<Vec<_>>(), ["B"]);
+    /// ```
+    pub fn normalize(&mut self, states: &[String]) {
+        if self.called_states_idxs.is_empty() && !self.called_states.is_empty() {
+            let pos = |n: &String| states.iter().position(|s| s == n).map_or(-1, |i| i as i64);
+            self.called_states_idxs = self.called_states.iter().map(pos).collect();
+            self.called_states.clear();
+        }
+        let pos = |n: &str| if n.is_empty() { -1 } else { states.iter().position(|s| s == n).map_or(-1, |i| i as i64) };
+        let name = |i: i64| usize::try_from(i).ok().and_then(|i| states.get(i)).cloned().unwrap_or_default();
+        for st in &mut self.steps {
+            if st.from_state.is_empty() && st.to_state.is_empty() {
+                st.from_state = name(st.from_state_idx);
+                st.to_state = name(st.to_state_idx);
+            } else {
+                st.from_state_idx = pos(&st.from_state);
+                st.to_state_idx = pos(&st.to_state);
+            }
+        }
+    }
+
+    /// The called states' names: by index, else (old Go messages not normalised) as named.
+    pub fn called_names<'a>(&'a self, states: &'a [String]) -> impl Iterator<Item = &'a str> + 'a {
+        let by_idx = self
+            .called_states_idxs
+            .iter()
+            .map(|&i| usize::try_from(i).ok().and_then(|i| states.get(i)).map_or("?", String::as_str));
+        let by_name = self.called_states.iter().map(String::as_str);
+        let named = self.called_states_idxs.is_empty();
+        by_idx.filter(move |_| !named).chain(by_name.filter(move |_| named))
+    }
+}
+
 /// The transition that caused a mutation.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TxSource {
@@ -212,8 +263,9 @@ pub struct TxSource {
     pub machine_time: u64,
 }
 
-/// One step of a transition (Go `Step`). Go's deprecated interface field `Data` is never
-/// set by Go and has no Rust counterpart.
+/// One step of a transition (Go `Step`). Go's deprecated interface field `Data` (where old
+/// Go versions kept a relation step's relation) has no Rust counterpart: it is read into
+/// `rel_type` when a Go message is decoded.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DbgStep {
     /// Bit flags: relation 1, handler 2, activate 4, deactivate 8, deactivate-passive 16,

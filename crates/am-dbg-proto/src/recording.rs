@@ -1,6 +1,7 @@
 //! Recordings: one JSON line per [`DbgMsg`] (serde's externally tagged form, Go field
 //! names), in arrival order, so every machine's schema precedes its transitions. Lines carry
-//! no receive time or connection data, which makes record → replay → record byte-identical.
+//! no connection data, which makes record → replay → record byte-identical. One writer
+//! ([`RecordingWriter`]) serves `record`, the TUI's `--record` and `import`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -11,14 +12,90 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use tarpc::client;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::addr::DbgAddr;
 use crate::error::Error;
 use crate::json::write_json;
-use crate::messages::{Batch, ClientIdentity, DbgMsg, Hello, PROTOCOL_VERSION};
+use crate::messages::{ClientIdentity, DbgMsg};
 use crate::server::{Server, ServerEvent, Sink};
-use crate::service::{DbgServiceClient, MAX_FRAME_LEN};
+use crate::transport::{AnyClient, ClientTransport, Link};
+
+/// Writes a recording, one JSON line per message, buffered: what was written is on disk
+/// after [`flush`](Self::flush), or within [`FLUSH_EVERY`](Self::FLUSH_EVERY) when the
+/// writer's owner calls [`flush_if_due`](Self::flush_if_due) as it goes.
+///
+/// ```
+/// use am_dbg_proto::{DbgMsg, DbgMsgStruct, RecordingWriter, parse_recording};
+/// let mut w = RecordingWriter::new(Vec::new());
+/// w.write(&DbgMsg::Schema(DbgMsgStruct { id: "m".into(), ..Default::default() }))?;
+/// let bytes = w.finish()?;
+/// assert_eq!(parse_recording(&bytes[..], "mem")?.len(), 1);
+/// # Ok::<(), am_dbg_proto::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct RecordingWriter<W: Write> {
+    out: BufWriter<W>,
+    line: Vec<u8>,
+    written: u64,
+    dirty: bool,
+    flushed: Instant,
+}
+
+impl<W: Write> RecordingWriter<W> {
+    /// The longest a written message waits in the buffer when the owner calls
+    /// [`flush_if_due`](Self::flush_if_due).
+    pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
+
+    /// A writer into `out`.
+    pub fn new(out: W) -> Self {
+        RecordingWriter {
+            out: BufWriter::with_capacity(1 << 16, out),
+            line: Vec::with_capacity(1024),
+            written: 0,
+            dirty: false,
+            flushed: Instant::now(),
+        }
+    }
+
+    /// Appends one message.
+    pub fn write(&mut self, msg: &DbgMsg) -> Result<(), Error> {
+        self.line.clear();
+        write_json(msg, &mut self.line);
+        self.line.push(b'\n');
+        self.out.write_all(&self.line).map_err(|e| Error::io("write the recording", e))?;
+        self.written += 1;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Messages written.
+    pub fn messages(&self) -> u64 {
+        self.written
+    }
+
+    /// Writes the buffer out when something waits in it.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        if self.dirty {
+            self.out.flush().map_err(|e| Error::io("write the recording", e))?;
+            self.dirty = false;
+        }
+        self.flushed = Instant::now();
+        Ok(())
+    }
+
+    /// [`flush`](Self::flush) when [`FLUSH_EVERY`](Self::FLUSH_EVERY) has passed since the
+    /// last one.
+    pub fn flush_if_due(&mut self) -> Result<(), Error> {
+        if self.dirty && self.flushed.elapsed() >= Self::FLUSH_EVERY { self.flush() } else { Ok(()) }
+    }
+
+    /// Flushes and returns the inner writer.
+    pub fn finish(mut self) -> Result<W, Error> {
+        self.flush()?;
+        self.out.into_inner().map_err(|e| Error::io("write the recording", e.into_error()))
+    }
+}
 
 /// Options of [`Recorder::start`].
 #[derive(Clone, Debug, Default)]
@@ -65,7 +142,7 @@ impl fmt::Debug for Recorder {
 impl Recorder {
     /// The longest a received message waits in the recorder's buffer before it is written to
     /// the file while the stream goes on; a stop writes everything at once.
-    pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
+    pub const FLUSH_EVERY: Duration = RecordingWriter::<std::fs::File>::FLUSH_EVERY;
     /// How long [`stop`](Recorder::stop) waits for the closed connections' last batches.
     pub const STOP_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -81,7 +158,7 @@ impl Recorder {
         let live = Arc::new(Live::default());
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::Runtime)?;
         let (l, path) = (live.clone(), out.to_path_buf());
-        let writer = BufWriter::with_capacity(1 << 16, file);
+        let writer = RecordingWriter::new(file);
         let thread = std::thread::Builder::new()
             .name("am-dbg-recorder".into())
             .spawn(move || {
@@ -131,14 +208,16 @@ impl Recorder {
 
 async fn write_loop(
     mut rx: mpsc::Receiver<Vec<ServerEvent>>,
-    mut out: BufWriter<std::fs::File>,
+    mut out: RecordingWriter<std::fs::File>,
     path: PathBuf,
     opts: RecordOptions,
     mut stop: oneshot::Receiver<()>,
     live: Arc<Live>,
 ) -> Result<RecordStats, Error> {
-    let io = |e| Error::io(format!("write {}", path.display()), e);
-    let mut line = Vec::with_capacity(1024);
+    let io = |e: Error| match e {
+        Error::Io { source, .. } => Error::io(format!("write {}", path.display()), source),
+        e => e,
+    };
     let mut stats = RecordStats::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     // what arrived is on disk within FLUSH_EVERY even while the stream goes on
@@ -192,10 +271,7 @@ async fn write_loop(
                         stats.dropped_reported += d.count;
                         live.dropped.fetch_add(d.count, Relaxed);
                     }
-                    line.clear();
-                    write_json(&msg, &mut line);
-                    line.push(b'\n');
-                    out.write_all(&line).map_err(io)?;
+                    out.write(&msg).map_err(io)?;
                     dirty = true;
                     stats.messages += 1;
                     live.messages.fetch_add(1, Relaxed);
@@ -223,7 +299,7 @@ pub fn read_recording(path: &Path) -> Result<Vec<DbgMsg>, Error> {
     let f = std::fs::File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
     #[cfg(feature = "go")]
     if path.to_string_lossy().ends_with(".gob.br") {
-        return crate::go::recording::read_gob_br(BufReader::new(f))
+        return crate::transport::gob::recording::read_gob_br(BufReader::new(f))
             .map_err(|e| Error::Decode(format!("{}: {e}", path.display())));
     }
     parse_recording(BufReader::new(f), &path.display().to_string())
@@ -231,15 +307,11 @@ pub fn read_recording(path: &Path) -> Result<Vec<DbgMsg>, Error> {
 
 /// Writes messages as a recording of JSON lines (the form [`read_recording`] reads).
 pub fn write_recording(msgs: &[DbgMsg], out: impl std::io::Write) -> Result<(), Error> {
-    let mut w = std::io::BufWriter::new(out);
-    let mut line = Vec::new();
+    let mut w = RecordingWriter::new(out);
     for m in msgs {
-        line.clear();
-        crate::json::write_json(m, &mut line);
-        line.push(b'\n');
-        w.write_all(&line).map_err(|e| Error::io("write recording", e))?;
+        w.write(m)?;
     }
-    w.flush().map_err(|e| Error::io("write recording", e))
+    w.finish().map(drop)
 }
 
 /// Reads a recording from `reader`; `name` goes into errors (`name:line: why`). Any bytes
@@ -264,14 +336,12 @@ pub fn parse_recording(reader: impl BufRead, name: &str) -> Result<Vec<DbgMsg>, 
     Ok(out)
 }
 
-/// Sends a recording to the server at `to`, in order and without drops (each batch waits for
-/// its answer). Returns the number of messages sent.
+/// Sends a recording to the debugger at `to` — any address the tracer takes: `host:port`
+/// (ours, or the Go `am-dbg`, found out as the tracer does), `gob://host:port`,
+/// `ws://host:port/dbg.ws` — in order and without drops (each batch waits for its answer).
+/// Returns the number of messages sent.
 pub async fn replay(path: &Path, to: &str) -> Result<u64, Error> {
     let msgs = read_recording(path)?;
-    let mut conn = tarpc::serde_transport::tcp::connect(to, tarpc::tokio_serde::formats::Bincode::default);
-    conn.config_mut().max_frame_length(MAX_FRAME_LEN);
-    let transport = conn.await.map_err(|e| Error::io(format!("connect to {to}"), e))?;
-    let client = DbgServiceClient::new(client::Config::default(), transport).spawn();
     let identity = ClientIdentity {
         name: "am-dbg replay".into(),
         host: String::new(),
@@ -279,20 +349,20 @@ pub async fn replay(path: &Path, to: &str) -> Result<u64, Error> {
         session: 0,
         library: env!("CARGO_PKG_VERSION").into(),
     };
-    let ctx = || {
-        let mut c = tarpc::context::current();
-        c.deadline = Instant::now() + Duration::from_secs(30);
-        c
-    };
-    let rpc = |e: tarpc::client::RpcError| Error::Rpc(e.to_string());
-    client.hello(ctx(), Hello { protocol: PROTOCOL_VERSION, client: identity }).await.map_err(rpc)??;
+    let link = Link { addr: DbgAddr::parse_required(to)?, client: identity, call_timeout: Duration::from_secs(30) };
+    let mut client = AnyClient::new(link);
+    client.connect().await?;
     let n = msgs.len() as u64;
     let mut it = msgs.into_iter().peekable();
+    let mut left_out = 0;
     while it.peek().is_some() {
-        let messages: Vec<_> = it.by_ref().take(1024).collect();
-        client.push(ctx(), Batch { messages }).await.map_err(rpc)??;
+        let batch: Vec<_> = it.by_ref().take(1024).collect();
+        left_out += client.send(batch).await.map_err(|f| Error::from(f.error))?.dropped;
     }
-    Ok(n)
+    if left_out > 0 {
+        tracing::warn!(target: "am_dbg_proto", "am-dbg replay: {left_out} transitions had no schema before them and were left out");
+    }
+    Ok(n - left_out)
 }
 
 /// Per-machine figures of a recording.

@@ -1,34 +1,26 @@
-//! The tracer's background task: connect, handshake, send schemas, then batches; reconnect
-//! with backoff when the server goes away.
+//! The tracer's background task, the same for every protocol: connect (the transport does
+//! the handshake), send every schema, then batches from the outbox; count what arrived and
+//! what did not; reconnect with backoff when the server goes away.
 
 use am_core::exporter::{Unpoison, Watch};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tarpc::client;
-use tarpc::tokio_serde::formats::Bincode;
 use tokio::sync::Notify;
 
-use crate::addr::Transport;
 use crate::clock::Clock;
-use crate::error::Error;
-use crate::messages::{Batch, ClientIdentity, DbgMsg, Hello, PROTOCOL_VERSION};
 use crate::outbox::{Outbox, Taken};
-use crate::service::{DbgServiceClient, MAX_FRAME_LEN};
+use crate::transport::{AnyClient, Arrived, ClientTransport, Link, TransportError};
 
 /// Sender settings, fixed at build time.
 #[derive(Debug, Clone)]
 pub(crate) struct SenderConfig {
-    /// `host:port`, without the transport's scheme.
-    pub(crate) addr: String,
-    #[cfg_attr(not(feature = "go"), allow(dead_code))]
-    pub(crate) transport: Transport,
-    pub(crate) client: ClientIdentity,
+    /// Where to, and as whom.
+    pub(crate) link: Link,
     pub(crate) max_batch: usize,
     pub(crate) backoff_min: Duration,
     pub(crate) backoff_max: Duration,
-    pub(crate) call_timeout: Duration,
     pub(crate) linger: Duration,
 }
 
@@ -90,10 +82,16 @@ impl Shared {
         self.outbox().done(taken);
         self.progress.notify();
     }
-    /// A batch failed: its `n` transitions are dropped (and noted for the drop notice).
-    pub(crate) fn batch_failed(&self, taken: &Taken, n: u64) {
-        self.outbox().fail(taken);
-        self.counters.dropped.fetch_add(n, Relaxed);
+    /// A batch failed: of its `n` transitions, those that arrived before the failure count as
+    /// sent, the rest are dropped (and noted for the drop notice).
+    pub(crate) fn batch_failed(&self, taken: &Taken, n: u64, arrived: Arrived) {
+        self.outbox().fail(taken, arrived);
+        let sent = arrived.txs.min(n);
+        if sent > 0 {
+            self.counters.sent.fetch_add(sent, Relaxed);
+            self.counters.last_ok_ms.store(am_core::exporter::unix_ms(), Relaxed);
+        }
+        self.counters.dropped.fetch_add(n - sent, Relaxed);
         self.progress.notify();
     }
     /// Records that left the outbox for good (sent or dropped).
@@ -132,35 +130,34 @@ pub(crate) fn warn(shared: &Shared, addr: &str, msg: &dyn std::fmt::Display) {
 
 enum Ended {
     Shutdown,
-    Failed(Error),
+    Failed(TransportError),
 }
 
 /// The sender's main loop; returns when the tracer is dropped.
 pub(crate) async fn run(shared: Arc<Shared>) {
-    #[cfg(feature = "go")]
-    if shared.config.transport != Transport::Native {
-        return crate::go::client::run(shared).await;
-    }
     let cfg = shared.config.clone();
+    let addr = cfg.link.addr.to_string();
+    let mut transport = AnyClient::new(cfg.link.clone());
     let mut backoff = cfg.backoff_min;
     while !shared.is_shutdown() {
-        match connect(&cfg).await {
-            Ok(client) => {
+        let connected = transport.connect().await;
+        shared.counters.connects.store(transport.connections(), Relaxed);
+        match connected {
+            Ok(()) => {
                 backoff = cfg.backoff_min;
-                shared.counters.connects.fetch_add(1, Relaxed);
                 shared.counters.connected.store(true, Relaxed);
-                tracing::debug!(target: "am_dbg_proto", addr = cfg.addr, "am-dbg: connected");
-                let ended = serve(&shared, &client).await;
+                tracing::debug!(target: "am_dbg_proto", addr, "am-dbg: connected");
+                let ended = serve(&shared, &mut transport).await;
                 shared.counters.connected.store(false, Relaxed);
                 match ended {
                     Ended::Shutdown => return,
                     Ended::Failed(e) => {
                         shared.counters.send_errors.fetch_add(1, Relaxed);
-                        warn(&shared, &cfg.addr, &format_args!("connection lost, reconnecting: {e}"));
+                        warn(&shared, &addr, &format_args!("connection lost, reconnecting: {e}"));
                     }
                 }
             }
-            Err(e) => warn(&shared, &cfg.addr, &format_args!("cannot connect: {e}")),
+            Err(e) => warn(&shared, &addr, &format_args!("cannot connect: {e}")),
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
@@ -170,34 +167,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     }
 }
 
-async fn connect(cfg: &SenderConfig) -> Result<DbgServiceClient, Error> {
-    let mut conn = tarpc::serde_transport::tcp::connect(cfg.addr.as_str(), Bincode::default);
-    conn.config_mut().max_frame_length(MAX_FRAME_LEN);
-    let transport = tokio::time::timeout(cfg.call_timeout, conn)
-        .await
-        .map_err(|_| Error::Rpc("connect timed out".into()))?
-        .map_err(|e| Error::io(format!("connect to {}", cfg.addr), e))?;
-    let client = DbgServiceClient::new(client::Config::default(), transport).spawn();
-    let hello = Hello { protocol: PROTOCOL_VERSION, client: cfg.client.clone() };
-    client.hello(ctx(cfg), hello).await.map_err(|e| Error::Rpc(e.to_string()))??;
-    Ok(client)
-}
-
-fn ctx(cfg: &SenderConfig) -> tarpc::context::Context {
-    let mut c = tarpc::context::current();
-    c.deadline = Instant::now() + cfg.call_timeout;
-    c
-}
-
-async fn push(cfg: &SenderConfig, client: &DbgServiceClient, messages: Vec<DbgMsg>) -> Result<(), Error> {
-    client.push(ctx(cfg), Batch { messages }).await.map_err(|e| Error::Rpc(e.to_string()))??;
-    Ok(())
-}
-
 /// The next chunk with something to send, waiting (parked) while the outbox is empty and
 /// lingering briefly after a wake-up to gather a batch; `None` once shut down and drained.
-/// Both transports' loops take from the outbox through this.
-pub(crate) async fn next_chunk(shared: &Shared) -> Option<Taken> {
+async fn next_chunk(shared: &Shared) -> Option<Taken> {
     let cfg = &shared.config;
     loop {
         let mut taken = shared.outbox().take();
@@ -226,24 +198,28 @@ pub(crate) async fn next_chunk(shared: &Shared) -> Option<Taken> {
     }
 }
 
-async fn serve(shared: &Shared, client: &DbgServiceClient) -> Ended {
+async fn serve<T: ClientTransport>(shared: &Shared, transport: &mut T) -> Ended {
     let cfg = &shared.config;
     // schemas first, on every (re)connect; they stay in the outbox's machine table if this fails
     let schemas = shared.outbox().take_schemas();
-    if !schemas.is_empty()
-        && let Err(e) = push(cfg, client, schemas).await
-    {
-        return Ended::Failed(e);
+    if !schemas.is_empty() {
+        let sent = transport.send(schemas).await;
+        shared.counters.connects.store(transport.connections(), Relaxed);
+        if let Err(f) = sent {
+            return Ended::Failed(f.error);
+        }
     }
     let mut messages = Vec::with_capacity(cfg.max_batch);
     loop {
         let Some(mut taken) = next_chunk(shared).await else { return Ended::Shutdown };
         let n = taken.write_messages(&mut messages, &shared.clock.anchor());
-        match push(cfg, client, std::mem::take(&mut messages)).await {
-            Ok(()) => shared.batch_sent(taken, n, 0),
-            Err(e) => {
-                shared.batch_failed(&taken, n);
-                return Ended::Failed(e);
+        let sent = transport.send(std::mem::take(&mut messages)).await;
+        shared.counters.connects.store(transport.connections(), Relaxed);
+        match sent {
+            Ok(s) => shared.batch_sent(taken, n - s.dropped.min(n), s.dropped.min(n)),
+            Err(f) => {
+                shared.batch_failed(&taken, n, f.arrived);
+                return Ended::Failed(f.error);
             }
         }
     }

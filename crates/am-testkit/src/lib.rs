@@ -2,7 +2,8 @@
 //! that decode what the exporters send with the backends' own formats ([`otlp`]: the
 //! official OTLP protobufs over gRPC and HTTP; [`loki`]: Loki's push API, snappy protobuf and
 //! JSON), free ports, [`TempDir`], [`tool`], the one way a test asks for an external
-//! program, and [`tls`]: a CA per run and a TLS-terminating proxy in front of any receiver.
+//! program, [`tls`]: a CA per run and a TLS-terminating proxy in front of any receiver, and
+//! [`go`]: the Go peer of the debugger interop tests.
 //!
 //! The `am-receiver` binary runs either receiver as a process of its own, counting what it
 //! accepted, so a soak run can kill and restart it.
@@ -10,6 +11,7 @@
 //! Not published; exporters use it only as a dev-dependency, so they still depend on
 //! `am-core` alone.
 
+pub mod go;
 pub mod loki;
 pub mod otlp;
 pub mod tls;

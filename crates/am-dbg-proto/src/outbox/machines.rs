@@ -112,7 +112,7 @@ impl MachineMeta {
             is_queued: r.queued,
             args: x.args.into_iter().collect(),
             queue_dump: Vec::new(),
-            stack_trace: x.stack,
+            stack_trace: x.stack.as_ref().map(crate::stack::caller_frames).unwrap_or_default(),
             seq: r.seq,
             duration_ns: n.duration_ns.get(),
             source: x.source.map(|s| TxSource {

@@ -401,10 +401,11 @@ impl Outbox {
         }
     }
 
-    /// A batch that was taken but could not be delivered: its transition messages count as
-    /// dropped and the drop notices that went with it are reported again.
-    pub(crate) fn fail(&mut self, t: &Taken) {
-        for n in &t.notices {
+    /// A batch that was taken but not all delivered: the transition messages after the
+    /// first `arrived.txs` count as dropped, and the drop notices among the messages that did
+    /// not arrive are reported again (notices go first in a batch).
+    pub(crate) fn fail(&mut self, t: &Taken, arrived: crate::transport::Arrived) {
+        for n in t.notices.iter().skip(arrived.msgs) {
             if let Some(&s) = self.index.get(n.machine_id.as_str())
                 && let Some(e) = self.entry(s)
             {
@@ -412,14 +413,22 @@ impl Outbox {
             }
         }
         let mut hint = 0;
+        let mut delivered = arrived.txs;
         for r in &t.chunk.recs {
+            // the records that became messages (as `Taken::write_messages` makes them)
             if let Record::Tx(rec) = r
                 && !rec.dropped
                 && let Some(meta) = Taken::meta(&t.metas, rec.slot, &mut hint)
-                && let Some(&s) = self.index.get(&meta.id)
-                && let Some(e) = self.entry(s)
             {
-                e.note_drop(rec.seq);
+                if delivered > 0 {
+                    delivered -= 1;
+                    continue;
+                }
+                if let Some(&s) = self.index.get(&meta.id)
+                    && let Some(e) = self.entry(s)
+                {
+                    e.note_drop(rec.seq);
+                }
             }
         }
     }

@@ -116,7 +116,9 @@ pub(crate) struct Extra {
     pub(crate) pre_log: Vec<LogEntry>,
     pub(crate) args: Vec<(String, String)>,
     pub(crate) source: Option<Source>,
-    pub(crate) stack: String,
+    /// The queued mutation's caller, captured unresolved (resolving symbols is the slow
+    /// part: the sender does it).
+    pub(crate) stack: Option<std::backtrace::Backtrace>,
     /// The machine's own ID maker, when another live machine has the same ID and owns the
     /// slot (set by [`Outbox::push`]).
     pub(crate) tx_ids: Option<TxIds>,
@@ -130,7 +132,7 @@ impl Extra {
             && self.pre_log.is_empty()
             && self.args.is_empty()
             && self.source.is_none()
-            && self.stack.is_empty();
+            && self.stack.is_none();
         (!empty).then(|| Box::new(self))
     }
 }

@@ -275,3 +275,33 @@ fn a_trace_context_travels_only_when_set() {
     assert_eq!(txs[1].trace_id, "");
     assert_eq!(txs[1].clocks, [1, 1]);
 }
+
+#[test]
+fn a_batch_failing_part_way_notes_only_what_did_not_arrive() {
+    use crate::transport::Arrived;
+    let m = machine("m");
+    let mut o = Outbox::new(100, 100);
+    let clock = Clock::new();
+    for i in 0..10u64 {
+        o.push(&m, u32::MAX, rec(RecId::Tx(i + 1)), None, TxNumbers::default(), Some(&[i, 0]), &[0]);
+    }
+    let mut t = o.take();
+    let mut msgs = Vec::new();
+    assert_eq!(t.write_messages(&mut msgs, &clock.anchor()), 10);
+    // the schema and 4 transitions arrived, then the connection broke
+    o.fail(&t, Arrived { msgs: 5, txs: 4 });
+    o.done(t);
+    let next = drain(&mut o);
+    assert!(
+        matches!(&next[0], DbgMsg::Dropped(d) if (d.count, d.first_seq, d.last_seq) == (6, 5, 10)),
+        "only seq 5..=10 are reported lost: {next:?}"
+    );
+    // a notice that arrived is not reported again; one that did not, is
+    o.push(&m, u32::MAX, rec(RecId::Tx(11)), None, TxNumbers::default(), Some(&[10, 0]), &[0]);
+    let mut t = o.take();
+    assert_eq!(t.notices.len(), 0);
+    t.notices.push(DbgMsgDropped { machine_id: "m".into(), count: 2, first_seq: 20, last_seq: 21 });
+    o.fail(&t, Arrived { msgs: 0, txs: 0 });
+    o.done(t);
+    assert!(matches!(&drain(&mut o)[0], DbgMsg::Dropped(d) if d.count == 3), "the notice again, plus seq 11");
+}

@@ -3,8 +3,8 @@
 
 mod builder;
 
-pub use builder::DbgTracerBuilder;
 use builder::Mapper;
+pub use builder::{AM_DBG_NO_TRACE, AM_DBG_TRACE, DbgTracerBuilder};
 
 use am_core::exporter::Unpoison;
 use std::collections::HashMap;
@@ -18,18 +18,23 @@ use am_core::{
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
-use crate::addr::{self, DEFAULT_ADDR};
+use crate::addr::{self, DEFAULT_ADDR, DbgAddr};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::messages::ClientIdentity;
 use crate::outbox::{ArenaSpan, Extra, OptU64, Outbox, RecId, TxNumbers, TxRecord};
 use crate::sender::{self, Counters, SenderConfig, Shared};
+use crate::transport::Link;
 
 /// Transition messages a tracer holds by default while the server is slow or away.
 pub const DEFAULT_CAPACITY: usize = 65_536;
 
 struct Inner {
     id: String,
+    /// The address in its canonical form.
+    addr: String,
+    /// The Go `am-dbg`'s protocol from the start (`gob://`, `ws://`).
+    go: bool,
     shared: Arc<Shared>,
     queued: bool,
     timing: bool,
@@ -101,9 +106,9 @@ impl DbgTracer {
         DbgTracerBuilder::default()
     }
 
-    /// The server address.
+    /// The server address, in its canonical form (`gob://127.0.0.1:6831` for `gob://1`).
     pub fn addr(&self) -> &str {
-        &self.0.shared.config.addr
+        &self.0.addr
     }
 
     /// Counters.
@@ -223,17 +228,18 @@ pub fn bind_env(m: &Machine) -> Result<Binding<DbgGuard>, Error> {
     if let Err(skip) = am_core::env_gate(m) {
         return Ok(Binding::Skipped(skip));
     }
-    let Some(addr) = addr::env_addr()? else {
+    let Some(addr) = addr::env_dbg_addr()? else {
         return Ok(Binding::Skipped(Skip::Off { vars: &[addr::AM_DBG_ADDR] }));
     };
     static SHARED: OnceLock<Mutex<HashMap<String, Weak<Inner>>>> = OnceLock::new();
     let tracer = {
         let mut reg = SHARED.get_or_init(Default::default).lock().unpoison();
-        match reg.get(&addr).and_then(Weak::upgrade) {
+        let key = addr.to_string();
+        match reg.get(&key).and_then(Weak::upgrade) {
             Some(inner) => DbgTracer(inner),
             None => {
-                let t = DbgTracer::builder().addr(addr.clone()).build()?;
-                reg.insert(addr, Arc::downgrade(&t.0));
+                let t = DbgTracer::builder().addr(key.clone()).build()?;
+                reg.insert(key, Arc::downgrade(&t.0));
                 t
             }
         }
@@ -259,9 +265,8 @@ impl ExporterGuard for DbgGuard {
         self.0.flush(timeout)
     }
     fn destination(&self) -> String {
-        let addr = self.0.addr();
-        let how = if addr.starts_with("gob://") || addr.starts_with("ws://") { "the Go am-dbg" } else { "am-dbg" };
-        format!("{addr} ({how})")
+        let how = if self.0.0.go { "the Go am-dbg" } else { "am-dbg" };
+        format!("{} ({how})", self.0.addr())
     }
     fn shutdown(self: Box<Self>, timeout: Duration) -> Delivery {
         self.0.flush(timeout)
@@ -335,11 +340,8 @@ impl DbgTracer {
             Extra {
                 args,
                 source: mu.source().cloned(),
-                stack: if self.0.stack_traces {
-                    std::backtrace::Backtrace::force_capture().to_string()
-                } else {
-                    String::new()
-                },
+                // walked here, symbolised by the sender
+                stack: self.0.stack_traces.then(std::backtrace::Backtrace::force_capture),
                 ..Extra::default()
             }
             .boxed()
@@ -390,7 +392,7 @@ impl DbgTracer {
                 pre_log: tx.pre_log_entries().to_vec(),
                 args,
                 source: mu.source().cloned(),
-                stack: String::new(),
+                stack: None,
                 tx_ids: None,
             }
             .boxed()

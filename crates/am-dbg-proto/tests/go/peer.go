@@ -4,8 +4,11 @@
 //
 //	peer server ADDR          serve RPCServer.DbgMsgSchema / DbgMsgTx; print "listening ADDR",
 //	                          then one line per call: {"conn":N,"method":M,"msg":{...}}
+//	peer serverlimit ADDR N   the same, but the first connection is closed right after the
+//	                          reply to its Nth call (a server going away between two calls)
 //	peer wsserver ADDR        the same over WebSocket at /dbg.ws (as the Go am-dbg's HTTP port)
 //	peer client ADDR ID N     connect as machine ID, send its schema and N transitions
+//	peer wsclient URL ID N    the same over WebSocket (ws://host:port/path)
 //	peer readgob FILE         decode a gob list of Exportable (a .gob.br, decompressed), print it
 //	peer writegob FILE        write a gob list of two Exportable machines
 package main
@@ -24,6 +27,7 @@ import (
 	"net/rpc"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -121,7 +125,23 @@ func (s *RPCServer) DbgMsgTx(msg *DbgMsgTx, _ *string) error {
 	return nil
 }
 
-func serve(addr string) {
+// limitConn closes itself after the reply to the nth call: net/rpc writes each reply
+// with one flush, so one Write is one reply.
+type limitConn struct {
+	net.Conn
+	left int
+}
+
+func (c *limitConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.left--
+	if c.left == 0 {
+		c.Conn.Close()
+	}
+	return n, err
+}
+
+func serve(addr string, limit int) {
 	l, err := net.Listen("tcp4", addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "peer:", err)
@@ -139,6 +159,9 @@ func serve(addr string) {
 		if err := srv.RegisterName("RPCServer", &RPCServer{conn: n}); err != nil {
 			fmt.Fprintln(os.Stderr, "peer:", err)
 			os.Exit(1)
+		}
+		if n == 1 && limit > 0 {
+			c = &limitConn{Conn: c, left: limit}
 		}
 		go srv.ServeConn(c)
 	}
@@ -261,11 +284,22 @@ func wsServe(addr string) {
 	}
 }
 
-func client(addr, id string, n int) {
-	c, err := rpc.Dial("tcp4", addr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "peer:", err)
-		os.Exit(1)
+func client(addr, id string, n int, ws bool) {
+	var c *rpc.Client
+	if ws {
+		conn, err := wsDial(addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "peer:", err)
+			os.Exit(1)
+		}
+		c = rpc.NewClient(conn)
+	} else {
+		var err error
+		c, err = rpc.Dial("tcp4", addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "peer:", err)
+			os.Exit(1)
+		}
 	}
 	defer c.Close()
 	var reply string
@@ -309,6 +343,102 @@ func client(addr, id string, n int) {
 		}
 	}
 	fmt.Println("sent", n)
+}
+
+// wsClientConn is the client side of a WebSocket byte stream: masked binary frames out,
+// frames in (pings and other control frames skipped).
+type wsClientConn struct {
+	r   *bufio.Reader
+	c   net.Conn
+	buf []byte
+}
+
+func (w *wsClientConn) Read(p []byte) (int, error) {
+	for len(w.buf) == 0 {
+		var h [2]byte
+		if _, err := io.ReadFull(w.r, h[:]); err != nil {
+			return 0, err
+		}
+		n := uint64(h[1] & 0x7f)
+		if n == 126 {
+			var l [2]byte
+			if _, err := io.ReadFull(w.r, l[:]); err != nil {
+				return 0, err
+			}
+			n = uint64(binary.BigEndian.Uint16(l[:]))
+		} else if n == 127 {
+			var l [8]byte
+			if _, err := io.ReadFull(w.r, l[:]); err != nil {
+				return 0, err
+			}
+			n = binary.BigEndian.Uint64(l[:])
+		}
+		if h[1]&0x80 != 0 {
+			return 0, fmt.Errorf("server frame masked")
+		}
+		payload := make([]byte, n)
+		if _, err := io.ReadFull(w.r, payload); err != nil {
+			return 0, err
+		}
+		switch h[0] & 0x0f {
+		case 0, 1, 2:
+			w.buf = payload
+		case 8:
+			return 0, io.EOF
+		}
+	}
+	n := copy(p, w.buf)
+	w.buf = w.buf[n:]
+	return n, nil
+}
+
+func (w *wsClientConn) Write(p []byte) (int, error) {
+	h := []byte{0x82}
+	switch {
+	case len(p) < 126:
+		h = append(h, 0x80|byte(len(p)))
+	case len(p) <= 0xffff:
+		h = append(h, 0x80|126, byte(len(p)>>8), byte(len(p)))
+	default:
+		h = append(h, 0x80|127)
+		h = binary.BigEndian.AppendUint64(h, uint64(len(p)))
+	}
+	mask := [4]byte{0x12, 0x34, 0x56, 0x78}
+	h = append(h, mask[:]...)
+	for i, b := range p {
+		h = append(h, b^mask[i%4])
+	}
+	if _, err := w.c.Write(h); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (w *wsClientConn) Close() error { return w.c.Close() }
+
+// wsDial upgrades ws://host:port/path and checks the server's accept key.
+func wsDial(url string) (io.ReadWriteCloser, error) {
+	rest, ok := strings.CutPrefix(url, "ws://")
+	if !ok {
+		return nil, fmt.Errorf("not a ws:// URL: %s", url)
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	c, err := net.Dial("tcp4", host)
+	if err != nil {
+		return nil, err
+	}
+	key := base64.StdEncoding.EncodeToString([]byte("am-dbg peer key!"))
+	fmt.Fprintf(c, "GET /%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", path, host, key)
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]) {
+		return nil, fmt.Errorf("upgrade refused: %s", resp.Status)
+	}
+	return &wsClientConn{r: r, c: c}, nil
 }
 
 func readGob(path string) {
@@ -357,17 +487,20 @@ func writeGob(path string) {
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: peer server ADDR | wsserver ADDR | client ADDR ID N | readgob FILE | writegob FILE")
+		fmt.Fprintln(os.Stderr, "usage: peer server ADDR | serverlimit ADDR N | wsserver ADDR | client ADDR ID N | wsclient URL ID N | readgob FILE | writegob FILE")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
 	case "server":
-		serve(os.Args[2])
+		serve(os.Args[2], 0)
+	case "serverlimit":
+		n, _ := strconv.Atoi(os.Args[3])
+		serve(os.Args[2], n)
 	case "wsserver":
 		wsServe(os.Args[2])
-	case "client":
+	case "client", "wsclient":
 		n, _ := strconv.Atoi(os.Args[4])
-		client(os.Args[2], os.Args[3], n)
+		client(os.Args[2], os.Args[3], n, os.Args[1] == "wsclient")
 	case "readgob":
 		readGob(os.Args[2])
 	case "writegob":

@@ -82,7 +82,11 @@ pub fn write_gob_br(messages: &[DbgMsg], out: impl Write) -> Result<GobBrStats, 
 
 /// Reads a `.gob.br` recording (the Go `am-dbg`'s export, or [`write_gob_br`]'s) as native
 /// messages: per machine its schema, then its transitions. Go has no sequence numbers: they
-/// are numbered here per machine from 1, so summaries and replays work as for our own.
+/// are numbered here per machine from 1, so summaries and replays work as for our own. Old
+/// Go recordings are read as Go's debugger reads them ([`DbgMsgTx::normalize`]; the
+/// relation of an old relation step from its `Data`).
+///
+/// [`DbgMsgTx::normalize`]: crate::DbgMsgTx::normalize
 pub fn read_gob_br(input: impl Read) -> Result<Vec<DbgMsg>, Error> {
     let mut gob = Vec::new();
     brotli::Decompressor::new(input, 1 << 16)
@@ -102,9 +106,11 @@ pub fn read_gob_br(input: impl Read) -> Result<Vec<DbgMsg>, Error> {
     let mut out = Vec::new();
     for m in machines {
         let Some(schema) = m.msg_struct else { continue };
+        let states = schema.states_index.clone();
         out.push(DbgMsg::Schema(schema.into()));
         for (n, tx) in m.msg_txs.into_iter().enumerate() {
             let mut t = tx.into_native();
+            t.normalize(&states);
             t.seq = n as u64 + 1;
             out.push(DbgMsg::Tx(t));
         }

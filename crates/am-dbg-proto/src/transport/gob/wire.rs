@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use gobwire::{GoTime, Gob, Zone};
+use gobwire::{GoTime, Gob, Interface, Value, Zone};
 
 use crate::messages::{DbgLogEntry, DbgMsgStruct, DbgMsgTx, DbgStep, MutationType, StateDef};
 
@@ -93,6 +93,27 @@ pub(crate) struct GoStep {
     pub(crate) to_state: String,
     #[gob(name = "ToStateIdx")]
     pub(crate) to_state_idx: i64,
+    /// Deprecated in Go: where old versions kept a relation step's relation (an
+    /// `am.Relation`); never sent.
+    #[gob(name = "Data")]
+    pub(crate) data: Option<Interface>,
+}
+
+impl GoStep {
+    /// The relation, as Go's debugger reads it: when `Data` is set (old Go versions), it
+    /// replaces `RelType` — with its value when it holds an `am.Relation`, else 0 (Go:
+    /// `step.RelType, _ = step.Data.(am.Relation)`).
+    fn relation(&self) -> i64 {
+        match &self.data {
+            None => self.rel_type,
+            Some(d) if d.name.ends_with(".Relation") => match d.value {
+                Value::Int(n) => n,
+                Value::Uint(n) => i64::try_from(n).unwrap_or(0),
+                _ => 0,
+            },
+            Some(_) => 0,
+        }
+    }
 }
 
 /// Go `am.LogEntry`.
@@ -270,6 +291,7 @@ impl GoMsgTx {
                     from_state_idx: s.from_state_idx,
                     to_state: s.to_state.clone(),
                     to_state_idx: s.to_state_idx,
+                    data: None,
                 })
                 .collect(),
             log_entries: t.log_entries.iter().map(go_log).collect(),
@@ -286,7 +308,9 @@ impl GoMsgTx {
         }
     }
 
-    /// The native message; Go has no sequence numbers (0), durations or sources.
+    /// The native message; Go has no sequence numbers (0), durations or sources. Old
+    /// messages' called states by name stay names until [`DbgMsgTx::normalize`] (which needs
+    /// the machine's states) turns them into indexes.
     pub(crate) fn into_native(self) -> DbgMsgTx {
         DbgMsgTx {
             machine_id: self.machine_id,
@@ -306,7 +330,7 @@ impl GoMsgTx {
                 .into_iter()
                 .map(|s| DbgStep {
                     step_type: u8::try_from(s.step_type & 0xff).unwrap_or(0),
-                    rel_type: u8::try_from(s.rel_type & 0xff).unwrap_or(0),
+                    rel_type: u8::try_from(s.relation() & 0xff).unwrap_or(0),
                     is_final: s.is_final,
                     is_self: s.is_self,
                     is_enter: s.is_enter,
