@@ -34,7 +34,9 @@ USAGE:
     am-dbg record --out FILE [--listen ADDR] [--max-messages N] [--quiet]
 
 Native clients (am-dbg-proto) and Go clients (asyncmachine-go with AM_DBG_ADDR pointing
-here; net/rpc with gob) are accepted on the same address and recorded into one file.
+here; net/rpc with gob, raw or over WebSocket at /dbg.ws) are accepted on the same address
+and recorded into one file. Transitions that arrive without a time (Go clients) get the time
+they were received, as the Go am-dbg gives them.
 
 OPTIONS:
     -o, --out FILE          Recording to write (created or truncated)
@@ -57,7 +59,9 @@ USAGE:
     am-dbg replay FILE [--to ADDR]
 
 OPTIONS:
-    -t, --to ADDR    Server address [default: 127.0.0.1:6831]
+    -t, --to ADDR    Debugger address [default: 127.0.0.1:6831]: host:port (am-dbg, or the
+                     Go am-dbg, found out by the handshake), gob://host:port (the Go am-dbg),
+                     ws://host:port/dbg.ws (the Go am-dbg's WebSocket port)
     -h, --help       Print this help
 ";
 
@@ -82,13 +86,14 @@ USAGE:
 
 OPTIONS:
     FILE                     A recording to open (JSON lines, or a Go .gob.br export)
-    -l, --listen ADDR        Listen for live clients, native and Go [default: 127.0.0.1:6831]
+    -l, --listen ADDR        Listen for live clients, native and Go (raw, or WebSocket at
+                             /dbg.ws) [default: 127.0.0.1:6831]
     -r, --record OUT         Also write what arrives to a recording (JSON lines)
     -m, --max-transitions N  Transitions kept per machine; older ones are dropped, and the
                              timeline says so [default: 100000]
     -h, --help               Print this help
 
-Point machines at it with AM_DBG_ADDR=127.0.0.1:6831 (Rust) or the same for a Go service.
+Point machines at it with AM_DBG_ADDR=1 (or 127.0.0.1:6831), Rust or Go alike.
 
 KEYS:
     Tab / Shift-Tab          move focus: machines, states, timeline
@@ -325,31 +330,51 @@ fn parse_tui(rest: Vec<String>) -> Result<Command, Error> {
     Ok(Command::Tui(o))
 }
 
+/// `eprintln!` that does not panic when stderr is gone (a closed pipe): the note is lost,
+/// the command goes on.
+macro_rules! note {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// Writes to stdout; a reader that went away (`am-dbg summary FILE | head`) ends the output
+/// quietly rather than as an error.
+fn out(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    match o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::Io { context: "write to stdout".into(), source: e })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Runs a command; returns the process exit code (0 ok, 1 failure, 2 usage).
 pub fn run(args: Vec<String>) -> i32 {
     let args_were_empty = args.is_empty();
     let cmd = match parse(args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("am-dbg: {}", am_core_chain(&e));
+            note!("am-dbg: {}", am_core_chain(&e));
             return 2;
         }
     };
     if let Command::Help(text) = cmd {
-        print!("{text}");
-        return 0;
+        return i32::from(out(text).is_err());
     }
     if let Command::Tui(opts) = cmd {
         use std::io::IsTerminal;
         // bare `am-dbg` outside a terminal (a pipe, a script): the help, as before
         if args_were_empty && !std::io::stdout().is_terminal() {
-            print!("{HELP}");
-            return 0;
+            return i32::from(out(HELP).is_err());
         }
         return match crate::tui::run(opts) {
             Ok(()) => 0,
             Err(e) => {
-                eprintln!("am-dbg: {}", am_core_chain(&e));
+                note!("am-dbg: {}", am_core_chain(&e));
                 1
             }
         };
@@ -357,14 +382,14 @@ pub fn run(args: Vec<String>) -> i32 {
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("am-dbg: cannot start a runtime: {e}");
+            note!("am-dbg: cannot start a runtime: {e}");
             return 1;
         }
     };
     match rt.block_on(execute(cmd)) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("am-dbg: {}", am_core_chain(&e));
+            note!("am-dbg: {}", am_core_chain(&e));
             1
         }
     }
@@ -372,16 +397,16 @@ pub fn run(args: Vec<String>) -> i32 {
 
 async fn execute(cmd: Command) -> Result<(), Error> {
     match cmd {
-        Command::Help(t) => print!("{t}"),
+        Command::Help(t) => out(t)?,
         Command::Tui(_) => {}
         Command::Record { listen, out, max_messages, progress } => {
             let mut signals =
                 StopSignals::new().map_err(|e| Error::Io { context: "install signal handlers".into(), source: e })?;
             let rec = Recorder::start(&listen, &out, RecordOptions { progress, max_messages }).await?;
-            eprintln!("am-dbg: listening on {}, recording to {}", rec.local_addr(), out.display());
+            note!("am-dbg: listening on {}, recording to {}", rec.local_addr(), out.display());
             let limit = max_messages.unwrap_or(u64::MAX);
             tokio::select! {
-                name = signals.next() => eprintln!("\nam-dbg: {name}: writing what was received (again to exit at once)"),
+                name = signals.next() => note!("\nam-dbg: {name}: writing what was received (again to exit at once)"),
                 _ = async {
                     while rec.messages() < limit {
                         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -391,20 +416,22 @@ async fn execute(cmd: Command) -> Result<(), Error> {
             let stats = tokio::select! {
                 stats = rec.stop() => stats?,
                 name = signals.next() => {
-                    eprintln!("am-dbg: {name} again: exiting without finishing the recording");
+                    note!("am-dbg: {name} again: exiting without finishing the recording");
                     std::process::exit(1);
                 }
             };
-            eprintln!(
+            note!(
                 "am-dbg: wrote {} messages from {} clients ({} reported dropped)",
-                stats.messages, stats.clients, stats.dropped_reported
+                stats.messages,
+                stats.clients,
+                stats.dropped_reported
             );
         }
         Command::Replay { file, to } => {
             let n = replay(&file, &to).await?;
-            eprintln!("am-dbg: replayed {n} messages to {to}");
+            note!("am-dbg: replayed {n} messages to {to}");
         }
-        Command::Summary { file } => print!("{}", Summary::from_file(&file)?),
+        Command::Summary { file } => out(&Summary::from_file(&file)?.to_string())?,
         Command::Export { file, out } => export(&file, &out)?,
         Command::Import { file, out } => import(&file, &out)?,
     }
@@ -418,9 +445,9 @@ fn create(path: &std::path::Path) -> Result<std::fs::File, Error> {
 fn export(file: &std::path::Path, out: &std::path::Path) -> Result<(), Error> {
     let msgs = am_dbg_proto::read_recording(file)?;
     let stats = am_dbg_proto::write_gob_br(&msgs, create(out)?)?;
-    eprintln!("am-dbg: wrote {} machines, {} transitions to {}", stats.machines, stats.txs, out.display());
+    note!("am-dbg: wrote {} machines, {} transitions to {}", stats.machines, stats.txs, out.display());
     if stats.without_schema > 0 {
-        eprintln!("am-dbg: left out {} transitions whose machine had no schema before them", stats.without_schema);
+        note!("am-dbg: left out {} transitions whose machine had no schema before them", stats.without_schema);
     }
     Ok(())
 }
@@ -431,6 +458,6 @@ fn import(file: &std::path::Path, out: &std::path::Path) -> Result<(), Error> {
     let msgs = am_dbg_proto::read_gob_br(std::io::BufReader::new(f))
         .map_err(|e| Error::Decode(format!("{}: {e}", file.display())))?;
     am_dbg_proto::write_recording(&msgs, create(out)?)?;
-    eprintln!("am-dbg: wrote {} messages to {}", msgs.len(), out.display());
+    note!("am-dbg: wrote {} messages to {}", msgs.len(), out.display());
     Ok(())
 }

@@ -11,7 +11,7 @@ use am_dbg_proto::{DbgMsg, DbgMsgStruct, DbgMsgTx, ServerEvent};
 pub const DEFAULT_MAX_TRANSITIONS: usize = 100_000;
 
 /// States whose transitions the health filter hides.
-const HEALTH_STATES: &[&str] = &["Healthcheck", "Heartbeat"];
+const HEALTH_STATES: &[&str] = &[am_core::HEALTHCHECK, am_core::HEARTBEAT];
 
 /// One machine as the debugger knows it.
 #[derive(Debug, Clone)]
@@ -47,8 +47,13 @@ impl MachineView {
     }
 
     fn is_error(&self, tx: &DbgMsgTx) -> bool {
-        self.state_index("Exception").is_some_and(|i| tx.clocks.get(i).is_some_and(|t| t % 2 == 1))
-            && tx.called_states_idxs.iter().any(|&c| Some(c as usize) == self.state_index("Exception"))
+        self.state_index(am_core::EXCEPTION).is_some_and(|i| tx.clocks.get(i).is_some_and(|t| t % 2 == 1))
+            && tx.called_names(&self.schema.states_index).any(|n| n == am_core::EXCEPTION)
+    }
+
+    /// The called states' names of one of its transitions.
+    pub fn called<'a>(&'a self, tx: &'a DbgMsgTx) -> impl Iterator<Item = &'a str> + 'a {
+        tx.called_names(&self.schema.states_index)
     }
 }
 
@@ -135,10 +140,15 @@ impl Model {
     /// A model of a whole recording.
     pub fn from_messages(msgs: impl IntoIterator<Item = DbgMsg>, max_transitions: usize) -> Self {
         let mut m = Model::new(max_transitions);
-        for msg in msgs {
-            m.message(None, msg);
-        }
+        m.ingest(msgs);
         m
+    }
+
+    /// Takes messages of a recording (no live connection).
+    pub fn ingest(&mut self, msgs: impl IntoIterator<Item = DbgMsg>) {
+        for msg in msgs {
+            self.message(None, msg);
+        }
     }
 
     /// Takes a server event (live clients).
@@ -170,10 +180,12 @@ impl Model {
                     self.machines.push(MachineView::new(s, conn));
                 }
             },
-            DbgMsg::Tx(t) => {
+            DbgMsg::Tx(mut t) => {
                 let Some(&i) = self.by_id.get(&t.machine_id) else { return };
                 let max = self.max_transitions;
                 let m = &mut self.machines[i];
+                // old Go messages name their called states and steps the deprecated way
+                t.normalize(&m.schema.states_index);
                 if m.is_error(&t) {
                     m.errors += 1;
                 }
@@ -270,12 +282,8 @@ impl Model {
             return false;
         }
         if f.health {
-            let names: Vec<&str> = t
-                .called_states_idxs
-                .iter()
-                .filter_map(|&i| m.schema.states_index.get(i as usize).map(String::as_str))
-                .collect();
-            if !names.is_empty() && names.iter().all(|n| HEALTH_STATES.contains(n)) {
+            let mut names = m.called(t).peekable();
+            if names.peek().is_some() && names.all(|n| HEALTH_STATES.contains(&n)) {
                 return false;
             }
         }
@@ -520,6 +528,27 @@ mod tests {
         assert_eq!(m.clocks(), [2, 0, 0, 0], "still on transition 2");
         m.message(None, DbgMsg::Dropped(DbgMsgDropped { machine_id: "m".into(), count: 7, ..Default::default() }));
         assert_eq!(m.machines()[0].dropped, 7);
+    }
+
+    #[test]
+    fn old_go_messages_naming_their_called_states_count_as_errors_and_health() {
+        let mut m = Model::from_messages([schema("m", "")], 10);
+        let old = |n: u64, clocks: [u64; 4], called: &str| {
+            DbgMsg::Tx(DbgMsgTx {
+                machine_id: "m".into(),
+                clocks: clocks.to_vec(),
+                called_states: vec![called.to_string()],
+                accepted: true,
+                seq: n,
+                ..Default::default()
+            })
+        };
+        m.message(None, old(1, [0, 0, 1, 0], "Exception"));
+        m.message(None, old(2, [0, 0, 1, 1], "Healthcheck"));
+        assert_eq!(m.machines()[0].errors, 1);
+        assert_eq!(m.machines()[0].txs[0].called_states_idxs, [2], "read by name, kept by index as Go does");
+        m.filters.health = true;
+        assert_eq!(m.timeline(), [0]);
     }
 
     #[test]

@@ -2,13 +2,13 @@
 //! [`Server`]) into the [`Model`], optionally record it, draw at most every 50 ms, and turn
 //! keys into model calls. The terminal is restored on `q`, Ctrl-C, SIGTERM and panics.
 
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use am_dbg_proto::{DbgMsg, Error, Server, ServerEvent, write_json};
+use am_dbg_proto::{DbgMsg, Error, RecordingWriter, Server, ServerEvent};
 use ratatui::crossterm::event::{
     self, DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent,
     MouseEventKind,
@@ -165,7 +165,7 @@ pub fn run(opts: TuiOptions) -> Result<(), Error> {
         }
     }
     let mut record = match &opts.record {
-        Some(p) => Some(BufWriter::new(
+        Some(p) => Some(RecordingWriter::new(
             std::fs::File::create(p)
                 .map_err(|e| Error::Io { context: format!("create {}", p.display()), source: e })?,
         )),
@@ -196,28 +196,19 @@ pub fn run(opts: TuiOptions) -> Result<(), Error> {
     let mut mouse_on = false;
     let result = (|| -> Result<(), Error> {
         let io = |e| Error::Io { context: "draw".into(), source: e };
-        let mut line = Vec::new();
-        let mut last_flush = Instant::now();
         let (mut frames, mut second) = (0u32, Instant::now());
         loop {
             if let Some((_, rx)) = &mut live {
                 for _ in 0..MAX_PER_FRAME {
                     let Ok(ev) = rx.try_recv() else { break };
                     if let (Some(w), ServerEvent::Message { msg, .. }) = (&mut record, &ev) {
-                        line.clear();
-                        write_json(msg, &mut line);
-                        line.push(b'\n');
-                        w.write_all(&line)
-                            .map_err(|e| Error::Io { context: "write the recording".into(), source: e })?;
+                        w.write(msg)?;
                     }
                     model.event(ev);
                 }
             }
-            if let Some(w) = &mut record
-                && last_flush.elapsed() >= Duration::from_millis(250)
-            {
-                w.flush().map_err(|e| Error::Io { context: "write the recording".into(), source: e })?;
-                last_flush = Instant::now();
+            if let Some(w) = &mut record {
+                w.flush_if_due()?;
             }
             if model.selected().is_none()
                 && let Some(id) = model.machines().first().map(|m| m.id().to_string())
@@ -252,8 +243,8 @@ pub fn run(opts: TuiOptions) -> Result<(), Error> {
     })();
     let _ = execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
-    if let Some(mut w) = record {
-        w.flush().map_err(|e| Error::Io { context: "write the recording".into(), source: e })?;
+    if let Some(w) = record {
+        w.finish()?;
     }
     if let Some((server, _)) = live {
         rt.block_on(server.shutdown());
@@ -263,7 +254,5 @@ pub fn run(opts: TuiOptions) -> Result<(), Error> {
 
 /// Messages of a model, for tests and benches that build one from a recording.
 pub fn ingest(model: &mut Model, msgs: impl IntoIterator<Item = DbgMsg>) {
-    for m in msgs {
-        model.message(None, m);
-    }
+    model.ingest(msgs);
 }

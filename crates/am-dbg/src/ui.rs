@@ -191,12 +191,11 @@ fn states(f: &mut Frame<'_>, area: Rect, model: &Model, view: &View) {
 
 /// Called states' names, for the timeline and detail.
 fn called(m: &MachineView, t: &DbgMsgTx) -> String {
-    t.called_states_idxs
-        .iter()
-        .map(|&i| m.schema.states_index.get(i as usize).map_or("?", String::as_str))
-        .collect::<Vec<_>>()
-        .join(" ")
+    m.called(t).collect::<Vec<_>>().join(" ")
 }
+
+/// Stack trace lines shown in the detail at most.
+const STACK_LINES: usize = 16;
 
 fn kind(t: &DbgMsgTx) -> &'static str {
     match t.mutation_type {
@@ -288,6 +287,18 @@ fn detail(f: &mut Frame<'_>, area: Rect, model: &Model) {
     if !t.args.is_empty() {
         let args: Vec<String> = t.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
         lines.push(Line::raw(format!("args {}", args.join(" "))));
+    }
+    if !t.stack_trace.is_empty() {
+        // where the mutation was queued from (tracers with stack traces on)
+        lines.push(Line::raw("stack"));
+        let dim = Style::default().fg(Color::DarkGray);
+        let frames: Vec<&str> = t.stack_trace.lines().collect();
+        for l in frames.iter().take(STACK_LINES) {
+            lines.push(Line::styled(format!("  {}", l.trim_start()), dim));
+        }
+        if frames.len() > STACK_LINES {
+            lines.push(Line::styled(format!("  … {} more lines", frames.len() - STACK_LINES), dim));
+        }
     }
     for s in &t.steps {
         let what = match s.step_type {

@@ -183,3 +183,30 @@ fn log_level_and_mouse_wheel() {
     press(&mut model, &mut view, KeyCode::Char('m'));
     assert!(view.mouse, "m toggles the wheel (it starts off outside a terminal)");
 }
+
+#[test]
+fn a_queued_mutation_shows_where_it_was_queued_from_and_when() {
+    let mut model = fixture();
+    model.message(
+        Some(1),
+        DbgMsg::Tx(DbgMsgTx {
+            machine_id: "app".into(),
+            id: "app-tx4-0".into(),
+            clocks: vec![1, 1, 1],
+            called_states_idxs: vec![0],
+            accepted: true,
+            is_queued: true,
+            seq: 5,
+            time: Some(1_796_270_707_000_000_000), // 2026-12-03T04:05:07Z
+            stack_trace: "   0: my_app::worker::run\n             at ./src/worker.rs:42:9\n   1: my_app::main".into(),
+            ..Default::default()
+        }),
+    );
+    let s = screen(&model, &View::default(), 160, 45);
+    assert!(s.contains("(queued)"), "{s}");
+    assert!(s.contains("time 04:05:07.000 UTC"), "{s}");
+    assert!(
+        s.contains("stack") && s.contains("0: my_app::worker::run") && s.contains("at ./src/worker.rs:42:9"),
+        "{s}"
+    );
+}
