@@ -88,8 +88,9 @@
 //! # Environment
 //!
 //! [`bind_env`] binds a tracer when [`AM_DBG_ADDR`] is set (`1` means [`DEFAULT_ADDR`]) and
-//! `AM_TEST_RUNNER` is off. Builder calls win over the environment, which wins over
-//! defaults.
+//! `AM_TEST_RUNNER` is off. [`AM_DBG_TRACE`] turns on a stack trace per queued mutation
+//! ([`AM_DBG_NO_TRACE`] keeps them off, as in Go). Builder calls win over the environment,
+//! which wins over defaults.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

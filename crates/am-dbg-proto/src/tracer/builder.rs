@@ -123,7 +123,8 @@ impl DbgTracerBuilder {
     /// is on; `AM_DBG_NO_TRACE` (as in Go) keeps it off. Go captures one by default; here it
     /// is opt-in by its measured cost: walking the stack takes about 2 µs on the machine's
     /// thread and resolving its symbols about 40 µs on the sender's, so a toggle with its
-    /// queued message went from 0.4 µs to 11 µs (25 times) on a two-core machine.
+    /// queued message went from 0.4 µs to 11 µs (25 times) on a two-core machine; the first
+    /// trace also loads the binary's debug info (about 100 MB of memory for the bench).
     pub fn stack_traces(mut self, on: bool) -> Self {
         self.stack_traces = Some(on);
         self
