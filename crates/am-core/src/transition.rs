@@ -279,7 +279,9 @@ impl<'a> Transition<'a> {
     pub fn steps(&self) -> &'a [Step] {
         &self.data.steps
     }
-    /// Log entries recorded during the transition.
+    /// Log entries recorded during the transition: the machine's own, and what its handlers
+    /// logged and queued (`[queue:…]`) up to the end of its last final handler, in order
+    /// (complete at `transition_end`; see the semantics page, *Logging*).
     pub fn log_entries(&self) -> &'a [LogEntry] {
         &self.data.log
     }
