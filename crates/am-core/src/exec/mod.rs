@@ -82,7 +82,6 @@ impl Scratch {
         // lines logged after the previous transition's last handler belong to this one's
         // pre-log
         crate::machine::State::settle_tx_log(st);
-        st.collecting = true;
         tx.pre_log.clear();
         std::mem::swap(&mut tx.pre_log, &mut st.pre_log);
     }

@@ -192,7 +192,6 @@ impl MachineBuilder {
             ctxs: vec![None; n],
             last_error: None,
             pre_log: Vec::new(),
-            collecting: false,
             tx_log: Vec::new(),
             tx_seq: 0,
             machine_tick: 0,

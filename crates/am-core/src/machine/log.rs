@@ -52,7 +52,9 @@ impl Machine {
         let tx = (seq != 0).then(|| self.0.tx_ids.id(seq));
         self.emit_log(tx.as_ref().map(crate::transition::TxId::as_str), &entry, None);
         let mut st = lock(&self.0.st);
-        if st.collecting {
+        // a run is in progress: the line belongs to its transition (one that ended takes
+        // it as its successor's pre-log, or the end of the run does)
+        if st.running {
             st.tx_log.push(entry);
             // the runner takes it after the handler returns (or at the transition's end)
             self.0.tx_log_pending.store(true, Relaxed);
@@ -63,6 +65,7 @@ impl Machine {
 
     /// Moves what was logged into the running transition (by a handler, or another thread)
     /// into its `log_entries`; a relaxed load when nothing was.
+    #[inline]
     pub(crate) fn drain_tx_log(&self, into: &mut Vec<LogEntry>) {
         if self.0.tx_log_pending.load(Relaxed) {
             let mut st = lock(&self.0.st);

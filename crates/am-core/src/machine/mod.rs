@@ -127,9 +127,8 @@ pub(crate) struct State {
     pub(crate) ctxs: Vec<Option<CancelToken>>,
     pub(crate) last_error: Option<AnyError>,
     pub(crate) pre_log: Vec<LogEntry>,
-    /// A transition runs (from its start until the runner moves on): lines logged now belong
-    /// to it and wait in `tx_log` until the runner takes them.
-    pub(crate) collecting: bool,
+    /// Lines logged while a run is in progress (`running`): they belong to the transition
+    /// running and wait here until the runner takes them.
     pub(crate) tx_log: Vec<LogEntry>,
     pub(crate) tx_seq: u64,
     pub(crate) machine_tick: u64,
@@ -138,6 +137,7 @@ pub(crate) struct State {
 impl State {
     /// Moves lines that reached `tx_log` after their transition's last handler to the
     /// pre-log (the next transition's).
+    #[inline]
     pub(crate) fn settle_tx_log(&mut self) {
         if !self.tx_log.is_empty() {
             let State { tx_log, pre_log, .. } = self;

@@ -335,7 +335,6 @@ impl Machine {
     /// `when_queue_ends` waits to complete once the lock is dropped.
     fn release_locked(&self, st: &mut State, scratch: Box<Scratch>) -> Vec<Arc<crate::wait::WaitShared>> {
         st.running = false;
-        st.collecting = false;
         st.settle_tx_log();
         st.scratch = Some(scratch);
         let mut done = Vec::new();
