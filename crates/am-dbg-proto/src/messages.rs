@@ -298,6 +298,32 @@ pub struct DbgStep {
     pub to_state_idx: i64,
 }
 
+impl DbgStep {
+    /// The step's kind as am-core names it; `None` for a value no version sent. Each step
+    /// carries one flag; were there more, cancel and requested would win, then the lowest.
+    ///
+    /// ```
+    /// use am_core::{Relation, StepKind};
+    /// let s = am_dbg_proto::DbgStep { step_type: 1, rel_type: 2, ..Default::default() };
+    /// assert_eq!((s.kind(), s.relation()), (Some(StepKind::Relation), Some(Relation::Require)));
+    /// ```
+    pub fn kind(&self) -> Option<am_core::StepKind> {
+        use am_core::StepKind::*;
+        [Cancel, Requested, Relation, Handler, Activate, Deactivate, DeactivatePassive]
+            .into_iter()
+            .find(|k| self.step_type & (*k as u8) != 0)
+    }
+
+    /// A relation step's relation; `None` for other steps.
+    pub fn relation(&self) -> Option<am_core::Relation> {
+        use am_core::Relation::*;
+        if self.kind() != Some(am_core::StepKind::Relation) {
+            return None;
+        }
+        [After, Add, Require, Remove].into_iter().find(|r| *r as u8 == self.rel_type)
+    }
+}
+
 /// One log line (Go `LogEntry`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DbgLogEntry {

@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use am_dbg::model::Model;
-use am_dbg::ui::{View, draw};
+use am_dbg::app::App;
+use am_dbg::view::draw;
 use am_dbg_proto::{DbgMsg, DbgMsgStruct, DbgMsgTx, StateDef};
 use criterion::{Criterion, criterion_group};
 use ratatui::Terminal;
@@ -37,36 +37,35 @@ fn msgs(n: u64) -> Vec<DbgMsg> {
     out
 }
 
-fn frame_ns(model: &Model, rounds: u32) -> f64 {
+fn frame_ns(app: &App, rounds: u32) -> f64 {
     let mut t = Terminal::new(TestBackend::new(200, 50)).unwrap();
-    let view = View::default();
     let start = Instant::now();
     for _ in 0..rounds {
-        t.draw(|f| draw(f, model, &view)).unwrap();
+        t.draw(|f| draw(f, app)).unwrap();
     }
     start.elapsed().as_nanos() as f64 / f64::from(rounds)
 }
 
 fn bench(c: &mut Criterion) {
-    let empty = Model::new(100_000);
-    let full = Model::from_messages(msgs(100_000), 100_000);
+    let empty = App::new(am_dbg::store::Store::new(100_000));
+    let full = App::from_messages(msgs(100_000), 100_000);
     let mut g = c.benchmark_group("frame 200x50");
     let mut term = Terminal::new(TestBackend::new(200, 50)).unwrap();
-    let view = View::default();
-    g.bench_function("empty model", |b| b.iter(|| term.draw(|f| draw(f, &empty, &view)).map(|_| ())));
-    g.bench_function("100k transitions", |b| b.iter(|| term.draw(|f| draw(f, &full, &view)).map(|_| ())));
+    g.bench_function("empty model", |b| b.iter(|| term.draw(|f| draw(f, &empty)).map(|_| ())));
+    g.bench_function("100k transitions", |b| b.iter(|| term.draw(|f| draw(f, &full)).map(|_| ())));
     g.finish();
 
     let e = frame_ns(&empty, 200);
     let f = frame_ns(&full, 200);
-    let mut filtered = Model::from_messages(msgs(100_000), 100_000);
+    let mut filtered = App::from_messages(msgs(100_000), 100_000);
     filtered.filters.canceled = true;
     filtered.filters.auto = true;
-    filtered.step(-50_000);
+    filtered.filters_changed();
+    filtered.step_tx(-50_000);
     let ff = frame_ns(&filtered, 200);
     let all = msgs(1_000_000);
     let start = Instant::now();
-    let m = Model::from_messages(all, 100_000);
+    let m = am_dbg::store::Store::from_messages(all, 100_000);
     let ingest = 1_000_000.0 / start.elapsed().as_secs_f64();
     println!("== am-dbg TUI: frame time (one run, 200x50 TestBackend) ==");
     println!("empty model:                         {:>8.0} µs/frame", e / 1000.0);

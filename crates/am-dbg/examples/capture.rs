@@ -5,10 +5,7 @@
 //!
 //! `cargo run -p am-dbg --example capture -- FILE [WIDTH HEIGHT [MACHINE]]`
 
-use am_dbg::model::Model;
-use am_dbg::ui::{View, draw};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
+use am_dbg::app::App;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -16,18 +13,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let num = |i: usize, d: u16| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(d);
     let (w, h) = (num(1, 100), num(2, 24));
     let msgs = am_dbg_proto::read_recording(std::path::Path::new(file))?;
-    let mut model = Model::from_messages(msgs, 10_000);
+    let mut app = App::from_messages(msgs, 10_000);
     if let Some(id) = args.get(3) {
-        model.select_id(id);
+        app.select_id(id);
     }
     let name = std::path::Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let view = View { source: name, ..View::default() };
-    let mut t = Terminal::new(TestBackend::new(w, h))?;
-    t.draw(|f| draw(f, &model, &view))?;
-    let buf = t.backend().buffer().clone();
-    for y in 0..h {
-        let line: String = (0..w).map(|x| buf[(x, y)].symbol()).collect();
-        println!("{}", line.trim_end());
-    }
+    app.status.source = name;
+    app.size = (w, h);
+    print!("{}", am_dbg::view::screen_text(&app, w, h));
     Ok(())
 }

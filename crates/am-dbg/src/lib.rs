@@ -9,21 +9,29 @@
 //!   recording (JSON lines or a Go `.gob.br` export); `--record FILE` records while viewing.
 //! - `record`, `replay`, `summary`, `export --gob-br`, `import`: see [`cli`].
 //!
-//! The pieces: [`model`] (what is shown, and every key as a method), [`ui`] (drawing with
-//! ratatui), [`tui`] (the loop, keys, terminal restore).
+//! The pieces, in the order data flows: [`store`] (machines and transitions, derived flags
+//! and indexes; no terminal), [`action`] and [`keys`] (what a key asks for, from one table),
+//! [`app`] (the store plus navigation and pane state; [`App::handle`](app::App::handle) is the
+//! only mutator), [`view`] (drawing, a pure function of `&App`), [`tui`] (terminal and loop).
 //!
 //! ```
-//! use am_dbg::model::Model;
+//! use am_dbg::action::Action;
+//! use am_dbg::app::App;
 //! use am_dbg_proto::{DbgMsg, DbgMsgStruct, DbgMsgTx};
 //! let schema = DbgMsgStruct { id: "m".into(), states_index: vec!["A".into()], ..Default::default() };
 //! let tx = |n| DbgMsg::Tx(DbgMsgTx { machine_id: "m".into(), clocks: vec![n], accepted: true, ..Default::default() });
-//! let mut model = Model::from_messages([DbgMsg::Schema(schema), tx(1), tx(2), tx(3)], 1000);
-//! assert_eq!(model.clocks(), [3]); // following the tail
-//! model.step(-2); // time travel
-//! assert_eq!(model.clocks(), [1]);
+//! let mut app = App::from_messages([DbgMsg::Schema(schema), tx(1), tx(2), tx(3)], 1000);
+//! assert_eq!(app.clocks(), [3]); // following the tail
+//! app.handle(Action::Tx(-2)); // time travel
+//! assert_eq!(app.clocks(), [1]);
 //! ```
 
+pub mod action;
+pub mod app;
 pub mod cli;
-pub mod model;
+pub mod export;
+pub mod keys;
+pub mod player;
+pub mod store;
 pub mod tui;
-pub mod ui;
+pub mod view;

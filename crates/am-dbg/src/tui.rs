@@ -1,22 +1,21 @@
-//! The terminal UI's loop: take what arrived (live clients, native or Go, through
-//! [`Server`]) into the [`Model`], optionally record it, draw at most every 50 ms, and turn
-//! keys into model calls. The terminal is restored on `q`, Ctrl-C, SIGTERM and panics.
+//! The terminal and the loop, nothing else: keys first (they never wait behind a flood),
+//! then what arrived from live clients (native or Go, through [`Server`]) taken into the
+//! store in bounded batches and optionally recorded, the player's tick, and a draw when
+//! something changed (at most ~30 a second; keys draw at once). The terminal is restored on
+//! `q`, Ctrl-C, SIGTERM and panics.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use am_dbg_proto::{DbgMsg, Error, RecordingWriter, Server, ServerEvent};
-use ratatui::crossterm::event::{
-    self, DisableMouseCapture, EnableMouseCapture, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent,
-    MouseEventKind,
-};
+use am_dbg_proto::{Error, RecordingWriter, Server, ServerEvent};
+use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
 use ratatui::crossterm::execute;
 
-use crate::model::Model;
-use crate::ui::{self, Focus, View};
+use crate::app::{App, Flow};
+use crate::store::{Filters, Store};
 
 /// What the TUI shows and where from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,115 +28,42 @@ pub struct TuiOptions {
     pub record: Option<PathBuf>,
     /// Transitions kept per machine.
     pub max_transitions: usize,
+    /// Memory kept over all machines, MB (the oldest entries of the largest machines go).
+    pub max_mem_mb: Option<u64>,
+    /// Filters on at the start (`--filter-*`).
+    pub filters: Filters,
+    /// Where exports go (`--dir`).
+    pub dir: PathBuf,
+    /// Start with the matrix in place of the timeline (`--view matrix`).
+    pub matrix: bool,
 }
 
-/// Messages taken into the model per frame at most, so a flood never starves drawing and
+/// Messages taken into the store per loop at most, so a flood never starves drawing and
 /// keys (the rest waits in the channel, whose bound slows the clients, which drop and count).
 const MAX_PER_FRAME: usize = 500_000;
+/// The shortest time between two draws caused by arriving data.
+const MIN_FRAME: Duration = Duration::from_millis(33);
 
-/// A key's effect on the loop.
-#[derive(Debug, PartialEq, Eq)]
-pub enum KeyOutcome {
-    /// Keep going.
-    Continue,
-    /// Quit.
-    Quit,
+fn io(context: &str) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::Io { context: context.into(), source: e }
 }
 
-/// Applies one key to the model and view (separate from the terminal, for tests).
-pub fn key(model: &mut Model, view: &mut View, k: KeyEvent) -> KeyOutcome {
-    if k.kind == KeyEventKind::Release {
-        return KeyOutcome::Continue;
-    }
-    if k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL) {
-        return KeyOutcome::Quit;
-    }
-    if view.help {
-        view.help = false;
-        return KeyOutcome::Continue;
-    }
-    if view.searching {
-        match k.code {
-            KeyCode::Enter | KeyCode::Esc => view.searching = false,
-            KeyCode::Backspace => {
-                model.search.pop();
-            }
-            KeyCode::Char(c) => model.search.push(c),
-            _ => {}
+/// The app for these options, before any terminal: the recording read, filters and limits set.
+pub fn app_for(opts: &TuiOptions) -> Result<App, Error> {
+    let mut store = Store::new(opts.max_transitions);
+    store.max_bytes = opts.max_mem_mb.map(|mb| (mb as usize).saturating_mul(1 << 20));
+    if let Some(path) = &opts.file {
+        for m in am_dbg_proto::read_recording(path)? {
+            store.message(None, m);
         }
-        // keep a visible machine selected
-        if let Some(&(i, _)) = model.tree().first()
-            && !model.tree().iter().any(|&(j, _)| model.selected().map(|m| m.id()) == Some(model.machines()[j].id()))
-        {
-            let id = model.machines()[i].id().to_string();
-            model.select_id(&id);
-        }
-        return KeyOutcome::Continue;
     }
-    view.notice.clear();
-    let f = &mut model.filters;
-    match k.code {
-        KeyCode::Char('q') => return KeyOutcome::Quit,
-        KeyCode::Char('?') => view.help = true,
-        KeyCode::Char('/') => {
-            view.searching = true;
-            view.focus = Focus::Machines;
-        }
-        KeyCode::Tab => {
-            view.focus = match view.focus {
-                Focus::Machines => Focus::States,
-                Focus::States => Focus::Timeline,
-                Focus::Timeline => Focus::Machines,
-            }
-        }
-        KeyCode::BackTab => {
-            view.focus = match view.focus {
-                Focus::Machines => Focus::Timeline,
-                Focus::States => Focus::Machines,
-                Focus::Timeline => Focus::States,
-            }
-        }
-        KeyCode::Char('c') => f.canceled = !f.canceled,
-        KeyCode::Char('a') => f.auto = !f.auto,
-        KeyCode::Char('u') => f.queued = !f.queued,
-        KeyCode::Char('z') => f.empty = !f.empty,
-        KeyCode::Char('h') => f.health = !f.health,
-        KeyCode::Char('f') => model.follow(),
-        KeyCode::Char('l') => model.cycle_log_level(),
-        KeyCode::Char('m') => view.mouse = !view.mouse,
-        KeyCode::Char('e') if !model.next_error() => view.notice = "no later Exception".into(),
-        KeyCode::Char('n') if !model.next_of_state() => view.notice = "no later change of that state".into(),
-        KeyCode::PageUp => model.step(-100),
-        KeyCode::PageDown => model.step(100),
-        KeyCode::Home | KeyCode::Char('g') => model.first(),
-        KeyCode::End | KeyCode::Char('G') => model.last(),
-        KeyCode::Up | KeyCode::Char('k') => match view.focus {
-            Focus::Machines => model.select_machine(-1),
-            Focus::States => model.move_state(-1),
-            Focus::Timeline => model.step(-1),
-        },
-        KeyCode::Down | KeyCode::Char('j') => match view.focus {
-            Focus::Machines => model.select_machine(1),
-            Focus::States => model.move_state(1),
-            Focus::Timeline => model.step(1),
-        },
-        _ => {}
-    }
-    KeyOutcome::Continue
-}
-
-/// Applies a mouse event: the wheel moves in the focused pane (the timeline: time travel).
-pub fn mouse(model: &mut Model, view: &View, m: MouseEvent) {
-    let delta = match m.kind {
-        MouseEventKind::ScrollUp => -1,
-        MouseEventKind::ScrollDown => 1,
-        _ => return,
-    };
-    match view.focus {
-        Focus::Machines => model.select_machine(delta),
-        Focus::States => model.move_state(delta),
-        Focus::Timeline => model.step(delta),
-    }
+    let mut app = App::new(store);
+    app.filters = opts.filters;
+    app.panes.matrix = opts.matrix;
+    app.export_dir = opts.dir.clone();
+    app.status.live = opts.file.is_none();
+    app.filters_changed();
+    Ok(app)
 }
 
 /// Runs the TUI until the user quits.
@@ -149,31 +75,24 @@ pub fn run(opts: TuiOptions) -> Result<(), Error> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Error::Io { context: "start a runtime".into(), source: e })?;
-    let mut model = Model::new(opts.max_transitions);
-    let mut view = View::default();
+        .map_err(io("start a runtime"))?;
+    let mut app = app_for(&opts)?;
     let mut live = None;
     match &opts.file {
-        Some(path) => {
-            model = Model::from_messages(am_dbg_proto::read_recording(path)?, opts.max_transitions);
-            view.source = path.display().to_string();
-        }
+        Some(path) => app.status.source = path.display().to_string(),
         None => {
             let (server, rx) = rt.block_on(Server::bind_channel(&opts.listen, 100_000))?;
-            view.source = format!("listening on {}", server.local_addr());
+            app.status.source = format!("listening on {}", server.local_addr());
             live = Some((server, rx));
         }
     }
     let mut record = match &opts.record {
-        Some(p) => Some(RecordingWriter::new(
-            std::fs::File::create(p)
-                .map_err(|e| Error::Io { context: format!("create {}", p.display()), source: e })?,
-        )),
+        Some(p) => {
+            app.status.source.push_str(&format!(", recording to {}", p.display()));
+            Some(RecordingWriter::new(std::fs::File::create(p).map_err(io(&format!("create {}", p.display())))?))
+        }
         None => None,
     };
-    if let Some(p) = &opts.record {
-        view.source.push_str(&format!(", recording to {}", p.display()));
-    }
     // SIGTERM and SIGINT (outside raw mode) quit cleanly, like `q`
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -191,54 +110,71 @@ pub fn run(opts: TuiOptions) -> Result<(), Error> {
         let _ = execute!(std::io::stdout(), DisableMouseCapture);
         previous(info);
     }));
-    let mut terminal = ratatui::try_init().map_err(|e| Error::Io { context: "open the terminal".into(), source: e })?;
-    view.mouse = true;
+    let mut terminal = ratatui::try_init().map_err(io("open the terminal"))?;
+    app.status.mouse = true;
     let mut mouse_on = false;
     let result = (|| -> Result<(), Error> {
-        let io = |e| Error::Io { context: "draw".into(), source: e };
         let (mut frames, mut second) = (0u32, Instant::now());
+        let mut last_draw: Option<Instant> = None;
+        let mut dirty = true;
         loop {
+            let mut urgent = false;
+            let timeout = if app.player.playing { Duration::from_millis(10) } else { Duration::from_millis(50) };
+            if event::poll(timeout).map_err(io("read input"))? {
+                // every event already waiting, then one draw
+                loop {
+                    match event::read().map_err(io("read input"))? {
+                        Event::Key(k) if app.key(k) == Flow::Quit => return Ok(()),
+                        Event::Mouse(m) => app.mouse(m),
+                        _ => {}
+                    }
+                    if !event::poll(Duration::ZERO).map_err(io("read input"))? {
+                        break;
+                    }
+                }
+                (urgent, dirty) = (true, true);
+            }
             if let Some((_, rx)) = &mut live {
-                for _ in 0..MAX_PER_FRAME {
+                let mut n = 0;
+                while n < MAX_PER_FRAME {
                     let Ok(ev) = rx.try_recv() else { break };
                     if let (Some(w), ServerEvent::Message { msg, .. }) = (&mut record, &ev) {
                         w.write(msg)?;
                     }
-                    model.event(ev);
+                    app.store.event(ev);
+                    n += 1;
                 }
+                dirty |= n > 0;
+                app.now_ns = SystemTime::now().duration_since(UNIX_EPOCH).ok().map(|d| d.as_nanos() as u64);
             }
             if let Some(w) = &mut record {
                 w.flush_if_due()?;
             }
-            if model.selected().is_none()
-                && let Some(id) = model.machines().first().map(|m| m.id().to_string())
-            {
-                model.select_id(&id);
-            }
-            if view.mouse != mouse_on {
-                mouse_on = view.mouse;
-                if mouse_on {
-                    execute!(std::io::stdout(), EnableMouseCapture).map_err(io)?;
-                } else {
-                    execute!(std::io::stdout(), DisableMouseCapture).map_err(io)?;
-                }
-            }
-            terminal.draw(|f| ui::draw(f, &model, &view)).map_err(io)?;
-            frames += 1;
+            dirty |= app.tick(Instant::now());
             if second.elapsed() >= Duration::from_secs(1) {
-                view.fps = frames;
-                (frames, second) = (0, Instant::now());
+                app.status.fps = frames;
+                (frames, second, dirty) = (0, Instant::now(), true);
             }
             if stop.load(Relaxed) {
                 return Ok(());
             }
-            if event::poll(Duration::from_millis(50)).map_err(io)? {
-                match event::read().map_err(io)? {
-                    Event::Key(k) if key(&mut model, &mut view, k) == KeyOutcome::Quit => return Ok(()),
-                    Event::Mouse(m) => mouse(&mut model, &view, m),
-                    _ => {}
+            let due = urgent || last_draw.is_none_or(|t| t.elapsed() >= MIN_FRAME);
+            if !(dirty && due) {
+                continue;
+            }
+            if app.status.mouse != mouse_on {
+                mouse_on = app.status.mouse;
+                if mouse_on {
+                    execute!(std::io::stdout(), EnableMouseCapture).map_err(io("draw"))?;
+                } else {
+                    execute!(std::io::stdout(), DisableMouseCapture).map_err(io("draw"))?;
                 }
             }
+            app.sync();
+            let size = terminal.size().map_err(io("draw"))?;
+            app.size = (size.width, size.height);
+            terminal.draw(|f| crate::view::draw(f, &app)).map_err(io("draw"))?;
+            (frames, last_draw, dirty) = (frames + 1, Some(Instant::now()), false);
         }
     })();
     let _ = execute!(std::io::stdout(), DisableMouseCapture);
@@ -250,9 +186,4 @@ pub fn run(opts: TuiOptions) -> Result<(), Error> {
         rt.block_on(server.shutdown());
     }
     result
-}
-
-/// Messages of a model, for tests and benches that build one from a recording.
-pub fn ingest(model: &mut Model, msgs: impl IntoIterator<Item = DbgMsg>) {
-    model.ingest(msgs);
 }

@@ -8,8 +8,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use am_dbg::model::{Filters, Model};
-use am_dbg::ui::{View, draw};
+use am_dbg::app::App;
+use am_dbg::store::Filters;
+use am_dbg::view::draw;
 use am_dbg_proto::{DbgMsg, Summary, read_recording};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -28,13 +29,13 @@ fn fixture() -> Option<PathBuf> {
 fn an_old_go_recording_reads_as_go_reads_it() {
     let Some(path) = fixture() else { return };
     let msgs = read_recording(&path).unwrap();
-    let model = Model::from_messages(msgs.clone(), 1_000_000);
-    assert_eq!(model.machines().len(), 107);
-    let txs: usize = model.machines().iter().map(|m| m.txs.len()).sum();
+    let model = App::from_messages(msgs.clone(), 1_000_000);
+    assert_eq!(model.store.machines().len(), 107);
+    let txs: usize = model.store.machines().iter().map(|m| m.txs.len()).sum();
     assert_eq!(txs, 7_605);
 
     // every transition names its called states (all 7,605 carry only the deprecated names)
-    for m in model.machines() {
+    for m in model.store.machines() {
         for t in &m.txs {
             let called: Vec<&str> = m.called(t).collect();
             assert!(!called.is_empty() && !called.contains(&"?"), "{} {}: {called:?}", m.id(), t.id);
@@ -55,17 +56,19 @@ fn an_old_go_recording_reads_as_go_reads_it() {
     // the health filter hides `sim`'s 48 health-only transitions
     let mut model = model;
     assert!(model.select_id("sim"));
-    assert_eq!(model.timeline().len(), 219);
+    assert_eq!(model.timeline().rows().len(), 219);
     model.filters = Filters { health: true, ..Filters::default() };
-    assert_eq!(model.timeline().len(), 219 - 48);
+    model.filters_changed();
+    assert_eq!(model.timeline().rows().len(), 219 - 48);
 
     // what the timeline and the detail show
     let mut term = Terminal::new(TestBackend::new(160, 40)).unwrap();
     model.filters = Filters::default();
+    model.filters_changed();
     model.last();
-    term.draw(|f| draw(f, &model, &View::default())).unwrap();
+    term.draw(|f| draw(f, &model)).unwrap();
     let screen: String = term.backend().buffer().content().iter().map(|c| c.symbol()).collect();
-    let sim = &model.machines()[model.machines().iter().position(|m| m.id() == "sim").unwrap()];
+    let sim = model.store.by_id("sim").unwrap();
     let last = sim.txs.back().unwrap();
     let called = sim.called(last).collect::<Vec<_>>().join(" ");
     assert!(screen.contains(&format!("[{called}]")), "the detail names the called states {called:?}:\n{screen}");

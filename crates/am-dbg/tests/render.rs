@@ -2,9 +2,8 @@
 //! handler as the terminal: what each pane shows on narrow (80×24) and wide terminals, with no
 //! machines, a disconnected machine, time travel, filters on, and the help.
 
-use am_dbg::model::Model;
-use am_dbg::tui::{KeyOutcome, key};
-use am_dbg::ui::{View, draw};
+use am_dbg::app::{App, Flow, Overlay};
+use am_dbg::view::draw;
 use am_dbg_proto::{DbgLogEntry, DbgMsg, DbgMsgStruct, DbgMsgTx, DbgStep, ServerEvent, StateDef};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -41,8 +40,8 @@ fn tx(id: &str, n: u64, clocks: [u64; 3], called: i64, accepted: bool) -> DbgMsg
     })
 }
 
-fn fixture() -> Model {
-    let mut m = Model::new(1000);
+fn fixture() -> App {
+    let mut m = App::new(am_dbg::store::Store::new(1000));
     m.message(Some(1), schema("app", ""));
     m.message(Some(2), schema("worker", "app"));
     m.message(Some(1), tx("app", 1, [0, 0, 0], 1, false)); // Ready canceled: requires Start
@@ -55,9 +54,9 @@ fn fixture() -> Model {
     m
 }
 
-fn screen(model: &Model, view: &View, w: u16, h: u16) -> String {
+fn screen(app: &App, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| draw(f, model, view)).unwrap();
+    t.draw(|f| draw(f, app)).unwrap();
     let buf = t.backend().buffer().clone();
     let mut out = String::new();
     for y in 0..h {
@@ -69,15 +68,15 @@ fn screen(model: &Model, view: &View, w: u16, h: u16) -> String {
     out
 }
 
-fn press(model: &mut Model, view: &mut View, code: KeyCode) -> KeyOutcome {
-    key(model, view, KeyEvent::new(code, KeyModifiers::NONE))
+fn press(app: &mut App, code: KeyCode) -> Flow {
+    app.key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
 #[test]
 fn wide_terminal_shows_every_pane() {
-    let model = fixture();
-    let view = View { source: "listening on 127.0.0.1:6831".into(), ..View::default() };
-    let s = screen(&model, &view, 160, 45);
+    let mut model = fixture();
+    model.status.source = "listening on 127.0.0.1:6831".into();
+    let s = screen(&model, 160, 45);
     assert!(s.contains("machines (2)"), "{s}");
     assert!(s.contains("● app 4 !1"), "connected root with 4 transitions and 1 error:\n{s}");
     assert!(s.contains("  ○ worker 1"), "the disconnected child, indented:\n{s}");
@@ -96,26 +95,24 @@ fn wide_terminal_shows_every_pane() {
 #[test]
 fn narrow_terminal_still_draws_and_time_travel_moves_the_states() {
     let mut model = fixture();
-    let mut view = View::default();
-    press(&mut model, &mut view, KeyCode::Up); // from following: one back, to tx3
-    press(&mut model, &mut view, KeyCode::Up); // tx2: Start only
-    let s = screen(&model, &view, 80, 24);
+    press(&mut model, KeyCode::Up); // from following: one back, to tx3
+    press(&mut model, KeyCode::Up); // tx2: Start only
+    let s = screen(&model, 80, 24);
     assert!(s.contains("app @ #2"), "{s}");
     assert!(s.contains("■ Start") && s.contains("□ Ready") && s.contains("□ Exception"), "{s}");
     assert!(s.contains("time travel"), "{s}");
-    press(&mut model, &mut view, KeyCode::Char('f'));
+    press(&mut model, KeyCode::Char('f'));
     assert!(model.following());
-    press(&mut model, &mut view, KeyCode::Home);
-    press(&mut model, &mut view, KeyCode::Char('e'));
+    press(&mut model, KeyCode::Home);
+    press(&mut model, KeyCode::Char('e'));
     assert_eq!(model.current(), Some(3), "next error: tx4");
 }
 
 #[test]
 fn filters_show_in_the_status_bar_and_hide_entries() {
     let mut model = fixture();
-    let mut view = View::default();
-    press(&mut model, &mut view, KeyCode::Char('c'));
-    let s = screen(&model, &view, 160, 45);
+    press(&mut model, KeyCode::Char('c'));
+    let s = screen(&model, 160, 45);
     assert!(s.contains("filters: hiding canceled"), "{s}");
     assert!(s.contains("timeline 3/4"), "{s}");
     assert!(!s.contains("cancel "), "no canceled entry left:\n{s}");
@@ -124,64 +121,62 @@ fn filters_show_in_the_status_bar_and_hide_entries() {
 #[test]
 fn search_machines_and_switch_panes() {
     let mut model = fixture();
-    let mut view = View::default();
-    press(&mut model, &mut view, KeyCode::Char('/'));
+    press(&mut model, KeyCode::Char('/'));
     for c in "work".chars() {
-        press(&mut model, &mut view, KeyCode::Char(c));
+        press(&mut model, KeyCode::Char(c));
     }
-    press(&mut model, &mut view, KeyCode::Enter);
-    let s = screen(&model, &view, 160, 45);
+    press(&mut model, KeyCode::Enter);
+    let s = screen(&model, 160, 45);
     assert!(s.contains("machines /work"), "{s}");
-    press(&mut model, &mut view, KeyCode::Down); // focus is on machines after `/`
+    press(&mut model, KeyCode::Down); // focus is on machines after `/`
     assert_eq!(model.selected().map(|m| m.id()), Some("worker"));
-    let s = screen(&model, &view, 160, 45);
+    let s = screen(&model, 160, 45);
     assert!(s.contains("worker @ "), "{s}");
     // states pane: the highlighted state's relations, both ways
-    press(&mut model, &mut view, KeyCode::Tab);
-    press(&mut model, &mut view, KeyCode::Down); // Ready
-    let s = screen(&model, &view, 160, 45);
+    press(&mut model, KeyCode::Tab);
+    press(&mut model, KeyCode::Down); // Ready
+    let s = screen(&model, 160, 45);
     assert!(s.contains("→ require Start"), "{s}");
-    press(&mut model, &mut view, KeyCode::Up); // Start
-    let s = screen(&model, &view, 160, 45);
+    press(&mut model, KeyCode::Up); // Start
+    let s = screen(&model, 160, 45);
     assert!(s.contains("← Ready requires it"), "{s}");
 }
 
 #[test]
 fn empty_model_help_and_quit() {
-    let mut model = Model::new(10);
-    let mut view = View { help: false, source: "listening on 127.0.0.1:7000".into(), ..View::default() };
-    let s = screen(&model, &view, 80, 24);
+    let mut model = App::new(am_dbg::store::Store::new(10));
+    model.status.source = "listening on 127.0.0.1:7000".into();
+    let s = screen(&model, 80, 24);
     assert!(s.contains("waiting for machines") && s.contains("machines (0)"), "{s}");
-    press(&mut model, &mut view, KeyCode::Char('?'));
-    let s = screen(&model, &view, 80, 24);
+    press(&mut model, KeyCode::Char('?'));
+    let s = screen(&model, 80, 24);
     assert!(s.contains(" keys ") && s.contains("time travel"), "{s}");
-    assert_eq!(press(&mut model, &mut view, KeyCode::Char('x')), KeyOutcome::Continue, "any key closes the help");
-    assert!(!view.help);
-    assert_eq!(press(&mut model, &mut view, KeyCode::Char('q')), KeyOutcome::Quit);
-    assert_eq!(key(&mut model, &mut view, KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), KeyOutcome::Quit);
+    assert_eq!(press(&mut model, KeyCode::Char('x')), Flow::Continue, "any key closes the help");
+    assert_eq!(model.overlay, Overlay::None);
+    assert_eq!(press(&mut model, KeyCode::Char('q')), Flow::Quit);
+    assert_eq!(model.key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Flow::Quit);
 }
 
 #[test]
 fn log_level_and_mouse_wheel() {
     let mut model = fixture();
-    let mut view = View::default();
     for _ in 0..4 {
-        press(&mut model, &mut view, KeyCode::Char('l')); // 5 → 1
+        press(&mut model, KeyCode::Char('l')); // 5 → 1
     }
-    let s = screen(&model, &view, 160, 45);
+    let s = screen(&model, 160, 45);
     assert!(s.contains("log ≤1"), "{s}");
     assert!(s.contains("pre  said before"), "a level-1 line stays:\n{s}");
     assert!(!s.contains("line of 4"), "level-2 lines are hidden:\n{s}");
-    press(&mut model, &mut view, KeyCode::Char('l')); // back to all
-    assert!(screen(&model, &view, 160, 45).contains("line of 4"));
+    press(&mut model, KeyCode::Char('l')); // back to all
+    assert!(screen(&model, 160, 45).contains("line of 4"));
     let wheel =
         |kind| ratatui::crossterm::event::MouseEvent { kind, column: 100, row: 5, modifiers: KeyModifiers::NONE };
-    am_dbg::tui::mouse(&mut model, &view, wheel(ratatui::crossterm::event::MouseEventKind::ScrollUp));
+    model.mouse(wheel(ratatui::crossterm::event::MouseEventKind::ScrollUp));
     assert_eq!(model.current(), Some(2), "the wheel time-travels in the timeline");
-    am_dbg::tui::mouse(&mut model, &view, wheel(ratatui::crossterm::event::MouseEventKind::ScrollDown));
+    model.mouse(wheel(ratatui::crossterm::event::MouseEventKind::ScrollDown));
     assert_eq!(model.current(), Some(3));
-    press(&mut model, &mut view, KeyCode::Char('m'));
-    assert!(view.mouse, "m toggles the wheel (it starts off outside a terminal)");
+    press(&mut model, KeyCode::Char('m'));
+    assert!(model.status.mouse, "m toggles the wheel (it starts off outside a terminal)");
 }
 
 #[test]
@@ -202,7 +197,7 @@ fn a_queued_mutation_shows_where_it_was_queued_from_and_when() {
             ..Default::default()
         }),
     );
-    let s = screen(&model, &View::default(), 160, 45);
+    let s = screen(&model, 160, 45);
     assert!(s.contains("(queued)"), "{s}");
     assert!(s.contains("time 04:05:07.000 UTC"), "{s}");
     assert!(

@@ -1,149 +1,20 @@
-//! The `am-dbg` command line: `tui` (the default), `record`, `replay`, `summary`, `export`, `import`. A small hand-written parser;
-//! [`run`] is what the binary calls.
+//! The `am-dbg` command line: `tui` (the default), `record`, `replay`, `summary`, `export`,
+//! `import`. A small hand-written parser; [`run`] is what the binary calls.
+
+mod help;
 
 use std::path::PathBuf;
 
+pub use help::*;
+
 use am_core::exporter::StopSignals;
 use am_dbg_proto::{DEFAULT_ADDR, Error, RecordOptions, Recorder, Summary, replay};
-
-/// Top-level help.
-pub const HELP: &str = "\
-am-dbg: watch, record, replay and summarise asyncmachine debugger streams
-
-USAGE:
-    am-dbg [COMMAND] [OPTIONS]
-
-COMMANDS:
-    tui        Terminal UI: live machines (listens on 127.0.0.1:6831) or a recording;
-               the default in a terminal
-    record     Listen for debugger clients and write every message to a file
-    replay     Send a recording to another debugger server
-    summary    Print machines, transitions, activations, exceptions and drops of a recording
-    export     Write a recording as a .gob.br file the Go am-dbg opens (--import-data)
-    import     Write a Go am-dbg .gob.br export as a recording (JSON lines)
-    help       Print this help, or a command's (`am-dbg help record`)
-
-Each command takes --help.
-";
-
-/// `am-dbg record --help`.
-pub const RECORD_HELP: &str = "\
-am-dbg record: listen for debugger clients and write one JSON line per message
-
-USAGE:
-    am-dbg record --out FILE [--listen ADDR] [--max-messages N] [--quiet]
-
-Native clients (am-dbg-proto) and Go clients (asyncmachine-go with AM_DBG_ADDR pointing
-here; net/rpc with gob, raw or over WebSocket at /dbg.ws) are accepted on the same address
-and recorded into one file. Transitions that arrive without a time (Go clients) get the time
-they were received, as the Go am-dbg gives them.
-
-OPTIONS:
-    -o, --out FILE          Recording to write (created or truncated)
-    -l, --listen ADDR       Address to listen on [default: 127.0.0.1:6831]
-    -n, --max-messages N    Stop after N messages (default: run until Ctrl-C or SIGTERM)
-    -q, --quiet             No live progress line on stderr
-    -h, --help              Print this help
-
-The progress line shows messages, messages/s, connected clients and messages the clients
-reported dropped. Schemas are written before the transitions of their machine. What arrives
-is in the file within a second; Ctrl-C or SIGTERM closes the connections, writes everything
-received and prints a summary (a second signal exits at once).
-";
-
-/// `am-dbg replay --help`.
-pub const REPLAY_HELP: &str = "\
-am-dbg replay: send a recording to a debugger server, in order, without drops
-
-USAGE:
-    am-dbg replay FILE [--to ADDR]
-
-OPTIONS:
-    -t, --to ADDR    Debugger address [default: 127.0.0.1:6831]: host:port (am-dbg, or the
-                     Go am-dbg, found out by the handshake), gob://host:port (the Go am-dbg),
-                     ws://host:port/dbg.ws (the Go am-dbg's WebSocket port)
-    -h, --help       Print this help
-";
-
-/// `am-dbg summary --help`.
-pub const SUMMARY_HELP: &str = "\
-am-dbg summary: machines, transitions, per-state activation counts, exceptions and
-dropped counts of a recording
-
-USAGE:
-    am-dbg summary FILE
-
-OPTIONS:
-    -h, --help    Print this help
-";
-
-/// `am-dbg tui --help`.
-pub const TUI_HELP: &str = "\
-am-dbg tui: watch machines live, or a recording, in the terminal
-
-USAGE:
-    am-dbg [tui] [FILE] [--listen ADDR] [--record OUT] [--max-transitions N]
-
-OPTIONS:
-    FILE                     A recording to open (JSON lines, or a Go .gob.br export)
-    -l, --listen ADDR        Listen for live clients, native and Go (raw, or WebSocket at
-                             /dbg.ws) [default: 127.0.0.1:6831]
-    -r, --record OUT         Also write what arrives to a recording (JSON lines)
-    -m, --max-transitions N  Transitions kept per machine; older ones are dropped, and the
-                             timeline says so [default: 100000]
-    -h, --help               Print this help
-
-Point machines at it with AM_DBG_ADDR=1 (or 127.0.0.1:6831), Rust or Go alike.
-
-KEYS:
-    Tab / Shift-Tab          move focus: machines, states, timeline
-    Up Down (k j)            move in the focused pane; in the timeline this is time travel:
-                             the states pane shows the clocks as of the selected transition
-    PgUp PgDn                100 transitions back / forward
-    Home End (g G)           first / last transition
-    f                        follow new transitions (tail)
-    e                        next transition that raised Exception
-    n                        next transition that changed the highlighted state
-    /                        search machines as you type (Enter or Esc ends)
-    c a u z h                hide canceled, auto, queued, empty (no clock changed), health
-    l                        log level shown in the detail: 5 → 1, then all again
-    m                        mouse wheel scrolling on/off (off: select text, e.g. a trace ID)
-    mouse wheel              move in the focused pane
-    ?                        help
-    q, Ctrl-C                quit (SIGTERM too); the terminal is restored
-";
-
-/// `am-dbg export --help`.
-pub const EXPORT_HELP: &str = "\
-am-dbg export: write a recording as a .gob.br file for the Go am-dbg (am-dbg --import-data)
-
-USAGE:
-    am-dbg export --gob-br FILE OUT.gob.br
-
-OPTIONS:
-    --gob-br    The output format (the only one): brotli-compressed gob, per machine its
-                schema and transitions
-    -h, --help  Print this help
-";
-
-/// `am-dbg import --help`.
-pub const IMPORT_HELP: &str = "\
-am-dbg import: write a Go am-dbg export (.gob.br) as a recording of JSON lines
-
-USAGE:
-    am-dbg import FILE.gob.br OUT
-
-OPTIONS:
-    -h, --help    Print this help
-
-summary and replay also read .gob.br files directly.
-";
 
 /// A parsed command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Print this text and exit successfully.
-    Help(&'static str),
+    Help(String),
     /// `record`.
     Record {
         /// `--listen`.
@@ -218,26 +89,26 @@ pub fn parse(args: Vec<String>) -> Result<Command, Error> {
     let rest: Vec<String> = it.collect();
     let wants_help = rest.iter().any(|a| a == "-h" || a == "--help");
     match cmd.as_str() {
-        "-h" | "--help" => Ok(Command::Help(HELP)),
+        "-h" | "--help" => Ok(Command::Help(HELP.into())),
         "help" => Ok(Command::Help(match rest.first().map(String::as_str) {
-            Some("record") => RECORD_HELP,
-            Some("replay") => REPLAY_HELP,
-            Some("summary") => SUMMARY_HELP,
-            Some("tui") => TUI_HELP,
-            Some("export") => EXPORT_HELP,
-            Some("import") => IMPORT_HELP,
-            _ => HELP,
+            Some("record") => RECORD_HELP.into(),
+            Some("replay") => REPLAY_HELP.into(),
+            Some("summary") => SUMMARY_HELP.into(),
+            Some("tui") => tui_help(),
+            Some("export") => EXPORT_HELP.into(),
+            Some("import") => IMPORT_HELP.into(),
+            _ => HELP.into(),
         })),
-        "record" if wants_help => Ok(Command::Help(RECORD_HELP)),
-        "replay" if wants_help => Ok(Command::Help(REPLAY_HELP)),
-        "summary" if wants_help => Ok(Command::Help(SUMMARY_HELP)),
-        "tui" if wants_help => Ok(Command::Help(TUI_HELP)),
+        "record" if wants_help => Ok(Command::Help(RECORD_HELP.into())),
+        "replay" if wants_help => Ok(Command::Help(REPLAY_HELP.into())),
+        "summary" if wants_help => Ok(Command::Help(SUMMARY_HELP.into())),
+        "tui" if wants_help => Ok(Command::Help(tui_help())),
         "tui" => parse_tui(rest),
         f if !f.starts_with('-') && std::path::Path::new(f).is_file() => {
             parse_tui(std::iter::once(cmd.clone()).chain(rest).collect())
         }
-        "export" if wants_help => Ok(Command::Help(EXPORT_HELP)),
-        "import" if wants_help => Ok(Command::Help(IMPORT_HELP)),
+        "export" if wants_help => Ok(Command::Help(EXPORT_HELP.into())),
+        "import" if wants_help => Ok(Command::Help(IMPORT_HELP.into())),
         "export" => {
             let files: Vec<&String> = rest.iter().filter(|a| *a != "--gob-br").collect();
             if !rest.iter().any(|a| a == "--gob-br") {
@@ -300,26 +171,72 @@ fn tui_defaults() -> crate::tui::TuiOptions {
         file: None,
         listen: DEFAULT_ADDR.to_string(),
         record: None,
-        max_transitions: crate::model::DEFAULT_MAX_TRANSITIONS,
+        max_transitions: crate::store::DEFAULT_MAX_TRANSITIONS,
+        max_mem_mb: None,
+        filters: crate::store::Filters::default(),
+        dir: PathBuf::from("."),
+        matrix: false,
     }
+}
+
+/// A positive number.
+fn number(name: &str, v: &str) -> Result<u64, Error> {
+    v.parse().ok().filter(|n| *n > 0).ok_or_else(|| usage(format!("{name}: not a positive number: {v}")))
+}
+
+/// A `--filter-*` flag (Go's names), with an optional `=true` / `=false`.
+fn filter_flag(f: &mut crate::store::Filters, name: &str, value: Option<&str>) -> Result<(), Error> {
+    use crate::store::FilterKind as K;
+    let on = match value {
+        None | Some("true" | "1") => true,
+        Some("false" | "0") => false,
+        Some(v) => return Err(usage(format!("--filter-{name}: expected true or false, got {v}"))),
+    };
+    let kind = K::ALL.into_iter().find(|k| k.name() == name);
+    match kind {
+        Some(k) => f.set(k, on),
+        None => return Err(usage(format!("tui: unknown filter --filter-{name}; see am-dbg tui --help"))),
+    }
+    Ok(())
 }
 
 fn parse_tui(rest: Vec<String>) -> Result<Command, Error> {
     let mut o = tui_defaults();
     let mut it = rest.into_iter();
     while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().ok_or_else(|| usage(format!("{name} needs a value")));
-        match a.as_str() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (a.clone(), None),
+        };
+        let mut value = |name: &str| match &inline {
+            Some(v) => Ok(v.clone()),
+            None => it.next().ok_or_else(|| usage(format!("{name} needs a value"))),
+        };
+        match flag.as_str() {
             "-l" | "--listen" => o.listen = value("--listen")?,
             "-r" | "--record" => o.record = Some(PathBuf::from(value("--record")?)),
             "-m" | "--max-transitions" => {
-                let v = value("--max-transitions")?;
-                o.max_transitions = v
+                o.max_transitions = number("--max-transitions", &value("--max-transitions")?)? as usize;
+            }
+            "--max-mem" => o.max_mem_mb = Some(number("--max-mem", &value("--max-mem")?)?),
+            "-d" | "--dir" => o.dir = PathBuf::from(value("--dir")?),
+            "--view" => {
+                o.matrix = match value("--view")?.as_str() {
+                    "matrix" | "tree-matrix" => true,
+                    "tree-log" => false,
+                    v => return Err(usage(format!("--view: tree-log or matrix, not {v}"))),
+                }
+            }
+            "--filter-log-level" => {
+                let v = value("--filter-log-level")?;
+                let n: u8 = v
                     .parse()
                     .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| usage(format!("--max-transitions: not a positive number: {v}")))?;
+                    .filter(|n| *n <= 5)
+                    .ok_or_else(|| usage(format!("--filter-log-level: 0-5, not {v}")))?;
+                o.filters.log_level = am_core::LogLevel::from_u8(n);
             }
+            f if f.starts_with("--filter-") => filter_flag(&mut o.filters, &f[9..], inline.as_deref())?,
             f if !f.starts_with('-') && o.file.is_none() => o.file = Some(PathBuf::from(f)),
             other => return Err(usage(format!("tui: unexpected argument {other:?}"))),
         }
@@ -362,7 +279,7 @@ pub fn run(args: Vec<String>) -> i32 {
             return 2;
         }
     };
-    if let Command::Help(text) = cmd {
+    if let Command::Help(text) = &cmd {
         return i32::from(out(text).is_err());
     }
     if let Command::Tui(opts) = cmd {
@@ -397,7 +314,7 @@ pub fn run(args: Vec<String>) -> i32 {
 
 async fn execute(cmd: Command) -> Result<(), Error> {
     match cmd {
-        Command::Help(t) => out(t)?,
+        Command::Help(t) => out(&t)?,
         Command::Tui(_) => {}
         Command::Record { listen, out, max_messages, progress } => {
             let mut signals =

@@ -1,0 +1,200 @@
+//! The app driven by actions, without a terminal: time travel, jumps, step-through, search,
+//! the cursor kept on visible rows, removal, play.
+
+use std::time::{Duration, Instant};
+
+use am_dbg_proto::{DbgMsg, DbgMsgStruct, DbgMsgTx, DbgStep, StateDef};
+
+use super::*;
+use crate::action::Action;
+use crate::store::FilterKind;
+
+fn schema(id: &str, parent: &str) -> DbgMsg {
+    let names = ["A", "B", "Exception", "Healthcheck"];
+    let mut states: std::collections::BTreeMap<String, StateDef> =
+        names.iter().map(|s| (s.to_string(), StateDef::default())).collect();
+    states.insert("B".into(), StateDef { require: vec!["A".into()], ..Default::default() });
+    DbgMsg::Schema(DbgMsgStruct {
+        id: id.into(),
+        parent: parent.into(),
+        states_index: names.iter().map(|s| s.to_string()).collect(),
+        states,
+        groups: [("ab".to_string(), vec![0, 1])].into(),
+        ..Default::default()
+    })
+}
+
+fn tx(id: &str, n: u64, clocks: [u64; 4], called: &[i64]) -> DbgMsg {
+    DbgMsg::Tx(DbgMsgTx {
+        machine_id: id.into(),
+        id: format!("{id}-{n}"),
+        clocks: clocks.to_vec(),
+        called_states_idxs: called.to_vec(),
+        accepted: true,
+        seq: n,
+        time: Some(n * 1_000_000_000),
+        ..Default::default()
+    })
+}
+
+fn sample() -> App {
+    App::from_messages(
+        [
+            schema("root", ""),
+            schema("child", "root"),
+            tx("root", 1, [1, 0, 0, 0], &[0]),
+            tx("root", 2, [1, 1, 0, 0], &[1]),
+            tx("root", 3, [1, 1, 0, 1], &[3]),
+            tx("root", 4, [1, 1, 1, 1], &[2]),
+            tx("root", 5, [2, 1, 1, 1], &[0]),
+            tx("child", 1, [1, 0, 0, 0], &[0]),
+        ],
+        100,
+    )
+}
+
+#[test]
+fn time_travel_shows_the_clocks_after_the_selected_transition() {
+    let mut a = sample();
+    assert!(a.following());
+    assert_eq!(a.clocks(), [2, 1, 1, 1], "following: the last transition");
+    a.handle(Action::Move(-1));
+    assert!(!a.following());
+    assert_eq!(a.clocks(), [1, 1, 1, 1]);
+    a.handle(Action::Home);
+    assert_eq!(a.clocks(), [1, 0, 0, 0]);
+    a.handle(Action::Page(1));
+    assert_eq!(a.current(), Some(4), "+100 stops at the end");
+    a.handle(Action::Tx(-100));
+    assert_eq!(a.current(), Some(0));
+    a.handle(Action::Follow);
+    assert!(a.following());
+}
+
+#[test]
+fn jumps_to_errors_and_changes_both_ways() {
+    let mut a = sample();
+    a.handle(Action::Home);
+    a.handle(Action::Error(true));
+    assert_eq!(a.current(), Some(3));
+    a.handle(Action::Error(true));
+    assert_eq!(a.status.notice, "no later Exception");
+    a.handle(Action::End);
+    a.handle(Action::Error(false));
+    assert_eq!(a.current(), Some(3));
+    a.handle(Action::Home);
+    a.handle(Action::Change(true)); // A: ticks 1 1 1 1 2
+    assert_eq!(a.current(), Some(4));
+    a.handle(Action::Change(false));
+    assert_eq!(a.current(), Some(0), "A last changed at the first transition");
+}
+
+#[test]
+fn the_cursor_never_rests_on_a_hidden_row() {
+    let mut a = sample();
+    a.handle(Action::Home);
+    a.handle(Action::Move(2)); // the Healthcheck transition
+    assert_eq!(a.current(), Some(2));
+    a.handle(Action::Toggle(FilterKind::Health));
+    assert_eq!(a.current(), Some(1), "moved to the nearest visible row");
+    assert!(a.timeline().position(a.current().unwrap()).is_ok());
+}
+
+#[test]
+fn search_selects_the_match_and_never_shows_a_hidden_machine() {
+    let mut a = sample();
+    a.handle(Action::Search);
+    assert_eq!((a.overlay, a.focus), (Overlay::Search(PaneId::Machines), PaneId::Machines));
+    for c in "chi".chars() {
+        a.key(ratatui::crossterm::event::KeyEvent::from(ratatui::crossterm::event::KeyCode::Char(c)));
+    }
+    assert_eq!(a.selected().map(|m| m.id()), Some("child"), "the match is selected as you type");
+    assert_eq!(a.rows().len(), 2, "with its ancestor");
+    a.key(ratatui::crossterm::event::KeyEvent::from(ratatui::crossterm::event::KeyCode::Esc));
+    assert!(a.search.is_empty() && a.overlay == Overlay::None, "Esc clears");
+}
+
+#[test]
+fn groups_narrow_the_states_and_the_timeline() {
+    let mut a = sample();
+    a.handle(Action::Group);
+    assert_eq!(a.group().map(|g| g.0), Some("ab"));
+    assert_eq!(a.visible_states(), [0, 1]);
+    assert_eq!(a.timeline().rows().iter().copied().collect::<Vec<_>>(), [0, 1, 4]);
+    a.handle(Action::Toggle(FilterKind::Group));
+    assert_eq!(a.timeline().rows().len(), 5, "the group filter off: every transition");
+    a.handle(Action::Group);
+    assert!(a.group().is_none());
+}
+
+#[test]
+fn stepping_walks_steps_then_moves_on() {
+    let mut a = App::from_messages([schema("m", "")], 10);
+    let mut t = DbgMsgTx { machine_id: "m".into(), clocks: vec![1, 1, 0, 0], accepted: true, ..Default::default() };
+    let step = |kind: u8, from: i64, to: i64, rel: u8| DbgStep {
+        step_type: kind,
+        from_state_idx: from,
+        to_state_idx: to,
+        rel_type: rel,
+        ..Default::default()
+    };
+    t.steps = vec![step(32, -1, 1, 0), step(1, 1, 0, 2), step(4, -1, 0, 0), step(4, -1, 1, 0)];
+    a.message(None, DbgMsg::Tx(t.clone()));
+    a.message(None, DbgMsg::Tx(DbgMsgTx { clocks: vec![2, 1, 0, 0], steps: vec![], ..t }));
+    a.handle(Action::Home);
+    a.handle(Action::Step(1));
+    let v = a.step_view().unwrap();
+    assert_eq!((v.applied, v.total, v.active.clone()), (0, 4, vec![false; 4]), "before the transition");
+    a.handle(Action::Step(1));
+    a.handle(Action::Step(1));
+    let v = a.step_view().unwrap();
+    assert_eq!(v.relations, [RelLine { from: 1, to: 0, rel: am_core::Relation::Require }]);
+    assert_eq!(v.marks[1] & mark::CALLED, mark::CALLED);
+    a.handle(Action::Step(1));
+    a.handle(Action::Step(1));
+    assert_eq!(a.step_view().unwrap().active, [true, true, false, false]);
+    a.handle(Action::Step(1));
+    assert_eq!((a.current(), a.nav().step), (Some(1), Some(0)), "on to the next transition");
+    a.handle(Action::Step(-1));
+    assert_eq!((a.current(), a.nav().step), (Some(0), Some(4)), "back to the last step of the one before");
+    a.handle(Action::Escape);
+    assert!(a.step_view().is_none());
+}
+
+#[test]
+fn removing_a_machine_asks_twice_when_it_is_connected() {
+    let mut a = App::default();
+    a.message(Some(1), schema("live", ""));
+    a.message(None, schema("old", ""));
+    assert!(a.select_id("live"));
+    a.handle(Action::Remove);
+    assert_eq!(a.store.machines().len(), 2);
+    a.handle(Action::Remove);
+    assert_eq!(a.store.machines().len(), 1);
+    assert_eq!(a.selected().map(|m| m.id()), Some("old"));
+    a.handle(Action::Remove);
+    assert!(a.store.machines().is_empty() && a.selected().is_none());
+}
+
+#[test]
+fn play_replays_a_recording_at_its_pace_and_live_pause_holds_the_view() {
+    let mut a = sample();
+    a.handle(Action::Home);
+    let t0 = Instant::now();
+    a.play(t0);
+    assert!(a.player.playing);
+    assert!(!a.tick(t0 + Duration::from_millis(500)), "the next is a second later");
+    assert!(a.tick(t0 + Duration::from_millis(1000)));
+    assert_eq!(a.current(), Some(1));
+    assert!(a.tick(t0 + Duration::from_secs(60)));
+    assert!(!a.player.playing && a.current() == Some(4), "played to the end");
+
+    let mut live = sample();
+    live.status.live = true;
+    live.handle(Action::Play);
+    assert_eq!(live.current(), Some(4));
+    live.message(None, tx("root", 6, [3, 1, 1, 1], &[0]));
+    assert_eq!(live.current(), Some(4), "held while messages arrive");
+    live.handle(Action::Play);
+    assert_eq!(live.current(), Some(5), "following again");
+}

@@ -1,0 +1,36 @@
+//! Whole screens, compared with golden files (`tests/golden/*.txt`; `AM_UPDATE_GOLDEN=1`
+//! rewrites them): every view of one fixed session at 80×24 and 200×50, so a layout
+//! regression anywhere on the screen fails, not only where a test looks.
+
+mod support;
+
+use am_dbg::action::Action;
+use am_dbg::view::screen_text;
+use support::{golden, session};
+
+fn both(name: &str, app: &mut am_dbg::app::App) {
+    for (w, h) in [(80, 24), (200, 50)] {
+        app.size = (w, h);
+        golden(&format!("{name}-{w}x{h}"), &screen_text(app, w, h));
+    }
+}
+
+#[test]
+fn default_view() {
+    both("default", &mut session());
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = session();
+    app.handle(Action::Help);
+    both("help", &mut app);
+}
+
+#[test]
+fn time_travel_with_filters() {
+    let mut app = session();
+    app.handle(Action::Tx(-3));
+    app.handle(Action::Toggle(am_dbg::store::FilterKind::Canceled));
+    both("time-travel", &mut app);
+}
