@@ -79,7 +79,7 @@ use Section::{Filters as F, Move as M, Time as T, Views as V};
 
 /// Every key.
 pub const BINDINGS: &[Binding] = &[
-    b(&[c('?')], "?", Action::Help, "this help, with the legend (any key closes it)", M),
+    b(&[c('?')], "?", Action::Help, "this help and the legend", M),
     b(&[c('q'), ctrl('c')], "q / Ctrl-C", Action::Quit, "quit (SIGTERM too); the terminal is restored", M),
     b(&[k(KeyCode::Tab)], "Tab / Shift-Tab", Action::FocusNext, "move focus: machines → states → timeline → log", M),
     b(&[k(KeyCode::BackTab)], "", Action::FocusPrev, "", M),
@@ -87,36 +87,30 @@ pub const BINDINGS: &[Binding] = &[
         &[k(KeyCode::Up), c('k')],
         "↑ ↓  (k j)",
         Action::Move(-1),
-        "move in the focused pane; in the timeline: time travel",
+        "move in the focused pane (the timeline: time travel)",
         M,
     ),
     b(&[k(KeyCode::Down), c('j')], "", Action::Move(1), "", M),
-    b(
-        &[k(KeyCode::PageUp)],
-        "PgUp PgDn",
-        Action::Page(-1),
-        "a page; in the timeline: 100 transitions back / forward",
-        M,
-    ),
+    b(&[k(KeyCode::PageUp)], "PgUp PgDn", Action::Page(-1), "a page (the timeline: 100 transitions)", M),
     b(&[k(KeyCode::PageDown)], "", Action::Page(1), "", M),
-    b(&[k(KeyCode::Home), c('g')], "Home End  (g G)", Action::Home, "first / last row; in the timeline: transition", M),
+    b(&[k(KeyCode::Home), c('g')], "Home End  (g G)", Action::Home, "first / last row (the timeline: transition)", M),
     b(&[k(KeyCode::End), c('G')], "", Action::End, "", M),
     b(&[k(KeyCode::Left)], "← →", Action::Tx(-1), "previous / next transition, whatever is focused", M),
     b(&[k(KeyCode::Right)], "", Action::Tx(1), "", M),
-    b(&[c('/')], "/", Action::Search, "search machines, or the log when it is focused (Enter keeps, Esc clears)", M),
-    b(&[k(KeyCode::Enter)], "Enter", Action::Enter, "go to the focused warning's or log line's transition", M),
+    b(&[c('/')], "/", Action::Search, "search machines, or the focused log (Esc clears)", M),
+    b(&[k(KeyCode::Enter)], "Enter", Action::Enter, "go to a warning's or log line's transition", M),
     b(&[k(KeyCode::Esc)], "Esc", Action::Escape, "leave step-through; close a menu", M),
-    b(&[c('m')], "m", Action::Mouse, "mouse wheel on/off (off: select text, e.g. a trace ID)", M),
+    b(&[c('m')], "m", Action::Mouse, "mouse wheel on/off (off: select text to copy)", M),
     b(&[], "mouse wheel", Action::Move(1), "move in the focused pane", M),
     b(&[c('f')], "f", Action::Follow, "follow new transitions (tail)", T),
-    b(&[c(' '), c('p')], "Space  (p)", Action::Play, "play / pause: a recording at its pace; live: hold the view", T),
+    b(&[c(' '), c('p')], "Space  (p)", Action::Play, "play / pause (a recording at its pace; live: hold)", T),
     b(&[c('+'), c('=')], "+ -", Action::Speed(1), "play faster / slower (×2, ×½)", T),
     b(&[c('-')], "", Action::Speed(-1), "", T),
     b(
         &[c(']'), alt('j')],
         "[ ]  (Alt-k Alt-j)",
         Action::Step(1),
-        "step through a transition: states and relation lines per step",
+        "step through a transition (states, relation lines)",
         T,
     ),
     b(&[c('['), alt('k')], "", Action::Step(-1), "", T),
@@ -129,52 +123,49 @@ pub const BINDINGS: &[Binding] = &[
     b(&[c('A')], "A", Action::Toggle(FilterKind::AutoCanceled), "hide canceled auto transitions", F),
     b(&[c('x')], "x", Action::Toggle(FilterKind::Checks), "hide checks (can_add / can_remove)", F),
     b(&[c('z')], "z", Action::Toggle(FilterKind::Empty), "hide empty transitions (no clock changed)", F),
-    b(&[c('h')], "h", Action::Toggle(FilterKind::Health), "hide health transitions (Healthcheck, Heartbeat)", F),
+    b(&[c('h')], "h", Action::Toggle(FilterKind::Health), "hide Healthcheck / Heartbeat transitions", F),
     b(&[c('u')], "u", Action::Toggle(FilterKind::Queued), "hide every queued-mutation row", F),
-    b(&[c('U')], "U", Action::BothRows, "two rows per mutation: queued and executed (default: one)", F),
+    b(&[c('U')], "U", Action::BothRows, "two rows per mutation, queued and run (default: one)", F),
     b(&[c('d')], "d", Action::Toggle(FilterKind::Disconnected), "hide disconnected machines", F),
-    b(&[c('o')], "o", Action::Group, "select the next schema group (states pane, matrix, timeline)", F),
-    b(
-        &[c('O')],
-        "O",
-        Action::Toggle(FilterKind::Group),
-        "timeline: only transitions calling the group (default on)",
-        F,
-    ),
+    b(&[c('o')], "o", Action::Group, "select the next schema group", F),
+    b(&[c('O')], "O", Action::Toggle(FilterKind::Group), "only transitions calling the group (default on)", F),
     b(&[c('l')], "l", Action::LogLevel, "log level shown: 5 → 1, then all again", F),
     b(&[c('L')], "L", Action::ToggleLog, "log pane: the machine's whole log", V),
-    b(&[c('M')], "M", Action::ToggleMatrix, "matrix (states × transitions) in place of the timeline", V),
-    b(&[c('w')], "w", Action::ToggleWarnings, "warnings pane (stuck queues, lasting Exception, losses…)", V),
-    b(&[c('D')], "D", Action::ToggleStats, "histograms of the machine: durations, queue length", V),
+    b(&[c('M')], "M", Action::ToggleMatrix, "matrix (states × transitions) for the timeline", V),
+    b(&[c('w')], "w", Action::ToggleWarnings, "warnings (stuck queue, lasting Exception, losses)", V),
+    b(&[c('D')], "D", Action::ToggleStats, "histograms: transition durations, queue length", V),
     b(&[c('S')], "S i", Action::Sort, "sort machines by the next column / reverse it", V),
     b(&[c('i')], "", Action::InvertSort, "", V),
     b(
         &[k(KeyCode::Backspace), k(KeyCode::Delete)],
         "Backspace",
         Action::Remove,
-        "remove the machine (a connected one: press twice)",
+        "remove the machine (connected: press twice)",
         V,
     ),
-    b(&[c('s')], "s", Action::Export, "export: machine or all (.gob.br, JSON lines), or the screen", V),
+    b(&[c('s')], "s", Action::Export, "export machine / all (.gob.br, JSONL) or the screen", V),
 ];
 
 /// Every marker and column the panes draw.
 pub const LEGEND: &[(&str, &str)] = &[
-    ("● ○", "machine connected / disconnected (or from a recording)"),
-    ("!N", "machines: N transitions raised Exception"),
-    ("tx  /s  q  last", "machines: transitions, per second (10 s), queue, last activity"),
-    ("■ □", "states: active / inactive as of the selected transition (or step)"),
+    ("● ○", "machine connected / disconnected (or recorded)"),
+    ("tx /s err q last", "machines: transitions, per second, errors, queue, age"),
+    ("■ □", "states: active / inactive as of the transition (step)"),
     ("A M", "states: auto state / multi state"),
-    ("123", "states: the state's tick (clock); odd means active"),
-    ("+ - * ! ▸", "step-through: activated, deactivated, handler ran, canceled, called"),
-    ("┐│┘ r a x >", "relation lines: require, add, remove, after; from the state holding it"),
-    ("#N", "titles: transition number, counted from the machine's first"),
-    ("t112", "timeline: machine time (sum of all ticks) after the transition"),
-    ("ok cancel queued", "timeline: accepted, canceled, a queued mutation not yet run"),
-    ("q", "timeline: this transition ran a queued mutation (U shows both rows)"),
-    ("1 + - · c *", "matrix: active, activated, deactivated, inactive, canceled call, touched"),
+    ("123", "states: the tick (clock); odd is active"),
+    ("+ - * !", "steps so far: activated, deactivated, handler, canceled"),
+    ("bold underline", "steps so far: touched the state / called it"),
+    ("r a x > ┐ ┘ │", "relation line: require, add, remove, after, from the"),
+    ("", "state holding it (letter) to the state it names (┐ ┘)"),
+    ("@ #N", "the transition's number, from the machine's first"),
+    ("t112", "timeline: machine time (all ticks summed) after it"),
+    ("ok cancel queued", "timeline: accepted, canceled, queued and not yet run"),
+    ("2q", "timeline: ran a queued mutation (U: both rows)"),
+    ("1 + - · c *", "matrix: active, activated, deactivated, inactive,"),
+    ("", "called but canceled, touched by a step"),
     ("underline", "matrix: a called state"),
-    ("pre  log", "detail / log: lines before / during the transition"),
+    ("pre  log", "detail and log: lines before / during the transition"),
+    ("▌", "log: lines of the selected transition"),
 ];
 
 /// Key events that mean the same with or without Shift.
@@ -222,6 +213,16 @@ mod tests {
         let keys: Vec<&Key> = BINDINGS.iter().flat_map(|b| b.keys).collect();
         for (i, a) in keys.iter().enumerate() {
             assert!(!keys[i + 1..].contains(a), "{a:?} is bound twice");
+        }
+    }
+
+    #[test]
+    fn help_lines_fit_an_80_column_terminal() {
+        for b in BINDINGS {
+            assert!(b.shown.chars().count() <= 19 && b.help.chars().count() <= 56, "too long for 80 columns: {b:?}");
+        }
+        for (mark, what) in LEGEND {
+            assert!(mark.chars().count() <= 17 && what.chars().count() <= 58, "too long for 80 columns: {mark}");
         }
     }
 

@@ -34,3 +34,23 @@ fn time_travel_with_filters() {
     app.handle(Action::Toggle(am_dbg::store::FilterKind::Canceled));
     both("time-travel", &mut app);
 }
+
+#[test]
+fn log_pane_focused_with_a_line_selected() {
+    let mut app = session();
+    app.handle(Action::FocusNext); // machines
+    app.handle(Action::FocusPrev); // timeline
+    app.handle(Action::FocusNext); // log
+    app.handle(Action::Move(-2));
+    both("log", &mut app);
+}
+
+#[test]
+fn stepping_through_a_transition_draws_relation_lines() {
+    let mut app = session();
+    app.handle(Action::Tx(-4)); // shop-5: Connected, with relations
+    for _ in 0..4 {
+        app.handle(Action::Step(1));
+    }
+    both("steps", &mut app);
+}

@@ -205,3 +205,44 @@ fn a_queued_mutation_shows_where_it_was_queued_from_and_when() {
         "{s}"
     );
 }
+
+#[test]
+fn at_80x24_the_clocks_and_the_help_key_stay_and_long_names_are_cut() {
+    let mut model = fixture();
+    let long = "AStateNameMuchLongerThanItsColumn";
+    model.message(
+        Some(1),
+        DbgMsg::Schema(DbgMsgStruct {
+            id: "app".into(),
+            states_index: vec!["Start".into(), "Ready".into(), "Exception".into(), long.into()],
+            states: [("Start".to_string(), StateDef::default())].into(),
+            ..Default::default()
+        }),
+    );
+    model.message(Some(1), tx("app", 5, [1, 1, 1], 0, true));
+    model.status.source = "listening on 127.0.0.1:6831, recording to /tmp/a/very/long/path/rec.jsonl".into();
+    let s = screen(&model, 80, 24);
+    let states: Vec<&str> = s.lines().filter(|l| l.contains("■ ") || l.contains("□ ")).collect();
+    assert!(states.iter().any(|l| l.contains("□ AStateNameMuch…")), "the long name is cut:\n{s}");
+    let col = |l: &str| l.find(" 1│").or(l.find(" 0│")).map(|b| l[..b].chars().count());
+    let cols: Vec<Option<usize>> = states.iter().map(|l| col(l)).collect();
+    assert!(cols.iter().all(|c| c.is_some() && *c == cols[0]), "every tick in one column:\n{s}");
+    let status = s.lines().nth(23).unwrap();
+    assert!(status.ends_with("? help · q quit "), "the help key stays:\n{status}");
+    assert!(status.contains("filters: none") && status.contains("…"), "the source is cut, not the filters:\n{status}");
+}
+
+#[test]
+fn after_eviction_titles_and_rows_count_from_the_machine_s_first_transition() {
+    let mut model = App::new(am_dbg::store::Store::new(3));
+    model.message(Some(1), schema("app", ""));
+    for n in 1..=10 {
+        model.message(Some(1), tx("app", n, [n, 0, 0], 0, true));
+    }
+    press(&mut model, KeyCode::Up);
+    let s = screen(&model, 160, 45);
+    assert!(s.contains("app @ #9 ") && s.contains("transition #9 "), "{s}");
+    assert!(s.contains("timeline 3/3 · time travel · 7 oldest dropped"), "{s}");
+    let row = s.lines().find(|l| l.contains(" 9  t")).unwrap_or_default();
+    assert!(row.contains("ok"), "row 9 is the selected one:\n{s}");
+}

@@ -32,7 +32,13 @@ impl App {
         }
         match self.overlay {
             Overlay::Help => {
-                self.overlay = Overlay::None;
+                match k.code {
+                    KeyCode::Down | KeyCode::Char('j') => self.help_scroll += 1,
+                    KeyCode::Up | KeyCode::Char('k') => self.help_scroll = self.help_scroll.saturating_sub(1),
+                    KeyCode::PageDown => self.help_scroll += 10,
+                    KeyCode::PageUp => self.help_scroll = self.help_scroll.saturating_sub(10),
+                    _ => self.overlay = Overlay::None,
+                }
                 return Flow::Continue;
             }
             Overlay::Search(pane) => {
@@ -103,7 +109,10 @@ impl App {
         let page = i64::from(self.size.1.saturating_sub(4)).max(1);
         match a {
             Action::Quit => return Flow::Quit,
-            Action::Help => self.overlay = Overlay::Help,
+            Action::Help => {
+                self.overlay = Overlay::Help;
+                self.help_scroll = 0;
+            }
             Action::FocusNext | Action::FocusPrev => self.cycle_focus(a == Action::FocusNext),
             Action::Move(d) => self.move_focused(i64::from(d)),
             Action::Page(d) => match self.focus {

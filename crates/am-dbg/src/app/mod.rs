@@ -53,7 +53,7 @@ pub enum Overlay {
 }
 
 /// Which optional panes are on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Panes {
     /// The log pane.
     pub log: bool,
@@ -63,6 +63,12 @@ pub struct Panes {
     pub warnings: bool,
     /// The histograms in place of the transition detail.
     pub stats: bool,
+}
+
+impl Default for Panes {
+    fn default() -> Self {
+        Panes { log: true, matrix: false, warnings: false, stats: false }
+    }
 }
 
 /// Per machine: where the user is. Kept by [`MachineKey`], so it survives other machines
@@ -130,6 +136,8 @@ pub struct App {
     pub size: (u16, u16),
     /// The warnings pane's cursor.
     pub warn_cursor: usize,
+    /// The help's scroll (a short terminal).
+    pub help_scroll: usize,
     /// A connected machine asked to be removed once already.
     remove_armed: Option<MachineKey>,
     timeline: Timeline,
@@ -166,6 +174,7 @@ impl App {
             now_ns: None,
             size: (80, 24),
             warn_cursor: 0,
+            help_scroll: 0,
             remove_armed: None,
             timeline: Timeline::default(),
             rows: Vec::new(),

@@ -43,6 +43,8 @@ pub struct StepView {
     pub total: usize,
     /// Per state: active as of the step.
     pub active: Vec<bool>,
+    /// Per state: its tick as of the step.
+    pub ticks: Vec<u64>,
     /// Per state: [`mark`] bits.
     pub marks: Vec<u8>,
     /// The relation steps applied, in order.
@@ -89,6 +91,7 @@ impl App {
         let n = m.schema.states_index.len();
         let before = m.prev_tx(cur).map(|p| p.clocks.clone()).unwrap_or_default();
         let mut active: Vec<bool> = (0..n).map(|i| before.get(i).is_some_and(|c| c % 2 == 1)).collect();
+        let mut ticks: Vec<u64> = (0..n).map(|i| before.get(i).copied().unwrap_or(0)).collect();
         let mut marks = vec![0u8; n];
         let mut relations = Vec::new();
         for s in t.steps.iter().take(applied) {
@@ -103,13 +106,17 @@ impl App {
                 Some(StepKind::Activate) => {
                     put(to, mark::ACTIVATED);
                     if let Some(i) = to {
+                        // a multi state activated again ticks twice
+                        ticks[i] += if active[i] { 2 } else { 1 };
                         active[i] = true;
                     }
                 }
                 Some(StepKind::Deactivate) => {
                     put(to, mark::DEACTIVATED);
-                    if let Some(i) = to {
-                        active[i] = false;
+                    if let Some(i) = to
+                        && std::mem::replace(&mut active[i], false)
+                    {
+                        ticks[i] += 1;
                     }
                 }
                 Some(StepKind::DeactivatePassive) => put(to, 0),
@@ -127,10 +134,11 @@ impl App {
         }
         if applied >= t.steps.len() && !t.steps.is_empty() {
             // all applied: exactly the clocks after it
-            for (i, a) in active.iter_mut().enumerate() {
-                *a = t.clocks.get(i).is_some_and(|c| c % 2 == 1);
+            for i in 0..n {
+                ticks[i] = t.clocks.get(i).copied().unwrap_or(0);
+                active[i] = ticks[i] % 2 == 1;
             }
         }
-        Some(StepView { applied, total: t.steps.len(), active, marks, relations })
+        Some(StepView { applied, total: t.steps.len(), active, ticks, marks, relations })
     }
 }

@@ -44,13 +44,27 @@ pub(crate) fn relation_name(r: Relation) -> &'static str {
 /// One step as a line of text.
 pub(crate) fn step_text(s: &DbgStep) -> String {
     let rel = s.relation().map_or(String::new(), |r| format!(" {}", relation_name(r)));
-    let from = if s.from_state.is_empty() { String::new() } else { format!("{} → ", s.from_state) };
-    format!("step {}{rel} {from}{}", step_name(s.kind()), s.to_state)
+    let states = match (s.from_state.as_str(), s.to_state.as_str()) {
+        ("", to) => to.to_string(),
+        (from, "") => from.to_string(),
+        (from, to) => format!("{from} → {to}"),
+    };
+    format!("step {}{rel} {states}", step_name(s.kind()))
+}
+
+/// A duration in ns, short: `850ns`, `12.5µs`, `3.2ms`, `1.50s`.
+pub(crate) fn dur(ns: u64) -> String {
+    match ns {
+        0..1_000 => format!("{ns}ns"),
+        1_000..1_000_000 => format!("{:.1}µs", ns as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1}ms", ns as f64 / 1e6),
+        _ => format!("{:.2}s", ns as f64 / 1e9),
+    }
 }
 
 /// Draws the detail.
 pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
-    let (Some(m), Some(t)) = (app.selected(), app.current_tx()) else {
+    let (Some(m), Some(cur), Some(t)) = (app.selected(), app.current(), app.current_tx()) else {
         f.render_widget(Paragraph::new("").block(pane(" transition ", false)), area);
         return;
     };
@@ -67,8 +81,28 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
         t.queue_tick
     );
     lines.push(Line::styled(head, Style::default().add_modifier(Modifier::BOLD)));
+    let mut when = Vec::new();
     if let Some(time) = t.time {
-        lines.push(Line::raw(format!("time {}", human_time(time))));
+        when.push(format!("time {}", human_time(time)));
+    }
+    if let Some(d) = t.duration_ns {
+        when.push(format!("took {}", dur(d)));
+    }
+    // the other half of a queued ↔ executed pair
+    if let Some(other) = m.meta(cur).linked() {
+        let o = m.tx(other);
+        let wait = match (o.and_then(|o| o.time), t.time) {
+            (Some(a), Some(b)) => format!(", {} apart", dur(a.abs_diff(b))),
+            _ => String::new(),
+        };
+        when.push(if t.is_queued {
+            format!("ran as #{}{wait}", other + 1)
+        } else {
+            format!("queued as #{} (queue {}){wait}", other + 1, o.map_or(0, |o| o.queue))
+        });
+    }
+    if !when.is_empty() {
+        lines.push(Line::raw(when.join(" · ")));
     }
     if !t.trace_id.is_empty() {
         lines.push(Line::raw(format!("trace {}", t.trace_id)));
@@ -80,10 +114,15 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
         let args: Vec<String> = t.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
         lines.push(Line::raw(format!("args {}", args.join(" "))));
     }
-    if !t.stack_trace.is_empty() {
-        // where the mutation was queued from (tracers with stack traces on)
+    // a merged transition shows where its mutation was queued from
+    let stack = if t.stack_trace.is_empty() {
+        m.meta(cur).linked().and_then(|q| m.tx(q)).map_or("", |q| q.stack_trace.as_str())
+    } else {
+        &t.stack_trace
+    };
+    if !stack.is_empty() {
         lines.push(Line::raw("stack"));
-        let frames: Vec<&str> = t.stack_trace.lines().collect();
+        let frames: Vec<&str> = stack.lines().collect();
         for l in frames.iter().take(STACK_LINES) {
             lines.push(Line::styled(format!("  {}", l.trim_start()), dim()));
         }
@@ -91,8 +130,18 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
             lines.push(Line::styled(format!("  … {} more lines", frames.len() - STACK_LINES), dim()));
         }
     }
-    for s in &t.steps {
-        lines.push(Line::raw(format!("  {}", step_text(s))));
+    let stepping = app.nav().step;
+    let mut focus_line = 0;
+    for (i, s) in t.steps.iter().enumerate() {
+        let (mark, style) = match stepping {
+            Some(k) if i + 1 == k => {
+                focus_line = lines.len();
+                ("▶ ", Style::default().add_modifier(Modifier::BOLD))
+            }
+            Some(k) if i >= k => ("  ", dim()),
+            _ => ("  ", Style::default()),
+        };
+        lines.push(Line::styled(format!("{mark}{}", step_text(s)), style));
     }
     let level = app.filters.log_level as u8;
     for l in t.pre_log_entries.iter().filter(|l| l.level <= level) {
@@ -101,7 +150,17 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
     for l in t.log_entries.iter().filter(|l| l.level <= level) {
         lines.push(Line::raw(format!("  log  {}", l.text)));
     }
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(pane(" transition ", false)), area);
+    // keep the current step in view
+    let rows = area.height.saturating_sub(2) as usize;
+    let scroll = focus_line.saturating_sub(rows.saturating_sub(2)) as u16;
+    let title = match stepping {
+        Some(k) => format!(" transition #{} · step {k}/{} ", cur + 1, t.steps.len()),
+        None => format!(" transition #{} ", cur + 1),
+    };
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((scroll, 0)).block(pane(title, false)),
+        area,
+    );
 }
 
 /// Draws the machine's histograms in the detail's place.

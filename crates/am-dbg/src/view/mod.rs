@@ -44,7 +44,7 @@ pub struct Areas {
 
 /// The layout: three panes on top (machines, states, timeline), the detail and the log
 /// below, the warnings under the machines when on, the status bar last. The bottom row gets
-/// a third of the height (at least 6 rows); on a narrow screen the log takes the detail's
+/// a third of the height (at least 6 rows); under 100 columns the log takes the detail's
 /// place when it has focus.
 pub fn areas(app: &App, area: Rect) -> Areas {
     let bottom = (area.height / 3).clamp(6, 16).min(area.height.saturating_sub(7));
@@ -66,7 +66,7 @@ pub fn areas(app: &App, area: Rect) -> Areas {
     }
     let (mut detail, mut log) = (rows[1], None);
     if app.panes.log {
-        if area.width >= 120 {
+        if area.width >= 100 {
             let split = Layout::default()
                 .direction(Direction::Horizontal)
                 .constraints([Constraint::Percentage(45), Constraint::Percentage(55)])
@@ -105,7 +105,7 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
     }
     status::draw(f, a.status, app);
     match app.overlay {
-        Overlay::Help => help::draw(f, f.area()),
+        Overlay::Help => help::draw(f, f.area(), app.help_scroll),
         Overlay::Export => help::draw_export(f, f.area(), app),
         _ => {}
     }
