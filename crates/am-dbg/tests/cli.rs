@@ -97,6 +97,42 @@ fn cli_help_and_usage_errors() {
 }
 
 #[test]
+fn tui_help_lists_the_go_filter_flags_and_the_keys_and_flags_parse() {
+    let out = am_dbg().args(["tui", "--help"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--filter-auto ",
+        "--filter-auto-canceled",
+        "--filter-canceled",
+        "--filter-checks",
+        "--filter-disconn",
+        "--filter-empty",
+        "--filter-group",
+        "--filter-health",
+        "--filter-log-level N",
+        "--filter-queued",
+        "--max-mem MB",
+        "--max-transitions N",
+    ] {
+        assert!(text.contains(flag), "{flag} missing:\n{text}");
+    }
+    for key in am_dbg::keys::BINDINGS.iter().filter(|b| !b.shown.is_empty()) {
+        assert!(text.contains(key.help), "{key:?} missing:\n{text}");
+    }
+    assert!(text.contains("LEGEND:") && text.contains("relation line"), "{text}");
+
+    use am_dbg::cli::{Command, parse};
+    let args = "tui rec.jsonl --filter-canceled --filter-auto-canceled --filter-health --filter-group=false \
+                --filter-log-level 2 --max-mem 64 --view matrix --dir /tmp";
+    let Ok(Command::Tui(o)) = parse(args.split_whitespace().map(String::from).collect()) else { panic!() };
+    let f = o.filters;
+    assert!(f.canceled && f.auto_canceled && f.health && !f.group && !f.auto && !f.queued);
+    assert_eq!((f.log_level as u8, o.max_mem_mb, o.matrix), (2, Some(64), true));
+    let bad = parse(["tui", "--filter-nope"].map(String::from).to_vec());
+    assert!(bad.is_err_and(|e| e.to_string().contains("unknown filter --filter-nope")));
+}
+
+#[test]
 fn cli_record_replay_summary() {
     let rt = rt();
     let dir = TempDir::new("dbg-cli");

@@ -198,3 +198,35 @@ fn play_replays_a_recording_at_its_pace_and_live_pause_holds_the_view() {
     live.handle(Action::Play);
     assert_eq!(live.current(), Some(5), "following again");
 }
+
+#[test]
+fn filters_for_checks_auto_canceled_and_disconnected_machines() {
+    let mut a = App::default();
+    a.message(Some(1), schema("live", ""));
+    a.message(Some(2), schema("gone", ""));
+    a.event(am_dbg_proto::ServerEvent::Disconnected { conn: 2, peer: "127.0.0.1:1".parse().unwrap(), error: None });
+    let mk = |n: u64, auto: bool, accepted: bool, check: bool| {
+        DbgMsg::Tx(DbgMsgTx {
+            machine_id: "gone".into(),
+            seq: n,
+            is_auto: auto,
+            accepted,
+            is_check: check,
+            ..Default::default()
+        })
+    };
+    for (n, (auto, ok, check)) in
+        [(true, false, false), (true, true, false), (false, true, true), (false, false, false)].into_iter().enumerate()
+    {
+        a.message(Some(2), mk(n as u64 + 1, auto, ok, check));
+    }
+    assert!(a.select_id("gone"));
+    assert_eq!(a.timeline().rows().len(), 4);
+    a.handle(Action::Toggle(FilterKind::AutoCanceled));
+    a.handle(Action::Toggle(FilterKind::Checks));
+    assert_eq!(a.timeline().rows().iter().copied().collect::<Vec<_>>(), [1, 3], "the canceled auto and the check go");
+    assert_eq!(a.status.notice, "");
+    a.handle(Action::Toggle(FilterKind::Disconnected));
+    assert_eq!(a.rows().len(), 1);
+    assert_eq!(a.selected().map(|m| m.id()), Some("live"), "the selection leaves a hidden machine");
+}
