@@ -69,6 +69,7 @@ pub fn bind_env(m: &Machine) -> Result<Binding<OtelGuard>, Error> {
             let pipeline = OtlpPipeline::builder().build()?;
             let mut b = OtelTracer::builder(pipeline.sdk_tracer());
             b.counter = Some(pipeline.span_counter());
+            b.direct = pipeline.direct();
             let tracer = b.build()?;
             let logs = pipeline.log_tracer();
             #[cfg(feature = "metrics")]

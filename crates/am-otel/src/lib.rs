@@ -115,6 +115,7 @@
 #![forbid(unsafe_code)]
 
 mod bind;
+mod direct;
 pub mod env;
 mod error;
 mod filter;

@@ -8,7 +8,7 @@ use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use crate::env;
 use crate::error::Error;
 use crate::filter::StateFilter;
-use crate::spans::Ctx;
+use crate::spans::{Ctx, Out};
 use crate::stats::SpanCounter;
 use crate::tracer::{DEFAULT_BUFFER, OtelTracer};
 
@@ -69,6 +69,8 @@ pub struct OtelTracerBuilder {
     shutdown_timeout: Option<Duration>,
     buffer: usize,
     pub(crate) counter: Option<SpanCounter>,
+    /// A pipeline's own export queue and scope name: spans go there as `SpanData`.
+    pub(crate) direct: Option<(std::sync::Arc<crate::direct::DirectQueue>, &'static str)>,
 }
 
 impl OtelTracerBuilder {
@@ -89,6 +91,7 @@ impl OtelTracerBuilder {
             shutdown_timeout: None,
             buffer: DEFAULT_BUFFER,
             counter: None,
+            direct: None,
         }
     }
     /// Transition spans on or off.
@@ -181,7 +184,15 @@ impl OtelTracerBuilder {
         };
         let parent = self.parent.unwrap_or_else(crate::root::env_parent);
         let shutdown = self.shutdown_timeout.zip(self.provider);
-        let cx = Ctx::new(self.tracer, opts, filter, self.buffer, self.counter);
+        // the pipeline's queue takes what the provider's sampler would keep: everything,
+        // unless the parent to join was not sampled (then the provider decides)
+        let out = match self.direct {
+            Some((queue, scope)) if parent.as_ref().is_none_or(SpanContext::is_sampled) => {
+                Out::Direct { queue, scope: opentelemetry::InstrumentationScope::builder(scope).build() }
+            }
+            _ => Out::Sdk(self.tracer),
+        };
+        let cx = Ctx::new(out, opts, filter, self.buffer, self.counter);
         OtelTracer::new(cx, parent, self.root_span, shutdown).map_err(Error::Runtime)
     }
 }

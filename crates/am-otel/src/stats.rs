@@ -29,6 +29,8 @@ pub(crate) struct Counters {
     discarded: AtomicU64,
     queued: AtomicU64,
     pub(crate) overflow: AtomicU64,
+    /// The pipeline's queue bound (spans handed over and not yet exported).
+    pub(crate) limit: AtomicU64,
     /// Unix ms of the last successful export (0: none yet).
     last_ok_ms: AtomicU64,
     /// One warning per interval about failed exports and drops.
@@ -124,6 +126,59 @@ impl SpanCounter {
         }
     }
 
+    /// Counts `n` spans ended and queues as many as the bound `limit` allows (the rest are
+    /// dropped and counted); returns how many were queued.
+    pub(crate) fn admit_up_to(&self, n: u64, limit: u64) -> u64 {
+        let c = &self.0;
+        c.ended.fetch_add(n, Relaxed);
+        // never above the limit, not even for a moment: spans end on several threads
+        let mut taken = 0;
+        let _ = c.queued.fetch_update(Relaxed, Relaxed, |q| {
+            taken = n.min(limit.saturating_sub(q));
+            (taken > 0).then_some(q + taken)
+        });
+        if taken < n {
+            c.dropped.fetch_add(n - taken, Relaxed);
+            if let Some(held) = c.log.allow() {
+                tracing::warn!(target: "am_otel", held_back = held, "span export queue full: dropping spans (counted in SpanStats::dropped)");
+            }
+        }
+        taken
+    }
+
+    /// [`admit_up_to`](Self::admit_up_to) the pipeline's queue bound for `n` spans, plus
+    /// `refused` spans ended and dropped at once (the queue stopped).
+    pub(crate) fn admit(&self, n: u64, refused: u64) -> u64 {
+        if refused > 0 {
+            self.0.ended.fetch_add(refused, Relaxed);
+            self.0.dropped.fetch_add(refused, Relaxed);
+        }
+        if n == 0 { 0 } else { self.admit_up_to(n, self.0.limit.load(Relaxed)) }
+    }
+
+    /// Spans built and not exported on purpose.
+    pub(crate) fn discarded(&self, n: u64) {
+        self.0.discarded.fetch_add(n, Relaxed);
+    }
+
+    /// An export of `n` queued spans finished with `res`.
+    pub(crate) fn settle(&self, n: u64, res: &OTelSdkResult) {
+        let c = &self.0;
+        c.queued.fetch_sub(n.min(c.queued.load(Relaxed)), Relaxed);
+        match res {
+            Ok(()) => {
+                c.last_ok_ms.store(am_core::exporter::unix_ms(), Relaxed);
+                c.exported.fetch_add(n, Relaxed);
+            }
+            Err(e) => {
+                c.failed.fetch_add(n, Relaxed);
+                if let Some(held) = c.log.allow() {
+                    tracing::warn!(target: "am_otel", error = %e, held_back = held, "span export failed (counted in SpanStats::failed)");
+                }
+            }
+        }
+    }
+
     /// Lets a flush of the pipeline build the tracer's buffered spans first.
     pub(crate) fn register(&self, t: Weak<dyn Drain>) {
         let mut g = self.0.tracers.lock().unpoison();
@@ -152,12 +207,18 @@ pub struct SpanGate<P> {
     inner: P,
     counter: SpanCounter,
     limit: u64,
+    /// The pipeline's own export queue, flushed and stopped with the provider.
+    pub(crate) direct: Option<std::sync::Arc<crate::direct::DirectQueue>>,
 }
+
+/// How long a provider's flush waits for the pipeline's own export queue (the SDK's own
+/// flush timeout).
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl<P: SpanProcessor> SpanGate<P> {
     /// Wraps `inner`, letting at most `limit` spans wait for export.
     pub fn new(inner: P, counter: SpanCounter, limit: usize) -> Self {
-        SpanGate { inner, counter, limit: limit as u64 }
+        SpanGate { inner, counter, limit: limit as u64, direct: None }
     }
 }
 
@@ -166,27 +227,27 @@ impl<P: SpanProcessor> SpanProcessor for SpanGate<P> {
         self.inner.on_start(span, cx)
     }
     fn on_end(&self, span: SpanData) {
-        let c = &self.counter.0;
         if span.attributes.iter().any(|kv| kv.key.as_str() == DISCARD_KEY) {
-            c.discarded.fetch_add(1, Relaxed);
+            self.counter.discarded(1);
             return;
         }
-        c.ended.fetch_add(1, Relaxed);
-        // never above the limit, not even for a moment: spans end on several threads
-        if c.queued.fetch_update(Relaxed, Relaxed, |q| (q < self.limit).then_some(q + 1)).is_err() {
-            c.dropped.fetch_add(1, Relaxed);
-            if let Some(held) = c.log.allow() {
-                tracing::warn!(target: "am_otel", held_back = held, "span export queue full: dropping spans (counted in SpanStats::dropped)");
-            }
-            return;
+        if self.counter.admit_up_to(1, self.limit) == 1 {
+            self.inner.on_end(span)
         }
-        self.inner.on_end(span)
     }
     fn force_flush(&self) -> OTelSdkResult {
         self.counter.drain_tracers();
+        if let Some(d) = &self.direct {
+            d.flush(FLUSH_TIMEOUT);
+        }
         self.inner.force_flush()
     }
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        // the tracers' spans leave before the exporter stops
+        self.counter.drain_tracers();
+        if let Some(d) = &self.direct {
+            d.stop(timeout);
+        }
         self.inner.shutdown_with_timeout(timeout)
     }
     fn set_resource(&mut self, resource: &Resource) {
@@ -218,21 +279,7 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
             Some(rt) if tokio::runtime::Handle::try_current().is_err() => rt.block_on(self.inner.export(batch)),
             _ => self.inner.export(batch).await,
         };
-        let c = &self.counter.0;
-        c.queued.fetch_sub(n.min(c.queued.load(Relaxed)), Relaxed);
-        match &res {
-            Ok(()) => {
-                c.last_ok_ms.store(am_core::exporter::unix_ms(), Relaxed);
-                c.exported.fetch_add(n, Relaxed)
-            }
-            Err(e) => {
-                c.failed.fetch_add(n, Relaxed);
-                if let Some(held) = c.log.allow() {
-                    tracing::warn!(target: "am_otel", error = %e, held_back = held, "span export failed (counted in SpanStats::failed)");
-                }
-                0
-            }
-        };
+        self.counter.settle(n, &res);
         res
     }
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {

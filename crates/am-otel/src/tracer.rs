@@ -9,12 +9,12 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
 use am_core::{Attach, Interest, Machine, Schema, TraceContext, Tracer, Transition};
-use opentelemetry::trace::{Span as _, SpanContext, SpanId, SpanKind, TraceContextExt, TraceId, Tracer as _};
-use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::{SdkTracerProvider, Span};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{SpanContext, SpanId, TraceId};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 
 use crate::options::{OtelTracerBuilder, TraceOptions};
-use crate::spans::{Ctx, End, Ev, Finals, Hook, Mach, Pushed, Start, StartExtra, ctx_of, lock, span_context};
+use crate::spans::{Ctx, End, Ev, Finals, Hook, Mach, OpenSpan, Pushed, Start, StartExtra, lock, span_context};
 use crate::stats::{Drain, SpanCounter};
 
 /// How many traced transitions per machine are kept to link mutations to their source.
@@ -47,12 +47,17 @@ pub const DEFAULT_BUFFER: usize = 8192;
 #[derive(Clone, Debug)]
 pub struct OtelTracer(Arc<Shared>);
 
+/// What top-level machines nest under, and the open `root` span (`open_groups`).
+type Root = (Option<SpanContext>, Option<Mutex<Option<OpenSpan>>>);
+
 #[derive(Debug)]
 struct Shared {
     cx: Arc<Ctx>,
     parent: Option<SpanContext>,
     root_span: bool,
-    root: OnceLock<(Context, Option<Mutex<Span>>)>,
+    /// What top-level machines nest under (`None`: each starts a trace), and the `root`
+    /// span while it is open.
+    root: OnceLock<Root>,
     next_index: AtomicUsize,
     /// Traced machines by ID: for attaching submachines under their parent, ending spans at
     /// shutdown, and linking sources; hooks hold their machine's entry directly.
@@ -139,8 +144,7 @@ impl OtelTracer {
     /// The span top-level machines nest under: the remote parent (from the builder or the
     /// env), else the `root` span (created on first use), else `None`.
     pub fn root_span_context(&self) -> Option<SpanContext> {
-        let sc = self.root_cx().span().span_context().clone();
-        sc.is_valid().then_some(sc)
+        self.root_cx().clone().filter(SpanContext::is_valid)
     }
 
     /// The env a child process needs to join this trace (see [`child_env`](crate::child_env)).
@@ -232,8 +236,12 @@ impl OtelTracer {
         for m in all {
             self.finish(&m, now);
         }
-        if let Some((_, Some(root))) = self.0.root.get() {
-            lock(root).end();
+        if let Some((_, Some(root))) = self.0.root.get()
+            && let Some(span) = lock(root).take()
+        {
+            let mut out = Vec::new();
+            span.end(now, &mut out);
+            self.0.cx.out.send(&mut out);
         }
     }
 
@@ -242,27 +250,30 @@ impl OtelTracer {
         let mut tree = m.drain(&self.0.cx);
         lock(&m.hook).disposed = true;
         tree.end_all(&self.0.cx, at);
+        self.0.cx.out.send(&mut tree.emitted);
     }
 
-    fn root_cx(&self) -> &Context {
+    fn root_cx(&self) -> &Option<SpanContext> {
         &self
             .0
             .root
             .get_or_init(|| {
                 if let Some(sc) = &self.0.parent {
-                    return (ctx_of(sc), None);
+                    return (Some(sc.clone()), None);
                 }
                 if !self.0.root_span {
-                    return (Context::new(), None);
+                    return (None, None);
                 }
-                let tracer = &self.0.cx.tracer;
-                let mut span = tracer.span_builder(otel::ROOT_SPAN).with_kind(SpanKind::Internal).start(tracer);
-                let cx = ctx_of(span.span_context());
+                let now = SystemTime::now();
+                let span = self.0.cx.out.start(otel::ROOT_SPAN.into(), None, now, Vec::new());
+                let sc = span.span_context();
                 if self.0.cx.opts.open_groups {
-                    (cx, Some(Mutex::new(span)))
+                    (Some(sc), Some(Mutex::new(Some(span))))
                 } else {
-                    span.end();
-                    (cx, None)
+                    let mut out = Vec::new();
+                    span.end(now, &mut out);
+                    self.0.cx.out.send(&mut out);
+                    (Some(sc), None)
                 }
             })
             .0
@@ -391,29 +402,31 @@ impl OtelTracer {
         let now = SystemTime::now();
         // a span given from outside (the builder's `trace_parent`, e.g. an HTTP request)
         // holds the machine; else the parent's `N:submachines` span, else the root
-        let given = m.trace_context().map(|c| ctx_of(&crate::root::remote_of(&c)));
+        let given = m.trace_context().map(|c| crate::root::remote_of(&c));
         let parent = m.parent_id().and_then(|pid| self.mach(pid));
         let top_level = parent.is_none();
+        let mut out = Vec::new();
         let parent_cx = match parent {
-            _ if given.is_some() => given.unwrap_or_default(),
+            _ if given.is_some() => given,
             Some(p) => {
                 let mut p = lock(&p.tree);
                 let p = &mut *p;
-                match &p.subs_cx {
+                Some(match &p.subs_cx {
                     Some(c) => c.clone(),
                     None => {
                         let attrs = vec![KeyValue::new(otel::ATTR_MACH_ID, p.id.clone())];
-                        let (c, _) = cx.group(
+                        let c = cx.group(
                             otel::group_span(p.index, otel::GROUP_SUBMACHINES),
-                            &p.mach_cx,
+                            Some(&p.mach_cx),
                             attrs,
                             now,
                             &mut p.open,
+                            &mut out,
                         );
                         p.subs_cx = Some(c.clone());
                         c
                     }
-                }
+                })
             }
             None => self.root_cx().clone(),
         };
@@ -425,13 +438,14 @@ impl OtelTracer {
         if !m.tags().is_empty() {
             attrs.push(KeyValue::new(otel::ATTR_TAGS, m.tags().join(",")));
         }
-        let (mach_cx, mach_sc) = cx.group(otel::machine_span(index, m.id()), &parent_cx, attrs, now, &mut open);
+        let mach_sc = cx.group(otel::machine_span(index, m.id()), parent_cx.as_ref(), attrs, now, &mut open, &mut out);
         let mid = || vec![KeyValue::new(otel::ATTR_MACH_ID, m.id().to_string())];
-        let (states_cx, _) = cx.group(otel::group_span(index, otel::GROUP_STATES), &mach_cx, mid(), now, &mut open);
-        let txs_cx = cx
-            .opts
-            .transitions
-            .then(|| cx.group(otel::group_span(index, otel::GROUP_TRANSITIONS), &mach_cx, mid(), now, &mut open).0);
+        let group = |name, open: &mut Vec<OpenSpan>, out: &mut Vec<_>| {
+            cx.group(otel::group_span(index, name), Some(&mach_sc), mid(), now, open, out)
+        };
+        let states_cx = group(otel::GROUP_STATES, &mut open, &mut out);
+        let txs_cx = cx.opts.transitions.then(|| group(otel::GROUP_TRANSITIONS, &mut open, &mut out));
+        cx.out.send(&mut out);
         m.set_trace_context(Some(trace_ctx(mach_sc.trace_id(), mach_sc.span_id())));
         let mut mach = Mach::new(index, m.id().to_string(), m.schema(), &mach_sc, states_cx, txs_cx, open);
         mach.top_level = top_level;

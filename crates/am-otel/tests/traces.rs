@@ -216,3 +216,59 @@ fn a_machine_joins_the_span_it_was_made_for() {
     let tx: Vec<&RSpan> = spans.iter().filter(|s| s.name.contains("Received") || s.name.contains("Done")).collect();
     assert!(!tx.is_empty() && tx.iter().all(|s| s.trace_id == req.trace_id), "{spans:#?}");
 }
+
+/// A tracer over an SDK tracer of the application's own provider (not a pipeline's) builds
+/// its spans through that provider: the same tree, with the provider's resource and scope.
+#[cfg(feature = "grpc")]
+#[test]
+fn a_tracer_over_the_apps_own_provider_builds_the_same_tree() {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::WithExportConfig as _;
+    use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
+    let rx = Receiver::grpc();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let exporter = {
+        let _g = rt.enter();
+        opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(rx.grpc_url()).build().unwrap()
+    };
+    let bsp = BatchSpanProcessor::new(
+        RtExporter(exporter, rt.handle().clone()),
+        BatchConfigBuilder::default().with_scheduled_delay(Duration::from_millis(20)).build(),
+    );
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(bsp)
+        .with_id_generator(am_otel::AmIdGenerator::default())
+        .with_resource(opentelemetry_sdk::Resource::builder().with_service_name("am-test").build())
+        .build();
+    let tracer = am_otel::OtelTracer::builder(provider.tracer("am-test"))
+        .provider(provider.clone())
+        .shutdown_on_dispose(Duration::from_secs(5))
+        .transitions(true)
+        .args(true)
+        .parent(None)
+        .build()
+        .unwrap();
+    scenario::run(&tracer, None).unwrap();
+    let spans = rx.wait_spans(|s| s.len() >= EXPECTED_SPANS);
+    check_golden(&spans);
+    assert!(spans.iter().all(|s| s.service == "am-test" && s.scope == "am-test"));
+    let ready_tx = one(&spans, "0: [add] Ready");
+    let inst = spans.iter().find(|s| s.name == "0:Ready" && s.attrs.contains_key("tx_id")).unwrap();
+    assert!(ready_tx.links.contains(&inst.span_id), "tx links to the state span it opened");
+    drop(rt);
+}
+
+/// Runs the OTLP exporter's exports on a runtime (the SDK's batch thread has none).
+#[cfg(feature = "grpc")]
+#[derive(Debug)]
+struct RtExporter<E>(E, tokio::runtime::Handle);
+
+#[cfg(feature = "grpc")]
+impl<E: opentelemetry_sdk::trace::SpanExporter> opentelemetry_sdk::trace::SpanExporter for RtExporter<E> {
+    async fn export(&self, batch: Vec<opentelemetry_sdk::trace::SpanData>) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.1.block_on(self.0.export(batch))
+    }
+    fn set_resource(&mut self, r: &opentelemetry_sdk::Resource) {
+        self.0.set_resource(r)
+    }
+}

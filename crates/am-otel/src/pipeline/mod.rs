@@ -11,6 +11,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{BatchLogProcessor, LogExporter, SdkLoggerProvider};
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider, SpanExporter};
 
+use crate::direct::{DirectQueue, SharedExporter};
 use crate::env;
 use crate::error::Error;
 use crate::logs::OtelLogTracer;
@@ -267,8 +268,9 @@ impl OtlpPipelineBuilder {
         self
     }
 
-    fn batch_config(&self) -> (opentelemetry_sdk::trace::BatchConfig, usize) {
+    fn batch_config(&self) -> Batching {
         let set = |name| am_core::env::value(name).is_some();
+        let env_num = |name| am_core::env::value(name).and_then(|v| v.trim().parse::<u64>().ok());
         let mut b = BatchConfigBuilder::default();
         if let Some(d) = self.batch_delay.or((!set(env::OTEL_BSP_SCHEDULE_DELAY)).then_some(DEFAULT_BATCH_DELAY)) {
             b = b.with_scheduled_delay(d);
@@ -279,7 +281,17 @@ impl OtlpPipelineBuilder {
         let from_env =
             || am_core::env::parse(env::OTEL_BSP_MAX_QUEUE_SIZE, |v| am_core::env::parse_count(v, 1)).ok().flatten();
         let queue = self.queue_size.or_else(|| from_env().map(|n| n as usize)).unwrap_or(DEFAULT_QUEUE_SIZE).max(1);
-        (b.with_max_queue_size(queue).build(), queue)
+        // what the SDK's builder makes of the same settings, for the pipeline's own queue
+        let delay = self
+            .batch_delay
+            .or_else(|| env_num(env::OTEL_BSP_SCHEDULE_DELAY).map(Duration::from_millis))
+            .unwrap_or(DEFAULT_BATCH_DELAY);
+        let size = self
+            .batch_size
+            .or_else(|| env_num(env::OTEL_BSP_MAX_EXPORT_BATCH_SIZE).map(|n| n as usize))
+            .unwrap_or(DEFAULT_BATCH_SIZE)
+            .clamp(1, queue);
+        Batching { config: b.with_max_queue_size(queue).build(), queue, size, delay }
     }
 
     /// Starts the export runtime and builds the exporters and providers. Works inside or
@@ -305,8 +317,7 @@ impl OtlpPipelineBuilder {
         let _enter = handle.enter();
         let export = Export { protocol, endpoint, timeout: self.timeout, retry: self.retry, tls: self.tls.clone() };
         let span_exporter = export.span_exporter(&rt)?;
-        let (cfg, queue) = self.batch_config();
-        let mut pipeline = OtlpPipeline::assemble(span_exporter, Some(handle.clone()), &service, cfg, queue);
+        let mut pipeline = OtlpPipeline::assemble(span_exporter, Some(handle.clone()), &service, self.batch_config());
         if self.logs.unwrap_or_else(|| am_core::env::is_on(env::AM_OTEL_LOG)) {
             let exporter = export.log_exporter(&rt)?;
             let rtx = RtLogExporter { inner: exporter, rt: handle.clone() };
@@ -339,6 +350,15 @@ impl OtlpPipelineBuilder {
     }
 }
 
+/// The batch settings: the SDK's config for the provider's batch processor, and the same
+/// values for the pipeline's own queue.
+struct Batching {
+    config: opentelemetry_sdk::trace::BatchConfig,
+    queue: usize,
+    size: usize,
+    delay: Duration,
+}
+
 /// Exporters, batch processors and providers for one service, with the runtime their
 /// exports run on. Keep it alive while machines are traced; dropping it (or
 /// [`shutdown`](Self::shutdown)) flushes within the timeout and stops exporting.
@@ -358,6 +378,9 @@ pub struct OtlpPipeline {
     service: String,
     traces: SdkTracerProvider,
     counter: SpanCounter,
+    /// The machine tracers' export queue (`None` when its thread could not start: they then
+    /// build SDK spans).
+    direct: Option<Arc<DirectQueue>>,
     logs: Option<SdkLoggerProvider>,
     #[cfg(feature = "metrics")]
     meters: Option<opentelemetry_sdk::metrics::SdkMeterProvider>,
@@ -377,21 +400,28 @@ impl OtlpPipeline {
     /// A pipeline exporting spans to `exporter` (an in-process exporter, for tests and
     /// benches) through the same gate and batch processor as OTLP.
     pub fn with_exporter<E: SpanExporter + 'static>(exporter: E, service: &str) -> OtlpPipeline {
-        let (cfg, queue) = OtlpPipelineBuilder::default().batch_config();
-        Self::assemble(exporter, None, service, cfg, queue)
+        Self::assemble(exporter, None, service, OtlpPipelineBuilder::default().batch_config())
     }
 
     fn assemble<E: SpanExporter + 'static>(
-        exporter: E,
+        mut exporter: E,
         rt: Option<tokio::runtime::Handle>,
         service: &str,
-        cfg: opentelemetry_sdk::trace::BatchConfig,
-        queue: usize,
+        batching: Batching,
     ) -> OtlpPipeline {
+        let Batching { config: cfg, queue, size, delay } = batching;
         let counter = SpanCounter::default();
-        let bsp = BatchSpanProcessor::new(CountingExporter::new(exporter, counter.clone(), rt), cfg);
+        counter.0.limit.store(queue as u64, std::sync::atomic::Ordering::Relaxed);
+        // one exporter for the provider's batch processor (spans of the application's SDK
+        // tracers) and the pipeline's own queue (the machine tracers' spans)
+        exporter.set_resource(&resource(service));
+        let shared = SharedExporter { inner: Arc::new(exporter), rt: rt.clone() };
+        let direct = DirectQueue::start(Box::new(shared.clone()), counter.clone(), size, delay).ok();
+        let bsp = BatchSpanProcessor::new(CountingExporter::new(shared, counter.clone(), rt), cfg);
+        let mut gate = SpanGate::new(bsp, counter.clone(), queue);
+        gate.direct = direct.clone();
         let traces = SdkTracerProvider::builder()
-            .with_span_processor(SpanGate::new(bsp, counter.clone(), queue))
+            .with_span_processor(gate)
             .with_id_generator(crate::AmIdGenerator::default())
             .with_resource(resource(service))
             .build();
@@ -399,6 +429,7 @@ impl OtlpPipeline {
             service: service.to_string(),
             traces,
             counter,
+            direct,
             logs: None,
             #[cfg(feature = "metrics")]
             meters: None,
@@ -444,7 +475,13 @@ impl OtlpPipeline {
             .provider(self.traces.clone())
             .shutdown_on_dispose(self.shutdown_timeout);
         b.counter = Some(self.counter.clone());
+        b.direct = self.direct();
         b
+    }
+
+    /// The pipeline's own export queue and scope name, for a tracer built over it.
+    pub(crate) fn direct(&self) -> Option<(Arc<DirectQueue>, &'static str)> {
+        self.direct.clone().map(|q| (q, intern(&self.service)))
     }
     /// A tracer exporting machine log entries as OTel log records; `None` unless logs are on.
     pub fn log_tracer(&self) -> Option<OtelLogTracer> {

@@ -1,14 +1,19 @@
 //! The span thread. Hooks copy what a span needs into a small record in the machine's own
 //! bounded buffer ([`Hook`]); the tracer's span thread (or a flush, or the machine's
-//! disposal) turns the records into SDK spans ([`Tree`]). A transition pays for the copy,
-//! never for span bookkeeping or the batch processor's queue.
+//! disposal) turns the records into spans ([`Tree`]) and sends them out ([`Out`]: the
+//! pipeline's own export queue, or an SDK tracer). A transition pays for the copy, never for
+//! span bookkeeping or the export queue.
 //!
 //! Per machine, `tree` is locked before `hook`, and records are applied in order: whoever
 //! holds the tree lock takes the whole buffer and applies it before letting go.
 
+mod interned;
+mod open;
 mod record;
 mod thread;
 
+use interned::{Interned, Key};
+pub(crate) use open::{OpenSpan, Out};
 pub(crate) use record::*;
 pub(crate) use thread::{Queue, spawn};
 
@@ -19,15 +24,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use am_core::{MutationKind, Schema, StateIdx, TxId};
-use opentelemetry::trace::{
-    Event, Link, Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId, TraceState,
-    Tracer as _,
-};
-use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::{SdkTracer, Span};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{Event, Link, SpanContext, SpanId, Status, TraceFlags, TraceId, TraceState};
+use opentelemetry_sdk::trace::SpanData;
 
 use crate::filter::StateFilter;
-use crate::ids::{SpanIds, with_preset};
+use crate::ids::SpanIds;
 use crate::options::TraceOptions;
 use crate::stats::{DISCARD_KEY, SpanCounter};
 
@@ -41,7 +43,7 @@ const SPARE_KEPT: usize = 1024;
 /// What every machine of a tracer shares with the span thread.
 #[derive(Debug)]
 pub(crate) struct Ctx {
-    pub(crate) tracer: SdkTracer,
+    pub(crate) out: Out,
     pub(crate) opts: TraceOptions,
     pub(crate) filter: StateFilter,
     /// Records a machine's buffer holds at most.
@@ -54,14 +56,14 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub(crate) fn new(
-        tracer: SdkTracer,
+        out: Out,
         opts: TraceOptions,
         filter: StateFilter,
         limit: usize,
         counter: Option<SpanCounter>,
     ) -> Self {
         Ctx {
-            tracer,
+            out,
             opts,
             filter,
             limit: limit.max(2),
@@ -72,29 +74,25 @@ impl Ctx {
         }
     }
 
-    /// A structural span under `parent`: ended at once (Go) or kept in `open` until dispose.
+    /// A structural span under `parent` (a new trace without one): ended at once into `out`
+    /// (Go) or kept in `open` until dispose.
     pub(crate) fn group(
         &self,
         name: String,
-        parent: &Context,
+        parent: Option<&SpanContext>,
         attrs: Vec<KeyValue>,
         at: SystemTime,
-        open: &mut Vec<Span>,
-    ) -> (Context, SpanContext) {
-        let mut span = self
-            .tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Internal)
-            .with_start_time(at)
-            .with_attributes(attrs)
-            .start_with_context(&self.tracer, parent);
-        let sc = span.span_context().clone();
+        open: &mut Vec<OpenSpan>,
+        out: &mut Vec<SpanData>,
+    ) -> SpanContext {
+        let span = self.out.start(name, parent, at, attrs);
+        let sc = span.span_context();
         if self.opts.open_groups {
             open.push(span);
         } else {
-            span.end_with_timestamp(at);
+            span.end(at, out);
         }
-        (ctx_of(&sc), sc)
+        sc
     }
 
     pub(crate) fn note_dropped(&self) {
@@ -108,10 +106,6 @@ impl Ctx {
             c.0.overflow.fetch_add(1, Relaxed);
         }
     }
-}
-
-pub(crate) fn ctx_of(sc: &SpanContext) -> Context {
-    Context::new().with_remote_span_context(sc.clone())
 }
 
 /// The span context of a span this tracer gave `id` (in the trace `trace`).
@@ -139,13 +133,27 @@ pub(super) fn mutation_label(schema: &Schema, kind: MutationKind, called: &[u32]
     s
 }
 
+/// Interned string tags: a mutation label by kind, a span name by kind and `raising`, a
+/// state diff.
+const TAG_LABEL: u8 = 0;
+const TAG_NAME: u8 = 4;
+const TAG_DIFF: u8 = 12;
+
+fn tag(kind: MutationKind) -> u8 {
+    match kind {
+        MutationKind::Add => 0,
+        MutationKind::Remove => 1,
+        MutationKind::Set => 2,
+    }
+}
+
 /// A transition span being assembled; built when the transition ends.
 #[derive(Debug)]
 pub(super) struct PendingTx {
     tx: TxId,
     span: SpanId,
     start: SystemTime,
-    name: String,
+    name: Arc<str>,
     attrs: Vec<KeyValue>,
     events: Vec<Event>,
     links: Vec<Link>,
@@ -158,16 +166,20 @@ pub(crate) struct Tree {
     pub(crate) index: usize,
     pub(crate) id: String,
     schema: Arc<Schema>,
-    pub(crate) mach_cx: Context,
-    states_cx: Context,
-    txs_cx: Option<Context>,
-    pub(crate) subs_cx: Option<Context>,
-    groups: Vec<Option<Context>>,
+    pub(crate) mach_cx: SpanContext,
+    states_cx: SpanContext,
+    txs_cx: Option<SpanContext>,
+    pub(crate) subs_cx: Option<SpanContext>,
+    groups: Vec<Option<SpanContext>>,
     names: Vec<Option<String>>,
-    instances: Vec<Option<Span>>,
+    instances: Vec<Option<OpenSpan>>,
     traced: Vec<u8>,
     tx: Option<PendingTx>,
-    pub(crate) open: Vec<Span>,
+    pub(crate) open: Vec<OpenSpan>,
+    /// Spans ended and not yet sent (the direct path sends a drain's at once).
+    pub(crate) emitted: Vec<SpanData>,
+    /// Labels, diffs and names of recent transitions.
+    interned: Interned,
     spare: (Vec<Ev>, Vec<u32>),
     ended: bool,
 }
@@ -196,9 +208,9 @@ impl Mach {
         id: String,
         schema: Arc<Schema>,
         mach_sc: &SpanContext,
-        states_cx: Context,
-        txs_cx: Option<Context>,
-        open: Vec<Span>,
+        states_cx: SpanContext,
+        txs_cx: Option<SpanContext>,
+        open: Vec<OpenSpan>,
     ) -> Self {
         let n = schema.len();
         Mach {
@@ -207,7 +219,7 @@ impl Mach {
                 index,
                 id,
                 schema,
-                mach_cx: ctx_of(mach_sc),
+                mach_cx: mach_sc.clone(),
                 states_cx,
                 txs_cx,
                 subs_cx: None,
@@ -217,6 +229,8 @@ impl Mach {
                 traced: vec![0; n],
                 tx: None,
                 open,
+                emitted: Vec::new(),
+                interned: Interned::default(),
                 spare: (Vec::new(), Vec::new()),
                 ended: false,
             }),
@@ -238,6 +252,7 @@ impl Mach {
         }
         let (n, ni) = (evs.len(), idx.len());
         tree.apply(cx, &mut evs, &idx);
+        cx.out.send(&mut tree.emitted);
         idx.clear();
         // once a burst is over its capacity is given back (memory follows the load, not its
         // peak); under sustained load the buffers keep their size, so pushes do not regrow
@@ -272,7 +287,10 @@ impl Tree {
                 }
                 Ev::Finals(f) => self.finals(cx, f, idx),
                 Ev::End(e) => self.end(cx, e),
-                Ev::Schema(s) => self.schema = s,
+                Ev::Schema(s) => {
+                    self.schema = s;
+                    self.interned.clear();
+                }
             }
         }
     }
@@ -287,6 +305,12 @@ impl Tree {
         }
     }
 
+    /// `[add] Foo Bar`, shared.
+    fn label(&mut self, kind: MutationKind, called: &[u32]) -> Arc<str> {
+        let schema = &self.schema;
+        self.interned.get(Key::new(TAG_LABEL + tag(kind), called, &[]), || mutation_label(schema, kind, called))
+    }
+
     fn name(&self, i: StateIdx) -> &str {
         self.schema.names().get(i).map(String::as_str).unwrap_or("?")
     }
@@ -296,13 +320,19 @@ impl Tree {
             // a transition that never ended (its end record was dropped)
             self.build(cx, old, s.at, None);
         }
-        let label = mutation_label(&self.schema, s.kind, s.called.of(idx));
-        let name = format!("{}{}: {label}", if s.raising { "!" } else { "" }, self.index);
-        let mut attrs = vec![
+        let called = s.called.of(idx);
+        let label = self.label(s.kind, called);
+        let (schema, index) = (&self.schema, self.index);
+        let name = self.interned.get(Key::new(TAG_NAME + tag(s.kind) * 2 + u8::from(s.raising), called, &[]), || {
+            format!("{}{index}: {}", if s.raising { "!" } else { "" }, mutation_label(schema, s.kind, called))
+        });
+        // room for what the transition's finals and end add
+        let mut attrs = Vec::with_capacity(9);
+        attrs.extend([
             KeyValue::new(am_core::conventions::otel::ATTR_TX_ID, s.tx.as_str().to_owned()),
             KeyValue::new("time_before", i64_of(s.time_before)),
             KeyValue::new("mutation", label),
-        ];
+        ]);
         let mut links = Vec::new();
         if let Some((trace, span)) = s.link {
             links.push(Link::with_context(span_context(trace, span)));
@@ -340,43 +370,34 @@ impl Tree {
         let txs = cx.opts.transitions;
         let linking = txs && self.tx.as_ref().is_some_and(|t| t.tx == f.tx);
         let mut links = Vec::new();
-        let mut diff = String::new();
-        for &i in f.exits.of(idx) {
-            let i = i as usize;
-            if let Some(mut span) = self.instances.get_mut(i).and_then(Option::take) {
+        let exits = f.exits.of(idx);
+        for &i in exits {
+            if let Some(span) = self.instances.get_mut(i as usize).and_then(Option::take) {
                 if linking {
-                    links.push(span.span_context().clone());
+                    links.push(span.span_context());
                 }
-                span.end_with_timestamp(f.at);
-            }
-            if txs {
-                diff.push_str(if diff.is_empty() { "-" } else { " -" });
-                diff.push_str(self.name(i));
+                span.end(f.at, &mut self.emitted);
             }
         }
-        let mut added = String::new();
         let mut label = None;
         let enters = f.enters.of(idx);
-        for (k, &i) in enters.iter().enumerate() {
+        for &i in enters {
             let i = i as usize;
-            if txs {
-                added.push_str(if added.is_empty() { "+" } else { " +" });
-                added.push_str(self.name(i));
-            }
             if self.is_traced(cx, i) {
-                let l = label.get_or_insert_with(|| mutation_label(&self.schema, f.kind, f.called.of(idx)));
-                // the last state takes the label itself
-                let l = if k + 1 == enters.len() { std::mem::take(l) } else { l.clone() };
-                self.activate(cx, i, l, f.tx, f.at, linking.then_some(&mut links));
+                let l = label.get_or_insert_with(|| self.label(f.kind, f.called.of(idx)).to_string());
+                self.activate(cx, i, l.clone(), f.tx, f.at, linking.then_some(&mut links));
             }
         }
-        if let Some(t) = self.tx.as_mut().filter(|t| t.tx == f.tx) {
+        if txs && let Some(t) = self.tx.as_mut().filter(|t| t.tx == f.tx) {
+            t.links.reserve_exact(links.len());
             t.links.extend(links.into_iter().map(Link::with_context));
-            let states_diff = match (added.is_empty(), diff.is_empty()) {
-                (false, false) => format!("{added} {diff}"),
-                (false, true) => added,
-                _ => diff,
-            };
+            let names = self.schema.names();
+            let name = |i: &u32| names.get(*i as usize).map(String::as_str).unwrap_or("?");
+            let states_diff = self.interned.get(Key::new(TAG_DIFF, enters, exits), || {
+                let added = enters.iter().map(|i| format!("+{}", name(i)));
+                let removed = exits.iter().map(|i| format!("-{}", name(i)));
+                added.chain(removed).collect::<Vec<_>>().join(" ")
+            });
             t.attrs.extend([
                 KeyValue::new("states_diff", states_diff),
                 KeyValue::new("time_after", i64_of(f.time_after)),
@@ -398,9 +419,9 @@ impl Tree {
         links: Option<&mut Vec<SpanContext>>,
     ) {
         if let Some(span) = self.instances.get_mut(i).and_then(Option::as_mut) {
-            span.add_event_with_timestamp(label, at, Vec::new());
+            span.add_event(label, at);
             if let Some(l) = links {
-                l.push(span.span_context().clone());
+                l.push(span.span_context());
             }
             return;
         }
@@ -421,23 +442,19 @@ impl Tree {
         let group_cx = match self.groups.get(i).and_then(Option::as_ref) {
             Some(c) => c.clone(),
             None => {
-                let (c, _) = cx.group(name.clone(), &self.states_cx, Vec::new(), at, &mut self.open);
+                let c =
+                    cx.group(name.clone(), Some(&self.states_cx), Vec::new(), at, &mut self.open, &mut self.emitted);
                 if let Some(g) = self.groups.get_mut(i) {
                     *g = Some(c.clone());
                 }
                 c
             }
         };
-        let mut span = cx
-            .tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Internal)
-            .with_start_time(at)
-            .with_attributes([KeyValue::new(am_core::conventions::otel::ATTR_TX_ID, tx.as_str().to_owned())])
-            .start_with_context(&cx.tracer, &group_cx);
-        span.add_event_with_timestamp(label, at, Vec::new());
+        let attrs = vec![KeyValue::new(am_core::conventions::otel::ATTR_TX_ID, tx.as_str().to_owned())];
+        let mut span = cx.out.start(name, Some(&group_cx), at, attrs);
+        span.add_event(label, at);
         if let Some(l) = links {
-            l.push(span.span_context().clone());
+            l.push(span.span_context());
         }
         if let Some(slot) = self.instances.get_mut(i) {
             *slot = Some(span);
@@ -469,6 +486,11 @@ impl Tree {
             }
         }
         if e.discard {
+            if cx.out.sdk().is_none() {
+                // the pipeline's queue counts it; nothing is built
+                cx.out.discard();
+                return;
+            }
             t.attrs.push(KeyValue::new(DISCARD_KEY, true));
         }
         self.build(cx, t, e.at, status);
@@ -478,40 +500,28 @@ impl Tree {
     fn build(&mut self, cx: &Ctx, t: PendingTx, end: SystemTime, status: Option<Status>) {
         let Some(parent) = &self.txs_cx else { return };
         let want = t.span;
-        let mut span = with_preset(want, || {
-            cx.tracer
-                .span_builder(t.name)
-                .with_kind(SpanKind::Internal)
-                .with_start_time(t.start)
-                .with_attributes(t.attrs)
-                .with_events(t.events)
-                .with_links(t.links)
-                .start_with_context(&cx.tracer, parent)
-        });
-        let got = span.span_context();
-        if got.is_valid() && got.span_id() != want && !cx.preset_warned.swap(true, Relaxed) {
+        let got =
+            cx.out.whole(want, parent, &t.name, (t.start, end), t.attrs, t.events, t.links, status, &mut self.emitted);
+        if got != want && got != SpanId::INVALID && !cx.preset_warned.swap(true, Relaxed) {
             tracing::warn!(
                 target: "am_otel",
                 "the tracer provider does not use am_otel::AmIdGenerator: log records and links carry \
                  transition span IDs that no exported span has"
             );
         }
-        if let Some(s) = status {
-            span.set_status(s);
-        }
-        span.end_with_timestamp(end);
     }
 
-    /// Ends every open span (disposal or shutdown); later records are ignored.
+    /// Ends every open span (disposal or shutdown); later records are ignored. The spans
+    /// wait in `emitted` for the caller to send them.
     pub(crate) fn end_all(&mut self, cx: &Ctx, at: SystemTime) {
         if let Some(t) = self.tx.take() {
             self.build(cx, t, at, None);
         }
-        for mut s in self.instances.drain(..).flatten() {
-            s.end_with_timestamp(at);
+        for s in self.instances.drain(..).flatten() {
+            s.end(at, &mut self.emitted);
         }
-        for mut s in self.open.drain(..).rev() {
-            s.end_with_timestamp(at);
+        for s in self.open.drain(..).rev() {
+            s.end(at, &mut self.emitted);
         }
         self.ended = true;
     }
