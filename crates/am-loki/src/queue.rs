@@ -129,12 +129,13 @@ impl TxIdBuf {
     }
 }
 
-/// One log line waiting to be pushed.
+/// One log line waiting to be pushed: its text without the `LEVEL: ` the push adds.
 #[derive(Debug)]
 pub(crate) struct Record {
     pub(crate) stream: Arc<StreamKey>,
+    pub(crate) level: LokiLevel,
     pub(crate) ts_ns: i64,
-    pub(crate) line: String,
+    pub(crate) text: String,
     pub(crate) tx_id: Option<TxIdBuf>,
     pub(crate) trace: Option<TraceContext>,
     pub(crate) states: Option<String>,
@@ -143,7 +144,9 @@ pub(crate) struct Record {
 impl Record {
     /// Approximate encoded size, for the batch byte limit.
     pub(crate) fn size(&self) -> usize {
-        self.line.len()
+        self.text.len()
+            + self.level.as_str().len()
+            + 2
             + self.tx_id.as_ref().map_or(0, |t| t.as_str().len() + 8)
             + self.trace.map_or(0, |_| 64)
             + self.states.as_ref().map_or(0, |s| s.len() + 8)
@@ -156,7 +159,7 @@ impl Record {
 pub(crate) struct NewRecord {
     pub(crate) level: LokiLevel,
     pub(crate) ts_ns: i64,
-    pub(crate) line: String,
+    pub(crate) text: String,
     pub(crate) tx_id: Option<TxIdBuf>,
     pub(crate) trace: Option<TraceContext>,
     pub(crate) states: Option<String>,
@@ -182,7 +185,15 @@ pub(crate) struct Queue {
     machines: HashMap<Box<str>, Arc<MachineStreams>>,
     max_machines: usize,
     closed: bool,
+    /// Line buffers of pushed records, for the next records to reuse (lines are written by
+    /// the hook and read by the sender: without this, every line is allocated on one thread
+    /// and freed on another).
+    spare: Vec<String>,
 }
+
+/// Line buffers kept for reuse at most, and the longest kept.
+const SPARE_LINES: usize = 4096;
+const SPARE_LINE_CAP: usize = 512;
 
 impl Queue {
     pub(crate) fn new(service: String, cap: usize, max_machines: usize) -> Self {
@@ -195,6 +206,26 @@ impl Queue {
             machines: HashMap::new(),
             max_machines,
             closed: false,
+            spare: Vec::new(),
+        }
+    }
+
+    /// An empty line buffer, reused when one is spare.
+    pub(crate) fn line_buf(&mut self) -> String {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// Takes the line buffers of pushed records back.
+    pub(crate) fn recycle(&mut self, batch: &mut Vec<Record>) {
+        for r in batch.drain(..) {
+            self.keep(r.text);
+        }
+    }
+
+    fn keep(&mut self, mut line: String) {
+        if self.spare.len() < SPARE_LINES && line.capacity() <= SPARE_LINE_CAP {
+            line.clear();
+            self.spare.push(line);
         }
     }
 
@@ -229,13 +260,15 @@ impl Queue {
         // strictly increasing timestamps keep the order of lines within every stream
         let ts_ns = r.ts_ns.max(self.last_ts + 1);
         self.last_ts = ts_ns;
-        let rec = Record { stream, ts_ns, line: r.line, tx_id: r.tx_id, trace: r.trace, states: r.states };
+        let rec =
+            Record { stream, level: r.level, ts_ns, text: r.text, tx_id: r.tx_id, trace: r.trace, states: r.states };
         let mut dropped_oldest = false;
         if self.items.len() >= self.cap
             && let Some(old) = self.items.pop_front()
         {
             self.bytes -= old.size();
             dropped_oldest = true;
+            self.keep(old.text);
         }
         self.bytes += rec.size();
         self.items.push_back(rec);
@@ -287,7 +320,7 @@ mod tests {
     use super::*;
 
     fn rec(line: &str) -> NewRecord {
-        NewRecord { level: LokiLevel::Info, ts_ns: 5, line: line.into(), tx_id: None, trace: None, states: None }
+        NewRecord { level: LokiLevel::Info, ts_ns: 5, text: line.into(), tx_id: None, trace: None, states: None }
     }
 
     #[test]
@@ -298,7 +331,7 @@ mod tests {
         assert!(matches!(q.push("m", rec("c")), Pushed::Queued { len: 2, dropped_oldest: true, .. }));
         let mut out = Vec::new();
         q.take(10, usize::MAX, &mut out);
-        let lines: Vec<_> = out.iter().map(|r| (r.line.as_str(), r.ts_ns)).collect();
+        let lines: Vec<_> = out.iter().map(|r| (r.text.as_str(), r.ts_ns)).collect();
         assert_eq!(lines, [("b", 6), ("c", 7)]);
         assert_eq!(q.bytes(), 0);
     }
@@ -324,7 +357,8 @@ mod tests {
             q.push("m", rec(l));
         }
         let mut out = Vec::new();
-        q.take(10, 45, &mut out);
+        // 26 bytes each: "INFO: aaaa" and the entry's overhead
+        q.take(10, 60, &mut out);
         assert_eq!(out.len(), 2);
         out.clear();
         q.push("m", rec("dddd"));

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, watch};
 
-use crate::encode::{PushFormat, encode};
+use crate::encode::{Encoder, PushFormat};
 use crate::queue::{Queue, Record};
 
 /// A credential: shown as `***` by `Debug`, never put in a log line or an error.
@@ -166,10 +166,11 @@ impl am_core::exporter::StatsSource for Shared {
 impl Shared {
     /// Settles the batch in flight: its `n` entries move to `to` (sent, rejected or failed)
     /// under the queue's lock, so a stats snapshot never sees them twice or not at all.
-    fn settle(&self, to: &AtomicU64, n: u64) {
-        let _q = self.queue();
+    fn settle(&self, to: &AtomicU64, n: u64, batch: &mut Vec<Record>) {
+        let mut q = self.queue();
         to.fetch_add(n, Relaxed);
         self.counters.in_flight.store(0, Relaxed);
+        q.recycle(batch);
     }
 }
 
@@ -185,6 +186,7 @@ fn warn(shared: &Shared, url: &str, msg: &dyn std::fmt::Display) {
 pub(crate) async fn run(shared: Arc<Shared>, client: reqwest::Client) {
     let cfg = shared.config.clone();
     let mut batch: Vec<Record> = Vec::with_capacity(cfg.batch_entries.min(4096));
+    let mut encoder = Encoder::default();
     loop {
         let tick = tokio::time::Instant::now() + cfg.interval;
         loop {
@@ -207,15 +209,14 @@ pub(crate) async fn run(shared: Arc<Shared>, client: reqwest::Client) {
                 shared.done.notify();
                 break;
             }
-            let outcome = push(&shared, &client, &mut batch).await;
+            let outcome = push(&shared, &client, &mut encoder, &batch).await;
             let c = &shared.counters;
             let to = match outcome {
                 Settled::Sent => &c.sent,
                 Settled::Rejected => &c.rejected,
                 Settled::Failed => &c.failed,
             };
-            shared.settle(to, batch.len() as u64);
-            batch.clear();
+            shared.settle(to, batch.len() as u64, &mut batch);
             shared.done.notify();
             let hurry = shared.shutdown_deadline().is_some() || shared.flush_now.load(Relaxed);
             if !hurry && !batch_due(&shared, &cfg) {
@@ -254,10 +255,10 @@ enum Settled {
 
 /// Pushes one batch, retrying what Loki may accept later; says whether its records were
 /// sent, rejected or failed (the caller counts them).
-async fn push(shared: &Shared, client: &reqwest::Client, batch: &mut [Record]) -> Settled {
+async fn push(shared: &Shared, client: &reqwest::Client, encoder: &mut Encoder, batch: &[Record]) -> Settled {
     let cfg = &shared.config;
     let n = batch.len() as u64;
-    let body = match encode(cfg.format, batch) {
+    let body = match encoder.encode(cfg.format, batch) {
         Ok(b) => b,
         Err(e) => {
             warn(shared, &cfg.url, &format_args!("cannot encode a batch of {n}: {e}"));

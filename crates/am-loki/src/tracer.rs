@@ -221,22 +221,15 @@ impl Tracer for MachLoki {
         };
         let text = strip_id_prefix(m.log_prefix(), &entry.text);
         let level = LokiLevel::of(entry.level, text);
-        let mut line = String::with_capacity(text.len() + 7);
-        line.push_str(level.as_str());
-        line.push_str(": ");
-        line.push_str(text);
-        let rec = NewRecord {
-            level,
-            ts_ns: unix_nanos(),
-            line,
-            tx_id: tx_id.map(TxIdBuf::new),
-            trace: m.trace_context(),
-            states: inner.states.then(|| m.active_states().join(" ")),
-        };
+        let (ts_ns, tx_id, trace) = (unix_nanos(), tx_id.map(TxIdBuf::new), m.trace_context());
+        let states = inner.states.then(|| m.active_states().join(" "));
         let c = &sh.counters;
         let pushed = {
             let mut q = sh.queue();
-            let pushed = q.push_to(streams, rec);
+            // the line goes into a buffer a pushed record gave back (no allocation)
+            let mut line = q.line_buf();
+            line.push_str(text);
+            let pushed = q.push_to(streams, NewRecord { level, ts_ns, text: line, tx_id, trace, states });
             // counted under the queue's lock, so that a stats snapshot adds up
             c.produced.fetch_add(1, Relaxed);
             match pushed {
