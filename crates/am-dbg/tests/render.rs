@@ -78,8 +78,14 @@ fn wide_terminal_shows_every_pane() {
     model.status.source = "listening on 127.0.0.1:6831".into();
     let s = screen(&model, 160, 45);
     assert!(s.contains("machines (2)"), "{s}");
-    assert!(s.contains("● app 4 !1"), "connected root with 4 transitions and 1 error:\n{s}");
-    assert!(s.contains("  ○ worker 1"), "the disconnected child, indented:\n{s}");
+    let row = |name: &str| -> Vec<String> {
+        let l = s.lines().find(|l| l.contains(name)).unwrap_or_default();
+        l.split('│').nth(1).unwrap_or_default().split_whitespace().map(String::from).collect()
+    };
+    assert!(s.contains("machine        tx  err    /s  last"), "the table's header:\n{s}");
+    assert_eq!(row("● app")[..4], ["●", "app", "4", "1"], "connected root with 4 transitions and 1 error:\n{s}");
+    assert!(s.contains("│  ○ worker "), "the disconnected child, indented:\n{s}");
+    assert_eq!(row("○ worker")[..3], ["○", "worker", "1"], "{s}");
     assert!(s.contains("app @ now"), "{s}");
     assert!(s.contains("■ Exception"), "Exception active after the last transition:\n{s}");
     assert!(s.contains("Ready") && s.contains(" A "), "the auto mark:\n{s}");

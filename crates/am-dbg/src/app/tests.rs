@@ -230,3 +230,21 @@ fn filters_for_checks_auto_canceled_and_disconnected_machines() {
     assert_eq!(a.rows().len(), 1);
     assert_eq!(a.selected().map(|m| m.id()), Some("live"), "the selection leaves a hidden machine");
 }
+
+#[test]
+fn machines_sort_by_a_column_as_a_flat_list_and_reverse() {
+    let mut a = sample();
+    let ids = |a: &App| a.rows().iter().map(|r| a.store.machines()[r.idx].id().to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(&a), ["root", "child"]);
+    assert_eq!(a.rows()[1].depth, 1, "the tree indents the child");
+    a.handle(Action::Sort); // name
+    assert_eq!((ids(&a), a.sort.0), (vec!["child".to_string(), "root".into()], Sort::Name));
+    a.handle(Action::Sort); // transitions, most first
+    assert_eq!(ids(&a), ["root", "child"]);
+    assert_eq!(a.rows()[1].depth, 0, "a sorted list is flat");
+    a.handle(Action::InvertSort);
+    assert_eq!(ids(&a), ["child", "root"]);
+    let root = a.store.by_id("root").unwrap();
+    assert_eq!((root.stats.transitions, root.errors), (5, 1));
+    assert_eq!(root.stats.rate.per_sec(a.now()), 0.5, "5 transitions in the last 10 s");
+}

@@ -121,10 +121,10 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
                 spans.push(Span::raw(" "));
             }
         } else {
-            let name = fit(sel.unwrap_or("all"), inner.saturating_sub(20)).into_owned();
+            let name = fit(sel.unwrap_or("all"), inner.saturating_sub(10)).into_owned();
             spans = vec![Span::styled("group ", dim())];
             spans.push(Span::styled(name, Style::default().add_modifier(Modifier::REVERSED)));
-            spans.push(Span::styled(format!(" · {} groups (o)", groups.len()), dim()));
+            spans.push(Span::styled(" (o)", dim()));
         }
         lines.push(Line::from(spans));
     }
