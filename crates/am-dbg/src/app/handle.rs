@@ -107,6 +107,22 @@ impl App {
             self.remove_armed = None;
         }
         let page = i64::from(self.size.1.saturating_sub(4)).max(1);
+        // moving by hand takes over from the player
+        let nav = matches!(
+            a,
+            Action::Move(_)
+                | Action::Page(_)
+                | Action::Home
+                | Action::End
+                | Action::Tx(_)
+                | Action::Step(_)
+                | Action::Follow
+                | Action::Error(_)
+                | Action::Change(_)
+        );
+        if nav && self.player.playing && self.focus != PaneId::Machines {
+            self.player.stop();
+        }
         match a {
             Action::Quit => return Flow::Quit,
             Action::Help => {

@@ -186,8 +186,14 @@ fn play_replays_a_recording_at_its_pace_and_live_pause_holds_the_view() {
     assert!(!a.tick(t0 + Duration::from_millis(500)), "the next is a second later");
     assert!(a.tick(t0 + Duration::from_millis(1000)));
     assert_eq!(a.current(), Some(1));
+    a.handle(Action::Speed(1));
+    assert_eq!(a.status.notice, "play speed ×2");
     assert!(a.tick(t0 + Duration::from_secs(60)));
     assert!(!a.player.playing && a.current() == Some(4), "played to the end");
+    a.play(t0);
+    assert_eq!(a.current(), Some(0), "from the end, play starts over");
+    a.handle(Action::Tx(1));
+    assert!(!a.player.playing, "moving by hand stops it");
 
     let mut live = sample();
     live.status.live = true;
