@@ -54,3 +54,11 @@ fn stepping_through_a_transition_draws_relation_lines() {
     }
     both("steps", &mut app);
 }
+
+#[test]
+fn matrix_in_place_of_the_timeline() {
+    let mut app = session();
+    app.handle(Action::ToggleMatrix);
+    app.handle(Action::Tx(-2));
+    both("matrix", &mut app);
+}

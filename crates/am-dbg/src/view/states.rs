@@ -104,8 +104,11 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
     let rel_w = if lines_rel.is_empty() { 0 } else { lines_rel.len() + 1 };
     // "■ " name " " AM marks " " tick rels
     let flags_w = if inner >= 20 { 2 } else { 0 };
+    // the matrix's column numbers
+    let idx_w = if app.panes.matrix { 2 } else { 0 };
     let longest = shown.iter().filter_map(|&i| m.schema.states_index.get(i)).map(|n| n.chars().count()).max();
-    let name_w = inner.saturating_sub(2 + 1 + flags_w + marks_w + 1 + tick_w + rel_w).min(longest.unwrap_or(0)).max(3);
+    let name_w =
+        inner.saturating_sub(2 + idx_w + 1 + flags_w + marks_w + 1 + tick_w + rel_w).min(longest.unwrap_or(0)).max(3);
     let mut lines: Vec<Line<'_>> = Vec::new();
     let groups: Vec<&str> = m.groups().map(|(n, _)| n).collect();
     let room = (area.height as usize).saturating_sub(2);
@@ -166,11 +169,14 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
             String::new()
         };
         let dot = if active { "■ " } else { "□ " };
-        let mut spans = vec![
-            Span::styled(dot, style),
+        let mut spans = vec![Span::styled(dot, style)];
+        if idx_w > 0 {
+            spans.push(Span::styled(format!("{} ", i % 10), dim()));
+        }
+        spans.extend([
             Span::styled(format!("{:<name_w$}", fit(name, name_w)), name_style),
             Span::styled(format!(" {flags}"), style),
-        ];
+        ]);
         if marks_w > 0 {
             spans.push(Span::styled(step_mark(bits), Style::default().add_modifier(Modifier::BOLD)));
         }
