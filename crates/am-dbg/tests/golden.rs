@@ -62,3 +62,11 @@ fn matrix_in_place_of_the_timeline() {
     app.handle(Action::Tx(-2));
     both("matrix", &mut app);
 }
+
+#[test]
+fn a_group_narrows_the_states_the_matrix_and_the_timeline() {
+    let mut app = session();
+    app.handle(Action::Group); // connection
+    app.handle(Action::ToggleMatrix);
+    both("group", &mut app);
+}

@@ -145,20 +145,25 @@ impl Filters {
     }
 
     /// The hiding filters that are on, for the status bar (`group` counts only with a group
-    /// selected, so the caller passes that).
-    pub fn describe(&self, group_selected: bool) -> String {
-        let on: Vec<&str> = FilterKind::ALL
-            .iter()
-            .filter(|k| self.is_on(**k) && (**k != FilterKind::Group || group_selected))
-            .map(|k| k.name())
-            .collect();
-        if on.is_empty() { "none".into() } else { format!("hiding {}", on.join(", ")) }
+    /// selected, so the caller passes its name).
+    pub fn describe(&self, group: Option<&str>) -> String {
+        let on: Vec<&str> =
+            FilterKind::ALL.iter().filter(|k| self.is_on(**k) && **k != FilterKind::Group).map(|k| k.name()).collect();
+        let mut out = if on.is_empty() { String::new() } else { format!("hiding {}", on.join(", ")) };
+        if let Some(g) = group.filter(|_| self.group) {
+            out.push_str(&format!("{}only group {g}", if out.is_empty() { "" } else { "; " }));
+        }
+        if out.is_empty() { "none".into() } else { out }
     }
 
     /// Whether the timeline shows an entry, given its flags and the selected group's states.
     pub fn passes(&self, t: &DbgMsgTx, meta: TxMeta, group: Option<&[i64]>) -> bool {
+        let in_group = match group {
+            Some(g) if self.group => t.called_states_idxs.iter().any(|c| g.contains(c)),
+            _ => true,
+        };
         if t.is_queued {
-            return !(self.queued || (!self.both_rows && meta.has(TxMeta::EXECUTED)));
+            return in_group && !(self.queued || (!self.both_rows && meta.has(TxMeta::EXECUTED)));
         }
         if (self.canceled && !t.accepted)
             || (self.auto && t.is_auto)
@@ -169,9 +174,6 @@ impl Filters {
         {
             return false;
         }
-        match group {
-            Some(g) if self.group => t.called_states_idxs.iter().any(|c| g.contains(c)),
-            _ => true,
-        }
+        in_group
     }
 }

@@ -86,7 +86,8 @@ fn filters_hide_what_they_say() {
     s.message(None, tx("root", 6, [2, 1, 1, 1], &[0]));
     assert_eq!(rows(&s, &Filters { empty: true, ..f }, None).len(), 5, "one changed nothing");
     assert_eq!(rows(&s, &f, Some(vec![0, 1])), [0, 1, 4, 5], "group ab: transitions calling A or B");
-    assert_eq!(Filters { empty: true, ..f }.describe(false), "hiding empty");
+    assert_eq!(Filters { empty: true, ..f }.describe(None), "hiding empty");
+    assert_eq!(Filters { empty: true, ..f }.describe(Some("ab")), "hiding empty; only group ab");
 }
 
 #[test]

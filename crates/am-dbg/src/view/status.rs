@@ -28,7 +28,7 @@ pub(crate) fn text(app: &App, width: usize) -> String {
         (1, s.source.clone()),
         (4, format!("{} msgs", app.store.received)),
         (2, if s.fps > 0 { format!("{} fps", s.fps) } else { String::new() }),
-        (6, format!("filters: {}", app.filters.describe(app.group().is_some()))),
+        (6, format!("filters: {}", app.filters.describe(app.group().map(|g| g.0)))),
         (5, if level < 5 { format!("log ≤{level}") } else { String::new() }),
         (3, if app.filters.both_rows { "queued rows: both".into() } else { String::new() }),
         (7, notice),
