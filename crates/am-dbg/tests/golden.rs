@@ -70,3 +70,24 @@ fn a_group_narrows_the_states_the_matrix_and_the_timeline() {
     app.handle(Action::ToggleMatrix);
     both("group", &mut app);
 }
+
+#[test]
+fn warnings_pane() {
+    let mut app = session();
+    // shop-worker-1 lost messages: a drop notice and a gap in its sequence
+    app.message(
+        Some(2),
+        am_dbg_proto::DbgMsg::Dropped(am_dbg_proto::DbgMsgDropped {
+            machine_id: "shop-worker-1".into(),
+            count: 2,
+            ..Default::default()
+        }),
+    );
+    let t = support::Tx { n: 9, called: &[0], clocks: [7, 0, 0, 0, 0, 0, 0, 0, 0], ..Default::default() };
+    app.message(Some(2), support::tx("shop-worker-1", t));
+    app.handle(Action::ToggleWarnings);
+    both("warnings", &mut app);
+    app.handle(Action::Enter);
+    assert_eq!(app.selected().map(|m| m.id()), Some("shop-worker-1"));
+    assert_eq!(app.focus, am_dbg::app::PaneId::Timeline);
+}

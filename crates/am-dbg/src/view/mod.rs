@@ -44,8 +44,8 @@ pub struct Areas {
 
 /// The layout: three panes on top (machines, states, timeline), the detail and the log
 /// below, the warnings under the machines when on, the status bar last. The bottom row gets
-/// a third of the height (at least 6 rows); under 100 columns the log takes the detail's
-/// place when it has focus.
+/// a third of the height (at least 6 rows); under 100 columns the log and the warnings take
+/// the detail's place while they have focus.
 pub fn areas(app: &App, area: Rect) -> Areas {
     let bottom = (area.height / 3).clamp(6, 16).min(area.height.saturating_sub(7));
     let rows = Layout::default()
@@ -56,8 +56,9 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         .direction(Direction::Horizontal)
         .constraints([Constraint::Percentage(25), Constraint::Percentage(30), Constraint::Percentage(45)])
         .split(rows[0]);
+    let narrow = area.width < 100;
     let (mut machines, mut warnings) = (top[0], None);
-    if app.panes.warnings {
+    if app.panes.warnings && !narrow {
         let split = Layout::default()
             .direction(Direction::Vertical)
             .constraints([Constraint::Percentage(55), Constraint::Percentage(45)])
@@ -65,8 +66,11 @@ pub fn areas(app: &App, area: Rect) -> Areas {
         (machines, warnings) = (split[0], Some(split[1]));
     }
     let (mut detail, mut log) = (rows[1], None);
-    if app.panes.log {
-        if area.width >= 100 {
+    if app.panes.warnings && narrow && app.focus == PaneId::Warnings {
+        warnings = Some(rows[1]);
+        detail = Rect::default();
+    } else if app.panes.log {
+        if !narrow {
             let split = Layout::default()
                 .direction(Direction::Horizontal)
                 .constraints([Constraint::Percentage(45), Constraint::Percentage(55)])
