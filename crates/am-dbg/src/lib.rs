@@ -7,7 +7,7 @@
 //!   machines tree, states as of any transition (time travel), the timeline, each
 //!   transition's steps, log and args, filters and search. `am-dbg tui FILE` opens a
 //!   recording (JSON lines or a Go `.gob.br` export); `--record FILE` records while viewing.
-//! - `record`, `replay`, `summary`, `export --gob-br`, `import`: see [`cli`].
+//! - `record`, `replay`, `summary`, `export --gob-br`, `import`, `diagram`: see [`cli`].
 //!
 //! The pieces, in the order data flows: [`store`] (machines and transitions, derived flags
 //! and indexes; no terminal), [`action`] and [`keys`] (what a key asks for, from one table),
@@ -29,6 +29,7 @@
 pub mod action;
 pub mod app;
 pub mod cli;
+pub mod diagram;
 pub mod export;
 pub mod keys;
 pub mod player;

@@ -293,3 +293,61 @@ fn am_dbg_export_and_import_round_trip_a_recording() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad.gob.br"), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn diagram_prints_a_mermaid_graph_of_a_recorded_machine() {
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/captures/demo.jsonl");
+    let out = am_dbg()
+        .arg("diagram")
+        .arg(&demo)
+        .args(["--machine", "worker-1", "--format", "mermaid", "--tx", "last"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("flowchart LR\n"), "{text}");
+    assert!(
+        text.contains("s1 --o|require| s0") && text.contains("s1 --x|remove| s2"),
+        "Connecting requires Start, removes Connected:\n{text}"
+    );
+    assert!(text.contains("subgraph g_connection"), "the schema's groups:\n{text}");
+    assert!(text.contains("class s0,s2,s4 active"), "Start, Connected, Working after the last transition:\n{text}");
+    let dir = TempDir::new("dbg-diagram");
+    for format in ["d2", "svg"] {
+        let file = dir.join(format!("w.{format}"));
+        let out = am_dbg()
+            .arg("diagram")
+            .arg(&demo)
+            .args(["-M", "worker-1", "-f", format, "-o"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert!(std::fs::read_to_string(&file).unwrap().contains("Connecting"), "{format}");
+    }
+    let out = am_dbg().arg("diagram").arg(&demo).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pick one with --machine"));
+}
+
+#[test]
+fn diagram_of_a_live_machine_waits_for_its_schema() {
+    let mut child = am_dbg()
+        .args(["diagram", "127.0.0.1:0", "--machine", "worker", "--tx", "last"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = line.split("listening on ").nth(1).and_then(|r| r.split(' ').next()).expect(&line).to_string();
+    let rt = rt();
+    let tracer = DbgTracer::builder().addr(addr).runtime(rt.handle().clone()).build().unwrap();
+    drive(&tracer);
+    assert!(tracer.flush(Duration::from_secs(10)).complete());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("%% worker — am-dbg diagram") && text.contains("s1 --o|require| s0"), "{text}");
+    assert!(text.contains("class s2,s3 active"), "Work and Exception active after the last transition:\n{text}");
+}

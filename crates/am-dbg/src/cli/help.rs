@@ -16,6 +16,7 @@ COMMANDS:
     summary    Print machines, transitions, activations, exceptions and drops of a recording
     export     Write a recording as a .gob.br file the Go am-dbg opens (--import-data)
     import     Write a Go am-dbg .gob.br export as a recording (JSON lines)
+    diagram    A machine's states and relations as a mermaid, d2 or svg diagram
     help       Print this help, or a command's (`am-dbg help record`)
 
 Each command takes --help.

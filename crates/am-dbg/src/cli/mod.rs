@@ -1,10 +1,12 @@
 //! The `am-dbg` command line: `tui` (the default), `record`, `replay`, `summary`, `export`,
 //! `import`. A small hand-written parser; [`run`] is what the binary calls.
 
+mod diagram;
 mod help;
 
 use std::path::PathBuf;
 
+pub use diagram::{DiagramOptions, TxSel};
 pub use help::*;
 
 use am_core::exporter::StopSignals;
@@ -47,6 +49,8 @@ pub enum Command {
         /// The `.gob.br` to write.
         out: PathBuf,
     },
+    /// `diagram`.
+    Diagram(DiagramOptions),
     /// `import`.
     Import {
         /// The `.gob.br` export.
@@ -97,6 +101,7 @@ pub fn parse(args: Vec<String>) -> Result<Command, Error> {
             Some("tui") => tui_help(),
             Some("export") => EXPORT_HELP.into(),
             Some("import") => IMPORT_HELP.into(),
+            Some("diagram") => DIAGRAM_HELP.into(),
             _ => HELP.into(),
         })),
         "record" if wants_help => Ok(Command::Help(RECORD_HELP.into())),
@@ -109,6 +114,8 @@ pub fn parse(args: Vec<String>) -> Result<Command, Error> {
         }
         "export" if wants_help => Ok(Command::Help(EXPORT_HELP.into())),
         "import" if wants_help => Ok(Command::Help(IMPORT_HELP.into())),
+        "diagram" if wants_help => Ok(Command::Help(DIAGRAM_HELP.into())),
+        "diagram" => Ok(Command::Diagram(diagram::parse(rest)?)),
         "export" => {
             let files: Vec<&String> = rest.iter().filter(|a| *a != "--gob-br").collect();
             if !rest.iter().any(|a| a == "--gob-br") {
@@ -351,6 +358,7 @@ async fn execute(cmd: Command) -> Result<(), Error> {
         Command::Summary { file } => out(&Summary::from_file(&file)?.to_string())?,
         Command::Export { file, out } => export(&file, &out)?,
         Command::Import { file, out } => import(&file, &out)?,
+        Command::Diagram(o) => diagram::run(o).await?,
     }
     Ok(())
 }
