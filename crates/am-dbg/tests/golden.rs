@@ -91,3 +91,10 @@ fn warnings_pane() {
     assert_eq!(app.selected().map(|m| m.id()), Some("shop-worker-1"));
     assert_eq!(app.focus, am_dbg::app::PaneId::Timeline);
 }
+
+#[test]
+fn histograms_in_place_of_the_detail() {
+    let mut app = session();
+    app.handle(Action::ToggleStats);
+    both("histograms", &mut app);
+}

@@ -6,11 +6,12 @@ use am_core::{Relation, StepKind};
 use am_dbg_proto::DbgStep;
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
-use ratatui::text::Line;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::app::App;
+use crate::store::Hist;
 
 use super::{dim, human_time, kind, pane};
 
@@ -163,8 +164,64 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
     );
 }
 
-/// Draws the machine's histograms in the detail's place.
+/// A histogram as lines: one bar per bucket from the lowest to the highest used, labelled
+/// with the bucket's upper bound by `unit`.
+fn hist_lines(h: &Hist, width: usize, unit: fn(u64) -> String) -> Vec<Line<'static>> {
+    if h.count == 0 {
+        return Vec::new();
+    }
+    let span = h.span();
+    let most = span.clone().map(|b| h.buckets[b]).max().unwrap_or(1).max(1);
+    let bar_w = width.saturating_sub(16).max(4);
+    span.map(|b| {
+        let n = h.buckets[b];
+        let upper = if b == 0 { 0 } else { (1u64 << (b - 1)).saturating_mul(2) - 1 };
+        let len = (n as f64 / most as f64 * bar_w as f64).ceil() as usize;
+        Line::from(vec![
+            Span::styled(format!("{:>8} ", format!("≤{}", unit(upper))), dim()),
+            Span::styled("█".repeat(len), Style::default().fg(Color::Cyan)),
+            Span::raw(format!(" {n}")),
+        ])
+    })
+    .collect()
+}
+
+/// Draws the machine's histograms in the detail's place: transition durations (when its
+/// client sends them) and queue length at transition end.
 pub fn draw_stats(f: &mut Frame<'_>, area: Rect, app: &App) {
-    let _ = app;
-    f.render_widget(Paragraph::new("").block(pane(" histograms ", false)), area);
+    let Some(m) = app.selected() else {
+        f.render_widget(Paragraph::new("").block(pane(" histograms ", false)), area);
+        return;
+    };
+    let width = area.width.saturating_sub(2) as usize;
+    let (d, q) = (&m.stats.duration_hist, &m.stats.queue_hist);
+    let summary = |h: &Hist, unit: fn(u64) -> String| {
+        format!(
+            "p50 {} p90 {} p99 {} max {} n {}",
+            unit(h.quantile(0.5)),
+            unit(h.quantile(0.9)),
+            unit(h.quantile(0.99)),
+            unit(h.max),
+            h.count
+        )
+    };
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let mut left = vec![Line::styled("transition duration", bold)];
+    if d.count == 0 {
+        left.push(Line::styled("none sent: DbgTracer::builder().durations(true)", dim()));
+    } else {
+        left.push(Line::raw(summary(d, dur)));
+        left.extend(hist_lines(d, width / 2, dur));
+    }
+    let mut right = vec![Line::styled("queue length at transition end", bold)];
+    right.push(Line::raw(summary(q, |n| n.to_string())));
+    right.extend(hist_lines(q, width / 2, |n| n.to_string()));
+    let title = format!(" histograms · {} (D: back to the transition) ", m.id());
+    let block = pane(title, false);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let half = Rect { width: (inner.width / 2).saturating_sub(2), ..inner };
+    let rest = Rect { x: inner.x + inner.width / 2, width: inner.width - inner.width / 2, ..inner };
+    f.render_widget(Paragraph::new(left).wrap(Wrap { trim: false }), half);
+    f.render_widget(Paragraph::new(right).wrap(Wrap { trim: false }), rest);
 }
