@@ -8,7 +8,7 @@ use xshell::{Shell, cmd};
 use crate::{Args, Result, backends};
 
 const HELP: &str = "\
-cargo xtask itest [--duration SECS] [--keep] [--only service]
+cargo xtask itest [--duration SECS] [--keep] [--only service|tui]
 
 Builds the demo and runs it for SECS seconds (default 10, at least 8) against a real
 Prometheus and Pushgateway started on loopback ports, then checks end to end:
@@ -26,15 +26,17 @@ Prometheus and Pushgateway started on loopback ports, then checks end to end:
         lines of every machine whose trace IDs belong to the exported spans
   dbg   the am-dbg recording holds every demo machine, transitions, and no drops
   tui   the am-dbg terminal UI in tmux shows the demo's machines live, time-travels, shows
-        its help and a filter, and restores the terminal on q
+        its help and a filter, the log pane, step-through, the matrix, pauses the live view,
+        exports, keeps the clocks and the help key at 80x24, restores the terminal on q,
+        then plays the recording it made
   service  am-example-service (axum, a machine per request) against an OTLP receiver: each
         request's span holds its order machine and transitions, the machine's JSON log
         lines carry the trace ID, /metrics and the probes answer on the app's port, and
         SIGTERM turns /readyz to 503 until a clean exit with a complete delivery report
 Prometheus and the Pushgateway come from Debian: installed with apt-get when missing and
 running as root (as `cargo xtask deps` does).
-Outputs go to a temporary directory, removed afterwards unless --keep. `--only service` runs
-only the example service's check (quick, when working on it).
+Outputs go to a temporary directory, removed afterwards unless --keep. `--only service` or
+`--only tui` runs only that check (quick, when working on it).
 ";
 
 /// Machines the demo runs with its default three workers.
@@ -79,7 +81,12 @@ pub(crate) fn run(sh: &Shell, args: &mut Args) -> Result<()> {
             let bin = |name: &str| -> PathBuf { sh.current_dir().join("target/debug").join(name) };
             crate::service_e2e::run(sh, &bin, &dir)
         }
-        Some(other) => Err(format!("--only: `service`, not `{other}`").into()),
+        Some("tui") => {
+            cmd!(sh, "cargo build --quiet -p am-demo -p am-dbg --bins").run()?;
+            let bin = |name: &str| -> PathBuf { sh.current_dir().join("target/debug").join(name) };
+            crate::tui_e2e::run(sh, &bin, &dir)
+        }
+        Some(other) => Err(format!("--only: `service` or `tui`, not `{other}`").into()),
     };
     if keep || result.is_err() {
         eprintln!("itest outputs kept in {}", dir.display());

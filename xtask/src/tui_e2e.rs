@@ -1,6 +1,8 @@
 //! The `am-dbg` terminal UI end to end, as a person sees it: started in `tmux` (160×45),
 //! listening on a loopback port, the demo streaming to it; the screen read with
-//! `capture-pane`, keys sent with `send-keys`, and after `q` the terminal checked restored.
+//! `capture-pane`, keys sent with `send-keys`: time travel, help, a filter, the log pane,
+//! step-through, the matrix, a live pause, an export, 80×24; after `q` the terminal checked
+//! restored; then the recording it made opened and played.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -19,15 +21,25 @@ pub(crate) fn run(sh: &Shell, bin: &dyn Fn(&str) -> std::path::PathBuf, dir: &Pa
     // through a shell that says how am-dbg ended: tmux does not always reap a pane's own
     // process in time to report its status
     let command = format!(
-        "{} tui --listen {listen} --record {}; echo \"am-dbg exited with $?\"; sleep 600",
+        "{} tui --listen {listen} --record {} --dir {}; echo \"am-dbg exited with $?\"; sleep 600",
         am_dbg.display(),
-        record.display()
+        record.display(),
+        dir.display()
     );
     eprintln!("==> am-dbg TUI in tmux ({session}), demo streaming to {listen}");
     cmd!(sh, "tmux new-session -d -s {session} -x 160 -y 45 {command}").run()?;
-    let result = scenario(sh, bin, &session, &listen, &record);
+    let result = scenario(sh, bin, &session, &listen, &record, dir);
     let _ = cmd!(sh, "tmux kill-session -t {session}").quiet().ignore_status().run();
-    result
+    result?;
+    play(sh, &am_dbg, &format!("{session}-play"), &record)
+}
+
+/// Sends keys (tmux key names) one call each, so none reads as an Alt combination.
+fn keys(sh: &Shell, session: &str, keys: &[&str]) -> Result<()> {
+    for k in keys {
+        cmd!(sh, "tmux send-keys -t {session} {k}").run()?;
+    }
+    Ok(())
 }
 
 fn capture(sh: &Shell, session: &str) -> Result<String> {
@@ -55,6 +67,7 @@ fn scenario(
     session: &str,
     listen: &str,
     record: &Path,
+    dir: &Path,
 ) -> Result<()> {
     wait_screen(sh, session, "its empty state", |s| s.contains("waiting for machines"))?;
     let demo = std::process::Command::new(bin("am-demo"))
@@ -91,6 +104,46 @@ fn scenario(
     wait_screen(sh, session, "the help closed", |s| !s.contains("q / Ctrl-C"))?;
     cmd!(sh, "tmux send-keys -t {session} c").run()?;
     wait_screen(sh, session, "the canceled filter", |s| s.contains("filters: hiding canceled"))?;
+    keys(sh, session, &["c"])?;
+    // the log pane: the machine's whole log, focused by Tab from the timeline
+    keys(sh, session, &["Tab"])?;
+    wait_screen(sh, session, "the log pane", |s| s.contains(" log ") && s.contains(" lines"))?;
+    keys(sh, session, &["Up", "BTab"])?;
+    // step-through: the states pane counts the steps, Escape leaves
+    keys(sh, session, &["]"])?;
+    wait_screen(sh, session, "step-through", |s| s.contains("· step 0/"))?;
+    keys(sh, session, &["]", "Escape"])?;
+    wait_screen(sh, session, "step-through left", |s| !s.contains("· step "))?;
+    // the matrix in the timeline's place, and back
+    keys(sh, session, &["M"])?;
+    wait_screen(sh, session, "the matrix", |s| s.contains(" matrix ") && s.contains(" 0 1 2"))?;
+    keys(sh, session, &["M"])?;
+    // live pause: the view holds while messages may arrive; Space again follows
+    keys(sh, session, &["f", "Space"])?;
+    wait_screen(sh, session, "a live pause", |s| s.contains("paused: the view holds"))?;
+    keys(sh, session, &["Space"])?;
+    wait_screen(sh, session, "following again", |s| s.contains("· following"))?;
+    // export all machines as .gob.br into --dir
+    keys(sh, session, &["s"])?;
+    wait_screen(sh, session, "the export menu", |s| s.contains(" export ") && s.contains("all machines, .gob.br"))?;
+    keys(sh, session, &["2"])?;
+    wait_screen(sh, session, "the export written", |s| s.contains("exported ") && s.contains(".gob.br"))?;
+    let exported = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with(".gob.br"))
+        .ok_or("no .gob.br export in --dir")?;
+    let msgs = am_dbg_proto_len(sh, bin, &exported)?;
+    // 80×24: the ticks and the help key stay
+    cmd!(sh, "tmux resize-window -t {session} -x 80 -y 24").run()?;
+    let narrow = wait_screen(sh, session, "80×24", |s| s.lines().count() <= 24 && s.contains("? help · q quit"))?;
+    let ticks = narrow
+        .lines()
+        .flat_map(|l| l.split('│'))
+        .filter(|cell| cell.starts_with("■ ") || cell.starts_with("□ "))
+        .all(|cell| cell.trim_end().ends_with(|c: char| c.is_ascii_digit()));
+    if !ticks || !narrow.contains("■ ") {
+        return Err(format!("at 80×24 the states pane lost its ticks:\n{narrow}").into());
+    }
     // quit: the process ends with 0 and leaves the alternate screen
     cmd!(sh, "tmux send-keys -t {session} q").run()?;
     let after = wait_screen(sh, session, "am-dbg's exit", |s| s.contains("am-dbg exited with"))?;
@@ -104,7 +157,41 @@ fn scenario(
     if !recorded.lines().any(|l| l.contains("worker-pool")) {
         return Err("--record wrote no message of worker-pool".into());
     }
-    eprintln!("tui: machines, time travel, help, filters and a clean quit seen in tmux; screen before quitting:");
+    eprintln!(
+        "tui: machines, time travel, help, filters, log, steps, matrix, pause, export ({msgs}) and 80×24 seen in tmux, a clean quit; screen before quitting:"
+    );
     eprintln!("{}", screen.lines().take(14).collect::<Vec<_>>().join("\n"));
+    Ok(())
+}
+
+/// What `am-dbg summary` says of an export, in a line.
+fn am_dbg_proto_len(sh: &Shell, bin: &dyn Fn(&str) -> std::path::PathBuf, file: &Path) -> Result<String> {
+    let am_dbg = bin("am-dbg");
+    let summary = cmd!(sh, "{am_dbg} summary {file}").read()?;
+    let first = summary.lines().next().unwrap_or_default().to_string();
+    if !first.starts_with("machines: ") || first.starts_with("machines: 0") {
+        return Err(format!("the export reads back empty: {summary}").into());
+    }
+    Ok(first)
+}
+
+/// The recording made live, opened and played: the timeline plays, + speeds it up.
+fn play(sh: &Shell, am_dbg: &Path, session: &str, record: &Path) -> Result<()> {
+    let command = format!("{} tui {} ; sleep 600", am_dbg.display(), record.display());
+    cmd!(sh, "tmux new-session -d -s {session} -x 160 -y 45 {command}").run()?;
+    let result = (|| -> Result<()> {
+        wait_screen(sh, session, "the recording", |s| s.contains("worker-pool") && s.contains("· following"))?;
+        keys(sh, session, &["g", "Space"])?;
+        wait_screen(sh, session, "playing", |s| s.contains("· playing ×1"))?;
+        keys(sh, session, &["+"])?;
+        wait_screen(sh, session, "a faster play", |s| s.contains("play speed ×2") || s.contains("played to the end"))?;
+        keys(sh, session, &["Space"])?;
+        wait_screen(sh, session, "a pause", |s| !s.contains("· playing"))?;
+        keys(sh, session, &["q"])?;
+        Ok(())
+    })();
+    let _ = cmd!(sh, "tmux kill-session -t {session}").quiet().ignore_status().run();
+    result?;
+    eprintln!("tui: the recording plays, speeds up and pauses");
     Ok(())
 }
