@@ -82,7 +82,7 @@ fn wide_terminal_shows_every_pane() {
         let l = s.lines().find(|l| l.contains(name)).unwrap_or_default();
         l.split('│').nth(1).unwrap_or_default().split_whitespace().map(String::from).collect()
     };
-    assert!(s.contains("machine        tx  err    /s  last"), "the table's header:\n{s}");
+    assert!(s.contains("machine       tx err    /s  last    q"), "the table's header:\n{s}");
     assert_eq!(row("● app")[..4], ["●", "app", "4", "1"], "connected root with 4 transitions and 1 error:\n{s}");
     assert!(s.contains("│  ○ worker "), "the disconnected child, indented:\n{s}");
     assert_eq!(row("○ worker")[..3], ["○", "worker", "1"], "{s}");

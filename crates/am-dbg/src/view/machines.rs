@@ -45,10 +45,10 @@ pub(crate) fn age(ns: u64) -> String {
 
 /// The columns, in the order they collapse from the right.
 const COLUMNS: [Column; 5] = [
-    Column { head: "tx", width: 6, sort: Sort::Transitions, cell: |m, _| (count(m.stats.transitions as f64), dim()) },
+    Column { head: "tx", width: 5, sort: Sort::Transitions, cell: |m, _| (count(m.stats.transitions as f64), dim()) },
     Column {
         head: "err",
-        width: 4,
+        width: 3,
         sort: Sort::Errors,
         cell: |m, _| match m.errors {
             0 => (String::new(), Style::default()),
@@ -84,15 +84,16 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
     let inner = area.width.saturating_sub(2) as usize;
     let ms = app.store.machines();
     let now = app.now();
-    // as many columns as leave the names 10 columns (and the widest name at most)
+    // names first: as many columns as leave them 14 columns (or the widest name)
     let widest =
         app.rows().iter().map(|r| ms[r.idx].id().chars().count() + 2 + 2 * r.depth as usize).max().unwrap_or(8);
+    let name_min = widest.clamp(8, 14);
     let mut used = 0;
     let cols: Vec<&Column> = COLUMNS
         .iter()
         .take_while(|c| {
             used += c.width + 1;
-            inner >= used + 10
+            inner >= used + name_min
         })
         .collect();
     let cols_w: usize = cols.iter().map(|c| c.width + 1).sum();
