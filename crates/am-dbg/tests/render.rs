@@ -252,3 +252,37 @@ fn after_eviction_titles_and_rows_count_from_the_machine_s_first_transition() {
     let row = s.lines().find(|l| l.contains(" 9  t")).unwrap_or_default();
     assert!(row.contains("ok"), "row 9 is the selected one:\n{s}");
 }
+
+#[test]
+fn stepping_draws_one_relation_line_per_relation_even_when_go_follows_it_twice() {
+    let mut model = fixture();
+    let rel = DbgStep { step_type: 1, rel_type: 2, from_state_idx: 1, to_state_idx: 0, ..Default::default() };
+    let mut t = match tx("app", 5, [1, 1, 0], 1, true) {
+        DbgMsg::Tx(t) => t,
+        _ => unreachable!(),
+    };
+    t.steps =
+        vec![rel.clone(), rel, DbgStep { step_type: 4, to_state_idx: 1, from_state_idx: -1, ..Default::default() }];
+    model.message(Some(1), DbgMsg::Tx(t));
+    for _ in 0..3 {
+        press(&mut model, KeyCode::Char(']'));
+    }
+    let s = screen(&model, 160, 45);
+    assert!(s.contains("app @ #5 · step 2/3"), "{s}");
+    let cell = |name: &str| -> String {
+        s.lines()
+            .flat_map(|l| l.split('│'))
+            .find(|c| c.len() > 2 && c[c.char_indices().nth(2).unwrap().0..].starts_with(name))
+            .expect(&s)
+            .to_string()
+    };
+    let (start, ready) = (cell("Start "), cell("Ready "));
+    assert_eq!((start.trim_end().chars().last(), ready.trim_end().chars().last()), (Some('┐'), Some('r')), "{s}");
+    assert_eq!(start.matches('┐').count() + ready.matches(" r").count(), 2, "one line: Ready requires Start\n{s}");
+    press(&mut model, KeyCode::Char(']'));
+    let s = screen(&model, 160, 45);
+    assert!(
+        s.contains("app @ #5 · step 3/3") && s.contains("■ Ready     A + 1"),
+        "the activation step applied (+):\n{s}"
+    );
+}

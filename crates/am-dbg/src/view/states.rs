@@ -93,8 +93,13 @@ pub fn draw(f: &mut Frame<'_>, area: Rect, app: &App) {
     let shown = app.visible_states();
     let cursor = app.nav().state;
     // relation lines: one column each, the latest when they do not all fit
-    let mut lines_rel: Vec<RelLine> = steps.as_ref().map(|s| s.relations.clone()).unwrap_or_default();
-    lines_rel.dedup();
+    // a relation followed twice (Go evaluates some again) is one line
+    let mut lines_rel: Vec<RelLine> = Vec::new();
+    for l in steps.iter().flat_map(|s| &s.relations) {
+        if !lines_rel.contains(l) {
+            lines_rel.push(*l);
+        }
+    }
     let max_cols = inner.saturating_sub(16);
     let hidden_rel = lines_rel.len().saturating_sub(max_cols);
     let lines_rel = &lines_rel[hidden_rel..];
