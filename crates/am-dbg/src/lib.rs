@@ -26,6 +26,8 @@
 //! assert_eq!(app.clocks(), [1]);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod action;
 pub mod app;
 pub mod cli;
