@@ -1,36 +1,15 @@
 //! Transition benchmarks. Criterion measures each scenario with and without a no-op tracer;
-#![allow(unsafe_code)] // the counting global allocator
 //! afterwards a table prints ns/transition, the tracer/no-tracer ratio from the same run,
 //! and heap allocations per transition (counted by a global allocator).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
 use am_core::{Handlers, LogLevel, Machine, MachineBuilder, NoopTracer, Schema, State, Tracer, Transition};
 use criterion::{Criterion, criterion_group};
 
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// Forwards to the system allocator and counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: am_testkit::alloc::Counting = am_testkit::alloc::Counting;
 
 /// A scenario: a machine factory and one iteration (which runs `per_iter` transitions).
 struct Scenario {
@@ -185,11 +164,11 @@ fn time_ns(m: &Machine, s: &Scenario, iters: u64) -> f64 {
 fn allocs_per_transition(m: &Machine, s: &Scenario) -> f64 {
     (s.iter)(m); // warm up buffers
     let iters = 1000;
-    let before = ALLOCS.load(Relaxed);
+    let before = am_testkit::alloc::allocs();
     for _ in 0..iters {
         (s.iter)(m);
     }
-    (ALLOCS.load(Relaxed) - before) as f64 / (iters * s.per_iter) as f64
+    (am_testkit::alloc::allocs() - before) as f64 / (iters * s.per_iter) as f64
 }
 
 fn table() {

@@ -1,45 +1,13 @@
 //! Heap allocations per transition, counted by a global allocator. Only the allocations of
 //! the thread that counts are counted: the test harness's own threads (its watchdog, its
-//! output) allocate too, and under load they did so while a count was running.
-#![allow(unsafe_code)] // the counting global allocator
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+//! output) allocate too, and under load they did so while a count was running
+//! (`am_testkit::alloc`).
 
 use am_core::{Handlers, Machine, NoopTracer, Schema, State};
-
-struct Counting;
-
-thread_local! {
-    /// This thread's allocations (a const initializer: reading it never allocates).
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    // `try_with`: a thread being torn down may still allocate
-    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-}
-
-fn allocs() -> u64 {
-    ALLOCS.with(Cell::get)
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(p, l, n) }
-    }
-}
+use am_testkit::alloc::allocs;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: am_testkit::alloc::Counting = am_testkit::alloc::Counting;
 
 fn per_transition(m: &Machine, f: impl Fn(&Machine)) -> f64 {
     for _ in 0..3 {

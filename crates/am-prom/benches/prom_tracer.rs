@@ -3,37 +3,16 @@
 //! transition in 8, and timing every one), and inside a composite (looked up by machine ID
 //! on every hook); then a table prints ns/transition,
 //! the ratios to "no tracer" and heap allocations per transition.
-#![allow(unsafe_code)] // the counting global allocator
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
 use am_core::{Handlers, Interest, Machine, Schema, Tracer, Tracers};
 use am_prom::PromTracer;
 use criterion::{Criterion, criterion_group};
 
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// Forwards to the system allocator and counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: am_testkit::alloc::Counting = am_testkit::alloc::Counting;
 
 /// Listens to the same hooks as the Prometheus tracer and does nothing: what the machine
 /// itself spends on having such a tracer bound.
@@ -127,11 +106,11 @@ fn time_ns(m: &Machine, iters: u64) -> f64 {
 fn allocs_per_transition(m: &Machine) -> f64 {
     add_remove(m);
     let iters = 1000;
-    let before = ALLOCS.load(Relaxed);
+    let before = am_testkit::alloc::allocs();
     for _ in 0..iters {
         add_remove(m);
     }
-    (ALLOCS.load(Relaxed) - before) as f64 / (iters * 2) as f64
+    (am_testkit::alloc::allocs() - before) as f64 / (iters * 2) as f64
 }
 
 fn table() {

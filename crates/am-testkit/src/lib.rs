@@ -2,8 +2,9 @@
 //! that decode what the exporters send with the backends' own formats ([`otlp`]: the
 //! official OTLP protobufs over gRPC and HTTP; [`loki`]: Loki's push API, snappy protobuf and
 //! JSON), free ports, [`TempDir`], [`tool`], the one way a test asks for an external
-//! program, [`tls`]: a CA per run and a TLS-terminating proxy in front of any receiver, and
-//! [`go`]: the Go peer of the debugger interop tests.
+//! program, [`tls`]: a CA per run and a TLS-terminating proxy in front of any receiver,
+//! [`go`]: the Go peer of the debugger interop tests, and [`alloc`]: the counting global
+//! allocator of the allocation tests and benches.
 //!
 //! The `am-receiver` binary runs either receiver as a process of its own, counting what it
 //! accepted, so a soak run can kill and restart it.
@@ -11,6 +12,7 @@
 //! Not published; exporters use it only as a dev-dependency, so they still depend on
 //! `am-core` alone.
 
+pub mod alloc;
 pub mod go;
 pub mod loki;
 pub mod otlp;
