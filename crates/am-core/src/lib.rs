@@ -84,6 +84,7 @@
 mod binding;
 mod bits;
 pub mod conventions;
+mod dispatch;
 pub mod env;
 mod error;
 mod exec;

@@ -68,10 +68,8 @@ impl Resolver {
             called.insert(c);
         }
         if steps.is_none()
-            && let Some(accepted) = plain_target(s, inp, called, target)
+            && let Some(accepted) = plain_target(s, inp, called, target, target_out)
         {
-            target_out.clear();
-            target_out.extend(s.canonical().iter().copied().filter(|&x| target.contains(x)));
             rejected.clear();
             rejected.extend(inp.called.iter().copied().filter(|&c| !target.contains(c)));
             return accepted;
@@ -172,8 +170,7 @@ impl Resolver {
         require_filter(s, list, set, Some(called), steps.as_deref_mut());
 
         target.copy_from(set);
-        target_out.clear();
-        target_out.extend(s.canonical().iter().copied().filter(|&x| set.contains(x)));
+        in_canonical_order(s, list, target_out);
 
         rejected.clear();
         rejected.extend(inp.called.iter().copied().filter(|&c| !set.contains(c)));
@@ -205,7 +202,13 @@ impl Resolver {
 /// a state, no relation pass changes anything and the target is S1 itself (written into
 /// `target`); returns acceptance. `None` when some state of S1 has relations (the full passes
 /// run).
-fn plain_target(s: &Schema, inp: &Input<'_>, called: &BitSet, target: &mut BitSet) -> Option<bool> {
+fn plain_target(
+    s: &Schema,
+    inp: &Input<'_>,
+    called: &BitSet,
+    target: &mut BitSet,
+    target_out: &mut Vec<StateIdx>,
+) -> Option<bool> {
     let (a, c, p) = (inp.active.words(), called.words(), s.plain.words());
     let word = |ws: &[u64], i: usize| ws.get(i).copied().unwrap_or(0);
     for i in 0..a.len().max(c.len()) {
@@ -219,22 +222,32 @@ fn plain_target(s: &Schema, inp: &Input<'_>, called: &BitSet, target: &mut BitSe
         }
     }
     target.clear();
+    target_out.clear();
     for x in inp.called.iter().chain(inp.active_list) {
         let in_s1 = match inp.kind {
             MutationKind::Add => true,
             MutationKind::Remove => !called.contains(*x),
             MutationKind::Set => called.contains(*x),
         };
-        if in_s1 {
-            target.insert(*x);
+        if in_s1 && target.insert(*x) {
+            target_out.push(*x);
         }
     }
+    target_out.sort_unstable_by_key(|&x| s.canon_pos[x]);
     // every called state is in the target (Add, Set) or accepted anyway (Remove)
     Some(match inp.kind {
         MutationKind::Remove => true,
         _ if inp.auto => !inp.called.is_empty(),
         _ => true,
     })
+}
+
+/// `members` into `out`, canonical order: a sort of the members, not a pass over the
+/// schema (a transition costs what it touches, not the schema's size).
+fn in_canonical_order(s: &Schema, members: &[StateIdx], out: &mut Vec<StateIdx>) {
+    out.clear();
+    out.extend_from_slice(members);
+    out.sort_unstable_by_key(|&x| s.canon_pos[x]);
 }
 
 /// Appends one level of Add relations of `list[..to]`; steps are recorded for edges that
@@ -376,7 +389,8 @@ mod tests {
             for &c in &called {
                 probe.insert(c);
             }
-            fast_taken += usize::from(plain_target(&s, &inp, &probe, &mut BitSet::with_len(s.len())).is_some());
+            fast_taken +=
+                usize::from(plain_target(&s, &inp, &probe, &mut BitSet::with_len(s.len()), &mut Vec::new()).is_some());
             let a1 = r.resolve(&s, &inp, &mut t1, &mut rej1, None);
             let a2 = r.resolve(&s, &inp, &mut t2, &mut rej2, Some(&mut Vec::new()));
             assert_eq!((a1, &t1, &rej1), (a2, &t2, &rej2), "{kind:?} {called:?} active {active_list:?} in {s:?}");

@@ -158,6 +158,9 @@ macro_rules! forward {
         fn wants_timing(&self) -> bool {
             (**self).wants_timing()
         }
+        fn interest(&self) -> Interest {
+            (**self).interest()
+        }
         fn machine_init(&self, m: &Machine) {
             (**self).machine_init(m)
         }

@@ -110,8 +110,14 @@ pub(crate) struct TxData {
     /// Cleared where the runner may wait (tracers, logging, a contended lock in `apply`).
     pub(crate) handler_clock: Option<Instant>,
     pub(crate) ended_at: Option<Instant>,
-    /// The runner's cached tracers interested in `log`, lent for this transition.
-    pub(crate) log_tracers: Option<crate::machine::TracerList>,
+    /// The runner's cached dispatch: every hook of this transition goes through it.
+    pub(crate) dispatch: crate::dispatch::Dispatch,
+    /// Sums of `before` and `after`, kept as they change.
+    pub(crate) before_sum: u64,
+    pub(crate) after_sum: u64,
+    /// Indexes where `after` (and the machine's clocks) may differ from `before` since the
+    /// clocks were last synced: what the next sync patches (cost follows what changes).
+    pub(crate) touched: Vec<StateIdx>,
 }
 
 impl TxData {
@@ -137,8 +143,49 @@ impl TxData {
             started_at: None,
             handler_clock: None,
             ended_at: None,
-            log_tracers: None,
+            dispatch: crate::dispatch::Dispatch::default(),
+            before_sum: 0,
+            after_sum: 0,
+            touched: Vec::new(),
         }
+    }
+
+    /// Makes `before` and `after` the machine's clocks `time`: a full copy when `full` (or
+    /// the length changed), else the indexes touched since the last sync.
+    pub(crate) fn sync_clocks(&mut self, time: &[u64], full: bool) {
+        if full || self.before.len() != time.len() {
+            self.before.clear();
+            self.before.extend_from_slice(time);
+            self.after.clone_from(&self.before);
+            self.before_sum = time.iter().sum();
+        } else {
+            for k in 0..self.touched.len() {
+                let i = self.touched[k];
+                let v = time[i];
+                self.before_sum = self.before_sum - self.before[i] + v;
+                self.before[i] = v;
+                self.after[i] = v;
+            }
+        }
+        self.after_sum = self.before_sum;
+        self.touched.clear();
+    }
+
+    /// Sets `after[i]`, keeping its sum and remembering the index.
+    #[inline]
+    pub(crate) fn set_after(&mut self, i: StateIdx, v: u64) {
+        self.after_sum = self.after_sum - self.after[i] + v;
+        self.after[i] = v;
+        self.touched.push(i);
+    }
+
+    /// `after` back to `before` (a transition that changed nothing), at the touched indexes.
+    pub(crate) fn reset_after(&mut self) {
+        for k in 0..self.touched.len() {
+            let i = self.touched[k];
+            self.after[i] = self.before[i];
+        }
+        self.after_sum = self.before_sum;
     }
 }
 
@@ -257,11 +304,11 @@ impl<'a> Transition<'a> {
     }
     /// Sum of `time_before`.
     pub fn machine_time_before(&self) -> u64 {
-        self.data.before.iter().sum()
+        self.data.before_sum
     }
     /// Sum of `time_after`.
     pub fn machine_time_after(&self) -> u64 {
-        self.data.after.iter().sum()
+        self.data.after_sum
     }
     /// Accepted so far (final at `transition_end`).
     pub fn accepted(&self) -> bool {

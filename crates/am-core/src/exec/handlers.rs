@@ -10,10 +10,11 @@ use std::time::Instant;
 use crate::error::{HandlerError, HandlerErrorKind};
 use crate::handlers::{Entry, Event, HandlerFn, HandlerTable};
 use crate::log::LogLevel;
-use crate::machine::{Machine, TracerList};
+use crate::machine::Machine;
 use crate::mutation::{Arg, Args, Mutation, MutationKind};
 use crate::schema::{Schema, StateIdx};
 use crate::steps::{Step, StepKind};
+use crate::tracer::Interest;
 use crate::transition::{CancelReason, TxData};
 use crate::wait::lock;
 
@@ -26,19 +27,18 @@ impl Machine {
         s: &Schema,
         tx: &mut TxData,
         e: &Entry,
-        tracers: Option<&TracerList>,
         payload: &mut Option<Box<dyn Any + Send>>,
         step: Option<Step>,
     ) -> Outcome {
-        if let Some(ts) = tracers {
-            let v = self.view(s, tx);
-            ts.iter().for_each(|t| t.handler_start(&v, &e.binding, &e.name));
+        let traced = tx.dispatch.wants(Interest::HANDLERS);
+        if traced {
+            tx.dispatch.handler_start(&self.view(s, tx), &e.binding, &e.name);
         }
         self.tx_log(tx, LogLevel::Ops, || format!("[handler:{}] {}", e.binding, e.name));
         // a handler's time starts where the previous one's ended unless tracers or logging
         // (which may block) ran in between
         let start = match tx.handler_clock.take() {
-            Some(t) if tracers.is_none() && self.log_level() == LogLevel::Nothing => t,
+            Some(t) if !traced && self.log_level() == LogLevel::Nothing => t,
             _ => Instant::now(),
         };
         let ev = Event { handler: &e.name, binding: &e.binding, tx: self.view(s, tx) };
@@ -78,9 +78,8 @@ impl Machine {
             self.tx_log(tx, LogLevel::Decisions, || format!("[recover] {msg}"));
             self.raise(s, tx, err.clone());
         }
-        if let Some(ts) = tracers {
-            let v = self.view(s, tx);
-            ts.iter().for_each(|t| t.handler_end(&v, &e.binding, &e.name));
+        if traced {
+            tx.dispatch.handler_end(&self.view(s, tx), &e.binding, &e.name);
         }
         out
     }
@@ -109,7 +108,7 @@ impl Machine {
             .with("called", names(s, tx.mutation.called()))
             .with("states_before", names(s, &tx.states_before))
             .with("tx_id", self.0.tx_ids.id(tx.seq).to_string());
-        self.prepend(Mutation::new(MutationKind::Add, &[exc], Some(Arc::new(args))));
+        self.prepend(Mutation::new(MutationKind::Add, &[exc], Some(Arc::new(args))), &tx.dispatch);
     }
 
     /// Negotiation phases 3–7. Returns (accepted, failure).
@@ -119,7 +118,6 @@ impl Machine {
         s: &Schema,
         h: &HandlerTable,
         tx: &mut TxData,
-        tracers: Option<&TracerList>,
         dropped: &mut Vec<StateIdx>,
         payload: &mut Option<Box<dyn Any + Send>>,
         steps: bool,
@@ -132,7 +130,7 @@ impl Machine {
                        dropped: &mut Vec<StateIdx>|
          -> Result<(), Option<HandlerError>> {
             let step = steps.then(|| handler_step(slot));
-            match this.call_handler(s, tx, e, tracers, payload, step) {
+            match this.call_handler(s, tx, e, payload, step) {
                 Outcome::Ok(true) => Ok(()),
                 Outcome::Ok(false) => {
                     let droppable = match slot {
@@ -209,7 +207,6 @@ impl Machine {
         s: &Schema,
         h: &HandlerTable,
         tx: &mut TxData,
-        tracers: Option<&TracerList>,
         payload: &mut Option<Box<dyn Any + Send>>,
         steps: bool,
     ) -> Option<HandlerError> {
@@ -217,7 +214,7 @@ impl Machine {
             let x = tx.exits[i];
             for e in &h.end[x] {
                 let step = steps.then(|| handler_step(Slot::End(x)));
-                if let Outcome::Failed(err) = self.call_handler(s, tx, e, tracers, payload, step) {
+                if let Outcome::Failed(err) = self.call_handler(s, tx, e, payload, step) {
                     return Some(err);
                 }
             }
@@ -226,16 +223,16 @@ impl Machine {
             let x = tx.enters[i];
             for e in &h.state[x] {
                 let step = steps.then(|| handler_step(Slot::State(x)));
-                if let Outcome::Failed(err) = self.call_handler(s, tx, e, tracers, payload, step) {
+                if let Outcome::Failed(err) = self.call_handler(s, tx, e, payload, step) {
                     let undo: Vec<StateIdx> = tx.enters[i..].to_vec();
-                    self.rollback(tx, &undo);
+                    self.rollback(s, tx, &undo);
                     return Some(err);
                 }
             }
         }
         for e in &h.any_state {
             let step = steps.then(|| handler_step(Slot::AnyState));
-            if let Outcome::Failed(err) = self.call_handler(s, tx, e, tracers, payload, step) {
+            if let Outcome::Failed(err) = self.call_handler(s, tx, e, payload, step) {
                 return Some(err);
             }
         }

@@ -1,91 +1,34 @@
 //! Running one transition (semantics page, *Handlers*): resolution, hooks, handlers, apply,
 //! rollback, auto.
 //!
-//! The runner calls [`Machine::execute`]; the steps live in [`resolve`], [`handlers`] and
-//! [`apply`], called from here in that order.
+//! The runner calls [`Machine::execute`], which goes through the phases in order, each a
+//! function of its own: [`begin_tx`](Machine::begin_tx) (reset, resolve, decision log),
+//! [`negotiate_phase`](Machine::negotiate_phase) (init and start hooks, negotiation
+//! handlers, the auto pass), [`apply_phase`](Machine::apply_phase) (clocks, the change log
+//! line, finals hooks and handlers) and [`finish`](Machine::finish) (failure, auto states,
+//! end hooks, waits, the result). The steps live in [`resolve`], [`handlers`] and [`apply`];
+//! the runner's own state in [`runner`].
 
 mod apply;
 mod handlers;
 mod resolve;
+mod runner;
+
+pub(crate) use runner::{Buffers, Published, Runner};
 
 use std::any::Any;
-use std::sync::Arc;
-use std::sync::atomic::Ordering::{Acquire, Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use crate::bits::BitSet;
 use crate::error::HandlerError;
 use crate::handlers::HandlerTable;
 use crate::log::{LogEntry, LogLevel};
-use crate::machine::{Machine, TracerList};
+use crate::machine::Machine;
 use crate::mutation::{MutResult, Mutation, MutationKind};
-use crate::relations::Resolver;
 use crate::schema::{Schema, StateIdx};
 use crate::tracer::Interest;
 use crate::transition::{CancelReason, Transition, TxData, TxId};
 use crate::wait::lock;
-
-/// The runner's reusable buffers; owned by whichever thread runs the queue.
-pub(crate) struct Scratch {
-    pub(crate) tx: TxData,
-    resolver: Resolver,
-    active: BitSet,
-    rejected: Vec<StateIdx>,
-    /// The list of the last `CancelReason::Relations`, reused by the next one.
-    spare: Vec<StateIdx>,
-    dropped: Vec<StateIdx>,
-    pub(crate) panic: Option<Box<dyn Any + Send>>,
-    /// Tracers and handlers as of `cache_version`; re-read when the machine's bind version moves.
-    pub(crate) tracers: Option<TracerList>,
-    handlers: Option<Arc<HandlerTable>>,
-    /// The schema in force as of `cache_version` (a schema change bumps the bind version).
-    schema: Option<Arc<Schema>>,
-    cache_version: u64,
-    pub(crate) interest: Interest,
-    /// The tracers interested in `log`, if any.
-    log_tracers: Option<TracerList>,
-}
-
-impl Scratch {
-    pub(crate) fn new(n: usize) -> Self {
-        Scratch {
-            tx: TxData::new(Mutation::new(MutationKind::Add, &[], None)),
-            resolver: Resolver::new(n),
-            active: BitSet::with_len(n),
-            rejected: Vec::new(),
-            spare: Vec::new(),
-            dropped: Vec::new(),
-            panic: None,
-            tracers: None,
-            handlers: None,
-            schema: None,
-            cache_version: u64::MAX,
-            interest: Interest::NONE,
-            log_tracers: None,
-        }
-    }
-    pub(crate) fn grow(&mut self, n: usize) {
-        self.resolver.grow(n);
-        self.active.grow(n);
-    }
-
-    /// Takes what the next transition starts from — clocks, active states, its number and
-    /// the log lines since the last one — under the `st` lock that the caller already holds
-    /// to hand this scratch to [`Machine::execute`] (no second lock per transition).
-    pub(crate) fn begin(&mut self, st: &mut crate::machine::State) {
-        let tx = &mut self.tx;
-        tx.before.clone_from(&st.time);
-        self.active.copy_from(&st.active);
-        st.tx_seq += 1;
-        tx.seq = st.tx_seq;
-        tx.queue_tick = st.queue_tick;
-        // lines logged after the previous transition's last handler belong to this one's
-        // pre-log
-        crate::machine::State::settle_tx_log(st);
-        tx.pre_log.clear();
-        std::mem::swap(&mut tx.pre_log, &mut st.pre_log);
-    }
-}
 
 pub(super) enum Outcome {
     Ok(bool),
@@ -103,20 +46,6 @@ pub(super) fn names(s: &Schema, list: &[StateIdx]) -> String {
     list.iter().map(|&i| s.name(i)).collect::<Vec<_>>().join(" ")
 }
 
-/// The tracers of one transition and the union of their interests.
-#[derive(Clone, Copy)]
-pub(crate) struct Hooks<'a> {
-    pub(crate) list: Option<&'a TracerList>,
-    pub(crate) interest: Interest,
-}
-
-impl<'a> Hooks<'a> {
-    /// The tracers, when any is interested in any of `hooks`.
-    pub(crate) fn get(&self, hooks: Interest) -> Option<&'a TracerList> {
-        self.list.filter(|_| self.interest.intersects(hooks))
-    }
-}
-
 /// Which handler list an entry came from: decides partial negotiation in auto transitions.
 #[derive(Clone, Copy)]
 pub(super) enum Slot {
@@ -128,6 +57,24 @@ pub(super) enum Slot {
     End(StateIdx),
     State(StateIdx),
     AnyState,
+}
+
+/// What one transition was asked to do, and what it records.
+#[derive(Clone, Copy)]
+struct Flags {
+    check: bool,
+    auto: bool,
+    kind: MutationKind,
+    /// The log level for this transition (`Nothing` for an unlogged check).
+    level: LogLevel,
+    steps: bool,
+}
+
+/// What the phases hand on: a handler failure, a panic to resume after the run.
+#[derive(Default)]
+struct Failure {
+    error: Option<HandlerError>,
+    panic: Option<Box<dyn Any + Send>>,
 }
 
 impl Machine {
@@ -156,206 +103,212 @@ impl Machine {
     /// Records a whole line made from [`log_line`](Self::log_line); the caller checked the level.
     pub(super) fn tx_log_line(&self, tx: &mut TxData, level: LogLevel, line: String) {
         let entry = LogEntry { level, text: line };
-        let id = tx.log_tracers.is_some().then(|| self.0.tx_ids.id(tx.seq));
+        let id = tx.dispatch.wants(Interest::LOG).then(|| self.0.tx_ids.id(tx.seq));
         #[cfg(feature = "tracing")]
         let id = id.or_else(|| Some(self.0.tx_ids.id(tx.seq)));
-        self.emit_log(
-            id.as_ref().map(TxId::as_str),
-            &entry,
-            Some(tx.log_tracers.as_ref().unwrap_or(&self.0.no_tracers)),
-        );
+        self.emit_log(id.as_ref().map(TxId::as_str), &entry, Some(&tx.dispatch));
         tx.log.push(entry);
     }
 
-    /// Re-reads the bound tracers and handlers when they changed since the last look.
-    pub(crate) fn refresh_cache(&self, sc: &mut Scratch) {
-        let v = self.0.bind_version.load(Acquire);
-        if v != sc.cache_version {
-            sc.tracers = self.0.has_tracers.load(Relaxed).then(|| self.hooks());
-            sc.interest = sc.tracers.iter().flat_map(|l| l.iter()).fold(Interest::NONE, |a, t| a | t.interest());
-            let logs: Vec<_> = sc
-                .tracers
-                .iter()
-                .flat_map(|l| l.iter())
-                .filter(|t| t.interest().intersects(Interest::LOG))
-                .cloned()
-                .collect();
-            sc.log_tracers = (!logs.is_empty()).then(|| logs.into());
-            sc.handlers = self.0.has_handlers.load(Relaxed).then(|| self.handler_table());
-            sc.schema = Some(self.schema());
-            sc.cache_version = v;
-        }
-    }
-
     /// Executes one mutation as a transition. Runs on the runner thread with no lock held,
-    /// after [`Scratch::begin`].
-    pub(crate) fn execute(&self, sc: &mut Scratch, mu: Mutation) -> MutResult {
-        self.refresh_cache(sc);
-        let (tracers, handlers) = (sc.tracers.take(), sc.handlers.take());
-        let schema = sc.schema.take().unwrap_or_else(|| self.schema());
-        sc.tx.log_tracers = sc.log_tracers.take();
-        let hooks = Hooks { list: tracers.as_ref(), interest: sc.interest };
-        let r = self.execute_with(sc, &schema, mu, hooks, handlers.as_deref());
-        (sc.tracers, sc.handlers, sc.schema) = (tracers, handlers, Some(schema));
-        sc.log_tracers = sc.tx.log_tracers.take();
-        r
+    /// after [`Runner::begin`] and a [`refresh_cache`](Self::refresh_cache) since the last
+    /// lock (binds are seen from the next transition on).
+    pub(crate) fn execute(&self, r: &mut Runner, mu: Mutation) -> MutResult {
+        let Runner { tx, cache, bufs, panic, unpublished, .. } = r;
+        let (s, h) = (&*cache.schema, cache.handlers.as_deref());
+        let f = self.begin_tx(tx, bufs, s, mu);
+        let mut fail = Failure::default();
+        self.negotiate_phase(tx, bufs, s, h, f, &mut fail);
+        let changed = self.apply_phase(tx, s, h, f, &mut fail, unpublished);
+        self.finish(tx, s, f, changed, fail, panic, *unpublished)
     }
 
-    pub(super) fn execute_with(
-        &self,
-        sc: &mut Scratch,
-        s: &Schema,
-        mu: Mutation,
-        hooks: Hooks<'_>,
-        handlers: Option<&HandlerTable>,
-    ) -> MutResult {
-        let tracers = hooks.list;
-        let check = mu.check;
-        let auto = mu.auto;
-        let kind = mu.kind;
-        {
-            let tx = &mut sc.tx;
-            tx.mutation = mu;
-            tx.steps.clear();
-            tx.log.clear();
-            if let Some(CancelReason::Relations(v)) = tx.cancel.take() {
-                sc.spare = v;
-            }
-            tx.queue_len = 0;
-            tx.completed = false;
-            tx.started_at = None;
-            tx.handler_clock = None;
-            tx.ended_at = None;
+    /// The mutation in, the last transition's data out; timing; the target resolved and
+    /// the decision logged.
+    fn begin_tx(&self, tx: &mut TxData, b: &mut Buffers, s: &Schema, mu: Mutation) -> Flags {
+        let (check, auto, kind) = (mu.check, mu.auto, mu.kind);
+        tx.mutation = mu;
+        tx.steps.clear();
+        tx.log.clear();
+        if let Some(CancelReason::Relations(v)) = tx.cancel.take() {
+            b.spare = v;
         }
-        let tx = &mut sc.tx;
-        if tracers.is_some() && self.0.timing.load(Relaxed) {
+        tx.queue_len = 0;
+        tx.completed = false;
+        tx.started_at = None;
+        tx.handler_clock = None;
+        tx.ended_at = None;
+        if !tx.dispatch.is_empty() && self.0.timing.load(Relaxed) {
             tx.started_at = Some(Instant::now());
         }
-        tx.states_before.clear();
-        tx.states_before.extend(s.canonical().iter().copied().filter(|&i| sc.active.contains(i)));
         let called = tx.mutation.called();
         tx.health =
             kind == MutationKind::Add && called.len() == 1 && s.health.iter().flatten().any(|&h| h == called[0]);
         let log_on = !check || self.0.opts.log_checks;
-        let record_steps = self.0.steps.load(Relaxed) && log_on;
-        let level = if log_on { self.log_level() } else { LogLevel::Nothing };
-        let accepted = self.resolve_into(s, tx, &mut sc.resolver, &sc.active, &mut sc.rejected, record_steps);
+        let f = Flags {
+            check,
+            auto,
+            kind,
+            level: if log_on { self.log_level() } else { LogLevel::Nothing },
+            steps: self.0.steps.load(Relaxed) && log_on,
+        };
+        let accepted = self.resolve_into(s, tx, &mut b.resolver, &b.active, &mut b.rejected, f.steps);
         tx.accepted = accepted;
         if !accepted {
-            let mut v = std::mem::take(&mut sc.spare);
-            v.clone_from(&sc.rejected);
+            let mut v = std::mem::take(&mut b.spare);
+            v.clone_from(&b.rejected);
             tx.cancel = Some(CancelReason::Relations(v));
         }
-        if level >= LogLevel::Ops {
+        if f.level >= LogLevel::Ops {
             let args = self.log_args_text(tx);
             let tag = if auto { "auto" } else { kind.as_str() };
             let called = names(s, tx.mutation.called());
             self.tx_log(tx, LogLevel::Ops, || format!("[{tag}] {called}{args}"));
-            self.log_decisions(s, tx, &sc.rejected, level);
+            self.log_decisions(s, tx, &b.rejected, f.level);
             if !accepted {
-                let rej = names(s, &sc.rejected);
+                let rej = names(s, &b.rejected);
                 self.tx_log(tx, LogLevel::Ops, || format!("[cancel:reject] {rej}"));
             }
         }
         self.0.running_tx.store(tx.seq, Relaxed);
-        if let Some(ts) = hooks.get(Interest::TRANSITION_INIT | Interest::TRANSITION_START) {
-            let v = self.view(s, tx);
-            ts.iter().for_each(|t| t.transition_init(&v));
-            ts.iter().for_each(|t| t.transition_start(&v));
-        }
-        let mut failure: Option<HandlerError> = None;
-        let mut payload: Option<Box<dyn Any + Send>> = None;
+        f
+    }
 
-        // negotiation
-        sc.dropped.clear();
+    /// Init and start hooks, negotiation handlers, and the auto pass again without what
+    /// they dropped.
+    fn negotiate_phase(
+        &self,
+        tx: &mut TxData,
+        b: &mut Buffers,
+        s: &Schema,
+        h: Option<&HandlerTable>,
+        f: Flags,
+        fail: &mut Failure,
+    ) {
+        if tx.dispatch.wants(Interest::TRANSITION_INIT | Interest::TRANSITION_START) {
+            let v = self.view(s, tx);
+            tx.dispatch.transition_init(&v);
+            tx.dispatch.transition_start(&v);
+        }
+        b.dropped.clear();
         if tx.accepted
-            && let Some(h) = handlers
+            && let Some(h) = h
         {
-            let (ok, fail) =
-                self.negotiate(s, h, tx, hooks.get(Interest::HANDLERS), &mut sc.dropped, &mut payload, record_steps);
-            failure = fail;
+            let (ok, err) = self.negotiate(s, h, tx, &mut b.dropped, &mut fail.panic, f.steps);
+            fail.error = err;
             if !ok {
                 tx.accepted = false;
             }
         }
-        if auto && tx.accepted {
-            self.reresolve_auto(s, tx, &mut sc.resolver, &sc.active, &mut sc.rejected, &sc.dropped);
+        if f.auto && tx.accepted {
+            self.reresolve_auto(s, tx, &mut b.resolver, &b.active, &mut b.rejected, &b.dropped);
         }
+    }
 
-        let mut ticks_changed = false;
-        if tx.accepted && !check {
-            self.apply(tx);
-            ticks_changed = !tx.enters.is_empty() || !tx.exits.is_empty();
-            if ticks_changed && level >= LogLevel::Changes {
-                // `[id] [state] +A +B -C`, written in place, right after apply
-                let mut line = self.log_line();
-                line.push_str(if auto { "[auto_] " } else { "[state] " });
-                let signed = tx.enters.iter().map(|&i| ('+', i)).chain(tx.exits.iter().map(|&i| ('-', i)));
-                for (n, (sign, i)) in signed.enumerate() {
-                    if n > 0 {
-                        line.push(' ');
-                    }
-                    line.push(sign);
-                    line.push_str(s.name(i));
-                }
-                self.tx_log_line(tx, LogLevel::Changes, line);
-            }
-            if let Some(ts) = hooks.get(Interest::TRANSITION_FINALS) {
-                let v = self.view(s, tx);
-                ts.iter().for_each(|t| t.transition_finals(&v));
-                tx.handler_clock = None;
-            }
-            if let Some(h) = handlers
-                && let Some(f) = self.finals(s, h, tx, hooks.get(Interest::HANDLERS), &mut payload, record_steps)
-            {
-                failure = Some(f);
-                tx.accepted = false;
-            }
+    /// Clocks applied (or left for the runner's next lock), the `[state]` line, finals
+    /// hooks and handlers. Returns whether states changed.
+    fn apply_phase(
+        &self,
+        tx: &mut TxData,
+        s: &Schema,
+        h: Option<&HandlerTable>,
+        f: Flags,
+        fail: &mut Failure,
+        unpublished: &mut bool,
+    ) -> bool {
+        if !tx.accepted || f.check {
+            return false;
         }
+        // nothing can look at the machine before the transition ends: no handler, tracer,
+        // wait or auto state; the runner's next lock writes the clocks
+        if h.is_none() && tx.dispatch.is_empty() && s.auto_list.is_empty() && !self.0.has_waiters.load(Relaxed) {
+            *unpublished = true;
+        } else {
+            self.apply(s, tx);
+        }
+        let changed = !tx.enters.is_empty() || !tx.exits.is_empty();
+        if changed && f.level >= LogLevel::Changes {
+            // `[id] [state] +A +B -C`, written in place, right after apply
+            let mut line = self.log_line();
+            line.push_str(if f.auto { "[auto_] " } else { "[state] " });
+            let signed = tx.enters.iter().map(|&i| ('+', i)).chain(tx.exits.iter().map(|&i| ('-', i)));
+            for (n, (sign, i)) in signed.enumerate() {
+                if n > 0 {
+                    line.push(' ');
+                }
+                line.push(sign);
+                line.push_str(s.name(i));
+            }
+            self.tx_log_line(tx, LogLevel::Changes, line);
+        }
+        if tx.dispatch.wants(Interest::TRANSITION_FINALS) {
+            tx.dispatch.transition_finals(&self.view(s, tx));
+            tx.handler_clock = None;
+        }
+        if let Some(h) = h
+            && let Some(e) = self.finals(s, h, tx, &mut fail.panic, f.steps)
+        {
+            fail.error = Some(e);
+            tx.accepted = false;
+        }
+        changed
+    }
+
+    /// What the transition logged, its failure raised, auto states queued, the end hooks,
+    /// waits checked, and the result.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        tx: &mut TxData,
+        s: &Schema,
+        f: Flags,
+        changed: bool,
+        fail: Failure,
+        panic: &mut Option<Box<dyn Any + Send>>,
+        unpublished: bool,
+    ) -> MutResult {
         // what was logged up to the end of the last final handler belongs to this transition
         self.drain_tx_log(&mut tx.log);
-        if let Some(err) = &failure {
+        if let Some(err) = &fail.error {
             let msg = err.to_string();
             self.tx_log(tx, LogLevel::Changes, || format!("[error] {msg}"));
             self.raise(s, tx, err.clone());
         }
-        if ticks_changed && tx.accepted && !auto && !tx.health && !s.auto_list.is_empty() {
-            self.queue_auto(s);
+        if changed && tx.accepted && !f.auto && !tx.health && !s.auto_list.is_empty() {
+            self.queue_auto(s, &tx.dispatch);
         }
         if !tx.accepted {
             if tx.cancel.is_none() {
                 tx.cancel = Some(CancelReason::Admission);
             }
-            if !ticks_changed {
-                tx.after.clone_from(&tx.before);
+            if !changed {
+                tx.reset_after();
             }
         }
         tx.completed = true;
         if tx.started_at.is_some() {
             tx.ended_at = Some(Instant::now());
         }
-        if let Some(ts) = hooks.get(Interest::TRANSITION_END) {
+        if tx.dispatch.wants(Interest::TRANSITION_END) {
             // only tracers see a transition after its handlers: no lock for it otherwise
             tx.queue_len = lock(&self.0.st).queue.len();
-            let v = self.view(s, tx);
-            ts.iter().for_each(|t| t.transition_end(&v));
+            tx.dispatch.transition_end(&self.view(s, tx));
         }
         self.0.running_tx.store(0, Relaxed);
-        self.eval_waiters(tx);
-        if let Some(p) = payload {
-            sc.panic = Some(p);
+        if !unpublished {
+            // an unpublished transition's waits are checked when its clocks are written
+            self.eval_waiters(tx);
         }
-        let tx = &sc.tx;
+        if fail.panic.is_some() {
+            *panic = fail.panic;
+        }
         let called = tx.mutation.called();
         let done = tx.accepted
-            && if check {
-                true
-            } else {
-                match kind {
+            && (f.check
+                || match f.kind {
                     MutationKind::Add | MutationKind::Set => called.iter().all(|&c| tx.after[c] % 2 == 1),
                     MutationKind::Remove => called.iter().all(|&c| tx.after[c].is_multiple_of(2)),
-                }
-            };
+                });
         if done { MutResult::Executed } else { MutResult::Canceled }
     }
 }

@@ -127,13 +127,16 @@ impl Machine {
                 .copied()
                 .filter(|&i| !active.contains(i) || (reenter_ok && s.multi.contains(i) && called.contains(&i))),
         );
-        tx.after.clone_from(&tx.before);
+        // the predicted clocks: what the last pass predicted undone, this one's written
+        tx.reset_after();
         if accepted {
-            for &i in &tx.exits {
-                tx.after[i] += 1;
+            for k in 0..tx.exits.len() {
+                let i = tx.exits[k];
+                tx.set_after(i, tx.before[i] + 1);
             }
-            for &i in &tx.enters {
-                tx.after[i] += if active.contains(i) { 2 } else { 1 };
+            for k in 0..tx.enters.len() {
+                let i = tx.enters[k];
+                tx.set_after(i, tx.before[i] + if active.contains(i) { 2 } else { 1 });
             }
         }
         accepted
@@ -147,7 +150,7 @@ impl Machine {
             (st.time.clone(), st.active.clone())
         };
         let mut tx = TxData::new(mu.clone());
-        tx.before = time;
+        tx.sync_clocks(&time, true);
         tx.states_before = schema.canonical().iter().copied().filter(|&i| active.contains(i)).collect();
         let mut r = Resolver::new(schema.len());
         let ok = self.resolve_into(&schema, &mut tx, &mut r, &active, &mut Vec::new(), false);

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{Relaxed, Release};
 
+use crate::dispatch::Dispatch;
 use crate::error::Error;
 use crate::handlers::{HandlerTable, Handlers};
 use crate::tracer::{Attach, Tracer, TracerId};
@@ -20,9 +21,9 @@ impl Machine {
     }
 
     /// What receives this machine's hooks: each bound tracer's answer to `attach`. Every hook
-    /// is dispatched from this list (the runner caches it per bind).
-    pub(crate) fn hooks(&self) -> TracerList {
-        self.0.tracers.read().unpoison().hooks.clone()
+    /// goes through it (the runner caches it per bind).
+    pub(crate) fn dispatch(&self) -> Dispatch {
+        self.0.tracers.read().unpoison().dispatch.clone()
     }
 
     /// Asks `t` what receives this machine's hooks ([`Tracer::attach`]).
@@ -44,7 +45,7 @@ impl Machine {
         let hooks: Vec<Arc<dyn Tracer>> = list.iter().filter_map(|b| b.hooks.clone()).collect();
         self.0.timing.store(hooks.iter().any(|t| t.wants_timing()), Relaxed);
         self.0.has_tracers.store(!hooks.is_empty(), Relaxed);
-        *g = Bound { tracers: list.into(), hooks: hooks.into() };
+        *g = Bound { tracers: list.into(), dispatch: Dispatch::new(hooks) };
         self.0.bind_version.fetch_add(1, Release);
     }
 
@@ -72,7 +73,7 @@ impl Machine {
             self.store_bound(&mut g, list);
         }
         if let Some(h) = hooks {
-            h.machine_init(self);
+            Dispatch::new(vec![h]).machine_init(self);
         }
         key
     }

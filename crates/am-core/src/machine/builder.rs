@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::bits::BitSet;
 use crate::env;
-use crate::exec::Scratch;
+use crate::exec::Runner;
 use crate::handlers::HandlerTable;
 use crate::log::LogLevel;
 use crate::mutation::{Args, ArgsMapper, default_args_mapper};
@@ -180,14 +180,18 @@ impl MachineBuilder {
         let seed = random_u64();
         let id = self.id.unwrap_or_else(|| format!("{seed:016x}"));
         let exception = self.schema.exception();
+        let schema = Arc::new(self.schema);
         let st = State {
             time: vec![0; n],
             active: BitSet::with_len(n),
+            active_list: Vec::new(),
+            schema: schema.clone(),
+            epoch: 0,
             queue: VecDeque::with_capacity(16),
             queue_tick: 1,
             appended: 0,
             running: false,
-            scratch: Some(Box::new(Scratch::new(n))),
+            runner: Some(Box::new(Runner::new(schema.clone()))),
             waiters: Vec::new(),
             ctxs: vec![None; n],
             last_error: None,
@@ -203,7 +207,7 @@ impl MachineBuilder {
             tx_ids: TxIds(random_u64()),
             instance: next_instance(),
             exception,
-            schema: RwLock::new(Arc::new(self.schema)),
+            schema: RwLock::new(schema),
             st: Mutex::new(st),
             handlers: RwLock::new(Arc::new(HandlerTable::new(n))),
             has_handlers: AtomicBool::new(false),
@@ -230,22 +234,15 @@ impl MachineBuilder {
             trace_ctx: RwLock::new(self.trace_parent),
             has_trace_ctx: AtomicBool::new(self.trace_parent.is_some()),
             has_waiters: AtomicBool::new(false),
-            no_tracers: Arc::from(Vec::new()),
         }));
         if let Some(p) = &self.parent {
-            for t in p.hooks().iter() {
-                t.new_submachine(p, &m);
-            }
+            p.dispatch().new_submachine(p, &m);
         }
         let bound: Vec<BoundTracer> = tracers.into_iter().map(|t| m.attach(t)).collect();
         m.set_bound(bound);
-        let hooks = m.hooks();
-        for t in hooks.iter() {
-            t.machine_init(&m);
-        }
-        for t in hooks.iter() {
-            t.verify_states(&m);
-        }
+        let dispatch = m.dispatch();
+        dispatch.machine_init(&m);
+        dispatch.verify_states(&m);
         m
     }
 }

@@ -7,7 +7,6 @@ use std::sync::atomic::Ordering::Release;
 use crate::error::Error;
 use crate::handlers::HandlerTable;
 use crate::schema::Schema;
-use crate::tracer::Tracer;
 use crate::unpoison::Unpoison;
 use crate::wait::lock;
 
@@ -68,15 +67,18 @@ impl Machine {
             st.time.resize(n, 0);
             st.active.grow(n);
             st.ctxs.resize(n, None);
-            if let Some(s) = st.scratch.as_mut() {
-                s.grow(n);
+            st.rebuild_active_list(&new);
+            if let Some(r) = st.runner.as_mut() {
+                r.grow(n);
             }
             let mut g = self.0.handlers.write().unpoison();
             let mut t = HandlerTable::clone(&g);
             t.grow(n);
             *g = Arc::new(t);
             self.0.bind_version.fetch_add(1, Release);
-            *self.0.schema.write().unpoison() = Arc::new(new);
+            let new = Arc::new(new);
+            st.schema = new.clone();
+            *self.0.schema.write().unpoison() = new;
         }
         // every tracer answers again for the grown schema (the same machine instance asks)
         let again: Vec<BoundTracer> = {
@@ -87,9 +89,7 @@ impl Machine {
         .map(|b| BoundTracer { key: b.key, ..self.attach(b.tracer) })
         .collect();
         self.set_bound(again);
-        for t in self.hooks().iter() {
-            t.schema_change(self, &old);
-        }
+        self.dispatch().schema_change(self, &old);
         Ok(())
     }
 
@@ -132,6 +132,7 @@ impl Machine {
                     st.active.insert(i);
                 }
             }
+            st.rebuild_active_list(&schema);
             st.queue_tick = snap.queue_tick;
             st.machine_tick = snap.machine_tick + 1;
         }

@@ -3,9 +3,9 @@
 use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
 
+use crate::dispatch::Dispatch;
 use crate::log::{LogEntry, LogLevel};
 use crate::mutation::Args;
-use crate::tracer::{Interest, Tracer};
 use crate::wait::lock;
 
 use super::*;
@@ -75,17 +75,13 @@ impl Machine {
     }
 
     /// Passes an entry to `tracing` (feature) and to the tracers interested in logs: the
-    /// runner's cached list inside a transition, else the bound list.
-    pub(crate) fn emit_log(&self, tx_id: Option<&str>, entry: &LogEntry, cached: Option<&TracerList>) {
+    /// runner's cached dispatch inside a transition, else the bound one.
+    pub(crate) fn emit_log(&self, tx_id: Option<&str>, entry: &LogEntry, cached: Option<&Dispatch>) {
         #[cfg(feature = "tracing")]
         self.trace_event(tx_id, entry);
         match cached {
-            Some(list) => list.iter().for_each(|t| t.log(self, tx_id, entry)),
-            None if self.0.has_tracers.load(Relaxed) => {
-                for t in self.hooks().iter().filter(|t| t.interest().intersects(Interest::LOG)) {
-                    t.log(self, tx_id, entry);
-                }
-            }
+            Some(d) => d.log(self, tx_id, entry),
+            None if self.0.has_tracers.load(Relaxed) => self.dispatch().log(self, tx_id, entry),
             None => {}
         }
     }

@@ -27,8 +27,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::bits::BitSet;
+use crate::dispatch::Dispatch;
 use crate::error::AnyError;
-use crate::exec::Scratch;
+use crate::exec::Runner;
 use crate::handlers::HandlerTable;
 use crate::log::LogEntry;
 use crate::mutation::{ArgsMapper, Mutation};
@@ -41,7 +42,7 @@ use crate::wait::{CancelToken, WaitCond, WaitError, Waiter, lock};
 pub use builder::MachineBuilder;
 pub use lifecycle::Snapshot;
 
-pub(crate) type TracerList = Arc<[Arc<dyn Tracer>]>;
+pub(crate) use crate::dispatch::TracerList;
 
 /// A tracer bound to a machine: what was bound (passed to submachines, detached by key) and
 /// what it attached for this machine (gets the hooks; `None` when it declined).
@@ -52,16 +53,17 @@ pub(crate) struct BoundTracer {
     pub(crate) key: TracerId,
 }
 
-/// The machine's bound tracers, and the list every hook is dispatched to (derived).
+/// The machine's bound tracers, and the dispatch of every hook to what they attached
+/// (derived).
 #[derive(Clone)]
 pub(crate) struct Bound {
     pub(crate) tracers: Arc<[BoundTracer]>,
-    pub(crate) hooks: TracerList,
+    pub(crate) dispatch: Dispatch,
 }
 
 impl Default for Bound {
     fn default() -> Self {
-        Bound { tracers: Arc::from(Vec::new()), hooks: Arc::from(Vec::new()) }
+        Bound { tracers: Arc::from(Vec::new()), dispatch: Dispatch::default() }
     }
 }
 type DisposeFn = Box<dyn FnOnce(&str) + Send>;
@@ -118,11 +120,20 @@ pub(crate) struct Opts {
 pub(crate) struct State {
     pub(crate) time: Vec<u64>,
     pub(crate) active: BitSet,
+    /// The active states, canonical order (kept as they change).
+    pub(crate) active_list: Vec<StateIdx>,
+    /// The schema in force (as `Inner::schema`): mutations look their names up under this
+    /// lock, the one that queues them.
+    pub(crate) schema: Arc<Schema>,
+    /// Bumped when something other than the runner writes `time` (a schema change, an
+    /// import): the runner's copies are then taken whole.
+    pub(crate) epoch: u64,
     pub(crate) queue: VecDeque<Mutation>,
     pub(crate) queue_tick: u64,
     pub(crate) appended: usize,
     pub(crate) running: bool,
-    pub(crate) scratch: Option<Box<Scratch>>,
+    /// The runner's state, parked here between runs.
+    pub(crate) runner: Option<Box<Runner>>,
     pub(crate) waiters: Vec<Waiter>,
     pub(crate) ctxs: Vec<Option<CancelToken>>,
     pub(crate) last_error: Option<AnyError>,
@@ -135,6 +146,29 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Marks state `i` active or not, keeping the canonical list in step.
+    pub(crate) fn set_active(&mut self, s: &Schema, i: StateIdx, on: bool) {
+        if on {
+            if self.active.insert(i) {
+                let p = s.canon_pos[i];
+                let at = self.active_list.partition_point(|&x| s.canon_pos[x] < p);
+                self.active_list.insert(at, i);
+            }
+        } else if self.active.contains(i) {
+            self.active.remove(i);
+            if let Some(at) = self.active_list.iter().position(|&x| x == i) {
+                self.active_list.remove(at);
+            }
+        }
+    }
+
+    /// The canonical list again from the active set (after a schema change or an import).
+    pub(crate) fn rebuild_active_list(&mut self, s: &Schema) {
+        self.active_list.clear();
+        self.active_list.extend(s.canonical().iter().copied().filter(|&i| self.active.contains(i)));
+        self.epoch += 1;
+    }
+
     /// Moves lines that reached `tx_log` after their transition's last handler to the
     /// pre-log (the next transition's).
     #[inline]
@@ -184,8 +218,6 @@ pub(crate) struct Inner {
     /// took that lock during its transition sees every waiter added before (the end of a
     /// transition skips the lock when this is false).
     pub(crate) has_waiters: AtomicBool,
-    /// An empty tracer list, lent to log hooks when no tracer listens.
-    pub(crate) no_tracers: TracerList,
 }
 
 impl Inner {
@@ -195,10 +227,8 @@ impl Inner {
         if !self.disposal.advance(Disposal::Finishing) {
             return;
         }
-        let hooks = self.tracers.read().unpoison().hooks.clone();
-        for t in hooks.iter() {
-            t.machine_dispose(&self.id);
-        }
+        let dispatch = self.tracers.read().unpoison().dispatch.clone();
+        dispatch.machine_dispose(&self.id);
         let (ctxs, waiters) = {
             let mut st = lock(&self.st);
             st.queue.clear();

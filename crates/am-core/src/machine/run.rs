@@ -4,15 +4,48 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
+use crate::dispatch::Dispatch;
 use crate::error::{AnyError, Error};
-use crate::exec::Scratch;
+use crate::exec::{Published, Runner};
 use crate::log::LogLevel;
 use crate::mutation::{Arg, Args, MutResult, Mutation, MutationKind, Source};
-use crate::tracer::{Interest, Tracer};
-use crate::unpoison::Unpoison;
+use crate::tracer::Interest;
 use crate::wait::{WaitCond, lock};
 
 use super::*;
+
+/// The mutation of `kind` calling `states` (looked up in `schema`, duplicates dropped).
+fn mutation(
+    schema: &Schema,
+    kind: MutationKind,
+    states: &[&str],
+    args: Option<Args>,
+    source: Option<Source>,
+) -> Result<Mutation, Error> {
+    let mut buf = [0usize; 4];
+    let mut heap = if states.len() > 4 { Vec::with_capacity(states.len()) } else { Vec::new() };
+    let mut n = 0;
+    let small = states.len() <= 4;
+    for name in states {
+        let i = schema.index(name)?;
+        if small {
+            if !buf[..n].contains(&i) {
+                buf[n] = i;
+                n += 1;
+            }
+        } else if !heap.contains(&i) {
+            heap.push(i);
+        }
+    }
+    let mut mu = if small {
+        Mutation::new(kind, &buf[..n], args.map(Arc::new))
+    } else {
+        // the list built above becomes the mutation's (one allocation, not two)
+        Mutation::with_called(kind, crate::mutation::Called::Heap(heap), args.map(Arc::new))
+    };
+    mu.source = source.map(Arc::new);
+    Ok(mu)
+}
 
 impl Machine {
     pub(crate) fn call(
@@ -23,38 +56,20 @@ impl Machine {
         source: Option<Source>,
     ) -> Result<MutResult, Error> {
         self.alive()?;
-        let schema = self.0.schema.read().unpoison();
-        let mut buf = [0usize; 4];
-        let mut heap = if states.len() > 4 { Vec::with_capacity(states.len()) } else { Vec::new() };
-        let mut n = 0;
-        let small = states.len() <= 4;
-        for name in states {
-            let i = schema.index(name)?;
-            if small {
-                if !buf[..n].contains(&i) {
-                    buf[n] = i;
-                    n += 1;
-                }
-            } else if !heap.contains(&i) {
-                heap.push(i);
-            }
-        }
-        let mut mu = if small {
-            Mutation::new(kind, &buf[..n], args.map(Arc::new))
-        } else {
-            // the list built above becomes the mutation's (one allocation, not two)
-            Mutation::with_called(kind, crate::mutation::Called::Heap(heap), args.map(Arc::new))
-        };
-        mu.source = source.map(Arc::new);
         if self.log_level() >= LogLevel::Ops {
+            // `[queue:add] A` is logged before the mutation is queued (and runs)
+            let schema = self.schema();
+            let mu = mutation(&schema, kind, states, args, source)?;
             let names: Vec<&str> = mu.called().iter().map(|&i| schema.name(i)).collect();
             let text = format!("[queue:{kind}] {}", names.join(" "));
-            drop(schema);
             self.log_plain(LogLevel::Ops, || text);
-        } else {
-            drop(schema);
+            return Ok(self.enqueue(lock(&self.0.st), mu));
         }
-        Ok(self.enqueue(mu))
+        // one lock: the names are looked up in the schema the state holds, and the same
+        // lock queues the mutation (or hands this thread the runner)
+        let st = lock(&self.0.st);
+        let mu = mutation(&st.schema, kind, states, args, source)?;
+        Ok(self.enqueue(st, mu))
     }
 
     /// Activates the states, keeping the rest.
@@ -130,12 +145,12 @@ impl Machine {
         self.call(MutationKind::Add, states, Some(args), source)
     }
 
-    /// Appends a mutation and runs the queue when idle.
-    pub(crate) fn enqueue(&self, mut mu: Mutation) -> MutResult {
+    /// Appends a mutation and runs the queue when idle; `st` is the machine's state, locked
+    /// by the caller.
+    pub(crate) fn enqueue(&self, mut st: std::sync::MutexGuard<'_, State>, mut mu: Mutation) -> MutResult {
         let inner = &*self.0;
         let traced;
         {
-            let mut st = lock(&inner.st);
             if inner.disposal.is_disposing() {
                 drop(st);
                 self.log_plain(LogLevel::Ops, || "[cancel] machine disposing".into());
@@ -152,17 +167,15 @@ impl Machine {
                     return MutResult::Canceled;
                 }
             }
-            if mu.args.is_none() && !st.queue.is_empty() {
-                let schema = self.0.schema.read().unpoison();
-                if !mu.called().iter().any(|&c| schema.is_multi(c))
-                    && let Some(dup) = st.queue.iter().find(|q| q.queue_tick != 0 && mu.same_as(q))
-                {
-                    let t = dup.queue_tick;
-                    drop(st);
-                    drop(schema);
-                    self.log_plain(LogLevel::Ops, || "[queue:skipped] duplicate".into());
-                    return MutResult::Queued(t);
-                }
+            if mu.args.is_none()
+                && !st.queue.is_empty()
+                && !mu.called().iter().any(|&c| st.schema.is_multi(c))
+                && let Some(dup) = st.queue.iter().find(|q| q.queue_tick != 0 && mu.same_as(q))
+            {
+                let t = dup.queue_tick;
+                drop(st);
+                self.log_plain(LogLevel::Ops, || "[queue:skipped] duplicate".into());
+                return MutResult::Queued(t);
             }
             if !st.running && st.queue.is_empty() {
                 // idle fast path: the mutation is taken at once, so it skips the queue
@@ -173,20 +186,16 @@ impl Machine {
                 mu.queue_len = 1;
                 mu.runs_now = true;
                 st.running = true;
-                let mut scratch = st.scratch.take().unwrap_or_else(|| Box::new(Scratch::new(st.time.len())));
-                scratch.begin(&mut st);
+                let mut r = self.take_runner(&mut st);
+                r.begin(&mut st);
                 drop(st);
-                self.refresh_cache(&mut scratch);
-                if let Some(ts) =
-                    scratch.tracers.as_deref().filter(|_| scratch.interest.intersects(Interest::MUTATION_QUEUED))
-                {
-                    for t in ts {
-                        t.mutation_queued(self, &mu);
-                    }
+                self.refresh_cache(&mut r);
+                if r.tx.dispatch.wants(Interest::MUTATION_QUEUED) {
+                    r.tx.dispatch.mutation_queued(self, &mu);
                 }
-                let r = self.execute(&mut scratch, mu);
-                self.run_queue(0, Some(scratch));
-                return r;
+                let res = self.execute(&mut r, mu);
+                self.run_queue(0, Some(r));
+                return res;
             }
             st.appended += 1;
             let tick = st.queue_tick + st.appended as u64;
@@ -202,23 +211,24 @@ impl Machine {
                 return MutResult::Queued(tick);
             }
             st.running = true;
-            let mut scratch = st.scratch.take().unwrap_or_else(|| Box::new(Scratch::new(st.time.len())));
+            let mut r = self.take_runner(&mut st);
             drop(st);
             if let Some(mu) = traced {
-                self.refresh_cache(&mut scratch);
-                for t in scratch.tracers.iter().flat_map(|l| l.iter()) {
-                    t.mutation_queued(self, &mu);
-                }
+                self.refresh_cache(&mut r);
+                r.tx.dispatch.mutation_queued(self, &mu);
             }
-            self.run_queue(tick, Some(scratch)).unwrap_or(MutResult::Queued(tick))
+            self.run_queue(tick, Some(r)).unwrap_or(MutResult::Queued(tick))
         }
+    }
+
+    /// The runner's state, taken under the `st` lock by the thread that becomes the runner.
+    fn take_runner(&self, st: &mut State) -> Box<Runner> {
+        st.runner.take().unwrap_or_else(|| Box::new(Runner::new(self.schema())))
     }
 
     pub(super) fn after_queued(&self, mu: Option<&Mutation>, queued: usize, postponed: bool) {
         if let Some(mu) = mu {
-            for t in self.hooks().iter() {
-                t.mutation_queued(self, mu);
-            }
+            self.dispatch().mutation_queued(self, mu);
         }
         if self.log_level() >= LogLevel::Ops && postponed {
             let items = if queued == 1 { "item" } else { "items" };
@@ -226,40 +236,42 @@ impl Machine {
         }
     }
 
-    /// Puts a machine-made mutation (auto, Exception) at the front of the queue.
-    pub(crate) fn prepend(&self, mut mu: Mutation) {
+    /// Puts a machine-made mutation (auto, Exception) at the front of the queue; the
+    /// runner's `dispatch` hears of it.
+    pub(crate) fn prepend(&self, mut mu: Mutation, dispatch: &Dispatch) {
         mu.queue_token = self.0.queue_token.fetch_add(1, Relaxed) + 1;
         let traced;
         {
             let mut st = lock(&self.0.st);
             mu.machine_queue_tick = st.queue_tick;
             mu.queue_len = st.queue.len() + 1;
-            traced = self.0.has_tracers.load(Relaxed).then(|| mu.clone());
+            traced = dispatch.wants(Interest::MUTATION_QUEUED).then(|| mu.clone());
             st.queue.push_front(mu);
         }
         if let Some(mu) = traced {
-            for t in self.hooks().iter() {
-                t.mutation_queued(self, &mu);
-            }
+            dispatch.mutation_queued(self, &mu);
         }
     }
 
     /// Runs queued mutations until the queue is empty; returns the result of the mutation
     /// with queue tick `own` if this run executed it.
-    pub(crate) fn run_queue(&self, own: u64, scratch: Option<Box<Scratch>>) -> Option<MutResult> {
+    pub(crate) fn run_queue(&self, own: u64, runner: Option<Box<Runner>>) -> Option<MutResult> {
         let mut result = None;
-        let mut scratch = match scratch {
-            Some(s) => s,
-            None => lock(&self.0.st).scratch.take().unwrap_or_else(|| Box::new(Scratch::new(self.schema().len()))),
+        let mut r = match runner {
+            Some(r) => r,
+            None => self.take_runner(&mut lock(&self.0.st)),
         };
         loop {
             loop {
                 // without a `queue_end` hook, an empty queue releases the runner under the
-                // same lock that found it empty
-                self.refresh_cache(&mut scratch);
-                let release_here = !scratch.interest.intersects(Interest::QUEUE_END);
+                // same lock that found it empty; the lock also writes the clocks the last
+                // transition left unpublished
+                self.refresh_cache(&mut r);
+                let release_here = !r.tx.dispatch.wants(Interest::QUEUE_END);
+                let mut published = Published::default();
                 let mu = {
                     let mut st = lock(&self.0.st);
+                    r.publish(self, &mut st, &mut published);
                     if self.0.disposal.is_disposing() {
                         st.queue.clear();
                         st.appended = 0;
@@ -272,11 +284,12 @@ impl Machine {
                                     st.appended -= 1;
                                     st.queue_tick += 1;
                                 }
-                                scratch.begin(&mut st);
+                                r.begin(&mut st);
                             }
                             None if release_here => {
-                                let done = self.release_locked(&mut st, scratch);
+                                let done = self.release_locked(&mut st, r);
                                 drop(st);
+                                self.after_publish(published);
                                 for d in done {
                                     d.complete(Ok(()));
                                 }
@@ -287,25 +300,24 @@ impl Machine {
                         mu
                     }
                 };
+                self.after_publish(published);
                 let Some(mu) = mu else { break };
                 let tick = mu.queue_tick;
-                let r = self.execute(&mut scratch, mu);
+                let res = self.execute(&mut r, mu);
                 if tick != 0 && tick == own {
-                    result = Some(r);
+                    result = Some(res);
                 }
-                if let Some(p) = scratch.panic.take() {
-                    self.try_release(scratch, true);
+                if let Some(p) = r.panic.take() {
+                    self.try_release(r, true);
                     std::panic::resume_unwind(p);
                 }
             }
-            self.refresh_cache(&mut scratch);
-            if let Some(ts) = scratch.tracers.as_deref().filter(|_| scratch.interest.intersects(Interest::QUEUE_END)) {
-                for t in ts {
-                    t.queue_end(self);
-                }
+            self.refresh_cache(&mut r);
+            if r.tx.dispatch.wants(Interest::QUEUE_END) {
+                r.tx.dispatch.queue_end(self);
             }
-            match self.try_release(scratch, false) {
-                Some(s) => scratch = s,
+            match self.try_release(r, false) {
+                Some(back) => r = back,
                 None => break,
             }
         }
@@ -316,27 +328,33 @@ impl Machine {
     }
 
     /// Clears the runner flag, unless work arrived meanwhile (checked under the same lock
-    /// that enqueuers take, so nothing is stranded): then the scratch is handed back.
-    pub(super) fn try_release(&self, scratch: Box<Scratch>, force: bool) -> Option<Box<Scratch>> {
+    /// that enqueuers take, so nothing is stranded): then the runner is handed back. The lock
+    /// writes unpublished clocks first.
+    pub(super) fn try_release(&self, mut r: Box<Runner>, force: bool) -> Option<Box<Runner>> {
+        let mut published = Published::default();
         let done = {
             let mut st = lock(&self.0.st);
+            r.publish(self, &mut st, &mut published);
             if !force && !st.queue.is_empty() && !self.0.disposal.is_disposing() {
-                return Some(scratch);
+                drop(st);
+                self.after_publish(published);
+                return Some(r);
             }
-            self.release_locked(&mut st, scratch)
+            self.release_locked(&mut st, r)
         };
+        self.after_publish(published);
         for d in done {
             d.complete(Ok(()));
         }
         None
     }
 
-    /// Clears the runner flag and parks the scratch, under the `st` lock; returns the
+    /// Clears the runner flag and parks the runner, under the `st` lock; returns the
     /// `when_queue_ends` waits to complete once the lock is dropped.
-    fn release_locked(&self, st: &mut State, scratch: Box<Scratch>) -> Vec<Arc<crate::wait::WaitShared>> {
+    fn release_locked(&self, st: &mut State, r: Box<Runner>) -> Vec<Arc<crate::wait::WaitShared>> {
         st.running = false;
         st.settle_tx_log();
-        st.scratch = Some(scratch);
+        st.runner = Some(r);
         let mut done = Vec::new();
         if !st.waiters.is_empty() {
             st.waiters.retain(|w| {
@@ -368,28 +386,29 @@ impl Machine {
         let called = self.idx(states)?;
         let mut mu = Mutation::new(kind, &called, None);
         mu.check = true;
-        let scratch = {
+        let runner = {
             let mut st = lock(&self.0.st);
             if st.running {
                 None
             } else {
                 st.running = true;
-                let mut sc = st.scratch.take();
-                match sc.as_mut() {
-                    Some(sc) => sc.begin(&mut st),
+                let mut r = st.runner.take();
+                match r.as_mut() {
+                    Some(r) => r.begin(&mut st),
                     None => st.running = false,
                 }
-                sc
+                r
             }
         };
-        let Some(mut scratch) = scratch else {
+        let Some(mut r) = runner else {
             return Ok(self.check_relations(&mu));
         };
-        let r = self.execute(&mut scratch, mu);
-        if let Some(scratch) = self.try_release(scratch, false) {
+        self.refresh_cache(&mut r);
+        let res = self.execute(&mut r, mu);
+        if let Some(r) = self.try_release(r, false) {
             // negotiation handlers of the check queued something: run it
-            self.run_queue(u64::MAX, Some(scratch));
+            self.run_queue(u64::MAX, Some(r));
         }
-        Ok(r)
+        Ok(res)
     }
 }

@@ -16,7 +16,9 @@ impl Machine {
         let label =
             (self.log_level() >= LogLevel::Ops && crate::env::log_when()).then(|| cond.label(&self.schema())).flatten();
         let mut st = lock(&self.0.st);
-        if ready(&st) {
+        // a query is checked again under the lock that registers it: no transition can slip
+        // in between and leave it waiting for the next one
+        if ready(&st) || matches!(&cond, WaitCond::Query(f) if f(&st.time)) {
             return Wait::done(Ok(()));
         }
         let (w, shared) = Wait::new();
