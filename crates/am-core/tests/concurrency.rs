@@ -180,3 +180,113 @@ fn waiting_for_the_lock_before_apply_is_not_a_final_handlers_time() {
     holder.join().unwrap();
     assert!(!m.is_err(), "the final handler was timed out: {:?}", m.last_error());
 }
+
+/// A machine without handlers, tracers or auto states writes a transition's clocks under the
+/// runner's next lock (its pop or release), not under a lock of their own: a `when` made
+/// from another thread in between, or a state context taken then, still sees the change.
+#[test]
+fn waits_made_while_clocks_are_unpublished_complete() {
+    const ROUNDS: usize = 3_000;
+    let m = Machine::new(Schema::builder().states(["A", "B"]).build().unwrap());
+    for round in 0..ROUNDS {
+        let runner = {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                m.add(&["A"]).unwrap();
+                m.add(&["B"]).unwrap();
+            })
+        };
+        // races the two transitions: made before, between or after either
+        let both = m.when(&["A", "B"]).unwrap();
+        let tick = m.when_time(&["B"], &[(2 * round + 1) as u64]).unwrap();
+        let query = m.when_query(|t| t[0] % 2 == 1);
+        runner.join().unwrap();
+        for (what, w) in [("when", both), ("when_time", tick), ("when_query", query)] {
+            assert_eq!(w.wait_timeout(Duration::from_secs(5)), Ok(()), "{what}, round {round}: {}", m.string());
+        }
+        // a context taken while A may be on its way out is cancelled by that very change
+        let ctx = m.state_ctx("A").unwrap();
+        let remover = {
+            let m = m.clone();
+            std::thread::spawn(move || m.remove(&["A", "B"]).unwrap())
+        };
+        let gone = m.when_not(&["A", "B"]).unwrap();
+        remover.join().unwrap();
+        assert_eq!(gone.wait_timeout(Duration::from_secs(5)), Ok(()), "when_not, round {round}");
+        assert_eq!(ctx.cancelled().wait_timeout(Duration::from_secs(5)), Ok(()), "state ctx, round {round}");
+        assert!(m.not(&["A", "B"]).unwrap());
+    }
+}
+
+/// Queued mutations from many threads on a machine without handlers or tracers (clocks
+/// written by the runner's next pop): every caller sees its own transition's result in the
+/// machine when its call returns Executed, and the last clocks add up.
+#[test]
+fn queued_runs_publish_every_transition() {
+    const THREADS: usize = 4;
+    const EACH: usize = 2_000;
+    const OWN: [&str; THREADS] = ["A", "B", "C", "D"];
+    let schema = Schema::builder().state("N", State::new().multi()).states(OWN).build().unwrap();
+    let m = Machine::builder(schema).queue_limit(usize::MAX).build();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                let waiter = m.when_ticks("N", EACH as u64).unwrap();
+                for i in 0..EACH {
+                    // args keep the queue from merging duplicates
+                    let args = || Args::new().with("t", t as i64).with("i", i as i64);
+                    m.add_args(&["N"], args()).unwrap();
+                    if i % 2 == 0 {
+                        m.add_args(&[OWN[t]], args()).unwrap();
+                    } else {
+                        m.remove_args(&[OWN[t]], args()).unwrap();
+                    }
+                }
+                waiter.wait_timeout(Duration::from_secs(10)).unwrap();
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("no thread panicked");
+    }
+    m.when_queue_ends().wait_timeout(Duration::from_secs(10)).expect("queue drained");
+    // N entered THREADS * EACH times: 1 tick for the first, 2 for each re-entry
+    assert_eq!(m.tick("N").unwrap(), 1 + 2 * (THREADS * EACH - 1) as u64);
+    // each thread's own state: entered and left EACH / 2 times, in its order
+    for s in OWN {
+        assert_eq!(m.tick(s).unwrap(), EACH as u64, "{s}");
+    }
+    assert_eq!(m.time().iter().sum::<u64>(), m.tick("N").unwrap() + 4 * EACH as u64);
+}
+
+/// Waits made as fast as one thread can while another runs a single transition: some land
+/// between the transition's decision to leave its clocks to the runner's next lock and that
+/// lock; every one of them completes.
+#[test]
+fn waits_made_during_a_transition_complete() {
+    let m = Machine::new(Schema::builder().states(["A"]).build().unwrap());
+    for round in 0..1_000 {
+        let go = Arc::new(std::sync::Barrier::new(2));
+        let runner = {
+            let (m, go) = (m.clone(), go.clone());
+            std::thread::spawn(move || {
+                go.wait();
+                m.add(&["A"]).unwrap();
+            })
+        };
+        go.wait();
+        let mut waits = Vec::new();
+        while waits.len() < 256 {
+            waits.push(m.when(&["A"]).unwrap());
+            if m.is1("A") {
+                break;
+            }
+        }
+        runner.join().unwrap();
+        for (n, w) in waits.into_iter().enumerate() {
+            assert_eq!(w.wait_timeout(Duration::from_secs(2)), Ok(()), "round {round}, wait {n}");
+        }
+        m.remove(&["A"]).unwrap();
+    }
+}

@@ -258,3 +258,75 @@ proptest! {
         }
     }
 }
+
+/// What a tracer sees of the clocks is the machine's: each transition starts from where the
+/// machine is (the last one's `time_after`, or what an import wrote), the sums are the sums,
+/// and `states_before` is the active set in canonical order (the runner keeps its copies by
+/// patching what changed; a check on every transition that it never drifts).
+struct Clocks {
+    last: Mutex<Option<Vec<u64>>>,
+    errs: Arc<Mutex<Vec<String>>>,
+}
+
+impl Tracer for Clocks {
+    fn id(&self) -> &str {
+        "clocks"
+    }
+    fn transition_end(&self, tx: &Transition<'_>) {
+        let (before, after) = (tx.time_before(), tx.time_after());
+        let mut errs = self.errs.lock().unwrap();
+        let now = tx.machine().time();
+        if after != now.as_slice() && !tx.is_check() {
+            errs.push(format!("time_after {after:?}, machine {now:?}"));
+        }
+        if let Some(last) = self.last.lock().unwrap().replace(after.to_vec())
+            && last != before
+        {
+            errs.push(format!("time_before {before:?}, last time_after {last:?}"));
+        }
+        if tx.machine_time_before() != before.iter().sum::<u64>()
+            || tx.machine_time_after() != after.iter().sum::<u64>()
+        {
+            errs.push("a sum is off".into());
+        }
+        let s = tx.schema();
+        let want: Vec<usize> = s.canonical().iter().copied().filter(|&i| before[i] % 2 == 1).collect();
+        if tx.states_before() != want.as_slice() {
+            errs.push(format!("states_before {:?}, want {want:?}", tx.states_before()));
+        }
+        if !tx.accepted() && before != after {
+            errs.push("a canceled transition changed the clocks".into());
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256), ..ProptestConfig::default() })]
+
+    #[test]
+    fn transitions_see_the_machines_clocks(rels in schema_strategy(), ops in ops_strategy(), import_at in 0usize..30) {
+        let errs = Arc::new(Mutex::new(Vec::new()));
+        let clocks = Arc::new(Clocks { last: Mutex::new(None), errs: errs.clone() });
+        let m = Machine::builder(build(&rels)).id("p").tracer(clocks.clone()).build();
+        let mut snap = None;
+        for (n, (k, states)) in ops.iter().enumerate() {
+            if n == import_at / 2 {
+                snap = Some(m.export());
+            }
+            if n == import_at && let Some(s) = snap.take() {
+                // clocks written by someone other than the runner: its copies are stale
+                m.import(&s).unwrap();
+                *clocks.last.lock().unwrap() = Some(m.time());
+            }
+            let names: Vec<String> = states.iter().map(|&i| name(i)).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let _ = match k {
+                0 => m.add(&refs),
+                1 => m.remove(&refs),
+                _ => m.set(&refs),
+            };
+        }
+        let errs = errs.lock().unwrap().clone();
+        prop_assert!(errs.is_empty(), "{errs:?}");
+    }
+}
