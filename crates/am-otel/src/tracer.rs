@@ -2,7 +2,6 @@
 //! only record; [`crate::spans`] builds the spans on the tracer's span thread.
 
 use am_core::conventions::otel;
-use am_core::exporter::Unpoison;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -14,7 +13,9 @@ use opentelemetry::trace::{SpanContext, SpanId, TraceId};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
 use crate::options::{OtelTracerBuilder, TraceOptions};
-use crate::spans::{Ctx, End, Ev, Finals, Hook, Mach, OpenSpan, Pushed, Start, StartExtra, lock, span_context};
+use crate::spans::{
+    Ctx, End, Ev, Finals, Hook, Mach, OpenSpan, Pushed, Start, StartExtra, lock, read, span_context, write,
+};
 use crate::stats::{Drain, SpanCounter};
 
 /// How many traced transitions per machine are kept to link mutations to their source.
@@ -93,13 +94,6 @@ impl Shared {
 
 fn trace_ctx(trace: TraceId, span: SpanId) -> TraceContext {
     TraceContext { trace_id: trace.to_bytes(), span_id: span.to_bytes() }
-}
-
-fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    m.read().unpoison()
-}
-fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    m.write().unpoison()
 }
 
 impl OtelTracer {
@@ -239,9 +233,7 @@ impl OtelTracer {
         if let Some((_, Some(root))) = self.0.root.get()
             && let Some(span) = lock(root).take()
         {
-            let mut out = Vec::new();
-            span.end(now, &mut out);
-            self.0.cx.out.send(&mut out);
+            self.0.cx.out.end_now(span, now);
         }
     }
 
@@ -270,9 +262,7 @@ impl OtelTracer {
                 if self.0.cx.opts.open_groups {
                     (Some(sc), Some(Mutex::new(Some(span))))
                 } else {
-                    let mut out = Vec::new();
-                    span.end(now, &mut out);
-                    self.0.cx.out.send(&mut out);
+                    self.0.cx.out.end_now(span, now);
                     (Some(sc), None)
                 }
             })

@@ -200,6 +200,12 @@ pub(crate) struct Mach {
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unpoison()
 }
+pub(crate) fn read<T>(m: &std::sync::RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unpoison()
+}
+pub(crate) fn write<T>(m: &std::sync::RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unpoison()
+}
 
 impl Mach {
     #[allow(clippy::too_many_arguments)]

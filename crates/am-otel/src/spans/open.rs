@@ -135,6 +135,13 @@ impl Out {
         }
     }
 
+    /// Ends one span at `at` and sends it at once.
+    pub(crate) fn end_now(&self, span: OpenSpan, at: SystemTime) {
+        let mut out = Vec::new();
+        span.end(at, &mut out);
+        self.send(&mut out);
+    }
+
     /// Counts a span built but not exported on purpose (direct path; the SDK path marks it
     /// with [`DISCARD_KEY`](crate::DISCARD_KEY) for the pipeline's gate).
     pub(crate) fn discard(&self) {
