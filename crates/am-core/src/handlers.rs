@@ -269,18 +269,6 @@ fn parse_name(schema: &Schema, name: &str) -> Result<Resolved, Error> {
 }
 
 impl HandlerTable {
-    pub(crate) fn new(n: usize) -> Self {
-        HandlerTable {
-            enter: vec![Vec::new(); n],
-            exit: vec![Vec::new(); n],
-            state: vec![Vec::new(); n],
-            end: vec![Vec::new(); n],
-            self_h: vec![Vec::new(); n],
-            pairs: vec![Vec::new(); n],
-            ..Default::default()
-        }
-    }
-
     pub(crate) fn grow(&mut self, n: usize) {
         for v in [&mut self.enter, &mut self.exit, &mut self.state, &mut self.end, &mut self.self_h] {
             v.resize(n, Vec::new());
@@ -290,6 +278,8 @@ impl HandlerTable {
 
     /// Adds a set; fails without changing `self` if a name does not fit the schema.
     pub(crate) fn bind(&mut self, schema: &Schema, h: Handlers) -> Result<(), Error> {
+        // a machine's table stays empty until its first set is bound
+        self.grow(schema.len());
         let binding: Arc<str> = h.name.into();
         let mut resolved = Vec::with_capacity(h.entries.len());
         for (key, f) in h.entries {

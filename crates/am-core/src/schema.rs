@@ -1,7 +1,9 @@
 //! State definitions, schema validation, and the canonical state order.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 
 use crate::bits::BitSet;
 use crate::error::Error;
@@ -137,7 +139,8 @@ impl SchemaBuilder {
     }
 }
 
-/// A validated, ordered set of states with resolved relations.
+/// A validated, ordered set of states with resolved relations. Cheap to clone: clones share
+/// one copy, so machines built from one schema keep one schema between them.
 ///
 /// ```
 /// use am_core::{Schema, State};
@@ -152,28 +155,51 @@ impl SchemaBuilder {
 /// assert!(Schema::builder().state("A", State::new().add(["X"])).build().is_err());
 /// # Ok::<(), am_core::Error>(())
 /// ```
-#[derive(Clone, Debug)]
-pub struct Schema {
-    names: Vec<String>,
-    defs: Vec<State>,
-    index: HashMap<String, StateIdx, NameHash>,
-    pub(crate) require: Vec<Vec<StateIdx>>,
-    pub(crate) add: Vec<Vec<StateIdx>>,
-    pub(crate) remove: Vec<Vec<StateIdx>>,
-    pub(crate) after: Vec<Vec<StateIdx>>,
-    pub(crate) removed_by: Vec<Vec<StateIdx>>,
-    pub(crate) auto: BitSet,
-    pub(crate) multi: BitSet,
-    pub(crate) auto_list: Vec<StateIdx>,
-    /// States without Add, Require or Remove relations: a mutation touching only these
-    /// resolves without the relation passes (`Resolver::resolve`).
-    pub(crate) plain: BitSet,
-    canonical: Vec<StateIdx>,
-    pub(crate) canon_pos: Vec<usize>,
-    exception: StateIdx,
-    pub(crate) health: [Option<StateIdx>; 2],
-    pub(crate) restored: Option<StateIdx>,
-    groups: Vec<(String, Vec<StateIdx>)>,
+#[derive(Clone)]
+pub struct Schema(Arc<data::SchemaData>);
+
+/// A schema's contents, shared by its clones (cloning a schema for each machine built from
+/// it costs a reference count, not a copy). Public in a private module: reachable only
+/// through [`Schema`]'s `Deref`, which exposes no field outside the crate.
+mod data {
+    use super::*;
+
+    #[derive(Debug)]
+    pub struct SchemaData {
+        pub(crate) names: Vec<String>,
+        pub(crate) defs: Vec<State>,
+        pub(crate) index: HashMap<String, StateIdx, NameHash>,
+        pub(crate) require: Vec<Vec<StateIdx>>,
+        pub(crate) add: Vec<Vec<StateIdx>>,
+        pub(crate) remove: Vec<Vec<StateIdx>>,
+        pub(crate) after: Vec<Vec<StateIdx>>,
+        pub(crate) removed_by: Vec<Vec<StateIdx>>,
+        pub(crate) auto: BitSet,
+        pub(crate) multi: BitSet,
+        pub(crate) auto_list: Vec<StateIdx>,
+        /// States without Add, Require or Remove relations: a mutation touching only these
+        /// resolves without the relation passes (`Resolver::resolve`).
+        pub(crate) plain: BitSet,
+        pub(crate) canonical: Vec<StateIdx>,
+        pub(crate) canon_pos: Vec<usize>,
+        pub(crate) exception: StateIdx,
+        pub(crate) health: [Option<StateIdx>; 2],
+        pub(crate) restored: Option<StateIdx>,
+        pub(crate) groups: Vec<(String, Vec<StateIdx>)>,
+    }
+}
+
+impl std::ops::Deref for Schema {
+    type Target = data::SchemaData;
+    fn deref(&self) -> &data::SchemaData {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Schema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
 impl PartialEq for Schema {
@@ -295,7 +321,7 @@ impl Schema {
             }
         }
         let (names, defs) = states.into_iter().unzip();
-        Ok(Schema {
+        Ok(Schema(Arc::new(data::SchemaData {
             names,
             defs,
             index,
@@ -314,7 +340,7 @@ impl Schema {
             health,
             restored,
             groups: group_idx,
-        })
+        })))
     }
 
     /// State names in schema index order.
@@ -452,7 +478,7 @@ fn visit(s: StateIdx, require: &[Vec<StateIdx>], seen: &mut [bool], out: &mut Ve
 /// author, not by a peer), so flooding resistance buys nothing here; a lookup of an unknown
 /// name costs one probe like any other.
 #[derive(Clone, Copy, Debug, Default)]
-struct NameHash;
+pub(crate) struct NameHash;
 
 impl BuildHasher for NameHash {
     type Hasher = NameHasher;
@@ -462,7 +488,7 @@ impl BuildHasher for NameHash {
 }
 
 /// Multiply-rotate over 8-byte words (the FxHash scheme).
-struct NameHasher(u64);
+pub(crate) struct NameHasher(u64);
 
 impl NameHasher {
     const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;

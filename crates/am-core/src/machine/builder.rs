@@ -187,7 +187,8 @@ impl MachineBuilder {
             active_list: Vec::new(),
             schema: schema.clone(),
             epoch: 0,
-            queue: VecDeque::with_capacity(16),
+            // grows when a mutation waits (an idle machine runs one without queueing it)
+            queue: VecDeque::new(),
             queue_tick: 1,
             appended: 0,
             running: false,
@@ -209,7 +210,8 @@ impl MachineBuilder {
             exception,
             schema: RwLock::new(schema),
             st: Mutex::new(st),
-            handlers: RwLock::new(Arc::new(HandlerTable::new(n))),
+            // sized to the schema when a set is bound
+            handlers: RwLock::new(Arc::new(HandlerTable::default())),
             has_handlers: AtomicBool::new(false),
             has_tracers: AtomicBool::new(false),
             bind_version: AtomicU64::new(0),
