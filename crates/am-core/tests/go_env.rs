@@ -9,16 +9,9 @@ use am_core::env::{AM_HEALTHCHECK, AM_LOG_FILE, AM_LOG_FULL, AM_LOG_PRINT, AM_LO
 use am_core::testing::{Hook, Recorder};
 use am_core::{HEALTHCHECK, HealthcheckTicker, LogLevel, LogPrinter, Machine, Schema, State};
 
-#[allow(unsafe_code)]
+/// The only test in this binary changes the environment (see `am_testkit::set_env`).
 fn set(k: &str, v: Option<&str>) {
-    // SAFETY: the only test in this binary, and no thread of it reads the environment while
-    // it changes (machines read it on their own thread, in the calls below).
-    unsafe {
-        match v {
-            Some(v) => std::env::set_var(k, v),
-            None => std::env::remove_var(k),
-        }
-    }
+    am_testkit::set_env(k, v);
 }
 
 /// The machine's log lines, `[id] ` prefix removed.

@@ -7,16 +7,9 @@ use std::time::Duration;
 use am_core::{Machine, Schema};
 use am_dbg_proto::{AM_DBG_NO_TRACE, AM_DBG_TRACE, DbgMsg, DbgTracer, Server, ServerEvent};
 
-#[allow(unsafe_code)]
+/// The only test in this binary changes the environment (see `am_testkit::set_env`).
 fn set(k: &str, v: Option<&str>) {
-    // SAFETY: the only test in this binary; no other thread reads the environment meanwhile
-    // (tracers read it in `build`, on this thread)
-    unsafe {
-        match v {
-            Some(v) => std::env::set_var(k, v),
-            None => std::env::remove_var(k),
-        }
-    }
+    am_testkit::set_env(k, v);
 }
 
 #[inline(never)]

@@ -8,16 +8,9 @@ use am_loki::env::{AM_LOKI_ADDR, AM_LOKI_FORMAT, AM_LOKI_PASSWORD, AM_LOKI_TENAN
 use am_loki::{Error, LokiTracer, PushFormat, bind_env};
 use am_testkit::loki::Receiver;
 
-#[allow(unsafe_code)]
+/// The only test in this binary changes the environment (see `am_testkit::set_env`).
 fn set(k: &str, v: Option<&str>) {
-    // SAFETY: the only test in this binary, and it sets variables before starting threads
-    // that read them (the tracer reads its env in `build`, on this thread).
-    unsafe {
-        match v {
-            Some(v) => std::env::set_var(k, v),
-            None => std::env::remove_var(k),
-        }
-    }
+    am_testkit::set_env(k, v);
 }
 
 fn machine(id: &str) -> Machine {

@@ -21,16 +21,9 @@ fn env_error(r: Result<impl std::fmt::Debug, Error>) -> String {
     }
 }
 
-#[allow(unsafe_code)]
+/// The only test in this binary changes the environment (see `am_testkit::set_env`).
 fn set(k: &str, v: Option<&str>) {
-    // SAFETY: the only test in this binary; variables change only while no tracer's
-    // background thread runs (each is shut down first).
-    unsafe {
-        match v {
-            Some(v) => std::env::set_var(k, v),
-            None => std::env::remove_var(k),
-        }
-    }
+    am_testkit::set_env(k, v);
 }
 
 fn machine(id: &str) -> Machine {

@@ -94,6 +94,22 @@ pub fn tool(name: &str, install: &str) -> Option<PathBuf> {
     found
 }
 
+/// Sets (`Some`) or removes (`None`) an environment variable, for tests of what the code
+/// reads from the environment. Rust 2024 makes changing the environment `unsafe`: another
+/// thread reading it at the same moment is undefined behaviour. Call it only from a test
+/// binary that holds that one test, and before starting threads that read the variables (or
+/// while none runs).
+#[allow(unsafe_code)]
+pub fn set_env(key: &str, value: Option<&str>) {
+    // SAFETY: the caller's contract above: no other thread reads the environment meanwhile
+    unsafe {
+        match value {
+            Some(v) => std::env::set_var(key, v),
+            None => std::env::remove_var(key),
+        }
+    }
+}
+
 /// A plain HTTP/1.0 `GET` on `addr` (no client crate needed for a loopback check):
 /// `(status, body)`.
 pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
