@@ -33,6 +33,8 @@ pub mod app;
 pub mod cli;
 pub mod diagram;
 pub mod export;
+#[cfg(test)]
+mod fixtures;
 pub mod keys;
 pub mod player;
 pub mod store;

@@ -1,50 +1,15 @@
 //! The store's unit tests: the tree, retention, the flags derived at ingest, the timeline
 //! under filters, queued ↔ executed pairing, and the lints.
 
-use am_dbg_proto::{DbgLogEntry, DbgMsg, DbgMsgDropped, DbgMsgStruct, DbgMsgTx, ServerEvent, StateDef};
+use am_dbg_proto::{DbgLogEntry, DbgMsg, DbgMsgDropped, DbgMsgTx, ServerEvent};
 
 use super::warnings::{check, lints};
 use super::*;
 
-fn schema(id: &str, parent: &str) -> DbgMsg {
-    let names = ["A", "B", "Exception", "Healthcheck"];
-    DbgMsg::Schema(DbgMsgStruct {
-        id: id.into(),
-        parent: parent.into(),
-        states_index: names.iter().map(|s| s.to_string()).collect(),
-        states: names.iter().map(|s| (s.to_string(), StateDef::default())).collect(),
-        groups: [("ab".to_string(), vec![0, 1])].into(),
-        ..Default::default()
-    })
-}
-
-fn tx(id: &str, n: u64, clocks: [u64; 4], called: &[i64]) -> DbgMsg {
-    DbgMsg::Tx(DbgMsgTx {
-        machine_id: id.into(),
-        id: format!("{id}-{n}"),
-        clocks: clocks.to_vec(),
-        called_states_idxs: called.to_vec(),
-        accepted: true,
-        seq: n,
-        time: Some(n * 1_000_000_000),
-        ..Default::default()
-    })
-}
+use crate::fixtures::{schema, tx};
 
 fn sample() -> Store {
-    Store::from_messages(
-        [
-            schema("root", ""),
-            schema("child", "root"),
-            tx("root", 1, [1, 0, 0, 0], &[0]),
-            tx("root", 2, [1, 1, 0, 0], &[1]),
-            tx("root", 3, [1, 1, 0, 1], &[3]),
-            tx("root", 4, [1, 1, 1, 1], &[2]),
-            tx("root", 5, [2, 1, 1, 1], &[0]),
-            tx("child", 1, [1, 0, 0, 0], &[0]),
-        ],
-        100,
-    )
+    Store::from_messages(crate::fixtures::sample(), 100)
 }
 
 fn rows(s: &Store, f: &Filters, group: Option<Vec<i64>>) -> Vec<u64> {
