@@ -6,11 +6,30 @@ use std::backtrace::Backtrace;
 /// Frames kept at most.
 const MAX_FRAMES: usize = 24;
 
-/// Whether a frame's symbol belongs to the machinery between the caller and the capture
-/// (the machine, the tracer, the capture, and generic glue among them).
-fn machinery(symbol: &str) -> bool {
+/// Whether a frame belongs to the machinery between the caller and the capture (the
+/// machine, the tracer, the capture, and generic glue among them): by its symbol, or, for an
+/// inlined frame that debug info names without its path (`call`, `for_each<…>`, as builds
+/// with `debug = "line-tables-only"` give), by the source file it is `at`.
+fn machinery(symbol: &str, at: &[&str]) -> bool {
     let s = symbol.trim_start_matches('<');
     ["std::backtrace", "am_core::", "am_dbg_proto::", "core::", "alloc::"].iter().any(|p| s.starts_with(p))
+        || at.first().is_some_and(|a| machinery_source(a))
+}
+
+/// Whether an `at path:line` line points into the Rust library's `core`/`alloc`, the
+/// capture, or the sources of am-core or am-dbg-proto (a checkout or a registry copy).
+fn machinery_source(at: &str) -> bool {
+    let path = at.trim_start_matches("at ").replace('\\', "/");
+    let in_crate = |name: &str| {
+        path.contains(&format!("/{name}/src/"))
+            || path.match_indices(&format!("/{name}-")).any(|(i, m)| {
+                let rest = &path[i + m.len()..];
+                rest.starts_with(|c: char| c.is_ascii_digit()) && rest.contains("/src/")
+            })
+    };
+    ["/library/core/", "/library/alloc/", "/library/std/src/backtrace"].iter().any(|p| path.contains(p))
+        || in_crate("am-core")
+        || in_crate("am-dbg-proto")
 }
 
 /// The frames of `bt` from the mutation's caller on (symbol and `at file:line` lines, as
@@ -42,7 +61,7 @@ fn trim(text: String) -> String {
             }
         }
     }
-    let from = frames.iter().position(|(sym, _)| !machinery(sym)).unwrap_or(0);
+    let from = frames.iter().position(|(sym, at)| !machinery(sym, at)).unwrap_or(0);
     let mut kept: Vec<&(String, Vec<&str>)> = frames[from..]
         .iter()
         .take_while(|(sym, _)| !sym.contains("__rust_begin_short_backtrace") && !sym.starts_with("std::rt::"))
@@ -91,5 +110,27 @@ mod tests {
         );
         // nothing recognisable: kept whole
         assert_eq!(trim("<unsupported>".into()), "<unsupported>");
+    }
+
+    #[test]
+    fn inlined_frames_without_paths_are_known_by_their_source() {
+        // `debug = "line-tables-only"`: inlined frames named without their module path
+        let text = "   0: for_each<alloc::sync::Arc<dyn am_core::tracer::Tracer>>
+             at /rustc/x/library/core/src/slice/iter/macros.rs:301:21
+   1: am_core::dispatch::Dispatch::each
+             at /home/u/.cargo/registry/src/index.crates.io-1/am-core-0.1.0/src/dispatch.rs:85:36
+   2: call
+             at /home/u/.cargo/registry/src/index.crates.io-1/am-core-0.1.0/src/machine/run.rs:72:17
+   3: queue_from_here
+             at ./tests/stack_traces.rs:17:7
+   4: am_core_helpers::call
+             at /home/u/src/am-core-helpers/src/lib.rs:3:1
+";
+        let out = trim(text.to_string());
+        assert!(out.starts_with("   0: queue_from_here\n"), "{out}");
+        // a crate of the app whose name starts like ours is the app's
+        assert!(out.contains("am_core_helpers::call"), "{out}");
+        assert!(machinery_source("at C:\\cargo\\am-dbg-proto-0.2.1\\src\\tracer\\mod.rs:3:1"));
+        assert!(!machinery_source("at ./src/am-core-notes/main.rs:1:1"));
     }
 }
