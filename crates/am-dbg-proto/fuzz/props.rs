@@ -2,12 +2,17 @@
 //! targets (nightly, coverage-guided) and the stable time-budgeted run in `tests/fuzz.rs`.
 
 /// The server's request-frame decoder: any bytes decode or fail, never panic; a frame that
-/// decodes re-encodes to bytes that decode again.
+/// decodes re-encodes to bytes that decode again. An encoded push's batch decodes or fails
+/// the same way.
 pub fn decode_frame(data: &[u8]) {
-    if let Ok(frame) = am_dbg_proto::decode_request_frame(data)
-        && let Ok(bytes) = am_dbg_proto::encode_request_frame(&frame)
-    {
+    let Ok(frame) = am_dbg_proto::decode_request_frame(data) else { return };
+    if let Ok(bytes) = am_dbg_proto::encode_request_frame(&frame) {
         assert!(am_dbg_proto::decode_request_frame(&bytes).is_ok(), "a re-encoded frame must decode");
+    }
+    if let tarpc::ClientMessage::Request(r) = &frame
+        && let am_dbg_proto::DbgServiceRequest::PushEncoded { batch } = &r.message
+    {
+        let _ = batch.decode();
     }
 }
 

@@ -12,10 +12,14 @@
 //!
 //! A client opens one TCP connection per tracer (not per machine), calls `hello` with
 //! [`PROTOCOL_VERSION`] and its [`ClientIdentity`], then `push`es [`Batch`]es, one call at a
-//! time. On every (re)connect the schemas of all known machines go first; a machine's
-//! schema also precedes its transitions after a schema change. Every transition or queued
-//! mutation message carries a per-machine sequence number ([`DbgMsgTx::seq`]); after an
-//! overflow or a failed send a [`DbgMsgDropped`] notice says how many were lost.
+//! time. A server that answers [`ENCODED_PUSH_VERSION`] in its [`Welcome`] (this crate's
+//! does) also takes `push_encoded`: the same [`Batch`] in the codec's bincode, which the
+//! tracer writes straight from its outbox (no message values made per transition); the
+//! tracer uses it only with such a server, so older servers keep getting `push`. On every
+//! (re)connect the schemas of all known machines go first; a machine's schema also precedes
+//! its transitions after a schema change. Every transition or queued mutation message
+//! carries a per-machine sequence number ([`DbgMsgTx::seq`]); after an overflow or a failed
+//! send a [`DbgMsgDropped`] notice says how many were lost.
 //!
 //! # Example
 //!
@@ -121,8 +125,8 @@ pub use recording::{
 };
 pub use server::{ConnId, Server, ServerEvent, ServerStats};
 pub use service::{
-    Ack, DbgService, DbgServiceClient, DbgServiceRequest, DbgServiceResponse, MAX_FRAME_LEN, RequestFrame,
-    ResponseFrame, ServeDbgService, decode_request_frame, encode_request_frame,
+    Ack, DbgService, DbgServiceClient, DbgServiceRequest, DbgServiceResponse, ENCODED_PUSH_VERSION, EncodedBatch,
+    MAX_FRAME_LEN, RequestFrame, ResponseFrame, ServeDbgService, decode_request_frame, encode_request_frame,
 };
 pub use tracer::{
     AM_DBG_NO_TRACE, AM_DBG_TRACE, DEFAULT_CAPACITY, DbgGuard, DbgStats, DbgTracer, DbgTracerBuilder, bind_env,

@@ -434,4 +434,7 @@ pub enum Refusal {
     /// A second handshake on one connection.
     #[error("second handshake on one connection")]
     DuplicateHello,
+    /// An encoded batch that does not decode as a batch.
+    #[error("malformed encoded batch: {0}")]
+    Malformed(String),
 }

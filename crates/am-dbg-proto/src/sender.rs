@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use crate::clock::Clock;
 use crate::outbox::{Outbox, Taken};
+use crate::service::EncodedBatch;
 use crate::transport::{AnyClient, Arrived, ClientTransport, Link, TransportError};
 
 /// Sender settings, fixed at build time.
@@ -212,8 +213,25 @@ async fn serve<T: ClientTransport>(shared: &Shared, transport: &mut T) -> Ended 
     let mut messages = Vec::with_capacity(cfg.max_batch);
     loop {
         let Some(mut taken) = next_chunk(shared).await else { return Ended::Shutdown };
-        let n = taken.write_messages(&mut messages, &shared.clock.anchor());
-        let sent = transport.send(std::mem::take(&mut messages)).await;
+        // a server that takes encoded pushes gets the chunk serialised in place; others the
+        // messages
+        let encoded = match transport.takes_encoded() {
+            true => match taken.encode(&shared.clock.anchor()) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    warn(shared, &cfg.link.addr.to_string(), &format_args!("cannot encode a batch: {e}"));
+                    None
+                }
+            },
+            false => None,
+        };
+        let (n, sent) = match encoded {
+            Some((bytes, n)) => (n, transport.send_encoded(EncodedBatch(bytes)).await),
+            None => {
+                let n = taken.write_messages(&mut messages, &shared.clock.anchor());
+                (n, transport.send(std::mem::take(&mut messages)).await)
+            }
+        };
         shared.counters.connects.store(transport.connections(), Relaxed);
         match sent {
             Ok(s) => shared.batch_sent(taken, n - s.dropped.min(n), s.dropped.min(n)),

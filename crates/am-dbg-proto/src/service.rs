@@ -28,14 +28,77 @@ pub struct Ack {
     pub received: u64,
 }
 
-/// The debugger service. A client calls `hello` once, then `push` for every batch, one call
-/// at a time so batches stay in order.
+/// The protocol version a server that takes [`EncodedBatch`]es answers in its
+/// [`Welcome`]; clients still say [`PROTOCOL_VERSION`](crate::PROTOCOL_VERSION) in their
+/// `hello`, and use `push_encoded` only with a server that answered this (or later).
+pub const ENCODED_PUSH_VERSION: u32 = 3;
+
+/// The debugger service. A client calls `hello` once, then `push` (or `push_encoded`) for
+/// every batch, one call at a time so batches stay in order.
 #[tarpc::service]
 pub trait DbgService {
     /// The handshake: protocol version and client identity.
     async fn hello(hello: Hello) -> Result<Welcome, Refusal>;
     /// A batch of schemas, transitions and drop notices, in order.
     async fn push(batch: Batch) -> Result<Ack, Refusal>;
+    /// A batch as `push` takes it, already in this codec's bincode ([`EncodedBatch`]):
+    /// what the tracer sends to a server that answered [`ENCODED_PUSH_VERSION`].
+    async fn push_encoded(batch: EncodedBatch) -> Result<Ack, Refusal>;
+}
+
+/// A [`Batch`] in bincode as this codec writes it, carried as bytes: the tracer serialises
+/// it from its outbox in place (no message values), the server decodes it as a `Batch`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EncodedBatch(pub Vec<u8>);
+
+impl EncodedBatch {
+    /// The batch, decoded.
+    pub fn decode(&self) -> Result<Batch, Error> {
+        // the codec's options (`tokio-serde`'s `Bincode` default), read in place
+        use bincode::Options;
+        bincode::DefaultOptions::new().deserialize(&self.0).map_err(|e| Error::Decode(e.to_string()))
+    }
+}
+
+impl Serialize for EncodedBatch {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for EncodedBatch {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Bytes;
+        impl<'de> serde::de::Visitor<'de> for Bytes {
+            type Value = EncodedBatch;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<EncodedBatch, E> {
+                Ok(EncodedBatch(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<EncodedBatch, E> {
+                Ok(EncodedBatch(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<EncodedBatch, A::Error> {
+                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+                while let Some(b) = seq.next_element()? {
+                    v.push(b);
+                }
+                Ok(EncodedBatch(v))
+            }
+        }
+        d.deserialize_byte_buf(Bytes)
+    }
+}
+
+/// `value` in this codec's bincode (the options of `tokio-serde`'s `Bincode`), in one pass
+/// into a buffer of about `capacity` bytes.
+pub(crate) fn bincode_bytes<T: Serialize>(value: &T, capacity: usize) -> Result<Vec<u8>, Error> {
+    use bincode::Options;
+    let mut out = Vec::with_capacity(capacity);
+    bincode::DefaultOptions::new().serialize_into(&mut out, value).map_err(|e| Error::Decode(e.to_string()))?;
+    Ok(out)
 }
 
 /// A request frame as the server reads it.

@@ -78,6 +78,7 @@ fn batch_of(f: RequestFrame) -> Option<Batch> {
     match f {
         tarpc::ClientMessage::Request(r) => match r.message {
             DbgServiceRequest::Push { batch } => Some(batch),
+            DbgServiceRequest::PushEncoded { batch } => batch.decode().ok(),
             DbgServiceRequest::Hello { .. } => None,
         },
         _ => None,

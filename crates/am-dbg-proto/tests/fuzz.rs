@@ -5,30 +5,35 @@
 #[path = "../fuzz/props.rs"]
 mod props;
 
-use am_dbg_proto::{Batch, DbgMsg, DbgMsgTx, DbgServiceRequest, encode_request_frame};
+use am_dbg_proto::{Batch, DbgMsg, DbgMsgTx, DbgServiceRequest, EncodedBatch, encode_request_frame};
 
 #[test]
 fn fuzz_frame_decoder() {
-    let valid = encode_request_frame(&tarpc::ClientMessage::Request(tarpc::Request {
-        context: tarpc::context::current(),
-        id: 7,
-        message: DbgServiceRequest::Push {
-            batch: Batch {
-                messages: vec![DbgMsg::Tx(DbgMsgTx {
-                    machine_id: "m".into(),
-                    clocks: vec![1, 2],
-                    ..Default::default()
-                })],
-            },
-        },
-    }))
-    .expect("encodes");
+    let batch = Batch {
+        messages: vec![DbgMsg::Tx(DbgMsgTx { machine_id: "m".into(), clocks: vec![1, 2], ..Default::default() })],
+    };
+    let frame = |message| {
+        encode_request_frame(&tarpc::ClientMessage::Request(tarpc::Request {
+            context: tarpc::context::current(),
+            id: 7,
+            message,
+        }))
+        .expect("encodes")
+    };
+    // a plain push, and the same batch as an encoded push (bincode inside bincode)
+    let encoded = {
+        use tarpc::tokio_serde::Serializer;
+        let mut codec = tarpc::tokio_serde::formats::Bincode::<(), Batch>::default();
+        EncodedBatch(std::pin::Pin::new(&mut codec).serialize(&batch).expect("encodes").to_vec())
+    };
+    assert_eq!(encoded.decode().expect("decodes"), batch);
+    let valid = [frame(DbgServiceRequest::Push { batch }), frame(DbgServiceRequest::PushEncoded { batch: encoded })];
     am_testkit::fuzz("dbg frame decoder", |u| {
-        let bytes: Vec<u8> = if u.ratio(1, 2)? {
+        let bytes: Vec<u8> = if u.ratio(1, 3)? {
             u.arbitrary()?
         } else {
             // a valid frame with some bytes flipped, cut, or grown
-            let mut b = valid.clone();
+            let mut b = u.choose(&valid)?.clone();
             for _ in 0..u.int_in_range(1..=4)? {
                 let i = u.choose_index(b.len())?;
                 b[i] = u.arbitrary()?;

@@ -135,6 +135,15 @@ async fn bad_peers_are_closed_and_others_keep_going() {
     assert!(rest.len() <= 1, "at most the handshake answer, then closed");
     reasons.push(("unknown", next_close(&mut rx, &mut seqs).await));
 
+    // a valid handshake, then an encoded push that is not a batch
+    let transport = tarpc::serde_transport::tcp::connect(&addr, Bincode::default).await.unwrap();
+    let client = DbgServiceClient::new(Default::default(), transport).spawn();
+    let welcome = client.hello(ctx(), hello(PROTOCOL_VERSION)).await.unwrap().unwrap();
+    assert_eq!(welcome.protocol, am_dbg_proto::ENCODED_PUSH_VERSION, "this server takes encoded pushes");
+    let r = client.push_encoded(ctx(), am_dbg_proto::EncodedBatch(vec![0xff; 9])).await.unwrap();
+    assert!(matches!(r, Err(Refusal::Malformed(_))), "{r:?}");
+    reasons.push(("encoded", next_close(&mut rx, &mut seqs).await));
+
     let version_refused = format!("protocol version {} not supported", PROTOCOL_VERSION + 98);
     for (what, reason) in &reasons {
         let reason = reason.as_deref().unwrap_or_else(|| panic!("{what}: closed without a reason"));
@@ -143,11 +152,12 @@ async fn bad_peers_are_closed_and_others_keep_going() {
             "truncated" => "truncated frame",
             "version" => version_refused.as_str(),
             "no-hello" => "batch before handshake",
+            "encoded" => "malformed encoded batch",
             _ => unreachable!(),
         };
         assert!(reason.contains(expected), "{what}: {reason}");
     }
-    assert_eq!(server.stats().closed_on_error, 6);
+    assert_eq!(server.stats().closed_on_error, 7);
 
     good.join().unwrap();
     assert!(tracer.flush(Duration::from_secs(10)).in_time);

@@ -193,3 +193,56 @@ fn errors_travel_as_err_arg_and_exceptions_are_transitions() {
     // by default: a wall-clock time on every message, no duration
     assert!(txs[0].time.is_some_and(|t| t > 1_600_000_000_000_000_000) && txs[0].duration_ns.is_none());
 }
+
+/// A server of protocol 2 (before encoded pushes) gets plain pushes: the tracer sends the
+/// encoded form only to a server that said it takes it.
+#[test]
+fn a_server_without_encoded_pushes_gets_plain_ones() {
+    use am_dbg_proto::{Ack, Batch, DbgService, EncodedBatch, Hello, Refusal, Welcome};
+    use futures::StreamExt;
+    use std::sync::{Arc, Mutex};
+    use tarpc::server::{BaseChannel, Channel};
+
+    #[derive(Clone, Default)]
+    struct Old(Arc<Mutex<(u64, u64)>>);
+    impl DbgService for Old {
+        async fn hello(self, _: tarpc::context::Context, h: Hello) -> Result<Welcome, Refusal> {
+            Ok(Welcome { protocol: h.protocol.min(2), server: "old".into() })
+        }
+        async fn push(self, _: tarpc::context::Context, b: Batch) -> Result<Ack, Refusal> {
+            let n = b.messages.iter().filter(|m| matches!(m, DbgMsg::Tx(_))).count() as u64;
+            self.0.lock().unwrap().0 += n;
+            Ok(Ack { received: b.messages.len() as u64 })
+        }
+        async fn push_encoded(self, _: tarpc::context::Context, _: EncodedBatch) -> Result<Ack, Refusal> {
+            self.0.lock().unwrap().1 += 1;
+            Err(Refusal::Malformed("an old server does not know this call".into()))
+        }
+    }
+
+    let rt = rt();
+    let old = Old::default();
+    let listener = rt
+        .block_on(tarpc::serde_transport::tcp::listen("127.0.0.1:0", tarpc::tokio_serde::formats::Bincode::default))
+        .unwrap();
+    let addr = listener.local_addr();
+    let svc = old.clone();
+    rt.spawn(listener.filter_map(|r| futures::future::ready(r.ok())).for_each(move |t| {
+        let svc = svc.clone();
+        async move {
+            let mut requests = BaseChannel::with_defaults(t).requests();
+            while let Some(Ok(req)) = requests.next().await {
+                req.execute(svc.clone().serve()).await;
+            }
+        }
+    }));
+    let tracer =
+        DbgTracer::builder().addr(addr.to_string()).runtime(rt.handle().clone()).queued(false).build().unwrap();
+    let m = Machine::builder(Schema::builder().states(["A"]).build().unwrap()).id("m").tracer(tracer.clone()).build();
+    for _ in 0..50 {
+        m.toggle(&["A"]).unwrap();
+    }
+    let d = tracer.flush(Duration::from_secs(10));
+    assert!(d.complete(), "{d}");
+    assert_eq!(*old.0.lock().unwrap(), (50, 0), "50 transitions in plain pushes, no encoded push tried");
+}

@@ -8,6 +8,7 @@
 //! - [`record`] — what a hook copies ([`TxRecord`] and its arena spans),
 //! - [`machines`] — the machine table and record → message conversion,
 //! - [`chunk`] — chunks of records and what the sender takes,
+//! - [`wire`] — a taken chunk serialised as a batch in place (the encoded push),
 //! - this module: the bounded queue itself ([`Outbox`]: push, overflow, take).
 
 mod chunk;
@@ -15,6 +16,7 @@ mod machines;
 mod record;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

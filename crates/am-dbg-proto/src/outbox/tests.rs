@@ -305,3 +305,87 @@ fn a_batch_failing_part_way_notes_only_what_did_not_arrive() {
     o.done(t);
     assert!(matches!(&drain(&mut o)[0], DbgMsg::Dropped(d) if d.count == 3), "the notice again, plus seq 11");
 }
+
+/// Fills an outbox with every kind of record the encoded form has to get right.
+fn varied(o: &mut Outbox, a: &Machine, b: &Machine) {
+    let ctx = am_core::TraceContext { trace_id: [0x4b; 16], span_id: [7; 8] };
+    let nums = |i: u64| TxNumbers {
+        queue_tick: i,
+        mut_queue_token: i * 3,
+        mut_queue_tick: i * 5,
+        time: OptU64::some(1_000 + i),
+        duration_ns: OptU64::from(i.is_multiple_of(2).then_some(i * 7)),
+        trace: i.is_multiple_of(3).then_some(ctx),
+    };
+    for i in 0..40u64 {
+        let m = if i % 4 == 0 { b } else { a };
+        // a transition, then a queued mutation sharing its clocks, on either machine
+        let mut r = rec(RecId::Tx(i + 1));
+        r.kind = [MutationKind::Add, MutationKind::Remove, MutationKind::Set][(i % 3) as usize];
+        r.auto = i % 5 == 0;
+        r.accepted = i % 7 != 0;
+        r.check = i % 11 == 0;
+        r.queue = (i % 4) as u32;
+        let extra = (i % 9 == 0).then(|| Extra {
+            steps: vec![am_core::Step {
+                kind: am_core::StepKind::Activate,
+                from: None,
+                to: Some(1),
+                relation: None,
+                is_final: false,
+                is_enter: false,
+                is_self: false,
+            }],
+            log: vec![
+                am_core::LogEntry { level: am_core::LogLevel::Changes, text: "[a] [state] +A".into() },
+                am_core::LogEntry { level: am_core::LogLevel::Ops, text: "no prefix".into() },
+            ],
+            pre_log: vec![am_core::LogEntry { level: am_core::LogLevel::External, text: "[b] hi".into() }],
+            args: vec![("k".into(), "v".into()), ("a".into(), "1".into()), ("k".into(), "w".into())],
+            source: (i % 2 == 1).then(|| am_core::Source {
+                machine_id: "b".into(),
+                tx_id: "t".into(),
+                machine_time: i,
+            }),
+            ..Extra::default()
+        });
+        o.push(m, u32::MAX, r, extra.and_then(Extra::boxed), nums(i), Some(&[i, i + 1]), &[(i % 2) as usize, 1]);
+        o.push(m, u32::MAX, rec(RecId::Queued(i + 1, (i % 3) as u32)), None, nums(i), None, &[0]);
+    }
+    o.push(a, u32::MAX, rec(RecId::Queued(0, 2)), None, TxNumbers::default(), None, &[1]);
+}
+
+#[test]
+fn the_encoded_batch_is_the_batch_of_the_converted_messages() {
+    use crate::messages::Batch;
+    let (a, b) = (machine("a"), machine("b"));
+    let clock = Clock::new();
+    let anchor = clock.anchor();
+    // twice the same records (a small capacity: drop notices too), one outbox per form
+    let (mut o1, mut o2) = (Outbox::new(50, 16), Outbox::new(50, 16));
+    varied(&mut o1, &a, &b);
+    varied(&mut o2, &a, &b);
+    let mut batches = 0;
+    loop {
+        let (mut t1, t2) = (o1.take(), o2.take());
+        if t1.is_empty() && o1.is_empty() {
+            break;
+        }
+        let mut msgs = Vec::new();
+        let n = t1.write_messages(&mut msgs, &anchor);
+        let (bytes, n2) = t2.encode(&anchor).unwrap();
+        assert_eq!(n, n2, "transition messages");
+        let decoded = crate::EncodedBatch(bytes.clone()).decode().unwrap();
+        assert_eq!(decoded.messages, msgs);
+        let want = {
+            use tarpc::tokio_serde::Serializer;
+            let mut codec = tarpc::tokio_serde::formats::Bincode::<(), Batch>::default();
+            std::pin::Pin::new(&mut codec).serialize(&Batch { messages: msgs }).unwrap().to_vec()
+        };
+        assert_eq!(bytes, want, "byte for byte");
+        o1.done(t1);
+        o2.done(t2);
+        batches += 1;
+    }
+    assert!(batches > 2, "several chunks: {batches}");
+}

@@ -8,6 +8,7 @@
 
 use super::{ClientTransport, Failed, Link, Sent, TransportError, gob, native};
 use crate::messages::DbgMsg;
+use crate::service::EncodedBatch;
 
 /// Which protocol the peer turned out to speak.
 enum Speaking {
@@ -58,6 +59,14 @@ impl ClientTransport for Client {
             Speaking::Native => self.native.send(batch).await,
             Speaking::Gob(g) => g.send(batch).await,
         }
+    }
+
+    fn takes_encoded(&self) -> bool {
+        matches!(self.speaking, Speaking::Native) && self.native.takes_encoded()
+    }
+
+    async fn send_encoded(&mut self, batch: EncodedBatch) -> Result<Sent, Failed> {
+        self.native.send_encoded(batch).await
     }
 
     fn connections(&self) -> u64 {

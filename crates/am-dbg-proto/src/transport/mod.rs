@@ -28,6 +28,7 @@ use crate::addr::DbgAddr;
 use crate::addr::TransportKind;
 use crate::messages::{ClientIdentity, DbgMsg};
 use crate::server::ConnCtx;
+use crate::service::EncodedBatch;
 
 #[cfg(feature = "go")]
 mod detect;
@@ -151,6 +152,16 @@ pub(crate) trait ClientTransport: Send {
     fn connect(&mut self) -> impl Future<Output = Result<(), TransportError>> + Send;
     /// Sends messages in order; on failure, says how many arrived.
     fn send(&mut self, batch: Vec<DbgMsg>) -> impl Future<Output = Result<Sent, Failed>> + Send;
+    /// Whether [`send_encoded`](Self::send_encoded) works on this session (the native
+    /// protocol with a server that takes encoded pushes).
+    fn takes_encoded(&self) -> bool {
+        false
+    }
+    /// Sends a batch already encoded ([`EncodedBatch`]); only when [`takes_encoded`](Self::takes_encoded).
+    fn send_encoded(&mut self, batch: EncodedBatch) -> impl Future<Output = Result<Sent, Failed>> + Send {
+        let _ = batch;
+        async { Err(Failed::at(Arrived::default(), TransportError::Protocol("no encoded pushes".into()))) }
+    }
     /// Connections opened so far (the Go protocol opens one per machine).
     fn connections(&self) -> u64;
 }
@@ -201,6 +212,26 @@ impl ClientTransport for AnyClient {
             AnyClient::Detect(c) => c.send(batch).await,
             #[cfg(feature = "go")]
             AnyClient::Gob(c) => c.send(batch).await,
+        }
+    }
+    fn takes_encoded(&self) -> bool {
+        match self {
+            #[cfg(not(feature = "go"))]
+            AnyClient::Native(c) => c.takes_encoded(),
+            #[cfg(feature = "go")]
+            AnyClient::Detect(c) => c.takes_encoded(),
+            #[cfg(feature = "go")]
+            AnyClient::Gob(c) => c.takes_encoded(),
+        }
+    }
+    async fn send_encoded(&mut self, batch: EncodedBatch) -> Result<Sent, Failed> {
+        match self {
+            #[cfg(not(feature = "go"))]
+            AnyClient::Native(c) => c.send_encoded(batch).await,
+            #[cfg(feature = "go")]
+            AnyClient::Detect(c) => c.send_encoded(batch).await,
+            #[cfg(feature = "go")]
+            AnyClient::Gob(c) => c.send_encoded(batch).await,
         }
     }
     fn connections(&self) -> u64 {

@@ -18,18 +18,22 @@ use tokio::net::TcpStream;
 use super::{Arrived, ClientTransport, Failed, Link, Phase, Sent, ServerProtocol, Serving, Sniff, TransportError};
 use crate::messages::{Batch, ClientIdentity, DbgMsg, Hello, PROTOCOL_VERSION, Refusal, Welcome};
 use crate::server::ConnCtx;
-use crate::service::{Ack, DbgService, DbgServiceClient, MAX_FRAME_LEN, ServerCodec};
+use crate::service::{
+    Ack, DbgService, DbgServiceClient, ENCODED_PUSH_VERSION, EncodedBatch, MAX_FRAME_LEN, ServerCodec,
+};
 
 /// The client side: one tarpc connection.
 pub(crate) struct Client {
     link: Link,
     rpc: Option<DbgServiceClient>,
     opened: u64,
+    /// The server answered [`ENCODED_PUSH_VERSION`] or later.
+    encoded: bool,
 }
 
 impl Client {
     pub(crate) fn new(link: Link) -> Self {
-        Client { link, rpc: None, opened: 0 }
+        Client { link, rpc: None, opened: 0, encoded: false }
     }
 
     fn ctx(&self) -> Context {
@@ -59,7 +63,7 @@ impl ClientTransport for Client {
         let rpc = DbgServiceClient::new(tarpc::client::Config::default(), transport).spawn();
         let hello = Hello { protocol: PROTOCOL_VERSION, client: self.link.client.clone() };
         match rpc.hello(self.ctx(), hello).await {
-            Ok(Ok(_)) => {}
+            Ok(Ok(welcome)) => self.encoded = welcome.protocol >= ENCODED_PUSH_VERSION,
             Ok(Err(refusal)) => return Err(TransportError::Refused(refusal.to_string())),
             Err(e) => return Err(rpc_error(e, Phase::Handshake)),
         }
@@ -73,6 +77,20 @@ impl ClientTransport for Client {
         let fail = |e| Failed::at(Arrived::default(), e);
         let Some(rpc) = &self.rpc else { return Err(fail(TransportError::Closed("not connected".into()))) };
         match rpc.push(self.ctx(), Batch { messages: batch }).await {
+            Ok(Ok(_)) => Ok(Sent::default()),
+            Ok(Err(refusal)) => Err(fail(TransportError::Refused(refusal.to_string()))),
+            Err(e) => Err(fail(rpc_error(e, Phase::Call))),
+        }
+    }
+
+    fn takes_encoded(&self) -> bool {
+        self.encoded && self.rpc.is_some()
+    }
+
+    async fn send_encoded(&mut self, batch: EncodedBatch) -> Result<Sent, Failed> {
+        let fail = |e| Failed::at(Arrived::default(), e);
+        let Some(rpc) = &self.rpc else { return Err(fail(TransportError::Closed("not connected".into()))) };
+        match rpc.push_encoded(self.ctx(), batch).await {
             Ok(Ok(_)) => Ok(Sent::default()),
             Ok(Err(refusal)) => Err(fail(TransportError::Refused(refusal.to_string()))),
             Err(e) => Err(fail(rpc_error(e, Phase::Call))),
@@ -135,7 +153,8 @@ impl DbgService for ConnService {
         }
         self.state().client = Some(hello.client.clone());
         self.ctx.connected(hello.client).await;
-        Ok(Welcome { protocol: PROTOCOL_VERSION, server: format!("am-dbg-proto {}", env!("CARGO_PKG_VERSION")) })
+        // this server also takes encoded pushes
+        Ok(Welcome { protocol: ENCODED_PUSH_VERSION, server: format!("am-dbg-proto {}", env!("CARGO_PKG_VERSION")) })
     }
 
     async fn push(self, _: Context, batch: Batch) -> Result<Ack, Refusal> {
@@ -145,6 +164,13 @@ impl DbgService for ConnService {
         let n = batch.messages.len() as u64;
         self.ctx.messages(batch.messages).await;
         Ok(Ack { received: n })
+    }
+
+    async fn push_encoded(self, cx: Context, batch: EncodedBatch) -> Result<Ack, Refusal> {
+        match batch.decode() {
+            Ok(batch) => self.push(cx, batch).await,
+            Err(e) => Err(self.refuse(Refusal::Malformed(e.to_string()))),
+        }
     }
 }
 
