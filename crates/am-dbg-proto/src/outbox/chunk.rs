@@ -27,6 +27,8 @@ pub(super) enum Record {
 pub(crate) struct Chunk {
     pub(super) recs: Vec<Record>,
     pub(super) arena: Vec<u64>,
+    /// The texts of the records' log lines ([`LogWord`]).
+    pub(super) text: String,
     /// The rare fields of the records that have them (taken when converted or dropped).
     pub(super) extras: Vec<Option<Box<Extra>>>,
     pub(super) scan: usize,
@@ -59,6 +61,7 @@ impl Chunk {
     pub(super) fn clear(&mut self) {
         self.recs.clear();
         self.arena.clear();
+        self.text.clear();
         self.extras.clear();
         self.tally.clear();
         self.scan = 0;
@@ -107,8 +110,8 @@ impl Taken {
     /// messages. Rare fields are moved out of the chunk.
     pub(crate) fn write_messages(&mut self, out: &mut Vec<DbgMsg>, anchor: &Anchor<'_>) -> u64 {
         out.extend(self.notices.iter().cloned().map(DbgMsg::Dropped));
-        let Chunk { recs, arena, extras, .. } = &mut self.chunk;
-        let (recs, arena) = (&*recs, &*arena);
+        let Chunk { recs, arena, extras, text, .. } = &mut self.chunk;
+        let (recs, arena, text) = (&*recs, &*arena, text.as_str());
         // per machine, the clocks it last stored in this chunk (for records that share them)
         let mut last: Vec<(u32, &[u64])> = Vec::new();
         let mut hint = 0;
@@ -142,7 +145,7 @@ impl Taken {
                 0 => None,
                 i => extras.get_mut(i as usize - 1).and_then(Option::take),
             };
-            out.push(DbgMsg::Tx(meta.convert(rec, x, arena, clocks, anchor)));
+            out.push(DbgMsg::Tx(meta.convert(rec, x, arena, text, clocks, anchor)));
             n += 1;
         }
         n

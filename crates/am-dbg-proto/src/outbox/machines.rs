@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use am_core::{LogEntry, Machine, Schema, TxIds};
+use am_core::{Machine, Schema, TxIds};
 
 use crate::clock::Anchor;
 use crate::messages::{DbgLogEntry, DbgMsgStruct, DbgMsgTx, DbgStep, StateDef, TxSource};
@@ -57,14 +57,18 @@ impl MachineMeta {
         r: &TxRecord,
         x: Option<Box<Extra>>,
         arena: &[u64],
+        text: &str,
         clocks: &[u64],
         anchor: &Anchor<'_>,
     ) -> DbgMsgTx {
         let x = x.map(|b| *b).unwrap_or_default();
         let tx_ids = x.tx_ids.unwrap_or(self.tx_ids);
         let n = r.at.ticks(arena);
-        let log = |v: Vec<LogEntry>| {
-            v.into_iter().map(|e| DbgLogEntry { level: e.level as u8, text: self.strip(&e.text).to_string() }).collect()
+        let log = |pre: bool| {
+            r.at.logs(arena)
+                .filter(|w| w.pre() == pre)
+                .map(|w| DbgLogEntry { level: w.level(), text: self.strip(w.text(text)).to_string() })
+                .collect()
         };
         let id = match r.id {
             RecId::Tx(seq) => tx_ids.id(seq).as_str().to_string(),
@@ -102,8 +106,8 @@ impl MachineMeta {
                     }
                 })
                 .collect(),
-            log_entries: log(x.log),
-            pre_log_entries: log(x.pre_log),
+            log_entries: log(false),
+            pre_log_entries: log(true),
             queue: i64::from(r.queue),
             time: n.time.get().map(|raw| anchor.wall(raw)),
             is_auto: r.auto,

@@ -28,7 +28,16 @@ use crate::messages::{DbgMsg, DbgMsgDropped};
 pub(crate) use chunk::Taken;
 use chunk::{Chunk, Record, Tally};
 pub(crate) use machines::{MachineEntry, MachineMeta};
-pub(crate) use record::{ArenaSpan, Extra, OptU64, RecId, TxNumbers, TxRecord};
+pub(crate) use record::{ArenaSpan, Extra, LogWord, OptU64, RecId, TxNumbers, TxRecord};
+
+/// A transition's log lines, as [`Outbox::push_logged`] copies them.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Logged<'a> {
+    /// Lines logged before the transition began ([`Transition::pre_log_entries`](am_core::Transition::pre_log_entries)).
+    pub(crate) pre: &'a [am_core::LogEntry],
+    /// The transition's own lines.
+    pub(crate) log: &'a [am_core::LogEntry],
+}
 
 /// Chunks kept for reuse once sent.
 const FREE_CHUNKS: usize = 4;
@@ -243,11 +252,28 @@ impl Outbox {
         }
     }
 
-    /// Appends a record (slot, seq, queued IDs and arena spans are filled here): `clocks`
-    /// for a transition, `None` for a queued mutation (the machine's last known clocks).
-    /// Drops the oldest transition record when over capacity.
+    /// Appends a record without log lines: see [`push_logged`](Self::push_logged).
+    #[cfg(test)]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn push(
+        &mut self,
+        m: &Machine,
+        hint: u32,
+        rec: TxRecord,
+        extra: Option<Box<Extra>>,
+        n: TxNumbers,
+        clocks: Option<&[u64]>,
+        called: &[usize],
+    ) -> Pushed {
+        self.push_logged(m, hint, rec, extra, n, clocks, called, Logged::default())
+    }
+
+    /// Appends a record (slot, seq, queued IDs and arena spans are filled here): `clocks`
+    /// for a transition, `None` for a queued mutation (the machine's last known clocks);
+    /// its log lines' texts are copied into the chunk. Drops the oldest transition record
+    /// when over capacity.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn push_logged(
         &mut self,
         m: &Machine,
         hint: u32,
@@ -256,6 +282,7 @@ impl Outbox {
         n: TxNumbers,
         clocks: Option<&[u64]>,
         called: &[usize],
+        logged: Logged<'_>,
     ) -> Pushed {
         let was_empty = self.live == 0;
         let slot = self.slot_of(m, hint);
@@ -298,6 +325,7 @@ impl Outbox {
             called: u32::try_from(called.len()).unwrap_or(u32::MAX),
             shared_clocks,
             trace: n.trace.is_some(),
+            logs: 0,
         };
         chunk.arena.extend_from_slice(&[
             n.queue_tick,
@@ -318,6 +346,17 @@ impl Outbox {
                 word(&t.trace_id[8..]),
                 u64::from_be_bytes(t.span_id),
             ]);
+        }
+        let lines = logged.pre.iter().map(|l| (l, true)).chain(logged.log.iter().map(|l| (l, false)));
+        for (l, pre) in lines.take(usize::from(u16::MAX)) {
+            let mut len = l.text.len().min(LogWord::MAX_LEN);
+            while !l.text.is_char_boundary(len) {
+                len -= 1;
+            }
+            let Some(w) = LogWord::new(chunk.text.len(), len, l.level, pre) else { break };
+            chunk.text.push_str(&l.text[..len]);
+            chunk.arena.push(w.0);
+            rec.at.logs += 1;
         }
         e.pending += 1;
         if let Some(x) = extra {

@@ -2,7 +2,7 @@
 //! clocks in the chunk's arena ([`ArenaSpan`], [`TxNumbers`]), and the rare fields boxed
 //! apart ([`Extra`]).
 
-use am_core::{LogEntry, MutationKind, Source, Step, TxIds};
+use am_core::{MutationKind, Source, Step, TxIds};
 
 /// Where a record's numbers live in its chunk's arena: its [`TxNumbers`] (`NUMS` words), then
 /// its clocks (unless `shared_clocks`), then the called states.
@@ -17,6 +17,8 @@ pub(crate) struct ArenaSpan {
     pub(super) shared_clocks: bool,
     /// Three words after the called states hold the machine's trace context.
     pub(super) trace: bool,
+    /// Log lines ([`LogWord`]s) after those, their texts in the chunk's `text`.
+    pub(super) logs: u16,
 }
 
 /// Words of [`TxNumbers`] in the arena.
@@ -49,18 +51,56 @@ impl ArenaSpan {
         let from = self.clocks_from() + if self.shared_clocks { 0 } else { self.clocks as usize };
         arena.get(from..from + self.called as usize).unwrap_or(&[])
     }
+    fn trace_from(self) -> usize {
+        self.clocks_from() + if self.shared_clocks { 0 } else { self.clocks as usize } + self.called as usize
+    }
     /// The trace context stored after the called states, if any.
     pub(super) fn trace(self, arena: &[u64]) -> Option<am_core::TraceContext> {
         if !self.trace {
             return None;
         }
-        let from =
-            self.clocks_from() + if self.shared_clocks { 0 } else { self.clocks as usize } + self.called as usize;
+        let from = self.trace_from();
         let w = arena.get(from..from + 3)?;
         let mut trace_id = [0u8; 16];
         trace_id[..8].copy_from_slice(&w[0].to_be_bytes());
         trace_id[8..].copy_from_slice(&w[1].to_be_bytes());
         Some(am_core::TraceContext { trace_id, span_id: w[2].to_be_bytes() })
+    }
+    /// The log lines stored last, pre-transition lines and the transition's own mixed in
+    /// their order ([`LogWord::pre`] tells them apart).
+    pub(super) fn logs(self, arena: &[u64]) -> impl Iterator<Item = LogWord> + '_ {
+        let from = self.trace_from() + if self.trace { 3 } else { 0 };
+        arena.get(from..from + self.logs as usize).unwrap_or(&[]).iter().map(|&w| LogWord(w))
+    }
+}
+
+/// A log line of a record in one arena word: where its text is in the chunk's `text`
+/// (offset 32 bits, length 24), its level (4 bits) and whether it was logged before the
+/// transition (1 bit). The hook copies the text into the chunk's reused buffer: no `String`
+/// per line made on the machine's thread and freed on the sender's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LogWord(pub(super) u64);
+
+impl LogWord {
+    /// Longer lines are cut (at a character boundary) to this many bytes.
+    pub(super) const MAX_LEN: usize = (1 << 24) - 1;
+
+    /// `None` when the text would start beyond what 32 bits address.
+    pub(super) fn new(start: usize, len: usize, level: am_core::LogLevel, pre: bool) -> Option<Self> {
+        let start = u32::try_from(start).ok()?;
+        let len = len.min(Self::MAX_LEN) as u64;
+        Some(LogWord(u64::from(start) | len << 32 | (level as u64 & 0xf) << 56 | u64::from(pre) << 60))
+    }
+    pub(crate) fn text(self, text: &str) -> &str {
+        let start = (self.0 & 0xffff_ffff) as usize;
+        let len = ((self.0 >> 32) & 0xff_ffff) as usize;
+        text.get(start..start + len).unwrap_or_default()
+    }
+    pub(crate) fn level(self) -> u8 {
+        ((self.0 >> 56) & 0xf) as u8
+    }
+    pub(crate) fn pre(self) -> bool {
+        self.0 >> 60 & 1 == 1
     }
 }
 
@@ -108,12 +148,11 @@ pub(crate) enum RecId {
     Queued(u64, u32),
 }
 
-/// The fields most transitions leave empty, boxed so the common record stays small.
+/// The fields most transitions leave empty, boxed so the common record stays small (log
+/// lines, which every logged transition has, live in the chunk: [`LogWord`]).
 #[derive(Debug, Default)]
 pub(crate) struct Extra {
     pub(crate) steps: Vec<Step>,
-    pub(crate) log: Vec<LogEntry>,
-    pub(crate) pre_log: Vec<LogEntry>,
     pub(crate) args: Vec<(String, String)>,
     pub(crate) source: Option<Source>,
     /// The queued mutation's caller, captured unresolved (resolving symbols is the slow
@@ -127,12 +166,7 @@ pub(crate) struct Extra {
 impl Extra {
     /// `None` when every field is empty: no allocation for the common case.
     pub(crate) fn boxed(self) -> Option<Box<Extra>> {
-        let empty = self.steps.is_empty()
-            && self.log.is_empty()
-            && self.pre_log.is_empty()
-            && self.args.is_empty()
-            && self.source.is_none()
-            && self.stack.is_none();
+        let empty = self.steps.is_empty() && self.args.is_empty() && self.source.is_none() && self.stack.is_none();
         (!empty).then(|| Box::new(self))
     }
 }

@@ -336,11 +336,6 @@ fn varied(o: &mut Outbox, a: &Machine, b: &Machine) {
                 is_enter: false,
                 is_self: false,
             }],
-            log: vec![
-                am_core::LogEntry { level: am_core::LogLevel::Changes, text: "[a] [state] +A".into() },
-                am_core::LogEntry { level: am_core::LogLevel::Ops, text: "no prefix".into() },
-            ],
-            pre_log: vec![am_core::LogEntry { level: am_core::LogLevel::External, text: "[b] hi".into() }],
             args: vec![("k".into(), "v".into()), ("a".into(), "1".into()), ("k".into(), "w".into())],
             source: (i % 2 == 1).then(|| am_core::Source {
                 machine_id: "b".into(),
@@ -349,7 +344,15 @@ fn varied(o: &mut Outbox, a: &Machine, b: &Machine) {
             }),
             ..Extra::default()
         });
-        o.push(m, u32::MAX, r, extra.and_then(Extra::boxed), nums(i), Some(&[i, i + 1]), &[(i % 2) as usize, 1]);
+        // log lines on most transitions (without any rare field on most of them)
+        let log = [
+            am_core::LogEntry { level: am_core::LogLevel::Changes, text: format!("[{}] [state] +A ✓{i}", m.id()) },
+            am_core::LogEntry { level: am_core::LogLevel::Ops, text: "no prefix".into() },
+        ];
+        let pre = [am_core::LogEntry { level: am_core::LogLevel::External, text: "[b] hi".into() }];
+        let logged = Logged { pre: if i % 3 == 0 { &pre } else { &[] }, log: &log[..(i % 3) as usize] };
+        let (called, clocks) = (&[(i % 2) as usize, 1], Some(&[i, i + 1][..]));
+        o.push_logged(m, u32::MAX, r, extra.and_then(Extra::boxed), nums(i), clocks, called, logged);
         o.push(m, u32::MAX, rec(RecId::Queued(i + 1, (i % 3) as u32)), None, nums(i), None, &[0]);
     }
     o.push(a, u32::MAX, rec(RecId::Queued(0, 2)), None, TxNumbers::default(), None, &[1]);
@@ -388,4 +391,33 @@ fn the_encoded_batch_is_the_batch_of_the_converted_messages() {
         batches += 1;
     }
     assert!(batches > 2, "several chunks: {batches}");
+}
+
+#[test]
+fn log_lines_keep_their_text_level_and_place_and_a_huge_one_is_cut_at_a_character() {
+    use am_core::{LogEntry, LogLevel};
+    let m = machine("m");
+    let mut o = Outbox::new(100, 16);
+    // the line of a huge value: over the limit, a 3-byte character across it
+    let mut huge = "x".repeat(LogWord::MAX_LEN - 1);
+    huge.push('✓');
+    let log = [
+        LogEntry { level: LogLevel::Changes, text: "[m] [state] +A".into() },
+        LogEntry { level: LogLevel::Everything, text: huge },
+    ];
+    let pre = [LogEntry { level: LogLevel::External, text: "[m] before".into() }];
+    let logged = Logged { pre: &pre, log: &log };
+    o.push_logged(&m, u32::MAX, rec(RecId::Tx(1)), None, TxNumbers::default(), Some(&[1, 0]), &[0], logged);
+    // a record without lines after it reads none of them
+    o.push(&m, u32::MAX, rec(RecId::Tx(2)), None, TxNumbers::default(), Some(&[2, 0]), &[0]);
+    let msgs = drain(&mut o);
+    let txs: Vec<&DbgMsgTx> = msgs.iter().filter_map(|m| if let DbgMsg::Tx(t) = m { Some(t) } else { None }).collect();
+    let lines = |v: &[crate::messages::DbgLogEntry]| v.iter().map(|e| (e.level, e.text.len())).collect::<Vec<_>>();
+    assert_eq!(txs[0].pre_log_entries[0].text, "before");
+    assert_eq!(txs[0].log_entries[0].text, "[state] +A");
+    assert_eq!(lines(&txs[0].log_entries), [(2, 10), (5, LogWord::MAX_LEN - 1)], "cut before the ✓");
+    assert!(txs[1].log_entries.is_empty() && txs[1].pre_log_entries.is_empty());
+    let w = LogWord::new(7, 3, LogLevel::Decisions, true).unwrap();
+    assert_eq!((w.text("0123456789ab"), w.level(), w.pre()), ("789", 4, true));
+    assert!(LogWord::new(1 << 32, 1, LogLevel::Ops, false).is_none(), "beyond 32 bits of text");
 }

@@ -21,11 +21,13 @@ enum MsgRef<'a> {
 
 /// What a transition message is made of, found while the batch is listed; its IDs and its
 /// stack are written out when it is serialised ([`TxWire`]).
+#[derive(Clone, Copy)]
 struct TxRef<'a> {
     meta: &'a MachineMeta,
     rec: &'a TxRecord,
     x: Option<&'a Extra>,
     arena: &'a [u64],
+    text: &'a str,
     clocks: &'a [u64],
     anchor: &'a Anchor<'a>,
 }
@@ -36,7 +38,7 @@ impl Serialize for MsgRef<'_> {
         match self {
             MsgRef::Schema(m) => s.serialize_newtype_variant("DbgMsg", 0, "Schema", m),
             MsgRef::Tx(t) => {
-                let wire = tx_wire(t.meta, t.rec, t.x, t.arena, t.clocks, t.anchor);
+                let wire = tx_wire(t, t.anchor);
                 s.serialize_newtype_variant("DbgMsg", 1, "Tx", &wire)
             }
             MsgRef::Dropped(d) => s.serialize_newtype_variant("DbgMsg", 2, "Dropped", d),
@@ -81,6 +83,8 @@ struct TxWire<'a> {
     queue: i64,
     time: Option<u64>,
     rec: &'a TxRecord,
+    arena: &'a [u64],
+    text: &'a str,
     trace_id: Inline,
 }
 
@@ -132,8 +136,15 @@ impl Serialize for Steps<'_> {
     }
 }
 
-/// Log lines, the machine's `[id] ` prefix cut, as [`DbgLogEntry`] serialises.
-struct Logs<'a>(&'a [am_core::LogEntry], &'a MachineMeta);
+/// A record's log lines before the transition (`pre`) or its own, the machine's `[id] `
+/// prefix cut, as [`DbgLogEntry`](crate::DbgLogEntry) serialises.
+struct Logs<'a> {
+    rec: &'a TxRecord,
+    arena: &'a [u64],
+    text: &'a str,
+    meta: &'a MachineMeta,
+    pre: bool,
+}
 
 impl Serialize for Logs<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -146,9 +157,10 @@ impl Serialize for Logs<'_> {
                 w.end()
             }
         }
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for e in self.0 {
-            seq.serialize_element(&Line(e.level as u8, self.1.strip(&e.text)))?;
+        let lines = || self.rec.at.logs(self.arena).filter(|w| w.pre() == self.pre);
+        let mut seq = s.serialize_seq(Some(lines().count()))?;
+        for w in lines() {
+            seq.serialize_element(&Line(w.level(), self.meta.strip(w.text(self.text))))?;
         }
         seq.end()
     }
@@ -189,7 +201,6 @@ impl Serialize for TxWire<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         const NO_STRINGS: &[String] = &[];
         const NO_STEPS: &[am_core::Step] = &[];
-        const NO_LOGS: &[am_core::LogEntry] = &[];
         const NO_ARGS: &[(String, String)] = &[];
         let (r, meta) = (self.rec, self.meta);
         let x = self.x;
@@ -205,8 +216,9 @@ impl Serialize for TxWire<'_> {
         st.serialize_field("CalledStates", NO_STRINGS)?;
         st.serialize_field("CalledStatesIdxs", &Idxs(self.called))?;
         st.serialize_field("Steps", &Steps(x.map_or(NO_STEPS, |x| &x.steps), meta))?;
-        st.serialize_field("LogEntries", &Logs(x.map_or(NO_LOGS, |x| &x.log), meta))?;
-        st.serialize_field("PreLogEntries", &Logs(x.map_or(NO_LOGS, |x| &x.pre_log), meta))?;
+        let logs = |pre| Logs { rec: r, arena: self.arena, text: self.text, meta, pre };
+        st.serialize_field("LogEntries", &logs(false))?;
+        st.serialize_field("PreLogEntries", &logs(true))?;
         st.serialize_field("Queue", &self.queue)?;
         st.serialize_field("Time", &self.time)?;
         st.serialize_field("IsAuto", &r.auto)?;
@@ -245,14 +257,8 @@ impl Serialize for BatchWire<'_> {
     }
 }
 
-fn tx_wire<'a>(
-    meta: &'a MachineMeta,
-    r: &'a TxRecord,
-    x: Option<&'a Extra>,
-    arena: &'a [u64],
-    clocks: &'a [u64],
-    anchor: &Anchor<'_>,
-) -> TxWire<'a> {
+fn tx_wire<'a>(t: &TxRef<'a>, anchor: &Anchor<'_>) -> TxWire<'a> {
+    let TxRef { meta, rec: r, x, arena, text, clocks, .. } = *t;
     let n = r.at.ticks(arena);
     let tx_ids = x.and_then(|x| x.tx_ids).unwrap_or(meta.tx_ids);
     let mut id = Inline::new();
@@ -286,6 +292,8 @@ fn tx_wire<'a>(
         queue: i64::from(r.queue),
         time: n.time.get().map(|raw| anchor.wall(raw)),
         rec: r,
+        arena,
+        text,
         trace_id,
     }
 }
@@ -295,7 +303,7 @@ impl Taken {
     /// serialised from the chunk in place (see the module docs); returns the encoding and
     /// how many transition messages it holds.
     pub(crate) fn encode<'a>(&'a self, anchor: &'a Anchor<'a>) -> Result<(Vec<u8>, u64), crate::Error> {
-        let Chunk { recs, arena, extras, .. } = &self.chunk;
+        let Chunk { recs, arena, extras, text, .. } = &self.chunk;
         let metas = &self.metas;
         let mut msgs: Vec<MsgRef<'_>> = Vec::with_capacity(self.notices.len() + recs.len());
         msgs.extend(self.notices.iter().map(MsgRef::Dropped));
@@ -332,7 +340,7 @@ impl Taken {
                 0 => None,
                 i => extras.get(i as usize - 1).and_then(Option::as_deref),
             };
-            msgs.push(MsgRef::Tx(TxRef { meta, rec, x, arena, clocks, anchor }));
+            msgs.push(MsgRef::Tx(TxRef { meta, rec, x, arena, text, clocks, anchor }));
             n += 1;
         }
         // a transition message is some 60 bytes without rare fields

@@ -22,7 +22,7 @@ use crate::addr::{self, DEFAULT_ADDR, DbgAddr};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::messages::ClientIdentity;
-use crate::outbox::{ArenaSpan, Extra, OptU64, Outbox, RecId, TxNumbers, TxRecord};
+use crate::outbox::{ArenaSpan, Extra, Logged, OptU64, Outbox, RecId, TxNumbers, TxRecord};
 use crate::sender::{self, Counters, SenderConfig, Shared};
 use crate::transport::Link;
 
@@ -167,9 +167,10 @@ impl DbgTracer {
         n: TxNumbers,
         clocks: Option<&[u64]>,
         called: &[usize],
+        logged: Logged<'_>,
     ) {
         let s = &self.0.shared;
-        let p = s.outbox().push(m, slot, rec, extra, n, clocks, called);
+        let p = s.outbox().push_logged(m, slot, rec, extra, n, clocks, called, logged);
         if p.dropped > 0 {
             s.counters.dropped.fetch_add(p.dropped, Relaxed);
         }
@@ -368,7 +369,7 @@ impl DbgTracer {
             slot: 0,
             at: ArenaSpan::default(),
         };
-        self.push(m, slot, rec, extra, n, None, mu.called());
+        self.push(m, slot, rec, extra, n, None, mu.called(), Logged::default());
     }
     fn on_transition_end(&self, slot: u32, tx: &Transition<'_>) {
         let m = tx.machine();
@@ -378,24 +379,10 @@ impl DbgTracer {
         let mu = tx.mutation();
         let steps = if m.log_steps() { tx.steps() } else { &[] };
         let args = self.map_args(m, tx.args());
-        let extra = if steps.is_empty()
-            && tx.log_entries().is_empty()
-            && tx.pre_log_entries().is_empty()
-            && args.is_empty()
-            && mu.source().is_none()
-        {
+        let extra = if steps.is_empty() && args.is_empty() && mu.source().is_none() {
             None
         } else {
-            Extra {
-                steps: steps.to_vec(),
-                log: tx.log_entries().to_vec(),
-                pre_log: tx.pre_log_entries().to_vec(),
-                args,
-                source: mu.source().cloned(),
-                stack: None,
-                tx_ids: None,
-            }
-            .boxed()
+            Extra { steps: steps.to_vec(), args, source: mu.source().cloned(), stack: None, tx_ids: None }.boxed()
         };
         let n = TxNumbers {
             queue_tick: tx.queue_tick(),
@@ -420,6 +407,7 @@ impl DbgTracer {
             slot: 0,
             at: ArenaSpan::default(),
         };
-        self.push(m, slot, rec, extra, n, Some(tx.time_after()), tx.called());
+        let logged = Logged { pre: tx.pre_log_entries(), log: tx.log_entries() };
+        self.push(m, slot, rec, extra, n, Some(tx.time_after()), tx.called(), logged);
     }
 }
