@@ -40,6 +40,45 @@ pub(crate) const LINGER: Duration = Duration::from_millis(10);
 /// Records of capacity a drained buffer keeps for the next round (more is freed).
 const SPARE_KEPT: usize = 1024;
 
+/// Drains in a row that use under a quarter of the buffers before their capacity is given
+/// back (at [`LINGER`] apart, a third of a second at least). Between the bursts of a bursty
+/// load the buffers keep their size: given back at once, the hooks grew them again into
+/// fresh pages, a page fault on the machine's thread every ~24 transitions.
+const QUIET_DRAINS: u32 = 32;
+
+/// The drained record buffers, kept for the hooks to fill next.
+#[derive(Debug, Default)]
+struct Spare {
+    evs: Vec<Ev>,
+    idx: Vec<u32>,
+    /// Drains in a row that used under a quarter of the buffers.
+    quiet: u32,
+}
+
+impl Spare {
+    /// Keeps a drained pair that held `n` records and `ni` indices; once the load has
+    /// stayed low for [`QUIET_DRAINS`] drains, with less capacity (memory follows the load,
+    /// not its peak).
+    fn put(&mut self, mut evs: Vec<Ev>, mut idx: Vec<u32>, n: usize, ni: usize) {
+        let low = |len: usize, cap: usize| cap <= SPARE_KEPT || len < cap / 4;
+        if low(n, evs.capacity()) && low(ni, idx.capacity()) {
+            self.quiet += 1;
+        } else {
+            self.quiet = 0;
+        }
+        if self.quiet >= QUIET_DRAINS {
+            self.quiet = 0;
+            if n < evs.capacity() / 4 {
+                evs.shrink_to((n * 2).max(SPARE_KEPT));
+            }
+            if ni < idx.capacity() / 4 {
+                idx.shrink_to((ni * 2).max(SPARE_KEPT));
+            }
+        }
+        (self.evs, self.idx) = (evs, idx);
+    }
+}
+
 /// What every machine of a tracer shares with the span thread.
 #[derive(Debug)]
 pub(crate) struct Ctx {
@@ -180,7 +219,7 @@ pub(crate) struct Tree {
     pub(crate) emitted: Vec<SpanData>,
     /// Labels, diffs and names of recent transitions.
     interned: Interned,
-    spare: (Vec<Ev>, Vec<u32>),
+    spare: Spare,
     ended: bool,
 }
 
@@ -237,7 +276,7 @@ impl Mach {
                 open,
                 emitted: Vec::new(),
                 interned: Interned::default(),
-                spare: (Vec::new(), Vec::new()),
+                spare: Spare::default(),
                 ended: false,
             }),
             top_level: false,
@@ -249,7 +288,7 @@ impl Mach {
     /// Applies every record buffered so far; returns the tree, still locked.
     pub(crate) fn drain(&self, cx: &Ctx) -> MutexGuard<'_, Tree> {
         let mut tree = lock(&self.tree);
-        let (mut evs, mut idx) = std::mem::take(&mut tree.spare);
+        let (mut evs, mut idx) = (std::mem::take(&mut tree.spare.evs), std::mem::take(&mut tree.spare.idx));
         {
             let mut h = lock(&self.hook);
             std::mem::swap(&mut h.evs, &mut evs);
@@ -260,15 +299,7 @@ impl Mach {
         tree.apply(cx, &mut evs, &idx);
         cx.out.send(&mut tree.emitted);
         idx.clear();
-        // once a burst is over its capacity is given back (memory follows the load, not its
-        // peak); under sustained load the buffers keep their size, so pushes do not regrow
-        if n < evs.capacity() / 4 {
-            evs.shrink_to((n * 2).max(SPARE_KEPT));
-        }
-        if ni < idx.capacity() / 4 {
-            idx.shrink_to((ni * 2).max(SPARE_KEPT));
-        }
-        tree.spare = (evs, idx);
+        tree.spare.put(evs, idx, n, ni);
         tree
     }
 }
@@ -530,5 +561,32 @@ impl Tree {
             s.end(at, &mut self.emitted);
         }
         self.ended = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drained_buffers_keep_their_size_between_bursts_and_shrink_after_a_quiet_spell() {
+        let mut s = Spare::default();
+        let put = |s: &mut Spare, cap: usize, n: usize| {
+            let evs = Vec::with_capacity(cap);
+            s.put(evs, Vec::new(), n, 0);
+            s.evs.capacity()
+        };
+        // a burst filled 8,192; the next drains are small, then a busy one resets the count
+        for _ in 0..QUIET_DRAINS - 1 {
+            assert!(put(&mut s, 8192, 10) >= 8192, "kept between bursts");
+        }
+        assert!(put(&mut s, 8192, 4000) >= 8192, "busy again");
+        for _ in 0..QUIET_DRAINS - 1 {
+            assert!(put(&mut s, 8192, 10) >= 8192);
+        }
+        let cap = put(&mut s, 8192, 10);
+        assert!((SPARE_KEPT..8192).contains(&cap), "given back after a quiet spell: {cap}");
+        // small buffers count as quiet and are not shrunk below what is kept
+        assert!(put(&mut s, 512, 500) >= 500);
     }
 }
