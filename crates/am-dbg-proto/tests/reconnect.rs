@@ -67,11 +67,12 @@ fn server_restart_mid_stream() {
 
     // the same port comes back
     let (server2, mut rx2) = rt.block_on(Server::bind_channel(&addr.to_string(), 100_000)).unwrap();
-    assert!(tracer.flush(Duration::from_secs(10)).in_time, "reconnected and flushed: {:?}", tracer.stats());
-    assert!(tracer.stats().connects >= 2);
+    // (the outbox may hold nothing by now: what was in flight failed and was counted)
+    assert!(tracer.flush(Duration::from_secs(10)).in_time, "flushed: {:?}", tracer.stats());
     toggle(&root, 10);
     sub.add(&["B"]).unwrap();
     assert!(tracer.flush(Duration::from_secs(10)).in_time);
+    assert!(tracer.stats().connects >= 2, "reconnected: {:?}", tracer.stats());
 
     let after = messages(&mut rx2);
     // schemas of every known machine first
