@@ -12,6 +12,8 @@
 //! names each target of issue #31 with the figure measured for it.
 #![allow(unsafe_code)] // support/measure.rs reads the process CPU clock through libc
 
+#[path = "support/go.rs"]
+mod go;
 #[path = "support/measure.rs"]
 mod measure;
 #[path = "support/receivers.rs"]
@@ -342,6 +344,7 @@ struct Results {
     paced: Vec<String>,
     unpaced_loss: String,
     sustained: String,
+    go: String,
     states_1000: f64,
     kb_plain: f64,
     kb_all: f64,
@@ -399,6 +402,7 @@ fn main_tables() {
     );
 
     paced_runs(&all, &mut res);
+    go_protocol(&all, &mut res);
     thousand(&all, &mut res);
     growth(&all, &mut res);
     {
@@ -432,6 +436,36 @@ fn paced_runs(all: &All, res: &mut Results) {
         };
         println!("  {name:<5} at {:>7.0} tx/s (asked {rate:.0}): {cpu:>6.0} ns CPU/tx; {lost}", got);
         res.paced.push(format!("{name} {:.0}k/s: {lost}", rate / 1000.0));
+    }
+}
+
+/// The Go protocol beside the native one (target 6; see `support/go.rs`).
+fn go_protocol(all: &All, res: &mut Results) {
+    let (addr, pid) = {
+        let rx = all.rx.borrow();
+        (rx.dbg.clone(), rx.pid)
+    };
+    let (n, rate) = (10_000, 5_000.0);
+    println!("debugger protocols, one machine at {rate:.0} tx/s ({n} tx), then a flush:");
+    let mut line = Vec::new();
+    for (name, scheme) in [("gob://", "gob://"), ("native", "")] {
+        let s = go::run(&format!("{scheme}{addr}"), pid, n, rate);
+        println!(
+            "  {name:<7} client {:>7.0} ns CPU/tx, server {:>7.0} ns CPU/tx; sent {} dropped {}",
+            s.client_ns, s.server_ns, s.sent, s.dropped
+        );
+        line.push((name, s));
+    }
+    if let [(_, gob), (_, native)] = &line[..] {
+        res.go = format!(
+            "gob:// client {:.1} us CPU/tx (<= 5) {}, server {:.1} us per Go-client transition (<= 10) {}; native {:.1} / {:.1} us",
+            gob.client_ns / 1000.0,
+            verdict(gob.client_ns <= 5000.0),
+            gob.server_ns / 1000.0,
+            verdict(gob.server_ns <= 10_000.0),
+            native.client_ns / 1000.0,
+            native.server_ns / 1000.0
+        );
     }
 }
 
@@ -586,7 +620,7 @@ fn targets(r: &Results) {
     println!("{line}");
     println!(" 4. paced, lossless: {}; unpaced tables: {}", r.paced.join("; "), r.unpaced_loss);
     println!(" 5. 1,000 machines, all four, 200k tx/s paced: {}", r.sustained);
-    println!(" 6. Go protocol: see am-dbg-proto's bench (gob client, recorder)");
+    println!(" 6. Go protocol: {}", r.go);
     println!(
         " 7. 1,000-state schema: {:.0} ns/tx (target <= 600) {}; per added 6-state machine: {:.1} KB without tracers (<= 4) {}, {:.1} KB with all four (<= 12) {}",
         r.states_1000,
@@ -601,6 +635,14 @@ fn targets(r: &Results) {
 
 fn profile(which: &[&str]) {
     let all = All::new();
+    if which == ["gob"] {
+        // the Go protocol's client and (in the receivers' process) server, 50,000 tx
+        let rx = all.rx.borrow();
+        println!("pid {} (receivers {}): gob:// at 5,000 tx/s for 10 s", std::process::id(), rx.pid);
+        let s = go::run(&format!("gob://{}", rx.dbg), rx.pid, 50_000, 5_000.0);
+        println!("client {:.0} ns CPU/tx, server {:.0} ns CPU/tx", s.client_ns, s.server_ns);
+        return;
+    }
     let m = all.only("profiled", which);
     println!("pid {}: {which:?} for 10 s (rounds of 8,000 tx and a drain)", std::process::id());
     let until = Instant::now() + Duration::from_secs(10);
@@ -624,7 +666,7 @@ fn main() {
         return;
     }
     // `AM_BENCH_PROFILE=otel,loki`: only those exporters on one machine for 10 s, for a
-    // profiler to watch (`perf record -g --call-graph dwarf -p PID`)
+    // profiler to watch (`perf record -g --call-graph dwarf -p PID`); `gob`: the Go protocol
     if let Ok(which) = std::env::var("AM_BENCH_PROFILE") {
         profile(&which.split(',').collect::<Vec<_>>());
         return;
