@@ -111,43 +111,68 @@ impl Taken {
     pub(crate) fn write_messages(&mut self, out: &mut Vec<DbgMsg>, anchor: &Anchor<'_>) -> u64 {
         out.extend(self.notices.iter().cloned().map(DbgMsg::Dropped));
         let Chunk { recs, arena, extras, text, .. } = &mut self.chunk;
-        let (recs, arena, text) = (&*recs, &*arena, text.as_str());
-        // per machine, the clocks it last stored in this chunk (for records that share them)
-        let mut last: Vec<(u32, &[u64])> = Vec::new();
-        let mut hint = 0;
+        let (arena, text) = (&*arena, text.as_str());
         let mut n = 0;
-        for r in recs {
-            let rec = match r {
-                Record::Tx(rec) => rec,
-                Record::Schema(slot) => {
-                    if let Some(meta) = Self::meta(&self.metas, *slot, &mut hint) {
-                        out.push(DbgMsg::Schema(meta.schema_msg.clone()));
-                    }
-                    continue;
+        walk(recs, arena, &self.metas, |item| match item {
+            Walked::Schema(meta) => out.push(DbgMsg::Schema(meta.schema_msg.clone())),
+            Walked::Tx { meta, rec, clocks } => {
+                let x = match rec.extra {
+                    0 => None,
+                    i => extras.get_mut(i as usize - 1).and_then(Option::take),
+                };
+                out.push(DbgMsg::Tx(meta.convert(rec, x, arena, text, clocks, anchor)));
+                n += 1;
+            }
+        });
+        n
+    }
+}
+
+/// What [`walk`] meets in a chunk, in order.
+pub(super) enum Walked<'a> {
+    /// A machine's schema message goes here.
+    Schema(&'a MachineMeta),
+    /// A transition or queued mutation to send, with its clocks (its own or shared).
+    Tx { meta: &'a MachineMeta, rec: &'a TxRecord, clocks: &'a [u64] },
+}
+
+/// Goes through a chunk's records as the wire has them: schemas, and the records not
+/// dropped, each with its clocks — stored in its arena span, or shared with the last ones
+/// its machine stored in this chunk (kept track of across dropped records too).
+pub(super) fn walk<'a>(
+    recs: &'a [Record],
+    arena: &'a [u64],
+    metas: &'a [(u32, Arc<MachineMeta>)],
+    mut f: impl FnMut(Walked<'a>),
+) {
+    let mut last: Vec<(u32, &[u64])> = Vec::new();
+    let mut hint = 0;
+    for r in recs {
+        let rec = match r {
+            Record::Tx(rec) => rec,
+            Record::Schema(slot) => {
+                if let Some(meta) = Taken::meta(metas, *slot, &mut hint) {
+                    f(Walked::Schema(meta));
                 }
-                Record::Gone => continue,
-            };
-            let clocks = if rec.at.shared_clocks {
-                last.iter().find(|(s, _)| *s == rec.slot).map_or(&[][..], |(_, c)| *c)
-            } else {
-                let c = rec.at.clocks(arena);
-                match last.iter_mut().find(|(s, _)| *s == rec.slot) {
-                    Some(l) => l.1 = c,
-                    None => last.push((rec.slot, c)),
-                }
-                c
-            };
-            if rec.dropped {
                 continue;
             }
-            let Some(meta) = Self::meta(&self.metas, rec.slot, &mut hint) else { continue };
-            let x = match rec.extra {
-                0 => None,
-                i => extras.get_mut(i as usize - 1).and_then(Option::take),
-            };
-            out.push(DbgMsg::Tx(meta.convert(rec, x, arena, text, clocks, anchor)));
-            n += 1;
+            Record::Gone => continue,
+        };
+        let clocks = if rec.at.shared_clocks {
+            last.iter().find(|(s, _)| *s == rec.slot).map_or(&[][..], |(_, c)| *c)
+        } else {
+            let c = rec.at.clocks(arena);
+            match last.iter_mut().find(|(s, _)| *s == rec.slot) {
+                Some(l) => l.1 = c,
+                None => last.push((rec.slot, c)),
+            }
+            c
+        };
+        if rec.dropped {
+            continue;
         }
-        n
+        if let Some(meta) = Taken::meta(metas, rec.slot, &mut hint) {
+            f(Walked::Tx { meta, rec, clocks });
+        }
     }
 }

@@ -8,7 +8,7 @@ use serde::ser::{Serialize, SerializeSeq, SerializeStruct, Serializer};
 use crate::clock::Anchor;
 use crate::messages::{DbgMsgDropped, DbgMsgStruct, MutationType};
 
-use super::chunk::{Chunk, Record, Taken};
+use super::chunk::{Chunk, Taken, Walked, walk};
 use super::machines::MachineMeta;
 use super::record::*;
 
@@ -304,45 +304,20 @@ impl Taken {
     /// how many transition messages it holds.
     pub(crate) fn encode<'a>(&'a self, anchor: &'a Anchor<'a>) -> Result<(Vec<u8>, u64), crate::Error> {
         let Chunk { recs, arena, extras, text, .. } = &self.chunk;
-        let metas = &self.metas;
         let mut msgs: Vec<MsgRef<'_>> = Vec::with_capacity(self.notices.len() + recs.len());
         msgs.extend(self.notices.iter().map(MsgRef::Dropped));
-        // per machine, the clocks it last stored in this chunk (for records that share them)
-        let mut last: Vec<(u32, &[u64])> = Vec::new();
-        let mut hint = 0;
         let mut n = 0;
-        for r in recs {
-            let rec = match r {
-                Record::Tx(rec) => rec,
-                Record::Schema(slot) => {
-                    if let Some(meta) = Taken::meta(metas, *slot, &mut hint) {
-                        msgs.push(MsgRef::Schema(&meta.schema_msg));
-                    }
-                    continue;
-                }
-                Record::Gone => continue,
-            };
-            let clocks = if rec.at.shared_clocks {
-                last.iter().find(|(s, _)| *s == rec.slot).map_or(&[][..], |(_, c)| *c)
-            } else {
-                let c = rec.at.clocks(arena);
-                match last.iter_mut().find(|(s, _)| *s == rec.slot) {
-                    Some(l) => l.1 = c,
-                    None => last.push((rec.slot, c)),
-                }
-                c
-            };
-            if rec.dropped {
-                continue;
+        walk(recs, arena, &self.metas, |item| match item {
+            Walked::Schema(meta) => msgs.push(MsgRef::Schema(&meta.schema_msg)),
+            Walked::Tx { meta, rec, clocks } => {
+                let x = match rec.extra {
+                    0 => None,
+                    i => extras.get(i as usize - 1).and_then(Option::as_deref),
+                };
+                msgs.push(MsgRef::Tx(TxRef { meta, rec, x, arena, text, clocks, anchor }));
+                n += 1;
             }
-            let Some(meta) = Taken::meta(metas, rec.slot, &mut hint) else { continue };
-            let x = match rec.extra {
-                0 => None,
-                i => extras.get(i as usize - 1).and_then(Option::as_deref),
-            };
-            msgs.push(MsgRef::Tx(TxRef { meta, rec, x, arena, text, clocks, anchor }));
-            n += 1;
-        }
+        });
         // a transition message is some 60 bytes without rare fields
         Ok((crate::service::bincode_bytes(&BatchWire(&msgs), 64 + msgs.len() * 80)?, n))
     }
