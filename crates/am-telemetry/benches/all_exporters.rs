@@ -449,12 +449,19 @@ fn go_protocol(all: &All, res: &mut Results) {
     println!("debugger protocols, one machine at {rate:.0} tx/s ({n} tx), then a flush:");
     let mut line = Vec::new();
     for (name, scheme) in [("gob://", "gob://"), ("native", "")] {
-        let s = go::run(&format!("{scheme}{addr}"), pid, n, rate);
-        println!(
-            "  {name:<7} client {:>7.0} ns CPU/tx, server {:>7.0} ns CPU/tx; sent {} dropped {}",
-            s.client_ns, s.server_ns, s.sent, s.dropped
-        );
-        line.push((name, s));
+        match go::run(&format!("{scheme}{addr}"), pid, n, rate) {
+            Ok(s) => {
+                println!(
+                    "  {name:<7} client {:>7.0} ns CPU/tx, server {:>7.0} ns CPU/tx; sent {} dropped {}",
+                    s.client_ns, s.server_ns, s.sent, s.dropped
+                );
+                line.push((name, s));
+            }
+            Err(e) => {
+                println!("  {name:<7} not measured: {e}");
+                res.go = format!("not measured: {e}");
+            }
+        }
     }
     if let [(_, gob), (_, native)] = &line[..] {
         res.go = format!(
@@ -639,8 +646,10 @@ fn profile(which: &[&str]) {
         // the Go protocol's client and (in the receivers' process) server, 50,000 tx
         let rx = all.rx.borrow();
         println!("pid {} (receivers {}): gob:// at 5,000 tx/s for 10 s", std::process::id(), rx.pid);
-        let s = go::run(&format!("gob://{}", rx.dbg), rx.pid, 50_000, 5_000.0);
-        println!("client {:.0} ns CPU/tx, server {:.0} ns CPU/tx", s.client_ns, s.server_ns);
+        match go::run(&format!("gob://{}", rx.dbg), rx.pid, 50_000, 5_000.0) {
+            Ok(s) => println!("client {:.0} ns CPU/tx, server {:.0} ns CPU/tx", s.client_ns, s.server_ns),
+            Err(e) => println!("{e}"),
+        }
         return;
     }
     let m = all.only("profiled", which);

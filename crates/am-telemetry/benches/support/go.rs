@@ -30,9 +30,10 @@ fn pid_cpu_ns(pid: u32) -> u64 {
 }
 
 /// `n` transitions at `rate` a second (a burst every millisecond) from one machine bound to
-/// a debugger tracer for `addr`, then a flush.
-pub fn run(addr: &str, rx_pid: u32, n: u64, rate: f64) -> Side {
-    let tracer = DbgTracer::builder().addr(addr).build().expect("a debugger tracer");
+/// a debugger tracer for `addr`, then a flush; `Err` when no tracer can be built for it
+/// (`gob://` without am-dbg-proto's `go` feature).
+pub fn run(addr: &str, rx_pid: u32, n: u64, rate: f64) -> Result<Side, String> {
+    let tracer = DbgTracer::builder().addr(addr).build().map_err(|e| format!("{addr}: {e}"))?;
     let schema = Schema::builder().states(["A", "B", "C"]).build().expect("a schema");
     let m = Machine::builder(schema).id("go-protocol").log_level(LogLevel::Changes).tracer(tracer.clone()).build();
     // connected, and the schema sent, before anything is counted
@@ -59,10 +60,10 @@ pub fn run(addr: &str, rx_pid: u32, n: u64, rate: f64) -> Side {
     let (c1, r1) = (process_cpu_ns(), pid_cpu_ns(rx_pid));
     let s1 = tracer.stats();
     assert!(flushed.in_time, "{addr}: flushed: {s1:?}");
-    Side {
+    Ok(Side {
         client_ns: (c1 - c0 - waited) as f64 / n as f64,
         server_ns: (r1 - r0) as f64 / n as f64,
         sent: s1.sent - s0.sent,
         dropped: s1.dropped - s0.dropped,
-    }
+    })
 }
