@@ -171,6 +171,18 @@ impl TlsProxy {
         (self.ok.load(Relaxed), self.failed.load(Relaxed))
     }
 
+    /// [`handshakes`](Self::handshakes) once a failed one is counted, or after 5 s. The
+    /// proxy counts a handshake the client refused on its own runtime, maybe after the
+    /// client gave up on the request: on a loaded machine that task runs later, so a test
+    /// reading the count at once can see 0.
+    pub fn refused_handshakes(&self) -> (u64, u64) {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.failed.load(Relaxed) == 0 && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        self.handshakes()
+    }
+
     /// `https://localhost:PORT`: the name the server certificate carries.
     pub fn url(&self) -> String {
         format!("https://localhost:{}", self.addr.port())
