@@ -294,15 +294,7 @@ pub(crate) fn dashboard(d: &Dashboard) -> Value {
     // `build` refuses the Go layout without a service, as Go's `--source` is required
     let source = d.service_name().unwrap_or_default();
     json!({
-        "annotations": {"list": [{
-            "builtIn": 1,
-            "datasource": {"type": "grafana", "uid": "-- Grafana --"},
-            "enable": true,
-            "hide": true,
-            "iconColor": "rgba(0, 211, 255, 1)",
-            "name": "Annotations & Alerts",
-            "type": "dashboard"
-        }]},
+        "annotations": crate::dashboard::annotations(),
         "editable": true,
         "fiscalYearStartMonth": 0,
         "graphTooltip": 1,
