@@ -1,13 +1,17 @@
 //! Record → replay → record gives identical files; the summary counts what happened; the
 //! `am-dbg` binary records, replays, summarises and prints help.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use am_core::{Machine, Schema, State};
 use am_dbg_proto::{DbgMsg, DbgTracer, RecordOptions, Recorder, Summary, read_recording, replay};
 use am_testkit::TempDir;
+
+#[path = "support/bin.rs"]
+mod bin;
+use bin::{am_dbg, spawn_listening};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
@@ -71,10 +75,6 @@ fn record_replay_record_is_identical() {
     assert_eq!((worker.dropped, worker.seq_gaps), (0, 0));
     let text = s.to_string();
     assert!(text.starts_with("machines: 2, transitions: 9, exceptions: 1, dropped: 0"), "{text}");
-}
-
-fn am_dbg() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_am-dbg"))
 }
 
 #[test]
@@ -144,17 +144,12 @@ fn cli_record_replay_summary() {
     assert!(tracer.flush(Duration::from_secs(10)).complete());
     let n = rt.block_on(rec.stop()).unwrap().messages;
 
-    let mut child = am_dbg()
-        .args(["record", "--listen", "127.0.0.1:0", "--out"])
-        .arg(&out)
-        .args(["--max-messages", &n.to_string()])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line.split("listening on ").nth(1).and_then(|r| r.split(',').next()).expect(&line).to_string();
+    let (mut child, mut stderr, addr) = spawn_listening(
+        am_dbg()
+            .args(["record", "--listen", "127.0.0.1:0", "--out"])
+            .arg(&out)
+            .args(["--max-messages", &n.to_string()]),
+    );
 
     let status = am_dbg().args(["replay"]).arg(&src).args(["--to", &addr]).status().unwrap();
     assert!(status.success());
@@ -174,17 +169,7 @@ fn cli_record_replay_summary() {
 
 /// `am-dbg record --quiet` on a free port: the child, its stderr, and the address it prints.
 fn spawn_recorder(out: &std::path::Path) -> (std::process::Child, BufReader<std::process::ChildStderr>, String) {
-    let mut child = am_dbg()
-        .args(["record", "--quiet", "--listen", "127.0.0.1:0", "--out"])
-        .arg(out)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line.split("listening on ").nth(1).and_then(|r| r.split(',').next()).expect(&line).to_string();
-    (child, stderr, addr)
+    spawn_listening(am_dbg().args(["record", "--quiet", "--listen", "127.0.0.1:0", "--out"]).arg(out))
 }
 
 /// (lines, transition lines) of a recording: the tracer's `sent` counts transition
@@ -331,16 +316,9 @@ fn diagram_prints_a_mermaid_graph_of_a_recorded_machine() {
 
 #[test]
 fn diagram_of_a_live_machine_waits_for_its_schema() {
-    let mut child = am_dbg()
-        .args(["diagram", "127.0.0.1:0", "--machine", "worker", "--tx", "last"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line.split("listening on ").nth(1).and_then(|r| r.split(' ').next()).expect(&line).to_string();
+    let (child, _stderr, addr) = spawn_listening(
+        am_dbg().args(["diagram", "127.0.0.1:0", "--machine", "worker", "--tx", "last"]).stdout(Stdio::piped()),
+    );
     let rt = rt();
     let tracer = DbgTracer::builder().addr(addr).runtime(rt.handle().clone()).build().unwrap();
     drive(&tracer);

@@ -10,9 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use am_dbg_proto::{DbgMsg, read_gob_br, read_recording};
 use am_testkit::TempDir;
 
-fn am_dbg() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_am-dbg"))
-}
+#[path = "support/bin.rs"]
+mod bin;
+use bin::{am_dbg, spawn_listening};
 
 #[test]
 fn go_clients_recorded_by_am_dbg_record_have_times() {
@@ -20,16 +20,9 @@ fn go_clients_recorded_by_am_dbg_record_have_times() {
     let dir = TempDir::new("dbg-go-clients");
     let (out, br) = (dir.join("go.jsonl"), dir.join("go.gob.br"));
     // a schema and 3 transitions from each client: 8 messages
-    let mut child = am_dbg()
-        .args(["record", "--quiet", "--listen", "127.0.0.1:0", "--max-messages", "8", "--out"])
-        .arg(&out)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line.split("listening on ").nth(1).and_then(|r| r.split(',').next()).expect(&line).to_string();
+    let (mut child, mut stderr, addr) = spawn_listening(
+        am_dbg().args(["record", "--quiet", "--listen", "127.0.0.1:0", "--max-messages", "8", "--out"]).arg(&out),
+    );
     let start = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
     for (mode, to, id) in [("client", addr.clone(), "go-raw"), ("wsclient", format!("ws://{addr}/dbg.ws"), "go-ws")] {
         let o = Command::new(peer).args([mode, &to, id, "3"]).output().unwrap();
