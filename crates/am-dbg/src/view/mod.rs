@@ -117,7 +117,8 @@ pub fn draw(f: &mut Frame<'_>, app: &App) {
 
 /// The screen as text (rows trimmed at the end), drawn as [`draw`] draws it.
 pub fn screen_text(app: &App, w: u16, h: u16) -> String {
-    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).expect("a test backend");
+    // an in-memory backend: its error type is `Infallible`
+    let Ok(mut t) = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h));
     let _ = t.draw(|f| draw(f, app));
     let buf = t.backend().buffer();
     let mut out = String::new();
